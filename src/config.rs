@@ -1,1 +1,321 @@
-//! config
+//! The root configuration and its one load: built-in defaults < the `--config` file (TOML
+//! or YAML) < `PODFLOW_<SECTION>__<KEY>` environment variables.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml, Yaml};
+use figment::{error::Kind, Figment};
+use serde::{Deserialize, Serialize};
+
+/// Every section of the configuration. Each domain owns its section's type.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub capture: crate::capture::Config,
+    pub flow: crate::flow::Config,
+    pub export: crate::export::Config,
+    pub ipfix: crate::export::IpfixConfig,
+    pub k8s: crate::metadata::Config,
+    pub telemetry: crate::telemetry::Config,
+    pub webhook: crate::webhook::Config,
+    pub log: crate::telemetry::LogConfig,
+}
+
+/// A configuration that cannot be used. The message names the key, the value and where
+/// the value came from.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
+
+/// Prefix of the environment variables read as configuration.
+pub const ENV_PREFIX: &str = "PODFLOW_";
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config> {
+        Self::from_figment(Self::figment(file, env_provider())?)
+    }
+
+    /// The layered sources; tests pass their own provider in place of the environment.
+    pub fn figment(file: Option<&Path>, env: Env) -> Result<Figment> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            fig = fig.merge(file_provider(path)?);
+        }
+        Ok(fig.merge(env))
+    }
+
+    /// Extracts and checks the configuration.
+    pub fn from_figment(fig: Figment) -> Result<Config> {
+        let config: Config = fig.extract().map_err(|e| describe(&fig, e))?;
+        config.validate(&fig)?;
+        Ok(config)
+    }
+
+    /// Checks that serde cannot express: ranges and combinations.
+    fn validate(&self, fig: &Figment) -> Result<()> {
+        let bad = |key: &str, why: &str| Err(invalid(fig, key, why));
+        if self.flow.idle_timeout_secs == 0 {
+            return bad("flow.idle_timeout_secs", "must be at least 1");
+        }
+        if self.flow.active_timeout_secs == 0 {
+            return bad("flow.active_timeout_secs", "must be at least 1");
+        }
+        if self.flow.max_flows == 0 {
+            return bad("flow.max_flows", "must be at least 1");
+        }
+        if self.flow.sweep_interval_ms == 0 {
+            return bad("flow.sweep_interval_ms", "must be at least 1");
+        }
+        if self.export.template_refresh_secs == 0 {
+            return bad("export.template_refresh_secs", "must be at least 1");
+        }
+        if let Some(n) = self.export.max_message_bytes {
+            if !(512..=65_535).contains(&n) {
+                return bad("export.max_message_bytes", "must be between 512 and 65535");
+            }
+        }
+        if self.export.buffer_records == 0 {
+            return bad("export.buffer_records", "must be at least 1");
+        }
+        if self.k8s.max_metadata_bytes < 2 {
+            return bad("k8s.max_metadata_bytes", "must be at least 2 (room for {})");
+        }
+        Ok(())
+    }
+}
+
+fn env_provider() -> Env {
+    // PODFLOW_MODE and PODFLOW_CONFIG belong to the command line, not to the sections.
+    Env::prefixed(ENV_PREFIX)
+        .split("__")
+        .ignore(&["mode", "config"])
+}
+
+fn file_provider(path: &Path) -> Result<Figment> {
+    if let Err(e) = std::fs::metadata(path) {
+        return Err(ConfigError(format!(
+            "cannot read config file {}: {e}",
+            path.display()
+        )));
+    }
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    Ok(if yaml {
+        Figment::from(Yaml::file_exact(path))
+    } else {
+        Figment::from(Toml::file_exact(path))
+    })
+}
+
+/// "from <source>" for a dotted key: the file path or the environment variable name.
+fn source_of(fig: &Figment, key: &str) -> String {
+    let Some(md) = fig.find_metadata(key) else {
+        return "the built-in defaults".into();
+    };
+    if let Some(figment::Source::File(path)) = &md.source {
+        return format!("file {}", path.display());
+    }
+    if md.name.contains("environment") {
+        let parts: Vec<&str> = key.split('.').collect();
+        return format!(
+            "environment variable {}",
+            md.interpolate(&figment::Profile::Default, &parts)
+        );
+    }
+    md.name.to_string()
+}
+
+fn value_of(fig: &Figment, key: &str) -> String {
+    match fig.find_value(key) {
+        Ok(figment::value::Value::String(_, s)) => format!("{s:?}"),
+        Ok(v) => serde_json::to_string(&v).unwrap_or_else(|_| format!("{v:?}")),
+        Err(_) => "(unset)".into(),
+    }
+}
+
+fn invalid(fig: &Figment, key: &str, why: &str) -> ConfigError {
+    ConfigError(format!(
+        "invalid configuration: {key} = {} from {}: {why}",
+        value_of(fig, key),
+        source_of(fig, key)
+    ))
+}
+
+/// Turns figment's error into one line that names key, value and source.
+fn describe(fig: &Figment, err: figment::Error) -> ConfigError {
+    if let Some(file) = err.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+        if matches!(err.kind, Kind::Message(_)) && err.path.is_empty() {
+            // A syntax error in the file itself.
+            return ConfigError(format!("cannot parse config file {file}: {}", err.kind));
+        }
+    }
+    let mut key = err.path.join(".");
+    let why = match &err.kind {
+        Kind::UnknownField(field, expected) => {
+            key = if key.is_empty() {
+                field.clone()
+            } else {
+                format!("{key}.{field}")
+            };
+            let known = if expected.is_empty() {
+                "none".to_string()
+            } else {
+                expected.join(", ")
+            };
+            return ConfigError(format!(
+                "invalid configuration: unknown key {key} = {} from {} (known keys here: {known})",
+                value_of(fig, &key),
+                source_of(fig, &key)
+            ));
+        }
+        Kind::InvalidType(actual, expected) => format!("found {actual}, expected {expected}"),
+        Kind::InvalidValue(_, expected) => expected.clone(),
+        Kind::UnknownVariant(v, expected) => {
+            format!(
+                "unknown value {v:?}, expected one of {}",
+                expected.join(", ")
+            )
+        }
+        other => other.to_string(),
+    };
+    if key.is_empty() {
+        return ConfigError(format!("invalid configuration: {why}"));
+    }
+    invalid(fig, &key, &why)
+}
+
+/// The path given by `--config`, for messages.
+pub fn display_path(p: &Option<PathBuf>) -> String {
+    p.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "(none)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load(jail: &Jail, file: Option<&str>) -> Result<Config> {
+        let path = file.map(|f| jail.directory().join(f));
+        Config::from_figment(Config::figment(path.as_deref(), env_provider())?)
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::default();
+        assert!(c.capture.interfaces.is_empty());
+        assert_eq!(c.capture.pcap, None);
+        assert_eq!(
+            (c.flow.idle_timeout_secs, c.flow.active_timeout_secs),
+            (15, 60)
+        );
+        assert_eq!(c.flow.max_flows, 262_144);
+        assert!(c.flow.biflow);
+        assert_eq!(c.export.collector, crate::export::Collector::Stdout);
+        assert_eq!(c.export.template_refresh_secs, 60);
+        assert_eq!(c.ipfix.enterprise_number, 32473);
+        assert_eq!(c.ipfix.observation_domain_id, 1);
+        assert_eq!(c.k8s.labels_file, PathBuf::from("/etc/podinfo/labels"));
+        assert_eq!(
+            c.k8s.annotations_file,
+            PathBuf::from("/etc/podinfo/annotations")
+        );
+        assert_eq!(c.telemetry.listen, "0.0.0.0:9477");
+        assert_eq!(c.webhook.listen, "0.0.0.0:8443");
+    }
+
+    #[test]
+    fn layers_file_then_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "p.toml",
+                "[flow]\nidle_timeout_secs = 30\nactive_timeout_secs = 90\n[k8s]\npod_name = \"web-1\"\n",
+            )?;
+            jail.set_env("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "45");
+            jail.set_env("PODFLOW_EXPORT__COLLECTOR", "udp://127.0.0.1:4739");
+            let c = load(jail, Some("p.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(c.flow.idle_timeout_secs, 45);
+            assert_eq!(c.flow.active_timeout_secs, 90);
+            assert_eq!(c.k8s.pod_name.as_deref(), Some("web-1"));
+            assert_eq!(
+                c.export.collector,
+                crate::export::Collector::Udp("127.0.0.1:4739".into())
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn yaml_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "p.yaml",
+                "flow:\n  biflow: false\nk8s:\n  pod_ips: [10.0.0.7]\n",
+            )?;
+            let c = load(jail, Some("p.yaml")).map_err(|e| e.to_string())?;
+            assert!(!c.flow.biflow);
+            assert_eq!(
+                c.k8s.pod_ips,
+                vec!["10.0.0.7".parse::<std::net::IpAddr>().unwrap()]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn numeric_looking_strings_stay_strings() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PODFLOW_K8S__POD_NAME", "1234");
+            let c = load(jail, None).map_err(|e| e.to_string())?;
+            assert_eq!(c.k8s.pod_name.as_deref(), Some("1234"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn errors_name_key_value_and_source() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "soon");
+            let e = load(jail, None).unwrap_err().to_string();
+            assert!(e.contains("flow.idle_timeout_secs"), "{e}");
+            assert!(e.contains("soon"), "{e}");
+            assert!(e.contains("PODFLOW_FLOW__IDLE_TIMEOUT_SECS"), "{e}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file("p.toml", "[flow]\nidle_timeout_sec = 3\n")?;
+            let e = load(jail, Some("p.toml")).unwrap_err().to_string();
+            assert!(e.contains("unknown key flow.idle_timeout_sec"), "{e}");
+            assert!(e.contains("p.toml"), "{e}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("PODFLOW_EXPORT__COLLECTOR", "udp://collector");
+            let e = load(jail, None).unwrap_err().to_string();
+            assert!(e.contains("export.collector"), "{e}");
+            assert!(e.contains("udp://collector"), "{e}");
+            assert!(e.contains("PODFLOW_EXPORT__COLLECTOR"), "{e}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.create_file("p.toml", "[flow]\nmax_flows = 0\n")?;
+            let e = load(jail, Some("p.toml")).unwrap_err().to_string();
+            assert!(e.contains("flow.max_flows = 0"), "{e}");
+            assert!(e.contains("p.toml"), "{e}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("PODFLOW_BOGUS__KEY", "1");
+            let e = load(jail, None).unwrap_err().to_string();
+            assert!(e.contains("unknown key bogus"), "{e}");
+            assert!(e.contains("PODFLOW_BOGUS"), "{e}");
+            Ok(())
+        });
+    }
+}

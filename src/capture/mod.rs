@@ -1,7 +1,12 @@
 //! Packet sources. `decode` turns one frame into a [`crate::flow::Packet`]; `pcap` reads
-//! pcap and pcapng files; the sources run on named OS threads and update the flow table.
+//! pcap and pcapng files; `file` runs the offline source on its own named thread.
 
+mod config;
 pub mod decode;
+pub mod file;
 pub mod pcap;
+mod stats;
 
+pub use config::Config;
 pub use decode::{decode, Ignored, LinkType};
+pub use stats::{CaptureStats, LocalStats};

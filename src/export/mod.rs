@@ -1,1 +1,12 @@
-//! export
+//! The exporter actor and its transports: enrichment, IPFIX over UDP, TCP or into a
+//! file, or JSON lines on stdout.
+
+mod config;
+mod enrich;
+mod exporter;
+pub mod json;
+mod transport;
+
+pub use config::{Collector, Config, IpfixConfig};
+pub use enrich::{Enricher, DIRECTION_UNKNOWN};
+pub use exporter::{Drain, DrainReport, Exporter, IdentityChanged, StatsSources};

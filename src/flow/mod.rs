@@ -1,14 +1,22 @@
 //! Flow metering: keys, the shared flow table, fragment matching and the sweeper actor.
 
+mod clock;
+mod config;
 mod frag;
 mod key;
+mod meter;
 mod record;
+mod sweeper;
 mod table;
 
+pub use clock::{wall_now, Clock};
+pub use config::Config;
 pub use frag::FragmentTracker;
 pub use key::{
     from_addr, tcp_flags, FlowKey, Fragment, Nanos, Packet, NANOS_PER_SEC, PROTO_ICMP,
     PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
+pub use meter::Meter;
 pub use record::{Counters, EndReason, FlowRecord};
-pub use table::{FlowTable, TableStats};
+pub use sweeper::{FinishedFlows, FlushAll, Sweeper};
+pub use table::{FlowTable, FlowTableConfig, TableStats};

@@ -1,0 +1,132 @@
+//! The offline source: one named thread reads a pcap/pcapng file as fast as it can,
+//! decodes each frame and meters it. Packet timestamps drive the flow clock.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::pcap::{PcapError, PcapReader};
+use super::stats::{CaptureStats, LocalStats};
+use super::decode;
+use crate::flow::{Clock, Meter};
+
+/// How a file source ended.
+#[derive(Debug)]
+pub enum FileEnd {
+    /// Read to the end (a cut-off last record counts as the end, with a warning).
+    Eof,
+    /// Asked to stop (signal).
+    Stopped,
+    /// The file could not be read on.
+    Failed(PcapError),
+}
+
+/// Publish counters to the shared stats every this many frames.
+const PUBLISH_EVERY: u64 = 1 << 14;
+
+/// Starts the reader thread. `done` is called once, from that thread, when it ends.
+pub fn spawn(
+    mut reader: PcapReader,
+    mut meter: Meter,
+    clock: Clock,
+    stats: Arc<CaptureStats>,
+    stop: Arc<AtomicBool>,
+    done: impl FnOnce(FileEnd) + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("capture-pcap".into())
+        .spawn(move || {
+            let mut progress = Progress::new(show_progress());
+            let end = run(&mut reader, &mut meter, &clock, &stats, &stop, &mut progress);
+            progress.finish(&stats, meter.table().len());
+            done(end);
+        })
+}
+
+fn run(
+    reader: &mut PcapReader,
+    meter: &mut Meter,
+    clock: &Clock,
+    stats: &CaptureStats,
+    stop: &AtomicBool,
+    progress: &mut Progress,
+) -> FileEnd {
+    let mut local = LocalStats::default();
+    let end = loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break FileEnd::Eof,
+            Err(PcapError::Truncated { file, offset }) => {
+                tracing::warn!(file, offset, "capture file ends inside a record; metered what came before");
+                break FileEnd::Eof;
+            }
+            Err(e) => break FileEnd::Failed(e),
+        };
+        local.frames += 1;
+        clock.advance(frame.ts);
+        match decode::decode(frame.link, frame.data) {
+            Ok(pkt) => {
+                local.metered += 1;
+                meter.observe(pkt, frame.ts);
+            }
+            Err(_) => local.ignored += 1,
+        }
+        if local.frames == PUBLISH_EVERY {
+            local.publish(stats);
+            if stop.load(Ordering::Relaxed) {
+                break FileEnd::Stopped;
+            }
+            progress.tick(stats, meter.table().len());
+        }
+    };
+    local.publish(stats);
+    end
+}
+
+/// Progress on a terminal: packets, live flows and rate, at most once a second. Quiet
+/// when stderr is not a terminal or when running under CI.
+struct Progress {
+    on: bool,
+    started: Instant,
+    last: Instant,
+}
+
+fn show_progress() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+}
+
+impl Progress {
+    fn new(on: bool) -> Self {
+        let now = Instant::now();
+        Progress { on, started: now, last: now }
+    }
+
+    fn tick(&mut self, stats: &CaptureStats, flows: usize) {
+        if !self.on || self.last.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last = Instant::now();
+        self.print(stats, flows, "\r");
+    }
+
+    fn finish(&mut self, stats: &CaptureStats, flows: usize) {
+        if self.on && self.started.elapsed() >= Duration::from_secs(1) {
+            self.print(stats, flows, "\r");
+            eprintln!();
+        }
+    }
+
+    fn print(&self, stats: &CaptureStats, flows: usize, lead: &str) {
+        let frames = stats.frames.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "{lead}{frames} packets  {flows} live flows  {:.2} Mpkt/s ",
+            frames as f64 / secs / 1e6
+        );
+        let _ = err.flush();
+    }
+}

@@ -1,0 +1,196 @@
+//! The `export` and `ipfix` configuration sections.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Where flow records go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `udp://HOST:PORT`, `tcp://HOST:PORT`, `tls://HOST:PORT`, `file:PATH` (an IPFIX file,
+    /// RFC 5655) or `stdout` (JSON lines, one flow a line).
+    pub collector: Collector,
+    /// How often templates and the options record are sent again over UDP.
+    pub template_refresh_secs: u64,
+    /// Largest IPFIX message. Unset: 1400 bytes over UDP (fits a 1500-byte MTU with
+    /// IP/UDP headers and tunnel overhead), 65000 for TCP and files.
+    pub max_message_bytes: Option<usize>,
+    /// At shutdown, how long the exporter may take to send what is left.
+    pub drain_timeout_secs: u64,
+    /// Records kept while a TCP collector is unreachable; older ones are dropped and
+    /// counted as not sent when this fills.
+    pub buffer_records: usize,
+    /// Upper bound of the reconnect backoff (it starts at 1 s and doubles).
+    pub reconnect_max_backoff_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            collector: Collector::Stdout,
+            template_refresh_secs: 60,
+            max_message_bytes: None,
+            drain_timeout_secs: 5,
+            buffer_records: 65_536,
+            reconnect_max_backoff_secs: 30,
+        }
+    }
+}
+
+impl Config {
+    /// The message size limit in force for this collector.
+    pub fn message_bytes(&self) -> usize {
+        self.max_message_bytes.unwrap_or(match self.collector {
+            Collector::Udp(_) => 1400,
+            _ => 65_000,
+        })
+    }
+}
+
+/// The `ipfix` section: header and element numbering.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IpfixConfig {
+    /// Private Enterprise Number of the Kubernetes elements. 32473 is the documentation
+    /// PEN of RFC 5612: operators should use their own.
+    pub enterprise_number: u32,
+    /// Observation Domain ID written in every message header.
+    pub observation_domain_id: u32,
+}
+
+impl Default for IpfixConfig {
+    fn default() -> Self {
+        IpfixConfig {
+            enterprise_number: 32473,
+            observation_domain_id: 1,
+        }
+    }
+}
+
+/// A parsed `export.collector` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Collector {
+    Udp(String),
+    Tcp(String),
+    Tls(String),
+    File(PathBuf),
+    Stdout,
+}
+
+const COLLECTOR_FORMS: &str =
+    "udp://HOST:PORT, tcp://HOST:PORT, tls://HOST:PORT, file:PATH or stdout";
+
+impl FromStr for Collector {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "stdout" {
+            return Ok(Collector::Stdout);
+        }
+        if let Some(path) = s.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err("file: needs a path".into());
+            }
+            return Ok(Collector::File(PathBuf::from(path)));
+        }
+        let (scheme, addr) = s
+            .split_once("://")
+            .ok_or_else(|| format!("expected {COLLECTOR_FORMS}"))?;
+        check_host_port(addr)?;
+        match scheme {
+            "udp" => Ok(Collector::Udp(addr.to_string())),
+            "tcp" => Ok(Collector::Tcp(addr.to_string())),
+            "tls" => Ok(Collector::Tls(addr.to_string())),
+            _ => Err(format!(
+                "unknown scheme {scheme:?}, expected {COLLECTOR_FORMS}"
+            )),
+        }
+    }
+}
+
+/// `HOST:PORT` or `[V6]:PORT` with a port in 1..=65535.
+fn check_host_port(addr: &str) -> Result<(), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{addr:?} has no :PORT"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("{addr:?} has no host"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("port {port:?} is not a number in 1..65535")),
+    }
+}
+
+impl fmt::Display for Collector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Collector::Udp(a) => write!(f, "udp://{a}"),
+            Collector::Tcp(a) => write!(f, "tcp://{a}"),
+            Collector::Tls(a) => write!(f, "tls://{a}"),
+            Collector::File(p) => write!(f, "file:{}", p.display()),
+            Collector::Stdout => f.write_str("stdout"),
+        }
+    }
+}
+
+impl Serialize for Collector {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Collector {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|why: String| {
+            serde::de::Error::invalid_value(serde::de::Unexpected::Str(&s), &why.as_str())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collector_forms() {
+        assert_eq!("stdout".parse(), Ok(Collector::Stdout));
+        assert_eq!(
+            "udp://10.0.0.5:4739".parse(),
+            Ok(Collector::Udp("10.0.0.5:4739".into()))
+        );
+        assert_eq!(
+            "tcp://[::1]:4739".parse(),
+            Ok(Collector::Tcp("[::1]:4739".into()))
+        );
+        assert_eq!(
+            "file:/tmp/x.ipfix".parse(),
+            Ok(Collector::File("/tmp/x.ipfix".into()))
+        );
+        for bad in [
+            "udp://host",
+            "udp://:4739",
+            "sctp://h:1",
+            "udp://h:0",
+            "h:4739",
+            "file:",
+        ] {
+            assert!(bad.parse::<Collector>().is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn message_size_follows_transport() {
+        let mut c = Config::default();
+        assert_eq!(c.message_bytes(), 65_000);
+        c.collector = Collector::Udp("h:1".into());
+        assert_eq!(c.message_bytes(), 1400);
+        c.max_message_bytes = Some(9000);
+        assert_eq!(c.message_bytes(), 9000);
+    }
+}

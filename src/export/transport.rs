@@ -1,0 +1,82 @@
+//! Where IPFIX messages go: a UDP socket, a TCP connection that comes back after
+//! failures, or an IPFIX file (RFC 5655: messages one after the other).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+/// How long a connect or a blocked write to a TCP collector may take.
+const TCP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Resolves `HOST:PORT` to its first address.
+pub fn resolve(addr: &str) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{addr} has no address")))
+}
+
+/// A connected UDP socket.
+pub fn udp(addr: &str) -> io::Result<UdpSocket> {
+    let target = resolve(addr)?;
+    let local: SocketAddr = if target.is_ipv4() {
+        "0.0.0.0:0".parse().expect("literal")
+    } else {
+        "[::]:0".parse().expect("literal")
+    };
+    let sock = UdpSocket::bind(local)?;
+    sock.connect(target)?;
+    Ok(sock)
+}
+
+/// A TCP connection with bounded connect and write times.
+pub fn tcp(addr: &str) -> io::Result<TcpStream> {
+    let target = resolve(addr)?;
+    let stream = TcpStream::connect_timeout(&target, TCP_TIMEOUT)?;
+    stream.set_write_timeout(Some(TCP_TIMEOUT))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// An IPFIX file, created or truncated.
+pub fn file(path: &Path) -> io::Result<BufWriter<File>> {
+    Ok(BufWriter::with_capacity(1 << 16, File::create(path)?))
+}
+
+/// Anything a message can be written to.
+pub trait MessageSink {
+    fn send_message(&mut self, msg: &[u8]) -> io::Result<()>;
+    fn flush_messages(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl MessageSink for UdpSocket {
+    fn send_message(&mut self, msg: &[u8]) -> io::Result<()> {
+        let n = self.send(msg)?;
+        if n != msg.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "datagram cut short",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl MessageSink for TcpStream {
+    fn send_message(&mut self, msg: &[u8]) -> io::Result<()> {
+        self.write_all(msg)
+    }
+}
+
+impl MessageSink for BufWriter<File> {
+    fn send_message(&mut self, msg: &[u8]) -> io::Result<()> {
+        self.write_all(msg)
+    }
+    fn flush_messages(&mut self) -> io::Result<()> {
+        self.flush()?;
+        self.get_ref().sync_data()
+    }
+}

@@ -1,0 +1,52 @@
+//! The `flow` configuration section.
+
+use serde::{Deserialize, Serialize};
+
+use super::key::{Nanos, NANOS_PER_SEC};
+
+/// How packets are metered into flows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// End a flow after this many seconds without packets.
+    pub idle_timeout_secs: u64,
+    /// Export a long flow in pieces: one record each time it has been alive this long.
+    pub active_timeout_secs: u64,
+    /// Upper bound on live flows; when full, the oldest are ended early and counted.
+    /// 262144 flows take roughly 40 MiB.
+    pub max_flows: usize,
+    /// RFC 5103 bidirectional records (true) or one record per direction (false).
+    pub biflow: bool,
+    /// After both FINs or a RST, wait this long without packets before ending the flow, so
+    /// the last ACK of the teardown is counted in the flow it closes.
+    pub tcp_end_linger_secs: u64,
+    /// How often (wall-clock milliseconds) the sweeper looks for flows to end.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            idle_timeout_secs: 15,
+            active_timeout_secs: 60,
+            max_flows: 262_144,
+            biflow: true,
+            tcp_end_linger_secs: 1,
+            sweep_interval_ms: 1000,
+        }
+    }
+}
+
+impl Config {
+    pub fn idle_timeout(&self) -> Nanos {
+        self.idle_timeout_secs.saturating_mul(NANOS_PER_SEC)
+    }
+
+    pub fn active_timeout(&self) -> Nanos {
+        self.active_timeout_secs.saturating_mul(NANOS_PER_SEC)
+    }
+
+    pub fn tcp_end_linger(&self) -> Nanos {
+        self.tcp_end_linger_secs.saturating_mul(NANOS_PER_SEC)
+    }
+}

@@ -1,0 +1,74 @@
+//! The sweeper actor: ends due flows on an interval and hands them to the exporter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::{Clock, FlowRecord, FlowTable};
+
+/// A batch of ended flow records, sent to whoever exports them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FinishedFlows(pub Vec<FlowRecord>);
+
+/// Ends every live flow (forced end) and sends the records on. Answered once they are
+/// queued at the exporter.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct FlushAll;
+
+/// Owns the periodic sweep of the shared flow table.
+pub struct Sweeper {
+    table: Arc<FlowTable>,
+    clock: Clock,
+    interval: Duration,
+    sink: Recipient<FinishedFlows>,
+}
+
+impl Sweeper {
+    pub fn new(
+        table: Arc<FlowTable>,
+        clock: Clock,
+        interval: Duration,
+        sink: Recipient<FinishedFlows>,
+    ) -> Self {
+        Sweeper {
+            table,
+            clock,
+            interval,
+            sink,
+        }
+    }
+
+    fn sweep(&mut self) {
+        let mut out = Vec::new();
+        self.table.sweep(self.clock.now(), &mut out);
+        if !out.is_empty() {
+            self.sink.do_send(FinishedFlows(out));
+        }
+    }
+}
+
+impl Actor for Sweeper {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let sweep_interval = self.interval;
+        ctx.run_interval(sweep_interval, |this, _| this.sweep());
+    }
+}
+
+impl Handler<FlushAll> for Sweeper {
+    type Result = usize;
+
+    fn handle(&mut self, _: FlushAll, _: &mut Self::Context) -> usize {
+        let mut out = Vec::new();
+        self.table.flush(self.clock.now(), &mut out);
+        let n = out.len();
+        if n > 0 {
+            self.sink.do_send(FinishedFlows(out));
+        }
+        n
+    }
+}
