@@ -1,1 +1,266 @@
-//! cli
+//! The command line as an operator meets it: help, version, configuration errors and bad
+//! input files, through the real binary.
+
+mod common;
+
+use common::*;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+#[test]
+fn help_explains_modes_and_configuration() {
+    podflow()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(contains("--mode"))
+        .stdout(contains("sidecar"))
+        .stdout(contains("webhook"))
+        .stdout(contains("node"))
+        .stdout(contains("PODFLOW_<SECTION>__<KEY>"))
+        .stdout(contains("--config"));
+}
+
+#[test]
+fn version() {
+    podflow()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn mode_is_required_and_checked() {
+    podflow().assert().code(2).stderr(contains("--mode"));
+    podflow()
+        .env("PODFLOW_MODE", "router")
+        .assert()
+        .code(2)
+        .stderr(contains("router"));
+}
+
+#[test]
+fn mode_from_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    podflow()
+        .env("PODFLOW_MODE", "sidecar")
+        .env("PODFLOW_CAPTURE__PCAP", fixture("sample-1k.pcap"))
+        .env("PODFLOW_EXPORT__COLLECTOR", format!("file:{}", dir.path().join("f.ipfix").display()))
+        .assert()
+        .success();
+    assert!(dir.path().join("f.ipfix").metadata().unwrap().len() > 0);
+}
+
+#[test]
+fn bad_env_value_names_key_value_and_variable() {
+    podflow()
+        .args(["--mode", "sidecar"])
+        .env("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "soon")
+        .assert()
+        .code(2)
+        .stderr(contains("flow.idle_timeout_secs"))
+        .stderr(contains("\"soon\""))
+        .stderr(contains("environment variable PODFLOW_FLOW__IDLE_TIMEOUT_SECS"));
+}
+
+#[test]
+fn bad_file_values_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("podflow.toml");
+    std::fs::write(&toml, "[export]\ncollector = \"carrier-pigeon\"\n").unwrap();
+    podflow()
+        .args(["--mode", "sidecar", "--config"])
+        .arg(&toml)
+        .assert()
+        .code(2)
+        .stderr(contains("export.collector"))
+        .stderr(contains("carrier-pigeon"))
+        .stderr(contains(toml.display().to_string()));
+
+    let yaml = dir.path().join("podflow.yaml");
+    std::fs::write(&yaml, "flow:\n  max_flows: -3\n").unwrap();
+    podflow()
+        .args(["--mode", "sidecar", "--config"])
+        .arg(&yaml)
+        .assert()
+        .code(2)
+        .stderr(contains("flow.max_flows"))
+        .stderr(contains("-3"))
+        .stderr(contains(yaml.display().to_string()));
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("podflow.toml");
+    std::fs::write(&toml, "[flow]\nidle_timeout = 5\n").unwrap();
+    podflow()
+        .args(["--mode", "sidecar", "--config"])
+        .arg(&toml)
+        .assert()
+        .code(2)
+        .stderr(contains("unknown key flow.idle_timeout = 5"))
+        .stderr(contains("idle_timeout_secs"));
+    podflow()
+        .args(["--mode", "sidecar"])
+        .env("PODFLOW_EXPORTER__COLLECTOR", "stdout")
+        .assert()
+        .code(2)
+        .stderr(contains("unknown key exporter"))
+        .stderr(contains("PODFLOW_EXPORTER"));
+}
+
+#[test]
+fn config_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("broken.toml");
+    std::fs::write(&toml, "[flow\nbiflow = true\n").unwrap();
+    let out = podflow()
+        .args(["--mode", "sidecar", "--config"])
+        .arg(&toml)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("broken.toml"), "{err}");
+}
+
+#[test]
+fn missing_config_file() {
+    podflow()
+        .args(["--mode", "sidecar", "--config", "/nonexistent/podflow.toml"])
+        .assert()
+        .code(2)
+        .stderr(contains("/nonexistent/podflow.toml"));
+}
+
+#[test]
+fn not_a_capture_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("notes.txt");
+    std::fs::write(&f, "these are not packets\n").unwrap();
+    podflow()
+        .args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", &f)
+        .assert()
+        .code(2)
+        .stderr(contains("not a pcap or pcapng file"))
+        .stderr(contains("notes.txt"));
+    podflow()
+        .args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", dir.path().join("absent.pcap"))
+        .assert()
+        .code(2)
+        .stderr(contains("absent.pcap"));
+}
+
+/// A classic pcap header (microseconds, little endian) with this link type.
+fn pcap_header(linktype: u32) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&[0; 8]);
+    h.extend_from_slice(&65535u32.to_le_bytes());
+    h.extend_from_slice(&linktype.to_le_bytes());
+    h
+}
+
+fn pcap_record(ts: u32, frame: &[u8]) -> Vec<u8> {
+    let mut r = Vec::new();
+    r.extend_from_slice(&ts.to_le_bytes());
+    r.extend_from_slice(&0u32.to_le_bytes());
+    r.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    r.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    r.extend_from_slice(frame);
+    r
+}
+
+#[test]
+fn unknown_link_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("usb.pcap");
+    let mut bytes = pcap_header(189); // USB: not something podflow decodes
+    bytes.extend(pcap_record(1, &[0; 64]));
+    std::fs::write(&f, bytes).unwrap();
+    podflow()
+        .args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", &f)
+        .assert()
+        .code(2)
+        .stderr(contains("link type 189"));
+}
+
+#[test]
+fn garbage_frames_are_counted_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("garbage.pcap");
+    let mut bytes = pcap_header(1);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..500u32 {
+        let len = (i % 90) as usize;
+        let frame: Vec<u8> = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        bytes.extend(pcap_record(1_700_000_000 + i, &frame));
+    }
+    // ...and a truncated last record: the file was cut while being written.
+    bytes.extend(&pcap_record(1_700_001_000, &[0u8; 60])[..30]);
+    std::fs::write(&f, bytes).unwrap();
+    let out = dir.path().join("out.ipfix");
+    let run = meter(&f, &[("PODFLOW_EXPORT__COLLECTOR", &format!("file:{}", out.display()))]);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("ends inside a record"));
+    let msgs = read_ipfix_file(&out);
+    let last = msgs
+        .iter()
+        .flat_map(|m| &m.records)
+        .filter(|r| r.is_options())
+        .last()
+        .expect("a final options record");
+    let ignored = last.get_u64("ignoredPacketTotalCount").unwrap();
+    // Random bytes almost never form a valid IP frame; whatever did was metered.
+    assert!((490..=500).contains(&ignored), "ignored {ignored}");
+}
+
+#[test]
+fn webhook_and_node_are_not_built_yet() {
+    for mode in ["webhook", "node"] {
+        podflow()
+            .args(["--mode", mode])
+            .assert()
+            .code(2)
+            .stderr(contains("not built yet"));
+    }
+}
+
+#[test]
+fn json_output_by_default() {
+    let out = meter(&fixture("sample-1k.pcap"), &[]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    for key in ["flowStartMilliseconds", "protocolIdentifier", "octetDeltaCount", "k8sPodLabels", "flowEndReason"] {
+        assert!(first.get(key).is_some(), "{key} missing in {first}");
+    }
+    // Logs go to stderr, never mixed into the records.
+    assert!(text.lines().all(|l| l.starts_with('{')));
+    assert!(predicate::str::contains("done").eval(&String::from_utf8_lossy(&out.stderr)));
+}
+
+#[test]
+fn json_logs() {
+    let out = meter(&fixture("sample-1k.pcap"), &[("PODFLOW_LOG__FORMAT", "json")]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"));
+        assert!(v.get("level").is_some());
+    }
+}

@@ -1,7 +1,7 @@
 //! The root configuration and its one load: built-in defaults < the `--config` file (TOML
 //! or YAML) < `PODFLOW_<SECTION>__<KEY>` environment variables.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use figment::providers::{Env, Format, Serialized, Toml, Yaml};
 use figment::{error::Kind, Figment};
@@ -121,11 +121,8 @@ fn source_of(fig: &Figment, key: &str) -> String {
         return format!("file {}", path.display());
     }
     if md.name.contains("environment") {
-        let parts: Vec<&str> = key.split('.').collect();
-        return format!(
-            "environment variable {}",
-            md.interpolate(&figment::Profile::Default, &parts)
-        );
+        let var = key.split('.').collect::<Vec<_>>().join("__").to_uppercase();
+        return format!("environment variable {ENV_PREFIX}{var}");
     }
     md.name.to_string()
 }
@@ -151,17 +148,22 @@ fn describe(fig: &Figment, err: figment::Error) -> ConfigError {
     if let Some(file) = err.metadata.as_ref().and_then(|m| m.source.as_ref()) {
         if matches!(err.kind, Kind::Message(_)) && err.path.is_empty() {
             // A syntax error in the file itself.
-            return ConfigError(format!("cannot parse config file {file}: {}", err.kind));
+            return ConfigError(format!(
+                "cannot parse config file {file}: {}",
+                one_line(&err.kind.to_string())
+            ));
         }
     }
     let mut key = err.path.join(".");
     let why = match &err.kind {
         Kind::UnknownField(field, expected) => {
-            key = if key.is_empty() {
-                field.clone()
-            } else {
-                format!("{key}.{field}")
-            };
+            if err.path.last() != Some(field) {
+                key = if key.is_empty() {
+                    field.clone()
+                } else {
+                    format!("{key}.{field}")
+                };
+            }
             let known = if expected.is_empty() {
                 "none".to_string()
             } else {
@@ -189,11 +191,13 @@ fn describe(fig: &Figment, err: figment::Error) -> ConfigError {
     invalid(fig, &key, &why)
 }
 
-/// The path given by `--config`, for messages.
-pub fn display_path(p: &Option<PathBuf>) -> String {
-    p.as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "(none)".into())
+/// A parser's multi-line report (with a source excerpt and a caret) as one line.
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.contains(" |"))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
@@ -201,9 +205,22 @@ mod tests {
     use super::*;
     use figment::Jail;
 
+    use std::path::PathBuf;
+
     fn load(jail: &Jail, file: Option<&str>) -> Result<Config> {
         let path = file.map(|f| jail.directory().join(f));
         Config::from_figment(Config::figment(path.as_deref(), env_provider())?)
+    }
+
+    #[test]
+    fn shipped_config_file_documents_the_defaults() {
+        Jail::expect_with(|_| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/podflow.toml");
+            let c = Config::from_figment(Config::figment(Some(&path), env_provider()).unwrap())
+                .map_err(|e| e.to_string())?;
+            assert_eq!(c, Config::default());
+            Ok(())
+        });
     }
 
     #[test]
@@ -291,7 +308,7 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.create_file("p.toml", "[flow]\nidle_timeout_sec = 3\n")?;
             let e = load(jail, Some("p.toml")).unwrap_err().to_string();
-            assert!(e.contains("unknown key flow.idle_timeout_sec"), "{e}");
+            assert!(e.contains("unknown key flow.idle_timeout_sec = 3 from file"), "{e}");
             assert!(e.contains("p.toml"), "{e}");
             Ok(())
         });

@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests: running the real binary and reading what it
+//! exported.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use podflow::ipfix::{split_messages, DataRecord, Message, Session};
+
+pub const PEN: u32 = 32473;
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("it/fixtures").join(name)
+}
+
+/// The sample capture's ground truth.
+pub fn truth() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture("sample-1k.pcap.truth.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The podflow binary with a clean environment: no PODFLOW_* or RUST_LOG from outside.
+pub fn podflow() -> Command {
+    let mut cmd = Command::cargo_bin("podflow").unwrap();
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PODFLOW_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("CI", "true");
+    cmd
+}
+
+/// Meters `pcap` in sidecar mode with `env` (PODFLOW_* pairs) and asserts exit 0.
+pub fn meter(pcap: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = podflow();
+    cmd.args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", pcap)
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent/labels")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent/annotations");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "podflow failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every message of an IPFIX file, decoded.
+pub fn read_ipfix_file(path: &Path) -> Vec<Message> {
+    let bytes = std::fs::read(path).unwrap();
+    decode_stream(&bytes)
+}
+
+/// Decodes a byte stream of whole messages (file or TCP), panicking on any error.
+pub fn decode_stream(bytes: &[u8]) -> Vec<Message> {
+    let mut session = Session::new(PEN);
+    split_messages(bytes)
+        .map(|m| session.decode(m.expect("message framing")).expect("message decodes"))
+        .collect()
+}
+
+/// The flow (non-options) data records of some messages.
+pub fn flow_records(msgs: &[Message]) -> Vec<DataRecord> {
+    msgs.iter()
+        .flat_map(|m| m.records.iter().filter(|r| !r.is_options()).cloned())
+        .collect()
+}
+
+/// Sum of forward and reverse counts of `name` ("PacketDeltaCount" or "OctetDeltaCount").
+pub fn total(records: &[DataRecord], name: &str) -> u64 {
+    let fwd = format!("{}{}", name[..1].to_lowercase(), &name[1..]);
+    let rev = format!("reverse{name}");
+    records
+        .iter()
+        .map(|r| r.get_u64(&fwd).unwrap_or(0) + r.get_u64(&rev).unwrap_or(0))
+        .sum()
+}
