@@ -1,1 +1,36 @@
-//! IPFIX.
+//! IPFIX export of flow records tagged with the pod's Kubernetes identity.
+//!
+//! Implemented:
+//! - RFC 7011 §3.1 message header (version 10, sequence number counting data records,
+//!   options records included), §3.2 field specifiers with the enterprise bit, §3.3 sets,
+//!   §3.4.1 template records, §3.4.2.2 options template records, §3.4.3 data records,
+//!   §4 exporter statistics options, §6.1 data type encodings in network byte order,
+//!   §7 variable-length strings (1-byte length, or 255 and a 2-byte length), §8 template
+//!   management and withdrawal (decoder side); no padding is written.
+//! - RFC 7012 data types and the IANA elements podflow uses; RFC 5103 reverse elements
+//!   (PEN 29305) for biflows; RFC 5655 message framing of IPFIX files and streams (decoder).
+//!
+//! Template ids are stable: 256 IPv4 flows, 257 IPv6 flows, 258 exporter statistics.
+//! The encoder is pure (bytes out, no I/O); the decoder serves tests and `podflow collect`.
+#![forbid(unsafe_code)]
+
+mod decode;
+mod elements;
+mod encode;
+mod framing;
+mod template;
+
+pub use decode::{
+    DataRecord, DecodeError, FieldSpec, Message, Session, Template, TemplateField, Value,
+};
+pub use elements::{
+    DataType, Element, Ie, Registry, DEFAULT_ENTERPRISE_NUMBER, REVERSE_PEN, VARLEN,
+};
+pub use encode::{
+    Counts, Encoder, EncoderOptions, ExportRecord, PeerIdentity, HEADER_LEN, MAX_MESSAGE_LEN,
+};
+pub use framing::{peek_header, split_messages, Header, Messages};
+pub use template::{TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6, TEMPLATE_ID_OPTIONS};
+
+#[cfg(test)]
+mod tests;
