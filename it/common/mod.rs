@@ -37,6 +37,18 @@ pub fn podflow() -> Command {
     cmd
 }
 
+/// The podflow binary as a plain process, for tests that drive it while it runs.
+pub fn podflow_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("podflow"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PODFLOW_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("CI", "true");
+    cmd
+}
+
 /// Meters `pcap` in sidecar mode with `env` (PODFLOW_* pairs) and asserts exit 0.
 pub fn meter(pcap: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = podflow();

@@ -238,6 +238,11 @@ impl Exporter {
         let Output::Tcp(link) = &mut self.output else {
             return;
         };
+        if link.stream.as_ref().is_some_and(transport::peer_closed) {
+            events::CollectorClosed { addr: &link.addr }.emit();
+            link.stream = None;
+            link.retry_at = Instant::now();
+        }
         if link.stream.is_none() {
             if Instant::now() < link.retry_at {
                 return;

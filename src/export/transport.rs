@@ -80,3 +80,19 @@ impl MessageSink for BufWriter<File> {
         self.get_ref().sync_data()
     }
 }
+
+/// True when the collector has closed its end of the connection. IPFIX collectors never
+/// send on the stream, so end-of-file on a read means the connection is gone; checking
+/// before writing keeps records from vanishing into a socket the peer already closed.
+pub fn peer_closed(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    let closed = match stream.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+    };
+    closed || stream.set_nonblocking(false).is_err()
+}

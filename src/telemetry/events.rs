@@ -61,5 +61,19 @@ impl CollectorUnreachable<'_> {
 fn once_a_minute(slot: &AtomicU64) -> bool {
     let now = wall_now() / 1_000_000_000;
     let last = slot.load(Relaxed);
-    (last == 0 || now >= last + 60) && slot.compare_exchange(last, now.max(1), Relaxed, Relaxed).is_ok()
+    (last == 0 || now >= last + 60)
+        && slot
+            .compare_exchange(last, now.max(1), Relaxed, Relaxed)
+            .is_ok()
+}
+
+/// A TCP collector closed the connection; podflow reconnects.
+pub struct CollectorClosed<'a> {
+    pub addr: &'a str,
+}
+
+impl CollectorClosed<'_> {
+    pub fn emit(self) {
+        tracing::warn!(collector = self.addr, "collector closed the connection, reconnecting");
+    }
 }

@@ -1,5 +1,7 @@
 //! Logging: tracing-subscriber on stderr (stdout may carry flow records), text or JSON.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use super::{LogConfig, LogFormat};
@@ -16,6 +18,7 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let result = match cfg.format {
         LogFormat::Text => builder.try_init(),
