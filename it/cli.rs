@@ -221,8 +221,7 @@ fn garbage_frames_are_counted_not_fatal() {
     let last = msgs
         .iter()
         .flat_map(|m| &m.records)
-        .filter(|r| r.is_options())
-        .last()
+        .rfind(|r| r.is_options())
         .expect("a final options record");
     let ignored = last.get_u64("ignoredPacketTotalCount").unwrap();
     // Random bytes almost never form a valid IP frame; whatever did was metered.

@@ -201,6 +201,8 @@ fn one_line(msg: &str) -> String {
 }
 
 #[cfg(test)]
+// figment's Jail closures return figment::Error, whose size is figment's choice.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what podflow's tests need on a fresh Debian 12 machine with Rust, then runs
+# every test: unit tests, and the integration tests in it/ against real collectors
+# (nfcapd/nfdump, tshark on a tcpdump capture, python-ipfix in a venv).
+#
+#   scripts/test.sh            install what is missing, then cargo test
+#   scripts/test.sh -- ARGS    extra arguments for cargo test (e.g. -- --test cli)
+#
+# Root is needed for apt-get and for the tests that capture on an interface.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(tshark nfdump tcpdump iproute2 python3-venv)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark's package asks whether non-root users may capture; the answer does not matter here.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# python-ipfix reads our IPFIX files by element name in one of the tests.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import ipfix" 2>/dev/null; then
+  echo "== making the python venv (.venv)"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check ipfix==0.9.7
+fi
+export PODFLOW_TEST_PYTHON="$PWD/.venv/bin/python"
+
+if [ "${1:-}" = "--" ]; then shift; fi
+echo "== cargo test"
+cargo test --locked --all-targets "$@"
