@@ -46,7 +46,10 @@ fn mode_from_environment() {
     podflow()
         .env("PODFLOW_MODE", "sidecar")
         .env("PODFLOW_CAPTURE__PCAP", fixture("sample-1k.pcap"))
-        .env("PODFLOW_EXPORT__COLLECTOR", format!("file:{}", dir.path().join("f.ipfix").display()))
+        .env(
+            "PODFLOW_EXPORT__COLLECTOR",
+            format!("file:{}", dir.path().join("f.ipfix").display()),
+        )
         .assert()
         .success();
     assert!(dir.path().join("f.ipfix").metadata().unwrap().len() > 0);
@@ -61,7 +64,9 @@ fn bad_env_value_names_key_value_and_variable() {
         .code(2)
         .stderr(contains("flow.idle_timeout_secs"))
         .stderr(contains("\"soon\""))
-        .stderr(contains("environment variable PODFLOW_FLOW__IDLE_TIMEOUT_SECS"));
+        .stderr(contains(
+            "environment variable PODFLOW_FLOW__IDLE_TIMEOUT_SECS",
+        ));
 }
 
 #[test]
@@ -156,28 +161,6 @@ fn not_a_capture_file() {
         .stderr(contains("absent.pcap"));
 }
 
-/// A classic pcap header (microseconds, little endian) with this link type.
-fn pcap_header(linktype: u32) -> Vec<u8> {
-    let mut h = Vec::new();
-    h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&4u16.to_le_bytes());
-    h.extend_from_slice(&[0; 8]);
-    h.extend_from_slice(&65535u32.to_le_bytes());
-    h.extend_from_slice(&linktype.to_le_bytes());
-    h
-}
-
-fn pcap_record(ts: u32, frame: &[u8]) -> Vec<u8> {
-    let mut r = Vec::new();
-    r.extend_from_slice(&ts.to_le_bytes());
-    r.extend_from_slice(&0u32.to_le_bytes());
-    r.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-    r.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-    r.extend_from_slice(frame);
-    r
-}
-
 #[test]
 fn unknown_link_type() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,7 +198,13 @@ fn garbage_frames_are_counted_not_fatal() {
     bytes.extend(&pcap_record(1_700_001_000, &[0u8; 60])[..30]);
     std::fs::write(&f, bytes).unwrap();
     let out = dir.path().join("out.ipfix");
-    let run = meter(&f, &[("PODFLOW_EXPORT__COLLECTOR", &format!("file:{}", out.display()))]);
+    let run = meter(
+        &f,
+        &[(
+            "PODFLOW_EXPORT__COLLECTOR",
+            &format!("file:{}", out.display()),
+        )],
+    );
     assert!(String::from_utf8_lossy(&run.stderr).contains("ends inside a record"));
     let msgs = read_ipfix_file(&out);
     let last = msgs
@@ -244,7 +233,13 @@ fn json_output_by_default() {
     let out = meter(&fixture("sample-1k.pcap"), &[]);
     let text = String::from_utf8(out.stdout).unwrap();
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    for key in ["flowStartMilliseconds", "protocolIdentifier", "octetDeltaCount", "k8sPodLabels", "flowEndReason"] {
+    for key in [
+        "flowStartMilliseconds",
+        "protocolIdentifier",
+        "octetDeltaCount",
+        "k8sPodLabels",
+        "flowEndReason",
+    ] {
         assert!(first.get(key).is_some(), "{key} missing in {first}");
     }
     // Logs go to stderr, never mixed into the records.
@@ -254,12 +249,16 @@ fn json_output_by_default() {
 
 #[test]
 fn json_logs() {
-    let out = meter(&fixture("sample-1k.pcap"), &[("PODFLOW_LOG__FORMAT", "json")]);
+    let out = meter(
+        &fixture("sample-1k.pcap"),
+        &[("PODFLOW_LOG__FORMAT", "json")],
+    );
     let err = String::from_utf8(out.stderr).unwrap();
     let lines: Vec<&str> = err.lines().collect();
     assert!(!lines.is_empty());
     for l in lines {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"));
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"));
         assert!(v.get("level").is_some());
     }
 }

@@ -18,12 +18,21 @@ const HUGE: &str = "1000000";
 
 /// A UDP port nobody uses right now.
 fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn tool(name: &str) -> Command {
     assert!(
-        Command::new("sh").args(["-c", &format!("command -v {name}")]).output().unwrap().status.success(),
+        Command::new("sh")
+            .args(["-c", &format!("command -v {name}")])
+            .output()
+            .unwrap()
+            .status
+            .success(),
         "{name} is not installed: run scripts/test.sh, which installs the test tools"
     );
     Command::new(name)
@@ -56,7 +65,16 @@ fn start_nfcapd(dir: &Path, port: u16) -> Background {
     let child = tool("nfcapd")
         .args(["-w"])
         .arg(dir)
-        .args(["-p", &port.to_string(), "-b", "127.0.0.1", "-t", "3600", "-B", "8388608"])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-b",
+            "127.0.0.1",
+            "-t",
+            "3600",
+            "-B",
+            "8388608",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -67,8 +85,17 @@ fn start_nfcapd(dir: &Path, port: u16) -> Background {
 
 /// `nfdump -I` statistics of a directory as name -> value.
 fn nfdump_stats(dir: &Path) -> std::collections::HashMap<String, u64> {
-    let out = tool("nfdump").arg("-R").arg(dir).arg("-I").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tool("nfdump")
+        .arg("-R")
+        .arg(dir)
+        .arg("-I")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
@@ -138,7 +165,11 @@ fn tshark_reads_the_udp_export_cleanly_root() {
         .args(["-d", &format!("udp.port=={port},cflow"), "-V"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("Frame 1:"),
@@ -146,9 +177,18 @@ fn tshark_reads_the_udp_export_cleanly_root() {
         std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!text.contains("Malformed"), "tshark reports a malformed packet");
-    assert!(!text.contains("Unexpected flow sequence"), "tshark complains about sequence numbers");
-    assert!(!text.contains("Expert Info (Error"), "tshark reports an error");
+    assert!(
+        !text.contains("Malformed"),
+        "tshark reports a malformed packet"
+    );
+    assert!(
+        !text.contains("Unexpected flow sequence"),
+        "tshark complains about sequence numbers"
+    );
+    assert!(
+        !text.contains("Expert Info (Error"),
+        "tshark reports an error"
+    );
     assert!(text.contains("Observation Domain Id: 9"));
     // The Kubernetes elements are enterprise-specific, under PEN 32473.
     assert!(text.contains("Example Enterprise Number for Documentation Use"));
@@ -157,7 +197,8 @@ fn tshark_reads_the_udp_export_cleanly_root() {
         .lines()
         .filter(|l| {
             let l = l.trim();
-            l.strip_prefix("Flow ").is_some_and(|n| n.parse::<u32>().is_ok())
+            l.strip_prefix("Flow ")
+                .is_some_and(|n| n.parse::<u32>().is_ok())
         })
         .count();
     assert!(flows >= 101 + 2, "tshark saw {flows} records");
@@ -177,7 +218,10 @@ fn python_ipfix_reads_kubernetes_elements_by_name() {
     meter(
         &fixture("sample-1k.pcap"),
         &[
-            ("PODFLOW_EXPORT__COLLECTOR", &format!("file:{}", file.display())),
+            (
+                "PODFLOW_EXPORT__COLLECTOR",
+                &format!("file:{}", file.display()),
+            ),
             ("PODFLOW_K8S__POD_NAME", "shop-web-1"),
             ("PODFLOW_K8S__POD_NAMESPACE", "shop"),
             ("PODFLOW_K8S__NODE_NAME", "node-7"),
@@ -189,14 +233,21 @@ fn python_ipfix_reads_kubernetes_elements_by_name() {
         ],
     );
     let py = python();
-    assert!(Path::new(&py).exists(), "{py} is missing: run scripts/test.sh, which makes the venv");
+    assert!(
+        Path::new(&py).exists(),
+        "{py} is missing: run scripts/test.sh, which makes the venv"
+    );
     let out = Command::new(&py)
         .arg(root().join("it/py/read_ipfix.py"))
         .arg(&file)
         .arg(root().join("config/ipfix/python-ipfix.specs"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["flows"], 101);
     assert_eq!(v["packets"], 1110);
@@ -205,11 +256,17 @@ fn python_ipfix_reads_kubernetes_elements_by_name() {
     assert_eq!(k8s["k8sPodName"], serde_json::json!(["shop-web-1"]));
     assert_eq!(k8s["k8sPodNamespace"], serde_json::json!(["shop"]));
     assert_eq!(k8s["k8sNodeName"], serde_json::json!(["node-7"]));
-    assert_eq!(k8s["k8sNodeIPv4Address"], serde_json::json!(["192.168.7.7"]));
+    assert_eq!(
+        k8s["k8sNodeIPv4Address"],
+        serde_json::json!(["192.168.7.7"])
+    );
     assert_eq!(k8s["k8sWorkloadName"], serde_json::json!(["shop-web"]));
     assert_eq!(k8s["k8sWorkloadKind"], serde_json::json!(["StatefulSet"]));
     assert_eq!(k8s["k8sClusterName"], serde_json::json!(["lab"]));
-    assert_eq!(k8s["k8sPodLabels"], serde_json::json!([r#"{"app":"shop","tier":"web"}"#]));
+    assert_eq!(
+        k8s["k8sPodLabels"],
+        serde_json::json!([r#"{"app":"shop","tier":"web"}"#])
+    );
     assert_eq!(k8s["k8sObservationPoint"], serde_json::json!(["1"]));
 }
 
@@ -219,7 +276,20 @@ fn python_ipfix_reads_kubernetes_elements_by_name() {
 fn udp_frame(sport: u16) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
     let total: u16 = 20 + 8 + 20;
-    f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
     f.extend_from_slice(&[10, 1, 0, 1, 10, 2, 0, 2]);
     f.extend_from_slice(&sport.to_be_bytes());
     f.extend_from_slice(&53u16.to_be_bytes());
@@ -229,34 +299,22 @@ fn udp_frame(sport: u16) -> Vec<u8> {
     f
 }
 
-fn pcap_record(secs: u32, frame: &[u8]) -> Vec<u8> {
-    let mut r = Vec::new();
-    r.extend_from_slice(&secs.to_le_bytes());
-    r.extend_from_slice(&0u32.to_le_bytes());
-    r.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-    r.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-    r.extend_from_slice(frame);
-    r
-}
-
-fn pcap_header() -> Vec<u8> {
-    let mut h = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
-    h.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    h.extend_from_slice(&65535u32.to_le_bytes());
-    h.extend_from_slice(&1u32.to_le_bytes());
-    h
-}
-
 /// Reads whole IPFIX messages from a connection until `want` flow records have arrived.
 fn read_flows(conn: &mut TcpStream, session: &mut Session, want: usize) -> Vec<Message> {
-    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut buf = Vec::new();
     let mut msgs = Vec::new();
     let mut flows = 0;
     while flows < want {
         let mut chunk = [0u8; 65536];
-        let n = conn.read(&mut chunk).expect("the collector got no more data in time");
-        assert!(n > 0, "podflow closed the connection after {flows} of {want} records");
+        let n = conn
+            .read(&mut chunk)
+            .expect("the collector got no more data in time");
+        assert!(
+            n > 0,
+            "podflow closed the connection after {flows} of {want} records"
+        );
         buf.extend_from_slice(&chunk[..n]);
         while let Some(h) = peek_header(&buf).unwrap() {
             let len = h.length as usize;
@@ -276,13 +334,24 @@ fn read_flows(conn: &mut TcpStream, session: &mut Session, want: usize) -> Vec<M
 fn tcp_collector_late_then_reconnecting() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("live.pcap");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
 
     let mut child = podflow_process()
         .args(["--mode", "sidecar"])
         .env("PODFLOW_CAPTURE__PCAP", &fifo)
-        .env("PODFLOW_EXPORT__COLLECTOR", format!("tcp://127.0.0.1:{port}"))
+        .env(
+            "PODFLOW_EXPORT__COLLECTOR",
+            format!("tcp://127.0.0.1:{port}"),
+        )
         .env("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1")
         .env("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100")
         .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
@@ -292,11 +361,12 @@ fn tcp_collector_late_then_reconnecting() {
         .spawn()
         .unwrap();
     let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-    feed.write_all(&pcap_header()).unwrap();
+    feed.write_all(&pcap_header(1)).unwrap();
     // Three flows, each idle long enough (by packet time) to end before the next.
     let t0 = 1_700_000_000;
     for (i, sport) in [1001u16, 1002, 1003].iter().enumerate() {
-        feed.write_all(&pcap_record(t0 + 10 * i as u32, &udp_frame(*sport))).unwrap();
+        feed.write_all(&pcap_record(t0 + 10 * i as u32, &udp_frame(*sport)))
+            .unwrap();
     }
     feed.flush().unwrap();
     // The collector is not there yet: podflow keeps the ended flows and retries.
@@ -305,25 +375,38 @@ fn tcp_collector_late_then_reconnecting() {
     let (mut first, _) = listener.accept().unwrap();
     let mut session = Session::new(PEN);
     let msgs = read_flows(&mut first, &mut session, 2);
-    assert!(!msgs[0].templates.is_empty(), "a connection starts with the templates");
+    assert!(
+        !msgs[0].templates.is_empty(),
+        "a connection starts with the templates"
+    );
     assert_eq!(msgs[0].header.sequence, 0);
     let ports: Vec<u64> = msgs
         .iter()
         .flat_map(|m| &m.records)
         .filter_map(|r| r.get_u64("sourceTransportPort"))
         .collect();
+    // Flows ended in the same sweep may come in any order.
+    let mut ports = ports;
+    ports.sort();
     assert_eq!(ports, vec![1001, 1002]);
 
     // The collector restarts: the connection drops; the next flows go on a new one.
     drop(first);
     std::thread::sleep(Duration::from_millis(300));
-    feed.write_all(&pcap_record(t0 + 40, &udp_frame(1004))).unwrap();
+    feed.write_all(&pcap_record(t0 + 40, &udp_frame(1004)))
+        .unwrap();
     feed.flush().unwrap();
     let (mut second, _) = listener.accept().unwrap();
     let mut session = Session::new(PEN);
     let msgs = read_flows(&mut second, &mut session, 1);
-    assert!(!msgs[0].templates.is_empty(), "templates again after a reconnect");
-    assert_eq!(msgs[0].header.sequence, 0, "a new connection is a new session");
+    assert!(
+        !msgs[0].templates.is_empty(),
+        "templates again after a reconnect"
+    );
+    assert_eq!(
+        msgs[0].header.sequence, 0,
+        "a new connection is a new session"
+    );
     let ports: Vec<u64> = msgs
         .iter()
         .flat_map(|m| &m.records)
@@ -334,24 +417,40 @@ fn tcp_collector_late_then_reconnecting() {
     // End of input: the last flow is forced out on the same connection, then podflow exits.
     drop(feed);
     let msgs = read_flows(&mut second, &mut session, 1);
-    let last: Vec<_> = msgs.iter().flat_map(|m| &m.records).filter(|r| !r.is_options()).collect();
+    let last: Vec<_> = msgs
+        .iter()
+        .flat_map(|m| &m.records)
+        .filter(|r| !r.is_options())
+        .collect();
     assert_eq!(last[0].get_u64("sourceTransportPort"), Some(1004));
     assert_eq!(last[0].get_u64("flowEndReason"), Some(4));
     let status = child.wait().unwrap();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     assert!(status.success(), "{err}");
     assert!(err.contains("not_sent=0"), "{err}");
 }
 
 #[test]
 fn unreachable_tcp_collector_is_reported_not_hung() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let started = Instant::now();
     let out = meter(
         &fixture("sample-1k.pcap"),
         &[
-            ("PODFLOW_EXPORT__COLLECTOR", &format!("tcp://127.0.0.1:{port}")),
+            (
+                "PODFLOW_EXPORT__COLLECTOR",
+                &format!("tcp://127.0.0.1:{port}"),
+            ),
             ("PODFLOW_EXPORT__DRAIN_TIMEOUT_SECS", "2"),
         ],
     );

@@ -45,10 +45,15 @@ fn biflows_match_the_truth() {
     assert_eq!(flows.len(), 101);
     assert_eq!(total(&flows, "PacketDeltaCount"), truth_ip_packets());
     assert_eq!(total(&flows, "PacketDeltaCount"), 1110);
-    assert_eq!(total(&flows, "OctetDeltaCount"), truth_u64("ip_bytes_total"));
+    assert_eq!(
+        total(&flows, "OctetDeltaCount"),
+        truth_u64("ip_bytes_total")
+    );
     assert_eq!(total(&flows, "OctetDeltaCount"), 735_719);
     // Every connection answered by the other side is one record with both directions.
-    assert!(flows.iter().any(|r| r.get_u64("reversePacketDeltaCount").unwrap() > 0));
+    assert!(flows
+        .iter()
+        .any(|r| r.get_u64("reversePacketDeltaCount").unwrap() > 0));
 }
 
 #[test]
@@ -57,7 +62,9 @@ fn uniflows_match_the_truth() {
     let flows = flow_records(&msgs);
     assert_eq!(flows.len() as u64, truth_u64("uni_flows_5tuple"));
     assert_eq!(flows.len(), 196);
-    assert!(flows.iter().all(|r| r.get("reversePacketDeltaCount").is_none()));
+    assert!(flows
+        .iter()
+        .all(|r| r.get("reversePacketDeltaCount").is_none()));
     assert_eq!(total(&flows, "PacketDeltaCount"), 1110);
     assert_eq!(total(&flows, "OctetDeltaCount"), 735_719);
 
@@ -73,9 +80,16 @@ fn uniflows_match_the_truth() {
         *by_proto.entry(name).or_default() += 1;
     }
     for (proto, n) in truth()["uni_flows_by_proto"].as_object().unwrap() {
-        assert_eq!(by_proto[proto.as_str()], n.as_u64().unwrap(), "{proto} flows");
+        assert_eq!(
+            by_proto[proto.as_str()],
+            n.as_u64().unwrap(),
+            "{proto} flows"
+        );
     }
-    let v6 = flows.iter().filter(|r| r.get("sourceIPv6Address").is_some()).count();
+    let v6 = flows
+        .iter()
+        .filter(|r| r.get("sourceIPv6Address").is_some())
+        .count();
     assert_eq!(v6 as u64, truth_u64("ipv6_uni_flows"));
 }
 
@@ -96,13 +110,20 @@ fn short_timeouts_split_flows_but_keep_every_packet() {
     assert!(flows.len() > 101, "only {} records", flows.len());
     assert_eq!(total(&flows, "PacketDeltaCount"), 1110);
     assert_eq!(total(&flows, "OctetDeltaCount"), 735_719);
-    let reasons: Vec<u64> = flows.iter().map(|r| r.get_u64("flowEndReason").unwrap()).collect();
+    let reasons: Vec<u64> = flows
+        .iter()
+        .map(|r| r.get_u64("flowEndReason").unwrap())
+        .collect();
     for reason in [1, 2, 3] {
-        assert!(reasons.contains(&reason), "no record ended with reason {reason}");
+        assert!(
+            reasons.contains(&reason),
+            "no record ended with reason {reason}"
+        );
     }
     // Packet time drives the clock: pieces of a flow never span more than the active timeout.
     for r in &flows {
-        let span = r.get_u64("flowEndMilliseconds").unwrap() - r.get_u64("flowStartMilliseconds").unwrap();
+        let span =
+            r.get_u64("flowEndMilliseconds").unwrap() - r.get_u64("flowStartMilliseconds").unwrap();
         assert!(span <= 2000, "a record spans {span} ms");
     }
 }
@@ -123,7 +144,10 @@ fn kubernetes_fields_and_sequence_numbers() {
         ("PODFLOW_K8S__POD_UID", "0b1c6f3e-1111"),
         ("PODFLOW_K8S__CLUSTER_NAME", "prod-eu-1"),
         ("PODFLOW_K8S__LABELS_FILE", labels.path().to_str().unwrap()),
-        ("PODFLOW_K8S__ANNOTATIONS_FILE", annotations.path().to_str().unwrap()),
+        (
+            "PODFLOW_K8S__ANNOTATIONS_FILE",
+            annotations.path().to_str().unwrap(),
+        ),
         ("PODFLOW_IPFIX__OBSERVATION_DOMAIN_ID", "77"),
     ]);
     let flows = flow_records(&msgs);
@@ -132,13 +156,22 @@ fn kubernetes_fields_and_sequence_numbers() {
         assert_eq!(r.get_str("k8sPodName"), Some("shop-web-7c9d8f6b5-x2x9k"));
         assert_eq!(r.get_str("k8sPodNamespace"), Some("shop"));
         assert_eq!(r.get_str("k8sNodeName"), Some("node-1"));
-        assert_eq!(r.get_ip("k8sNodeIPv4Address"), Some("192.168.1.10".parse().unwrap()));
+        assert_eq!(
+            r.get_ip("k8sNodeIPv4Address"),
+            Some("192.168.1.10".parse().unwrap())
+        );
         assert_eq!(r.get_str("k8sWorkloadName"), Some("shop-web"));
         assert_eq!(r.get_str("k8sWorkloadKind"), Some("Deployment"));
         assert_eq!(r.get_str("k8sPodUid"), Some("0b1c6f3e-1111"));
         assert_eq!(r.get_str("k8sClusterName"), Some("prod-eu-1"));
-        assert_eq!(r.get_str("k8sPodLabels"), Some(r#"{"app":"shop","tier":"web"}"#));
-        assert_eq!(r.get_str("k8sPodAnnotations"), Some(r#"{"team":"payments"}"#));
+        assert_eq!(
+            r.get_str("k8sPodLabels"),
+            Some(r#"{"app":"shop","tier":"web"}"#)
+        );
+        assert_eq!(
+            r.get_str("k8sPodAnnotations"),
+            Some(r#"{"team":"payments"}"#)
+        );
         assert_eq!(r.get_u64("k8sObservationPoint"), Some(1));
     }
     // Sequence number = data records (options records included) sent before the message.
@@ -149,12 +182,19 @@ fn kubernetes_fields_and_sequence_numbers() {
         sent += m.records.len() as u32;
     }
     // Options records: at start and at the end; the last one counts everything.
-    let options: Vec<&DataRecord> = msgs.iter().flat_map(|m| &m.records).filter(|r| r.is_options()).collect();
+    let options: Vec<&DataRecord> = msgs
+        .iter()
+        .flat_map(|m| &m.records)
+        .filter(|r| r.is_options())
+        .collect();
     assert!(options.len() >= 2);
     let last = options.last().unwrap();
     assert_eq!(last.get_u64("exportedFlowRecordTotalCount"), Some(101));
     assert_eq!(last.get_u64("observedFlowTotalCount"), Some(101));
-    assert_eq!(last.get_u64("ignoredPacketTotalCount"), Some(truth_u64("non_ip_frames")));
+    assert_eq!(
+        last.get_u64("ignoredPacketTotalCount"),
+        Some(truth_u64("non_ip_frames"))
+    );
     assert_eq!(last.get_u64("notSentFlowTotalCount"), Some(0));
 }
 
@@ -174,8 +214,14 @@ fn json_lines_carry_the_same_records_as_ipfix() {
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect();
     let key_of_json = |v: &serde_json::Value| -> String {
-        let src = v.get("sourceIPv4Address").or(v.get("sourceIPv6Address")).unwrap();
-        let dst = v.get("destinationIPv4Address").or(v.get("destinationIPv6Address")).unwrap();
+        let src = v
+            .get("sourceIPv4Address")
+            .or(v.get("sourceIPv6Address"))
+            .unwrap();
+        let dst = v
+            .get("destinationIPv4Address")
+            .or(v.get("destinationIPv6Address"))
+            .unwrap();
         format!(
             "{} {} {} {} {} {} {} {} {} {}",
             src.as_str().unwrap(),
@@ -191,8 +237,14 @@ fn json_lines_carry_the_same_records_as_ipfix() {
         )
     };
     let key_of_ipfix = |r: &DataRecord| -> String {
-        let src = r.get_ip("sourceIPv4Address").or(r.get_ip("sourceIPv6Address")).unwrap();
-        let dst = r.get_ip("destinationIPv4Address").or(r.get_ip("destinationIPv6Address")).unwrap();
+        let src = r
+            .get_ip("sourceIPv4Address")
+            .or(r.get_ip("sourceIPv6Address"))
+            .unwrap();
+        let dst = r
+            .get_ip("destinationIPv4Address")
+            .or(r.get_ip("destinationIPv6Address"))
+            .unwrap();
         let n = |name: &str| r.get_u64(name).unwrap();
         format!(
             "{src} {dst} {} {} {} {} {} {} {} {}",
@@ -212,4 +264,18 @@ fn json_lines_carry_the_same_records_as_ipfix() {
     b.sort();
     assert_eq!(a.len(), 101);
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_full_table_ends_flows_early_and_counts_them() {
+    let (msgs, _dir) = ipfix_of_sample(&[("PODFLOW_FLOW__MAX_FLOWS", "8")]);
+    let flows = flow_records(&msgs);
+    let early = flows
+        .iter()
+        .filter(|r| r.get_u64("flowEndReason") == Some(5))
+        .count();
+    assert!(early > 0, "no record ended for lack of resources");
+    // Ending early splits flows but loses no packet.
+    assert_eq!(total(&flows, "PacketDeltaCount"), 1110);
+    assert_eq!(total(&flows, "OctetDeltaCount"), 735_719);
 }

@@ -79,7 +79,11 @@ pub fn read_ipfix_file(path: &Path) -> Vec<Message> {
 pub fn decode_stream(bytes: &[u8]) -> Vec<Message> {
     let mut session = Session::new(PEN);
     split_messages(bytes)
-        .map(|m| session.decode(m.expect("message framing")).expect("message decodes"))
+        .map(|m| {
+            session
+                .decode(m.expect("message framing"))
+                .expect("message decodes")
+        })
         .collect()
 }
 
@@ -98,4 +102,26 @@ pub fn total(records: &[DataRecord], name: &str) -> u64 {
         .iter()
         .map(|r| r.get_u64(&fwd).unwrap_or(0) + r.get_u64(&rev).unwrap_or(0))
         .sum()
+}
+
+/// A classic pcap header (microseconds, little endian) with this link type.
+pub fn pcap_header(linktype: u32) -> Vec<u8> {
+    let mut h = Vec::new();
+    h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&[0; 8]);
+    h.extend_from_slice(&65535u32.to_le_bytes());
+    h.extend_from_slice(&linktype.to_le_bytes());
+    h
+}
+
+pub fn pcap_record(ts: u32, frame: &[u8]) -> Vec<u8> {
+    let mut r = Vec::new();
+    r.extend_from_slice(&ts.to_le_bytes());
+    r.extend_from_slice(&0u32.to_le_bytes());
+    r.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    r.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    r.extend_from_slice(frame);
+    r
 }
