@@ -9,4 +9,5 @@ mod stats;
 
 pub use config::Config;
 pub use decode::{decode, Ignored, LinkType};
+pub use pcap::{Frame, PcapError, PcapReader};
 pub use stats::{CaptureStats, LocalStats};
