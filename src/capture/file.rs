@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::decode;
 use super::pcap::{PcapError, PcapReader};
 use super::stats::{CaptureStats, LocalStats};
-use super::decode;
 use crate::flow::{Clock, Meter};
 
 /// How a file source ended.
@@ -39,7 +39,14 @@ pub fn spawn(
         .name("capture-pcap".into())
         .spawn(move || {
             let mut progress = Progress::new(show_progress());
-            let end = run(&mut reader, &mut meter, &clock, &stats, &stop, &mut progress);
+            let end = run(
+                &mut reader,
+                &mut meter,
+                &clock,
+                &stats,
+                &stop,
+                &mut progress,
+            );
             progress.finish(&stats, meter.table().len());
             done(end);
         })
@@ -54,12 +61,28 @@ fn run(
     progress: &mut Progress,
 ) -> FileEnd {
     let mut local = LocalStats::default();
+    // Frames of a pcapng interface whose link type podflow cannot decode are skipped and
+    // counted; only a file with nothing else in it is an error.
+    let mut unsupported: Option<PcapError> = None;
     let end = loop {
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break FileEnd::Eof,
+            Err(e @ PcapError::UnsupportedLinkType { .. }) => {
+                local.frames += 1;
+                local.ignored += 1;
+                if unsupported.is_none() {
+                    tracing::warn!(error = %e, "skipping the frames of an interface podflow cannot decode");
+                    unsupported = Some(e);
+                }
+                continue;
+            }
             Err(PcapError::Truncated { file, offset }) => {
-                tracing::warn!(file, offset, "capture file ends inside a record; metered what came before");
+                tracing::warn!(
+                    file,
+                    offset,
+                    "capture file ends inside a record; metered what came before"
+                );
                 break FileEnd::Eof;
             }
             Err(e) => break FileEnd::Failed(e),
@@ -73,7 +96,7 @@ fn run(
             }
             Err(_) => local.ignored += 1,
         }
-        if local.frames == PUBLISH_EVERY {
+        if local.frames >= PUBLISH_EVERY {
             local.publish(stats);
             if stop.load(Ordering::Relaxed) {
                 break FileEnd::Stopped;
@@ -82,7 +105,10 @@ fn run(
         }
     };
     local.publish(stats);
-    end
+    match (end, unsupported) {
+        (FileEnd::Eof, Some(e)) if stats.metered.load(Ordering::Relaxed) == 0 => FileEnd::Failed(e),
+        (end, _) => end,
+    }
 }
 
 /// Progress on a terminal: packets, live flows and rate, at most once a second. Quiet
@@ -100,7 +126,11 @@ fn show_progress() -> bool {
 impl Progress {
     fn new(on: bool) -> Self {
         let now = Instant::now();
-        Progress { on, started: now, last: now }
+        Progress {
+            on,
+            started: now,
+            last: now,
+        }
     }
 
     fn tick(&mut self, stats: &CaptureStats, flows: usize) {

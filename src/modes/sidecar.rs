@@ -41,7 +41,12 @@ pub fn run(config: Config) -> Result<(), Failure> {
         biflow: config.flow.biflow,
     }));
     let capture_stats = Arc::new(CaptureStats::default());
-    let enricher = Enricher::new(identity, &config.k8s.pod_ips, vec![String::new()], OBSERVATION_POINT_SIDECAR);
+    let enricher = Enricher::new(
+        identity,
+        &config.k8s.pod_ips,
+        vec![String::new()],
+        OBSERVATION_POINT_SIDECAR,
+    );
     let encoder = EncoderOptions {
         observation_domain_id: config.ipfix.observation_domain_id,
         enterprise_number: config.ipfix.enterprise_number,
@@ -49,7 +54,10 @@ pub fn run(config: Config) -> Result<(), Failure> {
         with_peer: false,
         max_message_bytes: config.export.message_bytes(),
     };
-    let sources = StatsSources { table: table.clone(), capture: capture_stats.clone() };
+    let sources = StatsSources {
+        table: table.clone(),
+        capture: capture_stats.clone(),
+    };
     let exporter = Exporter::open(&config.export, encoder, enricher, sources)
         .with_context(|| format!("export.collector = {}", config.export.collector))
         .map_err(usage)?;
@@ -134,7 +142,10 @@ pub fn run(config: Config) -> Result<(), Failure> {
 
 /// Waits for SIGTERM or SIGINT and names it.
 async fn shutdown_signal() -> &'static str {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {
