@@ -19,10 +19,7 @@ K8S = ["k8sNodeName", "k8sNodeIPv4Address", "k8sPodName", "k8sPodNamespace",
 def main(path, specfile):
     ipfix.ie.use_iana_default()
     ipfix.ie.use_5103_default()
-    with open(specfile) as f:
-        for line in f:
-            if line.strip() and not line.startswith("#"):
-                ipfix.ie.for_spec(line.strip())
+    ipfix.ie.use_specfile(specfile)
     flows = 0
     packets = octets = 0
     seen = {name: set() for name in K8S}
