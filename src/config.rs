@@ -310,7 +310,10 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.create_file("p.toml", "[flow]\nidle_timeout_sec = 3\n")?;
             let e = load(jail, Some("p.toml")).unwrap_err().to_string();
-            assert!(e.contains("unknown key flow.idle_timeout_sec = 3 from file"), "{e}");
+            assert!(
+                e.contains("unknown key flow.idle_timeout_sec = 3 from file"),
+                "{e}"
+            );
             assert!(e.contains("p.toml"), "{e}");
             Ok(())
         });

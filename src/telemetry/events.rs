@@ -74,6 +74,9 @@ pub struct CollectorClosed<'a> {
 
 impl CollectorClosed<'_> {
     pub fn emit(self) {
-        tracing::warn!(collector = self.addr, "collector closed the connection, reconnecting");
+        tracing::warn!(
+            collector = self.addr,
+            "collector closed the connection, reconnecting"
+        );
     }
 }
