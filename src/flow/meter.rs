@@ -1,0 +1,42 @@
+//! The per-capture-thread handle on the shared flow table.
+
+use std::sync::Arc;
+
+use super::frag::FragmentTracker;
+use super::key::{Fragment, Nanos, Packet};
+use super::table::FlowTable;
+
+/// What one capture thread needs to meter its packets: the shared table, its own fragment
+/// tracker and the observation point (capture interface) it reads.
+pub struct Meter {
+    table: Arc<FlowTable>,
+    frags: FragmentTracker,
+    point: u16,
+}
+
+impl Meter {
+    /// A meter for packets seen on observation point `point`.
+    pub fn new(table: Arc<FlowTable>, point: u16) -> Meter {
+        Meter {
+            table,
+            frags: FragmentTracker::new(),
+            point,
+        }
+    }
+
+    /// Meters one decoded packet seen at `now`: sets its observation point, gives a later
+    /// fragment the ports of its first fragment, and updates the table.
+    #[inline]
+    pub fn observe(&mut self, mut pkt: Packet, now: Nanos) {
+        pkt.key.point = self.point;
+        if pkt.fragment != Fragment::Whole {
+            self.frags.resolve(&mut pkt);
+        }
+        self.table.update(&pkt, now);
+    }
+
+    /// The shared table.
+    pub fn table(&self) -> &Arc<FlowTable> {
+        &self.table
+    }
+}
