@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# Throughput bench: podflow vs softflowd metering the same pcap file offline.
+#
+# Usage:  scripts/bench.sh [PCAP]
+#   PCAP       capture to meter. Without it, the 1.6M-packet synthetic capture is made by
+#              ../shared/testdata/gen_flows_pcap.py --seed 1 (about 40 s, 1.3 GB) and kept
+#              in $BENCH_DIR (default /tmp/podflow-bench) for the next run.
+#   RUNS       runs per tool (default 3); the fastest wall time of each tool is reported.
+#   BIFLOW     podflow's flow.biflow for the bench (default true, podflow's own default).
+#              nfdump 1.7.1 adds RFC 5103 reverse counters into its Packets/Bytes totals
+#              (not into its per-protocol lines), so the totals check works either way;
+#              set BIFLOW=false to have one record per direction, like softflowd.
+#   PORT       first of two loopback UDP ports for the collectors (default 19971, 19972).
+#
+# What happens, per run and per tool (runs of the two tools alternate):
+#   a fresh nfcapd listens on 127.0.0.1 with a 64 MB socket buffer, the tool reads the
+#   pcap and exports IPFIX over UDP to it, nfcapd drains its socket and is stopped, and
+#   `nfdump -R DIR -I` gives the flows, packets and bytes that reached the collector.
+#   podflow: flow timeouts left at their defaults, flow.max_flows=1000000.
+#   softflowd: -v 10 -m 1000000 (a table that never fills), its default timeouts.
+#
+# How to read the table:
+#   seconds  wall time of the metering process, best of RUNS (/usr/bin/time %e). It
+#            includes start-up, reading the whole file and exporting every record.
+#   Mpps     frames in the pcap / seconds (ARP and other non-IP frames included).
+#   flows    flow records at the collector (last run). podflow with biflow=true sends one
+#            record per biflow, softflowd one per direction; active timeout (60 s by
+#            default) splits long flows, so podflow can have a few more than the truth.
+#   packets, bytes  totals at the collector (last run); bytes are IP bytes.
+#   rss_MB   peak resident memory of the metering process (/usr/bin/time %M).
+#   check    collector totals vs the truth file (<pcap>.truth.json): sum of
+#            ip_packets_by_proto and ip_bytes_total. Every run is checked.
+#   The ratio line is podflow packets/s over softflowd packets/s (>1: podflow faster).
+#   podflow exports as fast as it reads: if the collector dropped UDP datagrams (the
+#   "collector UDP drops" note), the counts are spoiled by the collector, not the meter.
+#
+# Needs: cargo, git, python3, softflowd, nfcapd + nfdump, /usr/bin/time. Root is only
+# needed to raise net.core.rmem_max (a failure is reported and ignored). Only loopback
+# traffic is sent.
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+BIFLOW=${BIFLOW:-true}
+PORT=${PORT:-19971}
+BENCH_DIR=${BENCH_DIR:-/tmp/podflow-bench}
+MAX_FLOWS=1000000
+RCVBUF=67108864
+
+die() { echo "bench: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+
+case $RUNS in '' | *[!0-9]* | 0) die "RUNS must be a positive integer, got '$RUNS'" ;; esac
+case $BIFLOW in true | false) ;; *) die "BIFLOW must be true or false, got '$BIFLOW'" ;; esac
+case $PORT in '' | *[!0-9]*) die "PORT must be a number, got '$PORT'" ;; esac
+[ $# -le 1 ] || die "usage: scripts/bench.sh [PCAP]"
+
+# --- tools -------------------------------------------------------------------------
+missing=()
+need() { # command apt-package
+  command -v "$1" >/dev/null 2>&1 || missing+=("$1 (apt-get install -y $2)")
+}
+need softflowd softflowd
+need nfcapd nfdump
+need nfdump nfdump
+need python3 python3
+need git git
+need cargo "rustup / cargo"
+need ss iproute2
+[ -x /usr/bin/time ] || missing+=("/usr/bin/time (apt-get install -y time)")
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'bench: missing tool: %s\n' "${missing[@]}" >&2
+  die "install them first, e.g. apt-get install -y softflowd nfdump time"
+fi
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(git -C "$SCRIPT_DIR" rev-parse --show-toplevel 2>/dev/null) ||
+  die "$SCRIPT_DIR is not inside a git checkout of podflow"
+
+# --- temp space and cleanup --------------------------------------------------------
+WORK=$(mktemp -d /tmp/podflow-bench-run.XXXXXX)
+COLLECTOR_PIDS=()
+cleanup() {
+  local pid
+  for pid in "${COLLECTOR_PIDS[@]+"${COLLECTOR_PIDS[@]}"}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- capture file and its truth ----------------------------------------------------
+if [ $# -eq 1 ]; then
+  PCAP=$(readlink -f "$1") || die "cannot resolve $1"
+  [ -r "$PCAP" ] || die "cannot read $PCAP"
+else
+  SHARED=$(readlink -f "$REPO/../shared" 2>/dev/null || true)
+  GEN="$SHARED/testdata/gen_flows_pcap.py"
+  [ -n "$SHARED" ] && [ -f "$GEN" ] ||
+    die "no PCAP given and the generator is missing: expected $REPO/../shared/testdata/gen_flows_pcap.py (the shared/ directory next to the repository)"
+  mkdir -p "$BENCH_DIR"
+  PCAP="$(readlink -f "$BENCH_DIR")/flows-1.6M.pcap"
+  # The generator writes the truth file after the pcap is complete, so its presence
+  # marks a finished capture.
+  if [ -f "$PCAP" ] && [ -f "$PCAP.truth.json" ]; then
+    note "reusing $PCAP"
+  else
+    rm -f "$PCAP.truth.json"
+    note "generating $PCAP (about 40 s)"
+    python3 "$GEN" --out "$PCAP" --seed 1 > "$WORK/gen.log" ||
+      { tail -5 "$WORK/gen.log" >&2; die "gen_flows_pcap.py failed"; }
+  fi
+fi
+TRUTH="$PCAP.truth.json"
+
+# --- build -------------------------------------------------------------------------
+note "building podflow (release)"
+if ! (cd "$REPO" && cargo build --release --locked) 2>&1 | tee "$WORK/build.log" >&2; then
+  if grep -q -- '--locked' "$WORK/build.log"; then
+    note "Cargo.lock is out of date with Cargo.toml; building without --locked"
+    (cd "$REPO" && cargo build --release) || die "cargo build --release failed"
+  else
+    die "cargo build --release --locked failed (see above)"
+  fi
+fi
+PODFLOW="${CARGO_TARGET_DIR:-$REPO/target}/release/podflow"
+[ -x "$PODFLOW" ] || die "no binary at $PODFLOW after the build"
+
+# Reads "frames ip_packets ip_bytes uniflows biflows" from the truth file.
+truth_fields() {
+  python3 - "$1" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+print(t["frames"], sum(t["ip_packets_by_proto"].values()), t["ip_bytes_total"],
+      t.get("uni_flows_5tuple", "?"), t.get("bi_flows", "?"))
+PY
+}
+
+# Counts the records of a classic libpcap file (either byte order, either time unit).
+count_pcap_frames() {
+  python3 - "$1" <<'PY'
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    magic = f.read(24)[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        fmt = "<I"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        fmt = ">I"
+    else:
+        sys.exit(1)
+    n = 0
+    while True:
+        h = f.read(16)
+        if len(h) < 16:
+            break
+        f.seek(struct.unpack(fmt, h[8:12])[0], 1)
+        n += 1
+print(n)
+PY
+}
+
+HAVE_TRUTH=false
+if [ -f "$TRUTH" ]; then
+  read -r FRAMES T_PKTS T_BYTES T_UNI T_BI < <(truth_fields "$TRUTH") ||
+    die "cannot read $TRUTH"
+  HAVE_TRUTH=true
+elif command -v capinfos >/dev/null 2>&1; then
+  FRAMES=$(capinfos -c -M -T -r "$PCAP" 2>/dev/null | awk -F'\t' '{print $2}')
+else
+  FRAMES=$(count_pcap_frames "$PCAP" 2>/dev/null || echo "")
+fi
+[ -n "${FRAMES:-}" ] || { note "cannot count the frames of $PCAP: Mpps will be n/a"; FRAMES=0; }
+
+# --- collector ---------------------------------------------------------------------
+if sysctl -qw net.core.rmem_max=$RCVBUF 2>/dev/null; then :; else
+  note "could not raise net.core.rmem_max (now $(sysctl -n net.core.rmem_max 2>/dev/null || echo '?')); nfcapd may drop UDP"
+fi
+
+# "rx_queue drops" of the socket bound to 127.0.0.1:port, from /proc/net/udp.
+udp_sock_state() { # port
+  local rx drops
+  read -r rx drops < <(awk -v p="$(printf '0100007F:%04X' "$1")" \
+    '$2 == p { split($5, q, ":"); print q[2], $NF; f = 1; exit } END { if (!f) print "0 0" }' /proc/net/udp)
+  echo "$((16#$rx)) $drops"
+}
+
+start_collector() { # dir port
+  mkdir -p "$1"
+  if ss -Hlun "sport = :$2" | grep -q .; then
+    die "UDP port $2 is already in use; choose another base with PORT=..."
+  fi
+  nfcapd -w "$1" -p "$2" -b 127.0.0.1 -B $RCVBUF -t 3600 > "$1.log" 2>&1 &
+  COLLECTOR_PID=$!
+  COLLECTOR_PIDS+=("$COLLECTOR_PID")
+  local _
+  for _ in $(seq 100); do
+    ss -Hlun "sport = :$2" | grep -q . && return 0
+    kill -0 "$COLLECTOR_PID" 2>/dev/null || { cat "$1.log" >&2; die "nfcapd did not start"; }
+    sleep 0.05
+  done
+  die "nfcapd did not listen on 127.0.0.1:$2"
+}
+
+# Lets nfcapd empty its socket, keeps the kernel's drop count in COLLECTOR_DROPS and
+# stops nfcapd (it writes its file on SIGTERM).
+stop_collector() { # port
+  local _ rx drops pid keep=()
+  for _ in $(seq 200); do
+    read -r rx drops < <(udp_sock_state "$1")
+    [ "$rx" -eq 0 ] && break
+    sleep 0.05
+  done
+  sleep 0.3
+  read -r rx drops < <(udp_sock_state "$1")
+  COLLECTOR_DROPS=$drops
+  kill "$COLLECTOR_PID"
+  wait "$COLLECTOR_PID" 2>/dev/null || true
+  for pid in "${COLLECTOR_PIDS[@]}"; do [ "$pid" = "$COLLECTOR_PID" ] || keep+=("$pid"); done
+  COLLECTOR_PIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# "flows packets bytes" summed over the nfcapd files in dir.
+collector_totals() { # dir
+  nfdump -R "$1" -I 2>/dev/null |
+    awk '/^Flows:/{f=$2} /^Packets:/{p=$2} /^Bytes:/{b=$2} END{print (f==""?0:f), (p==""?0:p), (b==""?0:b)}'
+}
+
+# --- the runs ----------------------------------------------------------------------
+# Inherited PODFLOW_* settings would silently change what is measured.
+for v in $(compgen -e | grep '^PODFLOW_' || true); do
+  note "ignoring $v from the environment"
+  unset "$v"
+done
+
+run_podflow() { # port log
+  env PODFLOW_CAPTURE__PCAP="$PCAP" \
+    PODFLOW_EXPORT__COLLECTOR="udp://127.0.0.1:$1" \
+    PODFLOW_FLOW__MAX_FLOWS=$MAX_FLOWS \
+    PODFLOW_FLOW__BIFLOW="$BIFLOW" \
+    NO_COLOR=1 \
+    /usr/bin/time -f "%e %M" -o "$2.time" "$PODFLOW" --mode sidecar > "$2" 2>&1
+}
+run_softflowd() { # port log
+  # No -c: with -r the control socket is not needed.
+  /usr/bin/time -f "%e %M" -o "$2.time" \
+    softflowd -r "$PCAP" -n "127.0.0.1:$1" -v 10 -d -m $MAX_FLOWS -A milli \
+    -p "$WORK/softflowd.pid" > "$2" 2>&1
+}
+
+TOOLS=(podflow softflowd)
+declare -A TOOL_PORT=([podflow]=$PORT [softflowd]=$((PORT + 1)))
+declare -A BAD_RUNS=([podflow]=0 [softflowd]=0) DROPS=([podflow]=0 [softflowd]=0)
+declare -A LAST
+
+cat "$PCAP" > /dev/null # page cache warm for every run
+note "metering $PCAP: $RUNS run(s) per tool, podflow flow.biflow=$BIFLOW"
+for run in $(seq "$RUNS"); do
+  for tool in "${TOOLS[@]}"; do
+    port=${TOOL_PORT[$tool]}
+    dir="$WORK/$tool.$run"
+    log="$WORK/$tool.$run.log"
+    start_collector "$dir" "$port"
+    if ! "run_$tool" "$port" "$log"; then
+      tail -20 "$log" >&2
+      die "$tool failed on run $run (log above)"
+    fi
+    stop_collector "$port"
+    DROPS[$tool]=$((DROPS[$tool] + COLLECTOR_DROPS))
+    read -r secs rss < "$log.time"
+    echo "$secs $rss" >> "$WORK/$tool.times"
+    read -r f p b < <(collector_totals "$dir")
+    LAST[$tool]="$f $p $b"
+    if $HAVE_TRUTH && { [ "$p" != "$T_PKTS" ] || [ "$b" != "$T_BYTES" ]; }; then
+      BAD_RUNS[$tool]=$((BAD_RUNS[$tool] + 1))
+      note "$tool run $run: collector has $p packets / $b bytes, truth $T_PKTS / $T_BYTES"
+    fi
+    note "$tool run $run: ${secs}s, $f flows, $p packets, $b bytes at the collector"
+    rm -rf "$dir"
+  done
+done
+
+# --- report ------------------------------------------------------------------------
+best() { sort -n "$WORK/$1.times" | head -1; }
+all_secs() { awk '{printf "%s%s", sep, $1; sep=" "}' "$WORK/$1.times"; }
+
+echo
+printf '# pcap: %s (%s frames)\n' "$PCAP" "$FRAMES"
+if $HAVE_TRUTH; then
+  printf '# truth: %s IP packets, %s IP bytes, %s uniflows, %s biflows\n' \
+    "$T_PKTS" "$T_BYTES" "$T_UNI" "$T_BI"
+else
+  printf '# truth: none (%s not found); totals are not checked\n' "$TRUTH"
+fi
+printf '# host: %s, %s cores; runs per tool: %s (best wall time shown)\n' "$(hostname)" "$(nproc)" "$RUNS"
+if [ "$BIFLOW" = true ]; then
+  printf '# podflow records: biflows (flow.biflow=true, RFC 5103 reverse counters)\n'
+else
+  printf '# podflow records: one per direction (flow.biflow=false)\n'
+fi
+printf '# softflowd records: one per direction\n'
+printf '%-10s %8s %7s %8s %10s %12s %7s  %s\n' tool seconds Mpps flows packets bytes rss_MB check
+declare -A SECS
+for tool in "${TOOLS[@]}"; do
+  read -r secs rss < <(best "$tool")
+  SECS[$tool]=$secs
+  read -r f p b <<< "${LAST[$tool]}"
+  if ! $HAVE_TRUTH; then check="n/a"
+  elif [ "${BAD_RUNS[$tool]}" -eq 0 ]; then check="OK"
+  else check="MISMATCH(${BAD_RUNS[$tool]}/$RUNS runs)"; fi
+  awk -v t="$tool" -v s="$secs" -v n="$FRAMES" -v f="$f" -v p="$p" -v b="$b" -v r="$rss" -v c="$check" 'BEGIN{
+    mpps = (s > 0 && n > 0) ? sprintf("%.3f", n / s / 1e6) : "n/a"
+    printf "%-10s %8.2f %7s %8s %10s %12s %7.1f  %s\n", t, s, mpps, f, p, b, r / 1024, c }'
+done
+echo
+awk -v a="${SECS[podflow]}" -v b="${SECS[softflowd]}" 'BEGIN{
+  if (a > 0 && b > 0) printf "podflow/softflowd packets/s: %.2fx\n", b / a
+  else print "podflow/softflowd packets/s: n/a (a wall time rounds to 0 s; use a larger pcap)" }'
+if $HAVE_TRUTH; then
+  read -r f p b <<< "${LAST[podflow]}"
+  if [ "${BAD_RUNS[podflow]}" -eq 0 ]; then
+    printf 'podflow totals at the collector vs truth: OK (packets %s = %s, bytes %s = %s, all %s runs)\n' \
+      "$p" "$T_PKTS" "$b" "$T_BYTES" "$RUNS"
+  else
+    printf 'podflow totals at the collector vs truth: MISMATCH in %s of %s runs (last run: packets %s vs %s, bytes %s vs %s)\n' \
+      "${BAD_RUNS[podflow]}" "$RUNS" "$p" "$T_PKTS" "$b" "$T_BYTES"
+  fi
+fi
+for tool in "${TOOLS[@]}"; do
+  printf '%s: wall seconds per run: %s; collector UDP drops: %s\n' "$tool" "$(all_secs "$tool")" "${DROPS[$tool]}"
+done
+warns=$(grep -hc -E 'WARN|ERROR' "$WORK"/podflow.*.log | awk '{s+=$1} END{print s+0}')
+if [ "$warns" -gt 0 ]; then
+  echo "podflow logged $warns warning/error line(s); last run's:"
+  grep -h -E 'WARN|ERROR' "$WORK/podflow.$RUNS.log" | tail -5 | sed 's/^/  /'
+fi
+if $HAVE_TRUTH && [ "${BAD_RUNS[podflow]}" -ne 0 ]; then
+  exit 2
+fi
