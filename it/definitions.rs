@@ -31,7 +31,11 @@ fn kubernetes_elements() -> Vec<(u16, &'static str, &'static str)> {
 #[test]
 fn python_specs_match_the_encoder() {
     let text = std::fs::read_to_string(root().join("config/ipfix/python-ipfix.specs")).unwrap();
-    let mut lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect();
     let mut expected: Vec<String> = kubernetes_elements()
         .into_iter()
         .map(|(id, name, ty)| {
