@@ -205,7 +205,7 @@ fn tshark_reads_the_udp_export_cleanly_root() {
 }
 
 fn python() -> String {
-    std::env::var("PODFLOW_TEST_PYTHON")
+    std::env::var("IPFIX_PYTHON")
         .unwrap_or_else(|_| root().join(".venv/bin/python").display().to_string())
 }
 

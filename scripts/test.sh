@@ -30,7 +30,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import ipfix" 2>/dev/null
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check ipfix==0.9.7
 fi
-export PODFLOW_TEST_PYTHON="$PWD/.venv/bin/python"
+export IPFIX_PYTHON="$PWD/.venv/bin/python"
 
 if [ "${1:-}" = "--" ]; then shift; fi
 echo "== cargo test"

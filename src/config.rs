@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use figment::providers::{Env, Format, Serialized, Toml, Yaml};
+use figment::providers::{Format, Serialized, Toml, Yaml};
 use figment::{error::Kind, Figment};
 use serde::{Deserialize, Serialize};
 
@@ -29,17 +29,20 @@ pub struct ConfigError(String);
 
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
+mod env;
+pub use env::EnvLayer;
+
 /// Prefix of the environment variables read as configuration.
 pub const ENV_PREFIX: &str = "PODFLOW_";
 
 impl Config {
     /// Loads defaults, then `file` if given, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Config> {
-        Self::from_figment(Self::figment(file, env_provider())?)
+        Self::from_figment(Self::figment(file, EnvLayer::from_process())?)
     }
 
     /// The layered sources; tests pass their own provider in place of the environment.
-    pub fn figment(file: Option<&Path>, env: Env) -> Result<Figment> {
+    pub fn figment(file: Option<&Path>, env: EnvLayer) -> Result<Figment> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             fig = fig.merge(file_provider(path)?);
@@ -87,13 +90,6 @@ impl Config {
     }
 }
 
-fn env_provider() -> Env {
-    // PODFLOW_MODE and PODFLOW_CONFIG belong to the command line, not to the sections.
-    Env::prefixed(ENV_PREFIX)
-        .split("__")
-        .ignore(&["mode", "config"])
-}
-
 fn file_provider(path: &Path) -> Result<Figment> {
     if let Err(e) = std::fs::metadata(path) {
         return Err(ConfigError(format!(
@@ -120,7 +116,7 @@ fn source_of(fig: &Figment, key: &str) -> String {
     if let Some(figment::Source::File(path)) = &md.source {
         return format!("file {}", path.display());
     }
-    if md.name.contains("environment") {
+    if md.name == env::NAME {
         let var = key.split('.').collect::<Vec<_>>().join("__").to_uppercase();
         return format!("environment variable {ENV_PREFIX}{var}");
     }
@@ -211,15 +207,17 @@ mod tests {
 
     fn load(jail: &Jail, file: Option<&str>) -> Result<Config> {
         let path = file.map(|f| jail.directory().join(f));
-        Config::from_figment(Config::figment(path.as_deref(), env_provider())?)
+        Config::from_figment(Config::figment(path.as_deref(), EnvLayer::from_process())?)
     }
 
     #[test]
     fn shipped_config_file_documents_the_defaults() {
         Jail::expect_with(|_| {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/podflow.toml");
-            let c = Config::from_figment(Config::figment(Some(&path), env_provider()).unwrap())
-                .map_err(|e| e.to_string())?;
+            let c = Config::from_figment(
+                Config::figment(Some(&path), EnvLayer::from_process()).unwrap(),
+            )
+            .map_err(|e| e.to_string())?;
             assert_eq!(c, Config::default());
             Ok(())
         });
