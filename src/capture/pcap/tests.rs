@@ -772,3 +772,48 @@ fn large_records_and_blocks() {
     assert!(matches!(err, PcapError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("1048576-byte limit"), "{err}");
 }
+
+/// A file is read in pieces: records that straddle the pieces, up to the largest allowed,
+/// come out exactly as from memory, and a cut names the offset of the cut record.
+#[test]
+fn files_read_in_pieces_give_the_same_frames() {
+    let e = Endian { big: false };
+    let mut bytes = pcap_header(e, false, 1);
+    let mut sizes = vec![MAX_FRAME_BYTES, 1, 60];
+    sizes.extend((0..3000).map(|i| (i * 7919) % 1600 + 14));
+    sizes.push(MAX_FRAME_BYTES);
+    for (i, len) in sizes.iter().enumerate() {
+        pcap_record(
+            e,
+            &mut bytes,
+            1_700_000_000 + i as u32,
+            0,
+            &payload(*len, i as u8),
+            *len as u32,
+        );
+    }
+    assert!(bytes.len() > 8 * super::READ_BYTES);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.pcap");
+    std::fs::write(&path, &bytes).unwrap();
+    let from_file = read_all_from(PcapReader::open(&path).unwrap()).unwrap();
+    let from_memory = read_all(bytes.clone()).unwrap();
+    assert_eq!(from_file.len(), sizes.len());
+    assert!(from_file == from_memory);
+
+    // Cut in the last record: the error names the offset where that record starts.
+    let last_start = bytes.len() - MAX_FRAME_BYTES - 16;
+    std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
+    let mut r = PcapReader::open(&path).unwrap();
+    let err = loop {
+        match r.next_frame() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("a cut file must not end cleanly"),
+            Err(e) => break e,
+        }
+    };
+    match err {
+        PcapError::Truncated { offset, .. } => assert_eq!(offset, last_start as u64),
+        other => panic!("unexpected {other}"),
+    }
+}
