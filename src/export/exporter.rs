@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::io::{self, BufWriter, Stdout, Write};
 use std::net::{TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -61,13 +62,32 @@ struct TcpLink {
     retry_at: Instant,
 }
 
-/// Message and record totals since start.
-#[derive(Default)]
-struct Totals {
-    messages: u64,
-    records: u64,
-    octets: u64,
-    not_sent: u64,
+/// What the exporter has done since start, shared with metrics and health checks.
+#[derive(Debug, Default)]
+pub struct ExportStats {
+    /// IPFIX messages sent (or JSON lines written).
+    pub messages: AtomicU64,
+    /// Flow records handed to the transport.
+    pub records: AtomicU64,
+    /// Bytes of the messages sent.
+    pub octets: AtomicU64,
+    /// Flow records that could not be sent: collector down, buffer full, write errors.
+    pub not_sent: AtomicU64,
+    /// True while the transport can take records (a TCP collector is connected; UDP,
+    /// file and stdout always, once open).
+    pub ready: AtomicBool,
+}
+
+impl ExportStats {
+    fn sent(&self, msg_bytes: usize, records: u64) {
+        self.messages.fetch_add(1, Relaxed);
+        self.records.fetch_add(records, Relaxed);
+        self.octets.fetch_add(msg_bytes as u64, Relaxed);
+    }
+
+    fn lost(&self, records: u64) {
+        self.not_sent.fetch_add(records, Relaxed);
+    }
 }
 
 pub struct Exporter {
@@ -76,7 +96,7 @@ pub struct Exporter {
     enrich: Enricher,
     biflow: bool,
     sources: StatsSources,
-    totals: Totals,
+    stats: Arc<ExportStats>,
     started: Nanos,
     template_refresh: Duration,
 }
@@ -110,27 +130,36 @@ impl Exporter {
                 ))
             }
         };
+        let stats = Arc::new(ExportStats::default());
+        stats
+            .ready
+            .store(!matches!(output, Output::Tcp(_)), Relaxed);
         Ok(Exporter {
             output,
             biflow: encoder.biflow,
             encoder: Encoder::new(encoder),
             enrich,
             sources,
-            totals: Totals::default(),
+            stats,
             started: wall_now(),
             template_refresh: Duration::from_secs(cfg.template_refresh_secs.max(1)),
         })
     }
 
+    /// The exporter's counters, to share before the actor starts.
+    pub fn stats(&self) -> Arc<ExportStats> {
+        self.stats.clone()
+    }
+
     fn counts(&self) -> Counts {
         let table = self.sources.table.stats();
         Counts {
-            exported_messages: self.totals.messages,
-            exported_records: self.totals.records,
-            exported_octets: self.totals.octets,
+            exported_messages: self.stats.messages.load(Relaxed),
+            exported_records: self.stats.records.load(Relaxed),
+            exported_octets: self.stats.octets.load(Relaxed),
             observed_flows: table.flows,
             ignored_packets: self.sources.capture.not_metered(),
-            not_sent_records: self.totals.not_sent,
+            not_sent_records: self.stats.not_sent.load(Relaxed),
             period_start: self.started,
             period_end: wall_now(),
         }
@@ -152,8 +181,7 @@ impl Exporter {
         for msg in self.control_messages() {
             // Control messages carry one options record; it counts like any data record.
             if self.write(&msg).is_ok() {
-                self.totals.messages += 1;
-                self.totals.octets += msg.len() as u64;
+                self.stats.sent(msg.len(), 0);
             }
         }
     }
@@ -195,8 +223,13 @@ impl Exporter {
                     }
                 }
                 let flushed = out.flush();
-                self.totals.records += (flows.len() - failed) as u64;
-                self.totals.not_sent += failed as u64;
+                self.stats
+                    .messages
+                    .fetch_add((flows.len() - failed) as u64, Relaxed);
+                self.stats
+                    .records
+                    .fetch_add((flows.len() - failed) as u64, Relaxed);
+                self.stats.lost(failed as u64);
                 if let Err(e) = flushed {
                     events::ExportError {
                         collector: "stdout",
@@ -212,11 +245,9 @@ impl Exporter {
                 for (msg, n) in msgs.iter().zip(counts) {
                     match self.write(msg) {
                         Ok(()) => {
-                            self.totals.messages += 1;
-                            self.totals.records += n;
-                            self.totals.octets += msg.len() as u64;
+                            self.stats.sent(msg.len(), n);
                         }
-                        Err(_) => self.totals.not_sent += n,
+                        Err(_) => self.stats.lost(n),
                     }
                 }
             }
@@ -224,7 +255,7 @@ impl Exporter {
                 for f in flows {
                     if link.pending.len() >= link.capacity {
                         link.pending.pop_front();
-                        self.totals.not_sent += 1;
+                        self.stats.lost(1);
                     }
                     link.pending.push_back(f);
                 }
@@ -241,6 +272,7 @@ impl Exporter {
         if link.stream.as_ref().is_some_and(transport::peer_closed) {
             events::CollectorClosed { addr: &link.addr }.emit();
             link.stream = None;
+            self.stats.ready.store(false, Relaxed);
             link.retry_at = Instant::now();
         }
         if link.stream.is_none() {
@@ -251,6 +283,7 @@ impl Exporter {
                 Ok(stream) => {
                     events::CollectorConnected { addr: &link.addr }.emit();
                     link.stream = Some(stream);
+                    self.stats.ready.store(true, Relaxed);
                     link.backoff = Duration::from_secs(1);
                     self.encoder.reset_session();
                     let control = self.control_messages();
@@ -258,8 +291,7 @@ impl Exporter {
                         if !self.tcp_write(&msg) {
                             return;
                         }
-                        self.totals.messages += 1;
-                        self.totals.octets += msg.len() as u64;
+                        self.stats.sent(msg.len(), 0);
                     }
                 }
                 Err(e) => {
@@ -297,9 +329,7 @@ impl Exporter {
                     return;
                 };
                 link.pending.drain(..n as usize);
-                self.totals.messages += 1;
-                self.totals.records += n;
-                self.totals.octets += msg.len() as u64;
+                self.stats.sent(msg.len(), n);
             }
         }
     }
@@ -322,6 +352,7 @@ impl Exporter {
                 }
                 .emit();
                 link.stream = None;
+                self.stats.ready.store(false, Relaxed);
                 link.retry_at = Instant::now() + link.backoff;
                 false
             }
@@ -334,13 +365,13 @@ impl Exporter {
             link.retry_at = Instant::now();
             self.flush_tcp();
             if let Output::Tcp(link) = &mut self.output {
-                self.totals.not_sent += link.pending.len() as u64;
+                self.stats.lost(link.pending.len() as u64);
                 link.pending.clear();
                 if link.stream.is_some() {
                     let counts = self.counts();
                     let msg = self.encoder.options(&counts, export_time());
                     if self.tcp_write(&msg) {
-                        self.totals.messages += 1;
+                        self.stats.sent(msg.len(), 0);
                     }
                 }
             }
@@ -348,7 +379,7 @@ impl Exporter {
             let counts = self.counts();
             let msg = self.encoder.options(&counts, export_time());
             if self.write(&msg).is_ok() {
-                self.totals.messages += 1;
+                self.stats.sent(msg.len(), 0);
             }
         }
         let flushed = match &mut self.output {
@@ -364,8 +395,8 @@ impl Exporter {
             .emit();
         }
         DrainReport {
-            exported: self.totals.records,
-            not_sent: self.totals.not_sent,
+            exported: self.stats.records.load(Relaxed),
+            not_sent: self.stats.not_sent.load(Relaxed),
         }
     }
 }

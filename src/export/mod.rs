@@ -9,4 +9,4 @@ mod transport;
 
 pub use config::{Collector, Config, IpfixConfig};
 pub use enrich::{Enricher, DIRECTION_UNKNOWN};
-pub use exporter::{Drain, DrainReport, Exporter, IdentityChanged, StatsSources};
+pub use exporter::{Drain, DrainReport, ExportStats, Exporter, IdentityChanged, StatsSources};
