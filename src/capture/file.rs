@@ -150,13 +150,14 @@ impl Progress {
 
     fn print(&self, stats: &CaptureStats, flows: usize, lead: &str) {
         let frames = stats.frames.load(Ordering::Relaxed);
-        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        let rate = frames as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        let rate = if rate >= 1e6 {
+            format!("{:.2} Mpkt/s", rate / 1e6)
+        } else {
+            format!("{rate:.0} pkt/s")
+        };
         let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "{lead}{frames} packets  {flows} live flows  {:.2} Mpkt/s ",
-            frames as f64 / secs / 1e6
-        );
+        let _ = write!(err, "{lead}{frames} packets  {flows} live flows  {rate}   ");
         let _ = err.flush();
     }
 }
