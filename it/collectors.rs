@@ -459,3 +459,59 @@ fn unreachable_tcp_collector_is_reported_not_hung() {
     assert!(err.contains("not_sent=101"), "{err}");
     assert!(err.contains("could not be sent"), "{err}");
 }
+
+#[test]
+fn udp_templates_and_options_are_refreshed() {
+    let collector = UdpSocket::bind("127.0.0.1:0").unwrap();
+    collector
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let port = collector.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("slow.pcap");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut child = podflow_process()
+        .args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", &fifo)
+        .env(
+            "PODFLOW_EXPORT__COLLECTOR",
+            format!("udp://127.0.0.1:{port}"),
+        )
+        .env("PODFLOW_EXPORT__TEMPLATE_REFRESH_SECS", "1")
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    feed.write_all(&pcap_header(1)).unwrap();
+    feed.write_all(&pcap_record(1_700_000_000, &udp_frame(2001)))
+        .unwrap();
+    feed.flush().unwrap();
+    // Keep the input open for a while: podflow is running, its refresh timer ticks.
+    std::thread::sleep(Duration::from_millis(3300));
+    drop(feed);
+    assert!(child.wait().unwrap().success());
+
+    let mut session = Session::new(PEN);
+    let (mut template_msgs, mut options, mut flows) = (0, 0, 0);
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = collector.recv(&mut buf) {
+        let m = session.decode(&buf[..n]).unwrap();
+        template_msgs += usize::from(!m.templates.is_empty());
+        options += m.records.iter().filter(|r| r.is_options()).count();
+        flows += m.records.iter().filter(|r| !r.is_options()).count();
+        if flows == 1 && options >= 4 {
+            break;
+        }
+    }
+    // At start, about three refreshes, and the final options record at shutdown.
+    assert!(template_msgs >= 3, "{template_msgs} template messages");
+    assert!(options >= 4, "{options} options records");
+    assert_eq!(flows, 1);
+}
