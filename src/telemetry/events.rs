@@ -80,3 +80,25 @@ impl CollectorClosed<'_> {
         );
     }
 }
+
+/// The telemetry listener is serving.
+pub struct TelemetryListening {
+    pub addr: std::net::SocketAddr,
+}
+
+impl TelemetryListening {
+    pub fn emit(self) {
+        tracing::info!(addr = %self.addr, "serving /healthz, /readyz and /metrics");
+    }
+}
+
+/// The telemetry listener stopped with an error; the probe goes on without it.
+pub struct TelemetryFailed<'a> {
+    pub error: &'a std::io::Error,
+}
+
+impl TelemetryFailed<'_> {
+    pub fn emit(self) {
+        tracing::warn!(error = %self.error, "the telemetry listener stopped");
+    }
+}

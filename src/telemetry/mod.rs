@@ -1,7 +1,14 @@
-//! Logging initialisation and the named events that log and count.
+//! Logging initialisation, the named events that log and count, and the telemetry
+//! listener (`/healthz`, `/readyz`, Prometheus `/metrics`).
 
 mod config;
 pub mod events;
+mod health;
 pub mod logging;
+mod metrics;
+mod server;
 
 pub use config::{Config, LogConfig, LogFormat};
+pub use health::{Health, Readiness};
+pub use metrics::{render, Format, MetricSources};
+pub use server::{Telemetry, TelemetryError};
