@@ -10,14 +10,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `metadata.name`; also what the workload is derived from when not configured.
     pub pod_name: Option<String>,
+    /// `metadata.namespace`.
     pub pod_namespace: Option<String>,
+    /// `metadata.uid`.
     pub pod_uid: Option<String>,
+    /// `spec.nodeName`.
     pub node_name: Option<String>,
+    /// `status.hostIP`.
     pub node_ip: Option<IpAddr>,
-    /// The pod's top owner (Deployment, StatefulSet, ...).
+    /// The pod's top owner (Deployment, StatefulSet, ...); derived from the pod name and
+    /// labels when unset.
     pub workload_name: Option<String>,
+    /// Kind of the top owner (`Deployment`, ...); derived when unset.
     pub workload_kind: Option<String>,
+    /// Name of the cluster, which Kubernetes does not expose to a pod.
     pub cluster_name: Option<String>,
     /// The pod's own addresses: they decide flowDirection (egress when the pod initiated).
     pub pod_ips: Vec<IpAddr>,
@@ -25,7 +33,9 @@ pub struct Config {
     pub labels_file: PathBuf,
     /// Downward-API file of the pod's annotations.
     pub annotations_file: PathBuf,
-    /// Glob patterns of the annotation keys to export; `*` matches any run of characters.
+    /// Glob patterns of the annotation keys to export; `*` matches any run of characters,
+    /// `?` one. `kubectl.kubernetes.io/last-applied-configuration` is exported only when a
+    /// pattern names it exactly.
     pub annotations_allow: Vec<String>,
     /// Cap on the JSON of the exported annotations (and of the labels); entries past it are
     /// left out, whole, and counted.

@@ -1,9 +1,33 @@
-//! Who the observed pod is: its identity from the `k8s` configuration and the
-//! Downward-API files.
+//! Who the observed pod is.
+//!
+//! Sidecar mode has no API-server access: the identity comes from the `k8s` configuration
+//! (which the injected sidecar fills from the Downward API through `PODFLOW_K8S__*`
+//! variables) and from the labels and annotations Downward-API files, which the
+//! [`Metadata`] actor watches and reloads when the kubelet rewrites them. Parsing, the
+//! workload guess, the annotation allow-list and the size cap are pure functions.
 
+mod actor;
 mod config;
 mod downward;
+mod events;
 mod identity;
+mod select;
+mod watched;
+mod workload;
 
+pub use actor::{CurrentIdentity, Metadata};
 pub use config::Config;
-pub use identity::{from_config, json_object, MetadataError, PodIdentity};
+pub use downward::ParseError;
+pub use events::MetadataStats;
+pub use identity::{build, from_config, json_object, Built, MetadataError, PodIdentity};
+pub use select::{glob_match, NEVER_BY_WILDCARD};
+pub use workload::{derive as derive_workload, Workload};
+
+/// A map of the given entries, for tests.
+#[cfg(test)]
+fn entries(entries: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    entries
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
