@@ -83,6 +83,9 @@ impl Config {
         if self.export.buffer_records == 0 {
             return bad("export.buffer_records", "must be at least 1");
         }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return bad("log.level", &e.to_string());
+        }
         if self.k8s.max_metadata_bytes < 2 {
             return bad("k8s.max_metadata_bytes", "must be at least 2 (room for {})");
         }

@@ -17,7 +17,10 @@ pub struct PodNet {
 }
 
 fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip (iproute2) runs");
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2) runs");
     assert!(
         out.status.success(),
         "ip {}: {}",
@@ -39,16 +42,31 @@ impl PodNet {
             peer_v6: format!("fd00:251:{tag}::2"),
         };
         for ns in [&net.pod, &net.peer] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
             ip(&["netns", "add", ns]);
         }
-        ip(&["link", "add", "eth0", "netns", &net.pod, "type", "veth", "peer", "name", "peer0", "netns", &net.peer]);
+        ip(&[
+            "link", "add", "eth0", "netns", &net.pod, "type", "veth", "peer", "name", "peer0",
+            "netns", &net.peer,
+        ]);
         for (ns, dev, v4, v6) in [
             (&net.pod, "eth0", &net.pod_v4, &net.pod_v6),
             (&net.peer, "peer0", &net.peer_v4, &net.peer_v6),
         ] {
             ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev]);
-            ip(&["-n", ns, "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"]);
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
             ip(&["-n", ns, "link", "set", dev, "up"]);
         }
@@ -67,7 +85,10 @@ impl Drop for PodNet {
     fn drop(&mut self) {
         // Deleting a namespace also removes its end of the veth pair.
         for ns in [&self.pod, &self.peer] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }

@@ -6,7 +6,7 @@
                                             the first 8 bytes (big endian) asked for, close
   traffic.py tcp-client ADDR PORT UP DOWN   send UP bytes (>= 8) asking for DOWN back, read
                                             them all, close; prints the local port
-  traffic.py tcp-hold ADDR PORT             connect, send 100 bytes, stay open until killed
+  traffic.py tcp-hold ADDR PORT             connect, send 100 bytes every 0.5 s until killed
   traffic.py udp-send ADDR PORT N SIZE      send N datagrams of SIZE bytes; prints local port
   traffic.py udp-echo ADDR PORT             echo datagrams back forever
 """
@@ -66,9 +66,10 @@ def tcp_client(addr, port, up, down):
 def tcp_hold(addr, port):
     c = socket.create_connection((addr, port))
     print(c.getsockname()[1], flush=True)
-    c.sendall(struct.pack("!Q", 0) + b"h" * 92)
+    c.sendall(struct.pack("!Q", 0))
     while True:
-        time.sleep(1)
+        c.sendall(b"h" * 100)
+        time.sleep(0.5)
 
 
 def udp_send(addr, port, n, size):

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::capture::Interfaces;
 use crate::flow::{from_addr, FlowRecord};
 use crate::ipfix::ExportRecord;
 use crate::metadata::PodIdentity;
@@ -17,7 +18,9 @@ pub struct Enricher {
     pub pod: Arc<PodIdentity>,
     pod_addrs: Vec<(u128, bool)>,
     /// Interface name of each observation point index.
-    pub interfaces: Vec<String>,
+    interfaces: Vec<String>,
+    /// Where the names come from when interfaces come and go (live capture).
+    registry: Option<Interfaces>,
     pub observation_point: u8,
 }
 
@@ -32,7 +35,22 @@ impl Enricher {
             pod,
             pod_addrs: pod_ips.iter().map(|ip| from_addr(*ip)).collect(),
             interfaces,
+            registry: None,
             observation_point,
+        }
+    }
+
+    /// Names interfaces from a live registry, read again by [`Enricher::refresh`].
+    pub fn with_registry(mut self, registry: Interfaces) -> Self {
+        self.interfaces = registry.names();
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Takes in interfaces registered since the last call; once per export batch.
+    pub fn refresh(&mut self) {
+        if let Some(registry) = &self.registry {
+            self.interfaces = registry.names();
         }
     }
 

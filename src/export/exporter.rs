@@ -214,6 +214,7 @@ impl Exporter {
     }
 
     fn export(&mut self, flows: Vec<FlowRecord>) {
+        self.enrich.refresh();
         match &mut self.output {
             Output::Json(out) => {
                 let mut failed = 0;

@@ -1,38 +1,37 @@
-//! Sidecar mode: capture source -> flow table -> sweeper -> exporter, with the pod
-//! identity from the metadata source. Offline when `capture.pcap` is set.
+//! Sidecar mode: capture -> flow table -> sweeper -> exporter, with the pod identity from
+//! the metadata actor. Captures the pod's interfaces live, or meters `capture.pcap` offline.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use anyhow::{anyhow, Context as _};
+use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::oneshot;
 
 use super::Failure;
 use crate::capture::file::{self, FileEnd};
-use crate::capture::pcap::PcapReader;
-use crate::capture::CaptureStats;
+use crate::capture::{CaptureStats, LiveCapture, PcapReader};
 use crate::config::Config;
 use crate::export::{Drain, Enricher, Exporter, StatsSources};
 use crate::flow::{Clock, FlowTable, FlowTableConfig, FlushAll, Meter, Sweeper};
 use crate::ipfix::EncoderOptions;
-use crate::metadata;
+use crate::metadata::Metadata;
+use crate::telemetry::{Health, MetricSources, Telemetry};
 
 /// k8sObservationPoint of a sidecar: the pod's own namespace.
 const OBSERVATION_POINT_SIDECAR: u8 = 1;
 
-pub fn run(config: Config) -> Result<(), Failure> {
-    let usage = |e: anyhow::Error| Failure::Usage(e);
-    let Some(path) = config.capture.pcap.clone() else {
-        return Err(usage(anyhow!(
-            "live capture is not built yet: set capture.pcap (or PODFLOW_CAPTURE__PCAP) to meter a capture file"
-        )));
-    };
-    let reader = PcapReader::open(&path).map_err(|e| usage(e.into()))?;
-    let identity = Arc::new(metadata::from_config(&config.k8s).map_err(|e| usage(e.into()))?);
+/// Where packets come from.
+enum Input {
+    File(PcapReader),
+    Live(LiveCapture),
+}
 
+pub fn run(config: Config) -> Result<(), Failure> {
+    let usage = Failure::Usage;
+    let metadata = Metadata::load(&config.k8s).map_err(|e| usage(e.into()))?;
     let table = Arc::new(FlowTable::new(FlowTableConfig {
         idle_timeout: config.flow.idle_timeout(),
         active_timeout: config.flow.active_timeout(),
@@ -41,12 +40,34 @@ pub fn run(config: Config) -> Result<(), Failure> {
         biflow: config.flow.biflow,
     }));
     let capture_stats = Arc::new(CaptureStats::default());
-    let enricher = Enricher::new(
-        identity,
+    let input = match &config.capture.pcap {
+        Some(path) => Input::File(PcapReader::open(path).map_err(|e| usage(e.into()))?),
+        None => Input::Live(
+            LiveCapture::start(&config.capture, table.clone(), capture_stats.clone())
+                .map_err(|e| usage(e.into()))?,
+        ),
+    };
+
+    let mut enricher = Enricher::new(
+        metadata.identity(),
         &config.k8s.pod_ips,
         vec![String::new()],
         OBSERVATION_POINT_SIDECAR,
     );
+    if let Input::Live(live) = &input {
+        let pod_ips = if config.k8s.pod_ips.is_empty() {
+            live.addresses()
+        } else {
+            config.k8s.pod_ips.clone()
+        };
+        enricher = Enricher::new(
+            metadata.identity(),
+            &pod_ips,
+            Vec::new(),
+            OBSERVATION_POINT_SIDECAR,
+        )
+        .with_registry(live.interfaces());
+    }
     let encoder = EncoderOptions {
         observation_domain_id: config.ipfix.observation_domain_id,
         enterprise_number: config.ipfix.enterprise_number,
@@ -61,13 +82,17 @@ pub fn run(config: Config) -> Result<(), Failure> {
     let exporter = Exporter::open(&config.export, encoder, enricher, sources)
         .with_context(|| format!("export.collector = {}", config.export.collector))
         .map_err(usage)?;
+    let health = Arc::new(Health::new(exporter.stats()));
 
-    let system = System::new();
-    let outcome = system.block_on(async move {
-        // The exporter does blocking I/O (TCP connects, file writes): give it its own thread.
+    System::new().block_on(async move {
+        // The exporter does blocking I/O (TCP connects, file writes): its own thread.
         let export_arbiter = Arbiter::new();
         let exporter = Exporter::start_in_arbiter(&export_arbiter.handle(), move |_| exporter);
-        let clock = Clock::packet();
+        let _metadata = metadata.send_to(exporter.clone().recipient()).start();
+        let clock = match input {
+            Input::File(_) => Clock::packet(),
+            Input::Live(_) => Clock::Wall,
+        };
         let sweeper = Sweeper::new(
             table.clone(),
             clock.clone(),
@@ -76,31 +101,40 @@ pub fn run(config: Config) -> Result<(), Failure> {
         )
         .start();
 
-        let stop = Arc::new(AtomicBool::new(false));
-        let (done_tx, done_rx) = oneshot::channel();
-        let capture = file::spawn(
-            reader,
-            Meter::new(table.clone(), 0),
-            clock,
-            capture_stats.clone(),
-            stop.clone(),
-            move |end| {
-                let _ = done_tx.send(end);
-            },
-        )
-        .context("cannot start the capture thread")
-        .map_err(Failure::Runtime)?;
-        tracing::info!(pcap = %path.display(), collector = %config.export.collector, "metering capture file");
-
-        let end = tokio::select! {
-            end = done_rx => end.unwrap_or(FileEnd::Stopped),
-            sig = shutdown_signal() => {
+        let (end, telemetry) = match input {
+            Input::File(reader) => {
+                tracing::info!(pcap = %reader.name(), collector = %config.export.collector, "metering capture file");
+                (meter_file(reader, &table, clock, &capture_stats).await?, None)
+            }
+            Input::Live(live) => {
+                let telemetry = Telemetry::start(
+                    &config.telemetry.listen,
+                    MetricSources::new(capture_stats.clone(), table.clone(), health.clone()),
+                )
+                .map_err(|e| Failure::Usage(e.into()))?;
+                health.capture_running.store(live.running(), Ordering::Relaxed);
+                tracing::info!(
+                    interfaces = ?live.captured(),
+                    collector = %config.export.collector,
+                    telemetry = %config.telemetry.listen,
+                    "capturing"
+                );
+                // Readiness follows the capture threads (interfaces come and go).
+                let signal = shutdown_signal();
+                tokio::pin!(signal);
+                let mut check = tokio::time::interval(Duration::from_secs(1));
+                let sig = loop {
+                    tokio::select! {
+                        sig = &mut signal => break sig,
+                        _ = check.tick() => health.capture_running.store(live.running(), Ordering::Relaxed),
+                    }
+                };
                 tracing::info!(signal = sig, "shutting down");
-                stop.store(true, Ordering::Relaxed);
-                FileEnd::Stopped
+                let _ = tokio::task::spawn_blocking(move || live.stop()).await;
+                (FileEnd::Stopped, telemetry)
             }
         };
-        let _ = tokio::task::spawn_blocking(move || capture.join()).await;
+        health.capture_running.store(false, Ordering::Relaxed);
 
         let flushed = sweeper.send(FlushAll).await.unwrap_or(0);
         let drain = tokio::time::timeout(
@@ -114,6 +148,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
                 tracing::info!(
                     packets = capture_stats.frames.load(Ordering::Relaxed),
                     ignored = capture_stats.ignored.load(Ordering::Relaxed),
+                    kernel_drops = capture_stats.kernel_drops.load(Ordering::Relaxed),
                     flows = stats.flows,
                     records = report.exported,
                     not_sent = report.not_sent,
@@ -130,14 +165,49 @@ pub fn run(config: Config) -> Result<(), Failure> {
                 "the exporter did not finish within export.drain_timeout_secs; unsent records are lost"
             ),
         }
+        if let Some(t) = telemetry {
+            t.stop().await;
+        }
         export_arbiter.stop();
         System::current().stop();
         match end {
             FileEnd::Failed(e) => Err(Failure::Usage(e.into())),
             FileEnd::Eof | FileEnd::Stopped => Ok(()),
         }
-    });
-    outcome
+    })
+}
+
+/// Reads the file on its own thread until its end or a signal; returns how it ended.
+async fn meter_file(
+    reader: PcapReader,
+    table: &Arc<FlowTable>,
+    clock: Clock,
+    stats: &Arc<CaptureStats>,
+) -> Result<FileEnd, Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done_tx, done_rx) = oneshot::channel();
+    let capture = file::spawn(
+        reader,
+        Meter::new(table.clone(), 0),
+        clock,
+        stats.clone(),
+        stop.clone(),
+        move |end| {
+            let _ = done_tx.send(end);
+        },
+    )
+    .context("cannot start the capture thread")
+    .map_err(Failure::Runtime)?;
+    let end = tokio::select! {
+        end = done_rx => end.unwrap_or(FileEnd::Stopped),
+        sig = shutdown_signal() => {
+            tracing::info!(signal = sig, "shutting down");
+            stop.store(true, Ordering::Relaxed);
+            FileEnd::Stopped
+        }
+    };
+    let _ = tokio::task::spawn_blocking(move || capture.join()).await;
+    Ok(end)
 }
 
 /// Waits for SIGTERM or SIGINT and names it.

@@ -12,6 +12,11 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
         Ok(v) if !v.is_empty() => {
             EnvFilter::try_new(&v).map_err(|e| format!("RUST_LOG={v:?}: {e}"))?
         }
+        // actix's server logs its worker start and stop at info: not news for operators.
+        _ if !cfg.level.contains("actix") => {
+            EnvFilter::try_new(format!("{},actix_server=warn", cfg.level))
+                .map_err(|e| format!("invalid configuration: log.level = {:?}: {e}", cfg.level))?
+        }
         _ => EnvFilter::try_new(&cfg.level)
             .map_err(|e| format!("invalid configuration: log.level = {:?}: {e}", cfg.level))?,
     };

@@ -1,0 +1,516 @@
+//! The real `podflow --mode sidecar` inside a "pod" network namespace, as a kubelet would
+//! run it: identity from env vars, labels and annotations from Downward-API files laid out
+//! with the kubelet's `..data` symlink. Real traffic to and from a "peer" namespace; the
+//! IPFIX export goes over UDP to a collector in the peer namespace. What the collector
+//! received is checked against a tcpdump of the same traffic. Needs root.
+
+mod common;
+#[path = "common/netns.rs"]
+mod netns;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use netns::PodNet;
+use podflow::ipfix::DataRecord;
+
+/// A process in a namespace, killed when the test ends however it ends.
+struct Bg(Child);
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn python_in(ns: &str, script: &str, args: &[&str]) -> Command {
+    let mut cmd = PodNet::exec(ns, "python3");
+    cmd.arg(root().join("it/py").join(script)).args(args);
+    cmd
+}
+
+/// Starts a long-running helper and waits for its first line ("listening", a port, ...).
+fn start(mut cmd: Command) -> (Bg, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Bg(child), line.trim().to_string())
+}
+
+/// Runs a helper to completion; returns its first line of output.
+fn run(mut cmd: Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A Downward-API volume as the kubelet writes it: files are links through `..data`, a link
+/// to a timestamped directory that is replaced atomically on every update.
+struct DownwardVolume {
+    dir: PathBuf,
+    generation: u32,
+}
+
+impl DownwardVolume {
+    fn new(dir: &Path, labels: &str, annotations: &str) -> DownwardVolume {
+        let mut v = DownwardVolume {
+            dir: dir.to_path_buf(),
+            generation: 0,
+        };
+        v.update(labels, annotations);
+        std::os::unix::fs::symlink("..data/labels", dir.join("labels")).unwrap();
+        std::os::unix::fs::symlink("..data/annotations", dir.join("annotations")).unwrap();
+        v
+    }
+
+    fn update(&mut self, labels: &str, annotations: &str) {
+        self.generation += 1;
+        let ts = format!("..2026_11_26_07_00_00.{}", self.generation);
+        let data = self.dir.join(&ts);
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("labels"), labels).unwrap();
+        std::fs::write(data.join("annotations"), annotations).unwrap();
+        let tmp = self.dir.join("..data_tmp");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&ts, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+    }
+}
+
+/// Per-direction packets and IP bytes of a 5-tuple, as tcpdump saw them on the wire.
+type Truth = HashMap<(IpAddr, IpAddr, u8, u16, u16), (u64, u64)>;
+
+fn truth_from_pcap(pcap: &Path) -> Truth {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-T", "fields", "-E", "separator=,", "-E", "occurrence=f"])
+        .args([
+            "-e", "ip.src", "-e", "ip.dst", "-e", "ip.proto", "-e", "ip.len",
+        ])
+        .args([
+            "-e",
+            "ipv6.src",
+            "-e",
+            "ipv6.dst",
+            "-e",
+            "ipv6.nxt",
+            "-e",
+            "ipv6.plen",
+        ])
+        .args([
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+        ])
+        .args([
+            "-e",
+            "icmp.type",
+            "-e",
+            "icmp.code",
+            "-e",
+            "icmpv6.type",
+            "-e",
+            "icmpv6.code",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut truth = Truth::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split(',').collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+        let (src, dst, proto, octets) = if !f[0].is_empty() {
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                n(2).unwrap() as u8,
+                n(3).unwrap(),
+            )
+        } else if !f[4].is_empty() {
+            (
+                f[4].parse().unwrap(),
+                f[5].parse().unwrap(),
+                n(6).unwrap() as u8,
+                40 + n(7).unwrap(),
+            )
+        } else {
+            continue; // ARP
+        };
+        let (sp, dp) = match proto {
+            6 => (n(8).unwrap(), n(9).unwrap()),
+            17 => (n(10).unwrap(), n(11).unwrap()),
+            1 => (0, n(12).unwrap() * 256 + n(13).unwrap()),
+            58 => (0, n(14).unwrap() * 256 + n(15).unwrap()),
+            _ => (0, 0),
+        };
+        let e = truth
+            .entry((src, dst, proto, sp as u16, dp as u16))
+            .or_default();
+        e.0 += 1;
+        e.1 += octets;
+    }
+    truth
+}
+
+fn addr(r: &DataRecord, v4: &str, v6: &str) -> IpAddr {
+    r.get_ip(v4).or_else(|| r.get_ip(v6)).unwrap()
+}
+
+/// The records of one conversation (initiator first), pieces summed: (fwd pkts, fwd bytes,
+/// rev pkts, rev bytes, the records).
+fn records_of<'a>(
+    records: &'a [DataRecord],
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+) -> (u64, u64, u64, u64, Vec<&'a DataRecord>) {
+    let mine: Vec<&DataRecord> = records
+        .iter()
+        .filter(|r| {
+            addr(r, "sourceIPv4Address", "sourceIPv6Address") == src
+                && addr(r, "destinationIPv4Address", "destinationIPv6Address") == dst
+                && r.get_u64("protocolIdentifier") == Some(proto.into())
+                && r.get_u64("sourceTransportPort") == Some(sport.into())
+                && (r.get_u64("destinationTransportPort") == Some(dport.into())
+                    || r.get_u64("icmpTypeCodeIPv4") == Some(dport.into())
+                    || r.get_u64("icmpTypeCodeIPv6") == Some(dport.into()))
+        })
+        .collect();
+    let sum = |name: &str| {
+        mine.iter()
+            .map(|r| r.get_u64(name).unwrap_or(0))
+            .sum::<u64>()
+    };
+    (
+        sum("packetDeltaCount"),
+        sum("octetDeltaCount"),
+        sum("reversePacketDeltaCount"),
+        sum("reverseOctetDeltaCount"),
+        mine,
+    )
+}
+
+fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn sidecar_in_a_pod_namespace_root() {
+    let net = PodNet::new(31);
+    let work = tempfile::tempdir().unwrap();
+    let podinfo = work.path().join("podinfo");
+    std::fs::create_dir(&podinfo).unwrap();
+    let mut volume = DownwardVolume::new(
+        &podinfo,
+        "app=\"shop\"\npod-template-hash=\"7c9d8f6b5\"\n",
+        "team=\"payments\"\nnote=\"say \\\"hi\\\"\\nbye\"\n",
+    );
+    let records_file = work.path().join("collector.ipfix");
+    let wire = work.path().join("wire.pcap");
+
+    // The peer: a collector, servers, and tcpdump for the ground truth.
+    let (_sink, _) = start(python_in(
+        &net.peer,
+        "udp_sink.py",
+        &[&net.peer_v4, "4739", records_file.to_str().unwrap()],
+    ));
+    let (_tcp4, _) = start(python_in(
+        &net.peer,
+        "traffic.py",
+        &["tcp-server", &net.peer_v4, "8080"],
+    ));
+    let (_tcp6, _) = start(python_in(
+        &net.peer,
+        "traffic.py",
+        &["tcp-server", &net.peer_v6, "8080"],
+    ));
+    let (_echo, _) = start(python_in(
+        &net.peer,
+        "traffic.py",
+        &["udp-echo", &net.peer_v4, "5353"],
+    ));
+    let mut tcpdump = PodNet::exec(&net.peer, "tcpdump");
+    tcpdump
+        .args([
+            "-Z",
+            "root",
+            "-i",
+            "peer0",
+            "--immediate-mode",
+            "-U",
+            "-s",
+            "0",
+            "-w",
+        ])
+        .arg(&wire)
+        .args(["not", "udp", "port", "4739"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut tcpdump = tcpdump.spawn().unwrap();
+    let mut said = String::new();
+    BufReader::new(tcpdump.stderr.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    let tcpdump = Bg(tcpdump);
+    // The application in the pod serves connections too (ingress).
+    let (_app, _) = start(python_in(
+        &net.pod,
+        "traffic.py",
+        &["tcp-server", &net.pod_v4, "9090"],
+    ));
+
+    // The sidecar, configured as the injected one is.
+    let log = work.path().join("podflow.log");
+    let mut sidecar = PodNet::exec(
+        &net.pod,
+        assert_cmd::cargo::cargo_bin("podflow").to_str().unwrap(),
+    );
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PODFLOW_") || k == "RUST_LOG" {
+            sidecar.env_remove(k);
+        }
+    }
+    sidecar
+        .args(["--mode", "sidecar"])
+        .env(
+            "PODFLOW_EXPORT__COLLECTOR",
+            format!("udp://{}:4739", net.peer_v4),
+        )
+        .env("PODFLOW_K8S__POD_NAME", "shop-web-7c9d8f6b5-x2x9k")
+        .env("PODFLOW_K8S__POD_NAMESPACE", "shop")
+        .env(
+            "PODFLOW_K8S__POD_UID",
+            "3f1c6f3e-9a51-4c5e-8a7e-0c2d4b1e7f00",
+        )
+        .env("PODFLOW_K8S__NODE_NAME", "node-1")
+        .env("PODFLOW_K8S__NODE_IP", "192.168.50.10")
+        .env("PODFLOW_K8S__CLUSTER_NAME", "lab")
+        .env("PODFLOW_K8S__LABELS_FILE", podinfo.join("labels"))
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", podinfo.join("annotations"))
+        .env("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "2")
+        .env("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "200")
+        .env("PODFLOW_TELEMETRY__LISTEN", "127.0.0.1:9477")
+        .env("PODFLOW_LOG__FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut sidecar = sidecar.spawn().unwrap();
+    let pid = sidecar.id();
+    wait_until("/readyz", 15, || {
+        PodNet::exec(&net.pod, "curl")
+            .args(["-sf", "http://127.0.0.1:9477/readyz"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+
+    // Traffic with known shapes, both directions, v4 and v6.
+    let c = |ns: &str, args: &[&str]| run(python_in(ns, "traffic.py", args));
+    let egress_port: u16 = c(
+        &net.pod,
+        &["tcp-client", &net.peer_v4, "8080", "5000", "200000"],
+    )
+    .parse()
+    .unwrap();
+    let egress6_port: u16 = c(
+        &net.pod,
+        &["tcp-client", &net.peer_v6, "8080", "1000", "3000"],
+    )
+    .parse()
+    .unwrap();
+    let ingress_port: u16 = c(
+        &net.peer,
+        &["tcp-client", &net.pod_v4, "9090", "20000", "100"],
+    )
+    .parse()
+    .unwrap();
+    let udp_port: u16 = c(&net.pod, &["udp-send", &net.peer_v4, "5353", "10", "100"])
+        .parse()
+        .unwrap();
+    run({
+        let mut p = PodNet::exec(&net.pod, "ping");
+        p.args(["-c", "3", "-i", "0.2", &net.peer_v4]);
+        p
+    });
+    run({
+        let mut p = PodNet::exec(&net.peer, "ping");
+        p.args(["-6", "-c", "3", "-i", "0.2", &net.pod_v6]);
+        p
+    });
+    let (_held, held_port) = start(python_in(
+        &net.pod,
+        "traffic.py",
+        &["tcp-hold", &net.peer_v4, "8080"],
+    ));
+    let held_port: u16 = held_port.parse().unwrap();
+
+    // Let the finished flows end (idle 2 s, linger 1 s) and reach the collector.
+    std::thread::sleep(Duration::from_secs(4));
+
+    // The labels change: later records carry the new ones.
+    volume.update(
+        "app=\"shop\"\npod-template-hash=\"7c9d8f6b5\"\nversion=\"v2\"\n",
+        "team=\"payments\"\n",
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let late_port: u16 = c(&net.pod, &["udp-send", &net.peer_v4, "5353", "2", "50"])
+        .parse()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+
+    // SIGTERM with a connection open: it must come out as a forced end.
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = sidecar.wait().unwrap();
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "podflow exited with {status}: {log_text}");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(tcpdump);
+
+    let msgs = read_ipfix_file(&records_file);
+    let records = flow_records(&msgs);
+    let truth = truth_from_pcap(&wire);
+    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+    let (pod4, peer4, pod6, peer6) = (
+        ip(&net.pod_v4),
+        ip(&net.peer_v4),
+        ip(&net.pod_v6),
+        ip(&net.peer_v6),
+    );
+
+    // Every conversation: 5-tuple with the initiator as source, direction, counts equal
+    // to tcpdump's per direction, end reason.
+    let cases: [(&str, IpAddr, IpAddr, u8, u16, u16, u64, u64); 9] = [
+        ("tcp egress v4", pod4, peer4, 6, egress_port, 8080, 1, 3),
+        ("tcp egress v6", pod6, peer6, 6, egress6_port, 8080, 1, 3),
+        ("tcp ingress", peer4, pod4, 6, ingress_port, 9090, 0, 3),
+        ("udp egress", pod4, peer4, 17, udp_port, 5353, 1, 1),
+        ("ping request", pod4, peer4, 1, 0, 8 * 256, 1, 1),
+        ("ping reply", peer4, pod4, 1, 0, 0, 0, 1),
+        ("ping6 request", peer6, pod6, 58, 0, 128 * 256, 0, 1),
+        ("ping6 reply", pod6, peer6, 58, 0, 129 * 256, 1, 1),
+        ("held at shutdown", pod4, peer4, 6, held_port, 8080, 1, 4),
+    ];
+    for (what, src, dst, proto, sport, dport, direction, reason) in cases {
+        let (fp, fo, rp, ro, recs) = records_of(&records, src, dst, proto, sport, dport);
+        assert!(!recs.is_empty(), "{what}: no record");
+        let fwd = truth
+            .get(&(src, dst, proto, sport, dport))
+            .copied()
+            .unwrap_or_default();
+        let icmp = proto == 1 || proto == 58;
+        let rev = if icmp {
+            (0, 0)
+        } else {
+            truth
+                .get(&(dst, src, proto, dport, sport))
+                .copied()
+                .unwrap_or_default()
+        };
+        assert!(fwd.0 > 0, "{what}: tcpdump saw nothing");
+        if reason == 4 {
+            // Still sending when podflow stopped; tcpdump went on a little longer.
+            assert!(
+                fp > 0 && fp <= fwd.0 && rp <= rev.0,
+                "{what}: {fp} of {} packets",
+                fwd.0
+            );
+        } else {
+            assert_eq!((fp, fo), fwd, "{what}: forward packets and bytes");
+            assert_eq!((rp, ro), rev, "{what}: reverse packets and bytes");
+        }
+        for r in &recs {
+            assert_eq!(
+                r.get_u64("flowDirection"),
+                Some(direction),
+                "{what}: direction"
+            );
+            assert_eq!(r.get_str("interfaceName"), Some("eth0"), "{what}");
+        }
+        assert_eq!(
+            recs.last().unwrap().get_u64("flowEndReason"),
+            Some(reason),
+            "{what}: end reason"
+        );
+    }
+
+    // The Kubernetes fields, labels and annotations as JSON; the workload derived from the
+    // pod name and its pod-template-hash label.
+    for r in &records {
+        assert_eq!(r.get_str("k8sPodName"), Some("shop-web-7c9d8f6b5-x2x9k"));
+        assert_eq!(r.get_str("k8sPodNamespace"), Some("shop"));
+        assert_eq!(
+            r.get_str("k8sPodUid"),
+            Some("3f1c6f3e-9a51-4c5e-8a7e-0c2d4b1e7f00")
+        );
+        assert_eq!(r.get_str("k8sNodeName"), Some("node-1"));
+        assert_eq!(r.get_ip("k8sNodeIPv4Address"), Some(ip("192.168.50.10")));
+        assert_eq!(r.get_str("k8sClusterName"), Some("lab"));
+        assert_eq!(r.get_str("k8sWorkloadName"), Some("shop-web"));
+        assert_eq!(r.get_str("k8sWorkloadKind"), Some("Deployment"));
+        assert_eq!(r.get_u64("k8sObservationPoint"), Some(1));
+    }
+    let (.., early) = records_of(&records, pod4, peer4, 17, udp_port, 5353);
+    assert_eq!(
+        early[0].get_str("k8sPodLabels"),
+        Some(r#"{"app":"shop","pod-template-hash":"7c9d8f6b5"}"#)
+    );
+    assert_eq!(
+        early[0].get_str("k8sPodAnnotations"),
+        Some(r#"{"note":"say \"hi\"\nbye","team":"payments"}"#)
+    );
+    let (.., late) = records_of(&records, pod4, peer4, 17, late_port, 5353);
+    assert_eq!(
+        late[0].get_str("k8sPodLabels"),
+        Some(r#"{"app":"shop","pod-template-hash":"7c9d8f6b5","version":"v2"}"#)
+    );
+    assert_eq!(
+        late[0].get_str("k8sPodAnnotations"),
+        Some(r#"{"team":"payments"}"#)
+    );
+
+    // Nothing was lost on the way out.
+    assert!(log_text.contains("\"not_sent\":0"), "{log_text}");
+}
