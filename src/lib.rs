@@ -1,6 +1,6 @@
 //! podflow: a network-flow probe for Kubernetes. Captures pod traffic, meters it into
 //! flows and exports IPFIX records tagged with the pod's Kubernetes identity.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 /// Packet sources (pcap files, live interfaces) and the pure frame decoder.
 pub mod capture;

@@ -1,0 +1,351 @@
+//! Live capture: one named OS thread per interface (`capture-<ifname>`) reads an
+//! `AF_PACKET` socket through pnet and meters every frame, in and out, into the shared
+//! flow table. A watcher thread (`capture-watch`) re-reads the namespace's interfaces
+//! every few seconds, starts capture on new ones and stops it on vanished ones.
+
+mod reader;
+mod select;
+mod sys;
+
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use reader::{OpenError, Source};
+pub use select::Interfaces;
+use select::{select, Link};
+
+use super::{CaptureStats, Config};
+use crate::flow::{FlowTable, Meter};
+
+/// How often the set of interfaces is read again.
+const RECHECK: Duration = Duration::from_secs(3);
+
+/// Why live capture could not start at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("cannot open a packet socket ({0}): live capture needs the NET_RAW capability (CAP_NET_RAW); add it to the container's securityContext.capabilities")]
+    Permission(io::Error),
+    #[error("cannot capture on any interface: {0}")]
+    NoInterface(String),
+    #[error("cannot start a capture thread: {0}")]
+    Thread(io::Error),
+}
+
+/// What the watcher and the [`LiveCapture`] handle share.
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    interfaces: Interfaces,
+    /// Names of the interfaces being captured now.
+    captured: Mutex<Vec<String>>,
+    /// Capture threads alive.
+    running: AtomicUsize,
+}
+
+/// A running live capture. Dropping it stops it, as [`LiveCapture::stop`] does.
+pub struct LiveCapture {
+    shared: Arc<Shared>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+impl LiveCapture {
+    /// Starts capturing the interfaces of `cfg.interfaces` (empty: every interface that is
+    /// up, loopback aside) into `table`, counting frames in `stats`. Fails only when nothing
+    /// at all can be captured: no permission, or every interface selected now failed to
+    /// open. Configured interfaces that do not exist yet are warned about and waited for.
+    pub fn start(
+        cfg: &Config,
+        table: Arc<FlowTable>,
+        stats: Arc<CaptureStats>,
+    ) -> Result<LiveCapture, LiveError> {
+        if let Err(e) = sys::packet_socket() {
+            return Err(match e.kind() {
+                io::ErrorKind::PermissionDenied => LiveError::Permission(e),
+                _ => LiveError::NoInterface(format!("cannot open a packet socket: {e}")),
+            });
+        }
+        let shared = Arc::new(Shared::default());
+        let mut watcher = Watcher {
+            configured: cfg.interfaces.clone(),
+            table,
+            stats,
+            shared: shared.clone(),
+            workers: Vec::new(),
+            missing: BTreeSet::new(),
+            failed: HashMap::new(),
+            idle: false,
+        };
+        let errors = watcher.reconcile();
+        if watcher.workers.is_empty() && !errors.is_empty() {
+            let text = errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(LiveError::NoInterface(text));
+        }
+        let handle = std::thread::Builder::new()
+            .name("capture-watch".into())
+            .spawn(move || watcher.run())
+            .map_err(LiveError::Thread)?;
+        Ok(LiveCapture {
+            shared,
+            watcher: Some(handle),
+        })
+    }
+
+    /// The registry of observation points: interface name of each flow key `point`.
+    pub fn interfaces(&self) -> Interfaces {
+        self.shared.interfaces.clone()
+    }
+
+    /// The names of the interfaces being captured now.
+    pub fn captured(&self) -> Vec<String> {
+        self.shared
+            .captured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The addresses of the interfaces being captured now (for flowDirection when the
+    /// pod's IPs are not configured).
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        interface_addresses(&self.captured())
+    }
+
+    /// True while at least one capture thread runs.
+    pub fn running(&self) -> bool {
+        self.shared.running.load(Ordering::Relaxed) > 0
+    }
+
+    /// Stops every capture thread and waits for them; each publishes its last counters
+    /// (kernel drops included) before it ends.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(watcher) = self.watcher.take() {
+            self.shared.stop.store(true, Ordering::Relaxed);
+            watcher.thread().unpark();
+            let _ = watcher.join();
+        }
+    }
+}
+
+impl Drop for LiveCapture {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The addresses of the named interfaces of this network namespace.
+pub fn interface_addresses(names: &[String]) -> Vec<IpAddr> {
+    pnet_datalink::interfaces()
+        .into_iter()
+        .filter(|i| names.contains(&i.name))
+        .flat_map(|i| i.ips.into_iter().map(|net| net.ip()))
+        .collect()
+}
+
+/// The interfaces of this network namespace.
+fn links() -> Vec<Link> {
+    pnet_datalink::interfaces()
+        .into_iter()
+        .map(|i| Link {
+            up: i.is_up(),
+            loopback: i.is_loopback(),
+            name: i.name,
+            index: i.index,
+        })
+        .collect()
+}
+
+/// One capture thread.
+struct Worker {
+    name: String,
+    index: u32,
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<()>,
+}
+
+/// Keeps one capture thread per selected interface.
+struct Watcher {
+    configured: Vec<String>,
+    table: Arc<FlowTable>,
+    stats: Arc<CaptureStats>,
+    shared: Arc<Shared>,
+    workers: Vec<Worker>,
+    /// Configured interfaces already warned about as missing.
+    missing: BTreeSet<String>,
+    /// Interfaces that failed to open, with the error last logged for each.
+    failed: HashMap<String, String>,
+    /// Already warned that there is nothing to capture.
+    idle: bool,
+}
+
+impl Watcher {
+    fn run(mut self) {
+        while self.sleep(RECHECK) {
+            self.reconcile();
+        }
+        for w in &self.workers {
+            w.stop.store(true, Ordering::Relaxed);
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.handle.join();
+        }
+    }
+
+    /// Waits `d`; false once asked to stop.
+    fn sleep(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            std::thread::park_timeout(until - now);
+        }
+    }
+
+    /// Brings the capture threads in line with the interfaces present now; returns the
+    /// errors of the interfaces that could not be opened.
+    fn reconcile(&mut self) -> Vec<OpenError> {
+        let selection = select(&self.configured, &links());
+        for name in &selection.missing {
+            if self.missing.insert(name.clone()) {
+                tracing::warn!(
+                    interface = %name,
+                    "capture.interfaces names an interface that does not exist; it will be captured once it appears"
+                );
+            }
+        }
+        self.missing.retain(|n| selection.missing.contains(n));
+        self.failed
+            .retain(|n, _| selection.capture.iter().any(|(c, _)| c == n));
+
+        let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.workers)
+            .into_iter()
+            .partition(|w| {
+                !w.handle.is_finished()
+                    && selection
+                        .capture
+                        .iter()
+                        .any(|(n, i)| *n == w.name && *i == w.index)
+            });
+        self.workers = keep;
+        for w in &gone {
+            w.stop.store(true, Ordering::Relaxed);
+        }
+        for w in gone {
+            let _ = w.handle.join();
+            tracing::info!(interface = %w.name, "stopped capturing: the interface is gone, down or re-created");
+        }
+
+        let mut errors = Vec::new();
+        for (name, index) in selection.capture {
+            if self.workers.iter().any(|w| w.name == name) {
+                continue;
+            }
+            match self.spawn(&name, index) {
+                Ok(w) => {
+                    self.failed.remove(&name);
+                    self.workers.push(w);
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if self.failed.get(&name) != Some(&text) {
+                        tracing::warn!(interface = %name, error = %text, "cannot capture on this interface; trying again in a few seconds");
+                        self.failed.insert(name, text);
+                    }
+                    errors.push(e);
+                }
+            }
+        }
+
+        let names: Vec<String> = self.workers.iter().map(|w| w.name.clone()).collect();
+        if names.is_empty() != self.idle {
+            self.idle = names.is_empty();
+            if self.idle {
+                tracing::warn!(
+                    configured = ?self.configured,
+                    "no interface to capture now; checking again every few seconds"
+                );
+            }
+        }
+        *self
+            .shared
+            .captured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = names;
+        errors
+    }
+
+    fn spawn(&self, name: &str, index: u32) -> Result<Worker, OpenError> {
+        let point = self
+            .shared
+            .interfaces
+            .point(name)
+            .ok_or_else(|| OpenError::NoPoint {
+                name: name.to_owned(),
+            })?;
+        let source = Source::open(name, index)?;
+        tracing::info!(
+            interface = %name,
+            index,
+            point,
+            receive_buffer_bytes = source.receive_buffer,
+            "capturing"
+        );
+        let mut meter = Meter::new(self.table.clone(), point);
+        let stats = self.stats.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = stop.clone();
+        let alive = Alive::new(self.shared.clone());
+        let label = name.to_owned();
+        let handle = std::thread::Builder::new()
+            .name(format!("capture-{name}"))
+            .spawn(move || {
+                let _alive = alive;
+                source.run(&mut meter, &stats, &thread_stop, |e| {
+                    tracing::warn!(interface = %label, error = %e, "receive failed; still trying");
+                });
+            })
+            .map_err(|source| OpenError::Thread {
+                name: name.to_owned(),
+                source,
+            })?;
+        Ok(Worker {
+            name: name.to_owned(),
+            index,
+            stop,
+            handle,
+        })
+    }
+}
+
+/// Counts a capture thread as running from its creation until it ends, panic or not.
+struct Alive(Arc<Shared>);
+
+impl Alive {
+    fn new(shared: Arc<Shared>) -> Alive {
+        shared.running.fetch_add(1, Ordering::Relaxed);
+        Alive(shared)
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
