@@ -98,8 +98,11 @@ impl DownwardVolume {
     }
 }
 
+/// Source, destination, protocol, source port, destination port (type*256+code for ICMP).
+type Key = (IpAddr, IpAddr, u8, u16, u16);
+
 /// Per-direction packets and IP bytes of a 5-tuple, as tcpdump saw them on the wire.
-type Truth = HashMap<(IpAddr, IpAddr, u8, u16, u16), (u64, u64)>;
+type Truth = HashMap<Key, (u64, u64)>;
 
 fn truth_from_pcap(pcap: &Path) -> Truth {
     let out = Command::new("tshark")
@@ -189,14 +192,8 @@ fn addr(r: &DataRecord, v4: &str, v6: &str) -> IpAddr {
 
 /// The records of one conversation (initiator first), pieces summed: (fwd pkts, fwd bytes,
 /// rev pkts, rev bytes, the records).
-fn records_of<'a>(
-    records: &'a [DataRecord],
-    src: IpAddr,
-    dst: IpAddr,
-    proto: u8,
-    sport: u16,
-    dport: u16,
-) -> (u64, u64, u64, u64, Vec<&'a DataRecord>) {
+fn records_of(records: &[DataRecord], key: Key) -> (u64, u64, u64, u64, Vec<&DataRecord>) {
+    let (src, dst, proto, sport, dport) = key;
     let mine: Vec<&DataRecord> = records
         .iter()
         .filter(|r| {
@@ -422,19 +419,20 @@ fn sidecar_in_a_pod_namespace_root() {
 
     // Every conversation: 5-tuple with the initiator as source, direction, counts equal
     // to tcpdump's per direction, end reason.
-    let cases: [(&str, IpAddr, IpAddr, u8, u16, u16, u64, u64); 9] = [
-        ("tcp egress v4", pod4, peer4, 6, egress_port, 8080, 1, 3),
-        ("tcp egress v6", pod6, peer6, 6, egress6_port, 8080, 1, 3),
-        ("tcp ingress", peer4, pod4, 6, ingress_port, 9090, 0, 3),
-        ("udp egress", pod4, peer4, 17, udp_port, 5353, 1, 1),
-        ("ping request", pod4, peer4, 1, 0, 8 * 256, 1, 1),
-        ("ping reply", peer4, pod4, 1, 0, 0, 0, 1),
-        ("ping6 request", peer6, pod6, 58, 0, 128 * 256, 0, 1),
-        ("ping6 reply", pod6, peer6, 58, 0, 129 * 256, 1, 1),
-        ("held at shutdown", pod4, peer4, 6, held_port, 8080, 1, 4),
+    let cases: [(&str, Key, u64, u64); 9] = [
+        ("tcp egress v4", (pod4, peer4, 6, egress_port, 8080), 1, 3),
+        ("tcp egress v6", (pod6, peer6, 6, egress6_port, 8080), 1, 3),
+        ("tcp ingress", (peer4, pod4, 6, ingress_port, 9090), 0, 3),
+        ("udp egress", (pod4, peer4, 17, udp_port, 5353), 1, 1),
+        ("ping request", (pod4, peer4, 1, 0, 8 * 256), 1, 1),
+        ("ping reply", (peer4, pod4, 1, 0, 0), 0, 1),
+        ("ping6 request", (peer6, pod6, 58, 0, 128 * 256), 0, 1),
+        ("ping6 reply", (pod6, peer6, 58, 0, 129 * 256), 1, 1),
+        ("held at shutdown", (pod4, peer4, 6, held_port, 8080), 1, 4),
     ];
-    for (what, src, dst, proto, sport, dport, direction, reason) in cases {
-        let (fp, fo, rp, ro, recs) = records_of(&records, src, dst, proto, sport, dport);
+    for (what, key, direction, reason) in cases {
+        let (src, dst, proto, sport, dport) = key;
+        let (fp, fo, rp, ro, recs) = records_of(&records, key);
         assert!(!recs.is_empty(), "{what}: no record");
         let fwd = truth
             .get(&(src, dst, proto, sport, dport))
@@ -492,7 +490,7 @@ fn sidecar_in_a_pod_namespace_root() {
         assert_eq!(r.get_str("k8sWorkloadKind"), Some("Deployment"));
         assert_eq!(r.get_u64("k8sObservationPoint"), Some(1));
     }
-    let (.., early) = records_of(&records, pod4, peer4, 17, udp_port, 5353);
+    let (.., early) = records_of(&records, (pod4, peer4, 17, udp_port, 5353));
     assert_eq!(
         early[0].get_str("k8sPodLabels"),
         Some(r#"{"app":"shop","pod-template-hash":"7c9d8f6b5"}"#)
@@ -501,7 +499,7 @@ fn sidecar_in_a_pod_namespace_root() {
         early[0].get_str("k8sPodAnnotations"),
         Some(r#"{"note":"say \"hi\"\nbye","team":"payments"}"#)
     );
-    let (.., late) = records_of(&records, pod4, peer4, 17, late_port, 5353);
+    let (.., late) = records_of(&records, (pod4, peer4, 17, late_port, 5353));
     assert_eq!(
         late[0].get_str("k8sPodLabels"),
         Some(r#"{"app":"shop","pod-template-hash":"7c9d8f6b5","version":"v2"}"#)
