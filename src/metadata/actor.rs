@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::events::{FileMissing, FileUnusable, FileVanished, IdentityBuilt, MetadataStats};
-use super::identity::{build, MetadataError, PodIdentity};
+use super::identity::{build, PodIdentity};
 use super::watched::{Change, WatchedFile};
 use super::Config;
 use crate::export::IdentityChanged;
@@ -37,13 +37,22 @@ pub struct Metadata {
 
 impl Metadata {
     /// Reads the files and builds the first identity, before any actor runs. A file that
-    /// exists but cannot be read or parsed is an error here (bad input at start); later,
-    /// the last good identity is kept instead. A missing file means none, logged once.
-    pub fn load(cfg: &Config) -> Result<Metadata, MetadataError> {
-        let labels = WatchedFile::open(&cfg.labels_file)?;
-        let annotations = WatchedFile::open(&cfg.annotations_file)?;
-        for (file, what) in [(&labels, "labels"), (&annotations, "annotations")] {
-            if !file.exists() {
+    /// exists but cannot be read or parsed is warned about and counted, and its entries
+    /// stay empty until a good version comes; later, the last good identity is kept. A
+    /// missing file means none, logged once.
+    pub fn load(cfg: &Config) -> Metadata {
+        let stats = Arc::<MetadataStats>::default();
+        let (labels, labels_error) = WatchedFile::open(&cfg.labels_file);
+        let (annotations, annotations_error) = WatchedFile::open(&cfg.annotations_file);
+        // A file the kubelet wrote but podflow cannot parse must not stop the metering:
+        // warn, count, and go on without those entries until a good version comes.
+        for (file, what, error) in [
+            (&labels, "labels", labels_error),
+            (&annotations, "annotations", annotations_error),
+        ] {
+            if let Some(error) = error {
+                FileUnusable { error: &error }.emit(&stats);
+            } else if !file.exists() {
                 FileMissing {
                     path: file.path(),
                     what,
@@ -57,11 +66,11 @@ impl Metadata {
             annotations,
             current: Arc::default(),
             sink: None,
-            stats: Arc::default(),
+            stats,
             poll_interval: DEFAULT_POLL_INTERVAL,
         };
         metadata.rebuild(false);
-        Ok(metadata)
+        metadata
     }
 
     /// Where identities go: once at start, then on every change.

@@ -57,16 +57,18 @@ pub struct WatchedFile {
 }
 
 impl WatchedFile {
-    /// Reads the file for the first time. A missing file is no error: no entries.
-    pub fn open(path: &Path) -> Result<WatchedFile, MetadataError> {
+    /// Reads the file for the first time. A missing file is no error: no entries. A file
+    /// that cannot be used is watched all the same (no entries until a good version comes),
+    /// and the error is handed back for the caller to report.
+    pub fn open(path: &Path) -> (WatchedFile, Option<MetadataError>) {
         let mut file = WatchedFile {
             path: path.to_path_buf(),
             seen: None,
             entries: None,
         };
         match file.poll() {
-            Change::Failed(e) => Err(e),
-            Change::Unchanged | Change::Entries | Change::Vanished => Ok(file),
+            Change::Failed(e) => (file, Some(e)),
+            Change::Unchanged | Change::Entries | Change::Vanished => (file, None),
         }
     }
 
@@ -150,7 +152,8 @@ mod tests {
     fn reads_only_new_versions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("labels");
-        let mut f = WatchedFile::open(&path).unwrap();
+        let (mut f, error) = WatchedFile::open(&path);
+        assert!(error.is_none());
         assert!(!f.exists());
         assert!(matches!(f.poll(), Change::Unchanged));
 
@@ -187,11 +190,17 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_file_at_start_is_an_error() {
+    fn a_bad_file_at_start_is_reported_and_still_watched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("annotations");
         fs::write(&path, "x").unwrap();
-        let e = WatchedFile::open(&path).unwrap_err();
-        assert_eq!(e.path(), path);
+        let (mut f, error) = WatchedFile::open(&path);
+        assert_eq!(error.expect("an error").path(), path);
+        assert!(!f.exists());
+        // The same bad version is not reported again; a good one is taken.
+        assert!(matches!(f.poll(), Change::Unchanged));
+        fs::write(&path, "k=\"v\"").unwrap();
+        assert!(matches!(f.poll(), Change::Entries));
+        assert_eq!(f.entries()["k"], "v");
     }
 }

@@ -18,7 +18,7 @@ use crate::export::{Drain, Enricher, Exporter, StatsSources};
 use crate::flow::{Clock, FlowTable, FlowTableConfig, FlushAll, Meter, Sweeper};
 use crate::ipfix::EncoderOptions;
 use crate::metadata::Metadata;
-use crate::telemetry::{Health, MetricSources, Telemetry};
+use crate::telemetry::{Health, MetadataCollector, MetricSources, Telemetry};
 
 /// k8sObservationPoint of a sidecar: the pod's own namespace.
 const OBSERVATION_POINT_SIDECAR: u8 = 1;
@@ -31,7 +31,7 @@ enum Input {
 
 pub fn run(config: Config) -> Result<(), Failure> {
     let usage = Failure::Usage;
-    let metadata = Metadata::load(&config.k8s).map_err(|e| usage(e.into()))?;
+    let metadata = Metadata::load(&config.k8s);
     let table = Arc::new(FlowTable::new(FlowTableConfig {
         idle_timeout: config.flow.idle_timeout(),
         active_timeout: config.flow.active_timeout(),
@@ -83,6 +83,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
         .with_context(|| format!("export.collector = {}", config.export.collector))
         .map_err(usage)?;
     let health = Arc::new(Health::new(exporter.stats()));
+    let metadata_stats = metadata.stats();
 
     System::new().block_on(async move {
         // The exporter does blocking I/O (TCP connects, file writes): its own thread.
@@ -109,7 +110,8 @@ pub fn run(config: Config) -> Result<(), Failure> {
             Input::Live(live) => {
                 let telemetry = Telemetry::start(
                     &config.telemetry.listen,
-                    MetricSources::new(capture_stats.clone(), table.clone(), health.clone()),
+                    MetricSources::new(capture_stats.clone(), table.clone(), health.clone())
+                        .with_collector(MetadataCollector(metadata_stats)),
                 )
                 .map_err(|e| Failure::Usage(e.into()))?;
                 health.capture_running.store(live.running(), Ordering::Relaxed);

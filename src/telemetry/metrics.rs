@@ -17,6 +17,7 @@
 //! | `podflow_export_messages_total` | counter | IPFIX messages (or JSON lines) sent |
 //! | `podflow_build_info{version}` | info | always 1 |
 
+use crate::metadata::MetadataStats;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -245,3 +246,46 @@ impl Collector for ProbeCollector {
 
 #[cfg(test)]
 mod tests;
+
+/// The metadata source's counters: Downward-API files that could not be used, identity
+/// changes, metadata left out by the size cap.
+pub struct MetadataCollector(pub Arc<MetadataStats>);
+
+impl fmt::Debug for MetadataCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetadataCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for MetadataCollector {
+    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
+        let s = &self.0;
+        let counters: [(&str, &str, &AtomicU64); 4] = [
+            (
+                "metadata_file_errors",
+                "Versions of the labels or annotations file that could not be read or parsed.",
+                &s.reload_errors,
+            ),
+            (
+                "metadata_identity_changes",
+                "Pod identities built: at start, then one per change of labels or annotations.",
+                &s.identity_changes,
+            ),
+            (
+                "metadata_labels_cut",
+                "Labels left out of records by k8s.max_metadata_bytes.",
+                &s.labels_cut,
+            ),
+            (
+                "metadata_annotations_cut",
+                "Annotations left out of records by k8s.max_metadata_bytes.",
+                &s.annotations_cut,
+            ),
+        ];
+        for (name, help, value) in counters {
+            out.encode_descriptor(name, help, None, MetricType::Counter)?
+                .encode_counter::<NoLabelSet, _, u64>(&value.load(Relaxed), None)?;
+        }
+        Ok(())
+    }
+}

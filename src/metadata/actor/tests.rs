@@ -98,7 +98,7 @@ async fn kubelet_updates_reach_the_sink() {
     let mut volume = Volume::new(&format!("app=\"shop\"\n{hash}"), "team/owner=\"a\"");
     let (tx, mut rx) = unbounded_channel();
     let sink = Sink(tx).start().recipient();
-    let metadata = Metadata::load(&config(&volume)).unwrap();
+    let metadata = Metadata::load(&config(&volume));
     let initial = metadata.identity();
     assert_eq!(initial.workload_name, "shop-web");
     assert_eq!(initial.workload_kind, "Deployment");
@@ -158,7 +158,7 @@ async fn missing_files_mean_none_until_they_appear() {
         ..Config::default()
     };
     let (tx, mut rx) = unbounded_channel();
-    let metadata = Metadata::load(&cfg).unwrap().poll_every(POLL);
+    let metadata = Metadata::load(&cfg).poll_every(POLL);
     let stats = metadata.stats();
     metadata.send_to(Sink(tx).start().recipient()).start();
     let first = next(&mut rx).await;
@@ -174,9 +174,11 @@ async fn missing_files_mean_none_until_they_appear() {
 }
 
 #[test]
-fn a_bad_file_at_start_names_file_and_line() {
-    let volume = Volume::new("app=\"shop\"\nbroken", "");
-    let e = Metadata::load(&config(&volume)).err().expect("an error");
-    assert_eq!(e.path(), volume.path("labels"));
-    assert!(e.to_string().contains("line 2"), "{e}");
+fn a_bad_file_at_start_is_counted_and_metering_goes_on() {
+    let volume = Volume::new("app=\"shop\"\nbroken", "team/owner=\"a\"\n");
+    let metadata = Metadata::load(&config(&volume));
+    assert_eq!(metadata.stats().reload_errors.load(Relaxed), 1);
+    let identity = metadata.identity();
+    assert_eq!(identity.labels_json, "{}");
+    assert_eq!(identity.annotations_json, r#"{"team/owner":"a"}"#);
 }

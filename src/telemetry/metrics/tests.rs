@@ -164,3 +164,17 @@ fn openmetrics_only_when_asked_for() {
         .content_type()
         .starts_with("application/openmetrics-text; version=1.0.0"));
 }
+
+#[test]
+fn metadata_counters() {
+    let stats = Arc::new(MetadataStats::default());
+    stats.reload_errors.store(2, Relaxed);
+    stats.identity_changes.store(3, Relaxed);
+    stats.annotations_cut.store(5, Relaxed);
+    let registry = sources().with_collector(MetadataCollector(stats)).registry();
+    let body = render(&registry, Format::Prometheus).unwrap();
+    has_line(&body, "podflow_metadata_file_errors_total 2");
+    has_line(&body, "podflow_metadata_identity_changes_total 3");
+    has_line(&body, "podflow_metadata_labels_cut_total 0");
+    has_line(&body, "podflow_metadata_annotations_cut_total 5");
+}
