@@ -330,38 +330,54 @@ fn read_flows(conn: &mut TcpStream, session: &mut Session, want: usize) -> Vec<M
     msgs
 }
 
-#[test]
-fn tcp_collector_late_then_reconnecting() {
-    let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("live.pcap");
+/// podflow reading a pcap from a FIFO, so the test decides when packets arrive and when
+/// the input ends; returns the process and the FIFO's writing end, header written.
+fn podflow_on_fifo(
+    dir: &Path,
+    collector: &str,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> (Child, std::fs::File) {
+    let fifo = dir.join("live.pcap");
     assert!(Command::new("mkfifo")
         .arg(&fifo)
         .status()
         .unwrap()
         .success());
+    let mut cmd = podflow_process();
+    cmd.args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", &fifo)
+        .env("PODFLOW_EXPORT__COLLECTOR", collector)
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    feed.write_all(&pcap_header(1)).unwrap();
+    (child, feed)
+}
+
+#[test]
+fn tcp_collector_late_then_reconnecting() {
+    let dir = tempfile::tempdir().unwrap();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-
-    let mut child = podflow_process()
-        .args(["--mode", "sidecar"])
-        .env("PODFLOW_CAPTURE__PCAP", &fifo)
-        .env(
-            "PODFLOW_EXPORT__COLLECTOR",
-            format!("tcp://127.0.0.1:{port}"),
-        )
-        .env("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1")
-        .env("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100")
-        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
-        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-    feed.write_all(&pcap_header(1)).unwrap();
+    let (mut child, mut feed) = podflow_on_fifo(
+        dir.path(),
+        &format!("tcp://127.0.0.1:{port}"),
+        &[
+            ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1"),
+            ("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100"),
+        ],
+        Stdio::piped(),
+    );
     // Three flows, each idle long enough (by packet time) to end before the next.
     let t0 = 1_700_000_000;
     for (i, sport) in [1001u16, 1002, 1003].iter().enumerate() {
@@ -468,28 +484,12 @@ fn udp_templates_and_options_are_refreshed() {
         .unwrap();
     let port = collector.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("slow.pcap");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let mut child = podflow_process()
-        .args(["--mode", "sidecar"])
-        .env("PODFLOW_CAPTURE__PCAP", &fifo)
-        .env(
-            "PODFLOW_EXPORT__COLLECTOR",
-            format!("udp://127.0.0.1:{port}"),
-        )
-        .env("PODFLOW_EXPORT__TEMPLATE_REFRESH_SECS", "1")
-        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
-        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-    feed.write_all(&pcap_header(1)).unwrap();
+    let (mut child, mut feed) = podflow_on_fifo(
+        dir.path(),
+        &format!("udp://127.0.0.1:{port}"),
+        &[("PODFLOW_EXPORT__TEMPLATE_REFRESH_SECS", "1")],
+        Stdio::null(),
+    );
     feed.write_all(&pcap_record(1_700_000_000, &udp_frame(2001)))
         .unwrap();
     feed.flush().unwrap();
