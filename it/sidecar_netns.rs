@@ -394,6 +394,27 @@ fn sidecar_in_a_pod_namespace_root() {
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
 
+    // The metrics say what happened so far.
+    let metrics = {
+        let out = PodNet::exec(&net.pod, "curl")
+            .args(["-sf", "http://127.0.0.1:9477/metrics"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "GET /metrics failed");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let metric = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    assert_eq!(metric("podflow_capture_interfaces"), 1.0);
+    assert!(metric("podflow_capture_packets_total") > 100.0);
+    assert!(metric("podflow_export_records_total") > 0.0);
+    assert_eq!(metric("podflow_export_records_not_sent_total"), 0.0);
+    assert_eq!(metric("podflow_metadata_identity_changes_total"), 2.0);
+
     // SIGTERM with a connection open: it must come out as a forced end.
     assert!(Command::new("kill")
         .args(["-TERM", &pid.to_string()])

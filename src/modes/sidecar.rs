@@ -128,7 +128,10 @@ pub fn run(config: Config) -> Result<(), Failure> {
                 let sig = loop {
                     tokio::select! {
                         sig = &mut signal => break sig,
-                        _ = check.tick() => health.capture_running.store(live.running(), Ordering::Relaxed),
+                        _ = check.tick() => {
+                            health.capture_running.store(live.running(), Ordering::Relaxed);
+                            health.interfaces.store(live.captured().len(), Ordering::Relaxed);
+                        }
                     }
                 };
                 tracing::info!(signal = sig, "shutting down");

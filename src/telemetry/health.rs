@@ -1,7 +1,7 @@
 //! Liveness and readiness: what `/readyz` answers, shared by the actors of a mode.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::export::ExportStats;
@@ -11,6 +11,8 @@ use crate::export::ExportStats;
 pub struct Health {
     /// Set by the capture side once its threads read frames, cleared when they stop.
     pub capture_running: AtomicBool,
+    /// Interfaces being captured now (live capture).
+    pub interfaces: AtomicUsize,
     /// The exporter's counters; [`ExportStats::ready`] says whether it can send.
     pub export: Arc<ExportStats>,
 }
@@ -20,6 +22,7 @@ impl Health {
     pub fn new(export: Arc<ExportStats>) -> Health {
         Health {
             capture_running: AtomicBool::new(false),
+            interfaces: AtomicUsize::new(0),
             export,
         }
     }

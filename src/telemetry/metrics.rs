@@ -73,6 +73,7 @@ impl MetricSources {
             capture: self.capture,
             table: self.table,
             export: self.health.export.clone(),
+            health: self.health,
         }));
         for collector in self.extra {
             registry.register_collector(collector);
@@ -139,6 +140,7 @@ struct ProbeCollector {
     capture: Arc<CaptureStats>,
     table: Arc<FlowTable>,
     export: Arc<ExportStats>,
+    health: Arc<Health>,
 }
 
 impl fmt::Debug for ProbeCollector {
@@ -221,6 +223,13 @@ impl Collector for ProbeCollector {
             MetricType::Gauge,
         )?
         .encode_gauge(&self.table.len())?;
+        out.encode_descriptor(
+            "capture_interfaces",
+            "Interfaces being captured now; fewer than expected when a configured one is missing.",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&(self.health.interfaces.load(Relaxed) as u64))?;
 
         let mut ended = out.encode_descriptor(
             "flows_ended",

@@ -171,7 +171,9 @@ fn metadata_counters() {
     stats.reload_errors.store(2, Relaxed);
     stats.identity_changes.store(3, Relaxed);
     stats.annotations_cut.store(5, Relaxed);
-    let registry = sources().with_collector(MetadataCollector(stats)).registry();
+    let registry = sources()
+        .with_collector(MetadataCollector(stats))
+        .registry();
     let body = render(&registry, Format::Prometheus).unwrap();
     has_line(&body, "podflow_metadata_file_errors_total 2");
     has_line(&body, "podflow_metadata_identity_changes_total 3");
