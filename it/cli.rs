@@ -262,3 +262,14 @@ fn json_logs() {
         assert!(v.get("level").is_some());
     }
 }
+
+#[test]
+fn export_to_dev_null_discards_quietly() {
+    let out = meter(
+        &fixture("sample-1k.pcap"),
+        &[("PODFLOW_EXPORT__COLLECTOR", "file:/dev/null")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("cannot send"), "{err}");
+    assert!(err.contains("not_sent=0"), "{err}");
+}
