@@ -8,7 +8,6 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-COPY it ./it
 RUN cargo build --release --locked --bin podflow
 
 # Run stage: glibc and CA certificates, no shell, no package manager, a non-root user.
