@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// podflow meters pod traffic into flows and exports IPFIX records tagged with the pod's
 /// Kubernetes identity (node, pod, namespace, workload, labels, annotations).
@@ -11,16 +11,57 @@ use clap::{Parser, ValueEnum};
 /// its .yaml/.yml extension), then environment variables PODFLOW_<SECTION>__<KEY>, e.g.
 /// PODFLOW_EXPORT__COLLECTOR=udp://10.0.0.5:4739. See config/podflow.toml for every key.
 #[derive(Debug, Parser)]
-#[command(name = "podflow", version, about, long_about)]
+#[command(
+    name = "podflow",
+    version,
+    about,
+    long_about,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     /// Runtime role: `sidecar` captures its own pod's traffic (or meters capture.pcap
     /// offline), `webhook` injects the sidecar into pods, `node` captures every pod on a node.
-    #[arg(long, env = "PODFLOW_MODE", value_enum)]
-    pub mode: Mode,
+    #[arg(long, env = "PODFLOW_MODE", value_enum, required = true)]
+    pub mode: Option<Mode>,
 
     /// Configuration file (TOML or YAML).
-    #[arg(long, short = 'c', env = "PODFLOW_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        env = "PODFLOW_CONFIG",
+        value_name = "FILE",
+        global = true
+    )]
     pub config: Option<PathBuf>,
+
+    /// A tool to run instead of a mode.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Tools that run once and exit.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add the podflow sidecar to the pod templates of Kubernetes manifests (Deployment,
+    /// StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod, List) and print them, for
+    /// clusters without the webhook: `podflow inject -f app.yaml | kubectl apply -f -`.
+    /// The sidecar exports to `export.collector` of the configuration (--config, PODFLOW_*).
+    Inject(InjectArgs),
+}
+
+/// Arguments of `podflow inject`.
+#[derive(Debug, Args)]
+pub struct InjectArgs {
+    /// Manifests to read (multi-document YAML); `-` or none reads standard input.
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub filename: Option<PathBuf>,
+}
+
+impl InjectArgs {
+    /// The file to read, or `None` for standard input.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.filename.as_deref().filter(|p| p.as_os_str() != "-")
+    }
 }
 
 /// The three runtime roles of the one binary.
@@ -35,6 +76,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode as `--mode` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Sidecar => "sidecar",

@@ -1,9 +1,12 @@
-//! podflow: parse the command line, load the configuration, start logging, run the mode.
+//! podflow: parse the command line, load the configuration, start logging, run the mode
+//! (or the `inject` tool).
 
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use podflow::{cli::Cli, config::Config, modes, telemetry};
+use podflow::cli::{Cli, Command, InjectArgs};
+use podflow::{config::Config, modes, telemetry, webhook};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -14,7 +17,12 @@ fn main() -> ExitCode {
     if let Err(e) = telemetry::logging::init(&config.log) {
         return usage_error(&e);
     }
-    match modes::run(cli.mode, config) {
+    let mode = match (&cli.command, cli.mode) {
+        (Some(Command::Inject(args)), _) => return inject(args, &config),
+        (None, Some(mode)) => mode,
+        (None, None) => return usage_error("--mode is required"),
+    };
+    match modes::run(mode, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(modes::Failure::Usage(e)) => usage_error(&format!("{e:#}")),
         Err(modes::Failure::Runtime(e)) => {
@@ -22,6 +30,37 @@ fn main() -> ExitCode {
             eprintln!("podflow: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `podflow inject`: manifests in, manifests with the sidecar out; notes on stderr.
+fn inject(args: &InjectArgs, config: &Config) -> ExitCode {
+    let mut text = String::new();
+    let read = match args.file() {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|t| text = t)
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        None => std::io::stdin()
+            .read_to_string(&mut text)
+            .map(drop)
+            .map_err(|e| format!("cannot read standard input: {e}")),
+    };
+    if let Err(e) = read {
+        return usage_error(&e);
+    }
+    let injector = webhook::Injector::new(config);
+    match webhook::inject::manifests(&text, &injector) {
+        Ok(out) => {
+            for note in &out.notes {
+                eprintln!("podflow: {note}");
+            }
+            if let Err(e) = std::io::stdout().write_all(out.yaml.as_bytes()) {
+                eprintln!("podflow: cannot write standard output: {e}");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(&e.to_string()),
     }
 }
 

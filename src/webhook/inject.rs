@@ -1,0 +1,188 @@
+//! `podflow inject`: the sidecar added to the pod templates of manifests, offline, for
+//! clusters where an admission webhook is not allowed. Pure: YAML text in, YAML text out.
+//!
+//! Every workload kind with a pod template gets the sidecar (Deployment, StatefulSet,
+//! DaemonSet, ReplicaSet, Job, CronJob), as do Pods and the items of a List; the match
+//! rules do not apply (naming the file is the choice), the annotations and the hostNetwork
+//! rule do. Other documents pass through with the same content. Running it on its own
+//! output changes nothing.
+
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::pod::PodView;
+use super::review::Injector;
+use super::sidecar::Owner;
+
+/// Manifests that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InjectError {
+    /// A document is not YAML.
+    #[error("document {number}: not valid YAML: {message}")]
+    Yaml {
+        /// 1-based number of the document in the stream.
+        number: usize,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A pod template that does not parse as one.
+    #[error("document {number}: {what}: {message}")]
+    Template {
+        /// 1-based number of the document in the stream.
+        number: usize,
+        /// Kind and name of the object.
+        what: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The result could not be written as YAML.
+    #[error("cannot write YAML: {0}")]
+    Write(String),
+}
+
+/// Manifests with the sidecar added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Injected {
+    /// The documents, `---`-separated.
+    pub yaml: String,
+    /// One line per pod template, saying what was done with it.
+    pub notes: Vec<String>,
+}
+
+/// The kinds whose pod template is at `path`.
+const TEMPLATES: &[(&str, &[&str])] = &[
+    ("Deployment", &["spec", "template"]),
+    ("StatefulSet", &["spec", "template"]),
+    ("DaemonSet", &["spec", "template"]),
+    ("ReplicaSet", &["spec", "template"]),
+    ("Job", &["spec", "template"]),
+    ("CronJob", &["spec", "jobTemplate", "spec", "template"]),
+    ("Pod", &[]),
+];
+
+/// Adds the sidecar to every pod template of the multi-document YAML `text`.
+pub fn manifests(text: &str, injector: &Injector) -> Result<Injected, InjectError> {
+    let mut out = Vec::new();
+    let mut notes = Vec::new();
+    for (i, document) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let number = i + 1;
+        let mut doc = Value::deserialize(document).map_err(|e| InjectError::Yaml {
+            number,
+            message: e.to_string(),
+        })?;
+        if doc.is_null() {
+            continue;
+        }
+        object(&mut doc, injector, number, &mut notes)?;
+        out.push(doc);
+    }
+    let mut yaml = String::new();
+    for (i, doc) in out.iter().enumerate() {
+        if i > 0 {
+            yaml.push_str("---\n");
+        }
+        yaml.push_str(
+            &serde_norway::to_string(doc).map_err(|e| InjectError::Write(e.to_string()))?,
+        );
+    }
+    Ok(Injected { yaml, notes })
+}
+
+/// Adds the sidecar to the pod template of one object (or of each item of a List).
+fn object(
+    doc: &mut Value,
+    injector: &Injector,
+    number: usize,
+    notes: &mut Vec<String>,
+) -> Result<(), InjectError> {
+    let kind = doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if kind == "List" || kind.ends_with("List") {
+        if let Some(items) = doc.get_mut("items").and_then(Value::as_array_mut) {
+            for item in items {
+                object(item, injector, number, notes)?;
+            }
+        }
+        return Ok(());
+    }
+    let Some((_, path)) = TEMPLATES.iter().find(|(k, _)| *k == kind) else {
+        return Ok(());
+    };
+    let name = doc
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let namespace = doc
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let what = format!("{kind} {name}");
+    let mut template = doc;
+    for key in path.iter() {
+        match template.get_mut(*key) {
+            Some(t) => template = t,
+            None => {
+                notes.push(format!(
+                    "document {number}: {what}: no pod template, left as is"
+                ));
+                return Ok(());
+            }
+        }
+    }
+    let bad = |message: String| InjectError::Template {
+        number,
+        what: what.clone(),
+        message,
+    };
+    let parsed = PodTemplateSpec::deserialize(&*template)
+        .map_err(|e| bad(format!("not a pod template: {e}")))?;
+    let Some(spec) = parsed.spec.as_ref() else {
+        return Err(bad("the pod template has no spec".into()));
+    };
+    let view = PodView {
+        meta: parsed.metadata.as_ref(),
+        spec,
+        namespace: namespace.as_deref(),
+    };
+    let plan = injector.plan_for(&view, &kind, &name);
+    notes.extend(
+        plan.warnings
+            .iter()
+            .map(|w| format!("document {number}: {what}: {w}")),
+    );
+    match plan.patch {
+        Ok(patch) => {
+            json_patch::patch(template, &patch).map_err(|e| bad(format!("cannot patch: {e}")))?;
+            notes.push(format!("document {number}: {what}: sidecar added"));
+        }
+        Err(skip) => notes.push(format!(
+            "document {number}: {what}: sidecar not added: {}",
+            skip.reason()
+        )),
+    }
+    Ok(())
+}
+
+impl Injector {
+    /// The plan for the pod template of a `kind` object named `name`: its owner is the
+    /// object itself, except for a Pod.
+    fn plan_for(&self, view: &PodView, kind: &str, name: &str) -> super::review::Plan {
+        let owner = match kind {
+            "Pod" => view.owner(),
+            _ if name.is_empty() => Owner::Unknown,
+            _ => Owner::Workload {
+                name: name.into(),
+                kind: kind.into(),
+            },
+        };
+        self.plan_with_owner(view, true, owner)
+    }
+}
+
+#[cfg(test)]
+mod tests;

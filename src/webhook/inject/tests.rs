@@ -1,0 +1,121 @@
+//! Tests of `podflow inject` on small manifests.
+
+use super::*;
+use crate::config::Config;
+use serde_json::json;
+
+const MANIFESTS: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+data:
+  answer: '42'
+  flag: 'true'
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: shop-web
+  namespace: shop
+spec:
+  selector:
+    matchLabels: {app: shop}
+  template:
+    metadata:
+      labels: {app: shop}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: backup}
+spec:
+  schedule: '0 3 * * *'
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          hostNetwork: true
+          containers: [{name: b, image: busybox}]
+";
+
+fn injector() -> Injector {
+    Injector::new(&Config::default())
+}
+
+fn docs(yaml: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(yaml)
+        .map(|d| Value::deserialize(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn adds_the_sidecar_to_templates_and_passes_the_rest() {
+    let out = manifests(MANIFESTS, &injector()).unwrap();
+    let before = docs(MANIFESTS);
+    let after = docs(&out.yaml);
+    assert_eq!(after.len(), 3);
+    assert_eq!(after[0], before[0], "a ConfigMap passes through");
+    assert_eq!(after[0]["data"]["answer"], "42");
+    let template = &after[1]["spec"]["template"];
+    assert_eq!(template["spec"]["initContainers"][0]["name"], "podflow");
+    assert_eq!(
+        template["metadata"]["annotations"]["podflow.io/status"],
+        "injected"
+    );
+    let env = template["spec"]["initContainers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let var = |n: &str| {
+        env.iter()
+            .find(|e| e["name"] == n)
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(var("PODFLOW_K8S__WORKLOAD_NAME"), Some(json!("shop-web")));
+    assert_eq!(var("PODFLOW_K8S__WORKLOAD_KIND"), Some(json!("Deployment")));
+    assert_eq!(after[2], before[2], "a hostNetwork CronJob is left alone");
+    assert!(
+        out.notes.iter().any(|n| n.contains("hostNetwork")),
+        "{:?}",
+        out.notes
+    );
+}
+
+#[test]
+fn twice_is_once() {
+    let once = manifests(MANIFESTS, &injector()).unwrap().yaml;
+    let twice = manifests(&once, &injector()).unwrap().yaml;
+    assert_eq!(once, twice);
+}
+
+#[test]
+fn lists_and_templates_without_metadata() {
+    let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: apps/v1\n  kind: DaemonSet\n  \
+                metadata: {name: agent}\n  spec:\n    template:\n      spec:\n        \
+                containers: [{name: a, image: x}]\n";
+    let out = docs(&manifests(list, &injector()).unwrap().yaml);
+    let template = &out[0]["items"][0]["spec"]["template"];
+    assert_eq!(
+        template["metadata"]["annotations"]["podflow.io/status"],
+        "injected"
+    );
+    assert_eq!(template["spec"]["volumes"][0]["name"], "podflow-podinfo");
+}
+
+#[test]
+fn bad_yaml_names_the_document() {
+    let text = "kind: ConfigMap\n---\nkind: [unclosed\n";
+    let e = manifests(text, &injector()).unwrap_err().to_string();
+    assert!(e.starts_with("document 2: not valid YAML"), "{e}");
+    let text =
+        "kind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec: {containers: 3}\n";
+    let e = manifests(text, &injector()).unwrap_err().to_string();
+    assert!(
+        e.starts_with("document 1: Deployment d: not a pod template"),
+        "{e}"
+    );
+}
