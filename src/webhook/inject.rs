@@ -61,6 +61,8 @@ const TEMPLATES: &[(&str, &[&str])] = &[
     ("Pod", &[]),
 ];
 
+const ADDED: &str = "sidecar added";
+
 /// Adds the sidecar to every pod template of the multi-document YAML `text`.
 pub fn manifests(text: &str, injector: &Injector) -> Result<Injected, InjectError> {
     let mut out = Vec::new();
@@ -76,6 +78,14 @@ pub fn manifests(text: &str, injector: &Injector) -> Result<Injected, InjectErro
         }
         object(&mut doc, injector, number, &mut notes)?;
         out.push(doc);
+    }
+    let added = notes.iter().any(|n| n.ends_with(ADDED));
+    if added && injector.template().collector == "stdout" {
+        notes.push(
+            "export.collector is stdout: the sidecars will print their flows to their logs \
+             (set PODFLOW_EXPORT__COLLECTOR or --config)"
+                .into(),
+        );
     }
     let mut yaml = String::new();
     for (i, doc) in out.iter().enumerate() {
@@ -158,7 +168,7 @@ fn object(
     match plan.patch {
         Ok(patch) => {
             json_patch::patch(template, &patch).map_err(|e| bad(format!("cannot patch: {e}")))?;
-            notes.push(format!("document {number}: {what}: sidecar added"));
+            notes.push(format!("document {number}: {what}: {ADDED}"));
         }
         Err(skip) => notes.push(format!(
             "document {number}: {what}: sidecar not added: {}",

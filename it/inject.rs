@@ -1,0 +1,171 @@
+//! `podflow inject` through the real binary on sample manifests: the output validates
+//! against the Kubernetes 1.33 schema, other documents keep their content, and a second
+//! run changes nothing.
+
+mod common;
+#[path = "common/kubernetes.rs"]
+mod kubernetes;
+
+use common::*;
+use kubernetes::validate;
+use predicates::str::contains;
+use serde::Deserialize;
+use serde_json::Value;
+
+fn docs(yaml: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(yaml)
+        .map(|d| Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// `podflow inject` with `args`, `stdin` and the collector set through the environment.
+fn inject(args: &[&str], stdin: &str) -> String {
+    let out = podflow()
+        .arg("inject")
+        .args(args)
+        .env(
+            "PODFLOW_EXPORT__COLLECTOR",
+            "udp://collector.monitoring:4739",
+        )
+        .write_stdin(stdin)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn template(doc: &Value) -> Option<&Value> {
+    match doc["kind"].as_str()? {
+        "Pod" => Some(doc),
+        "CronJob" => doc.pointer("/spec/jobTemplate/spec/template"),
+        _ => doc.pointer("/spec/template"),
+    }
+}
+
+fn sidecars(doc: &Value) -> usize {
+    let Some(t) = template(doc) else { return 0 };
+    ["containers", "initContainers"]
+        .iter()
+        .flat_map(|l| t["spec"][l].as_array().into_iter().flatten())
+        .filter(|c| c["name"] == "podflow")
+        .count()
+}
+
+#[test]
+fn sample_manifests_get_the_sidecar_and_validate() {
+    let file = fixture("manifests/shop.yaml");
+    let input = std::fs::read_to_string(&file).unwrap();
+    let out = inject(&["-f", file.to_str().unwrap()], "");
+    let (before, after) = (docs(&input), docs(&out));
+    assert_eq!(before.len(), after.len());
+    let kinds: Vec<(&str, usize)> = after
+        .iter()
+        .map(|d| (d["kind"].as_str().unwrap(), sidecars(d)))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("Namespace", 0),
+            ("ConfigMap", 0),
+            ("Service", 0),
+            ("Deployment", 1),
+            ("StatefulSet", 1),
+            ("DaemonSet", 0),
+            ("ReplicaSet", 0),
+            ("Job", 1),
+            ("CronJob", 1),
+            ("Pod", 1),
+        ]
+    );
+    for (b, a) in before.iter().zip(&after) {
+        if sidecars(a) == 0 {
+            assert_eq!(a, b, "left alone, same content");
+        }
+    }
+    assert_eq!(after[1]["data"]["RETRIES"], "3");
+    let env = &template(&after[8]).unwrap()["spec"]["initContainers"][0]["env"];
+    let kind = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "PODFLOW_K8S__WORKLOAD_KIND")
+        .unwrap();
+    assert_eq!(kind["value"], "CronJob");
+    validate(&after);
+}
+
+#[test]
+fn twice_changes_nothing_and_stdin_works() {
+    let input = std::fs::read_to_string(fixture("manifests/shop.yaml")).unwrap();
+    let once = inject(&[], &input);
+    let twice = inject(&["-f", "-"], &once);
+    assert_eq!(once, twice);
+}
+
+#[test]
+fn lists_are_walked() {
+    let input = std::fs::read_to_string(fixture("manifests/list.yaml")).unwrap();
+    let out = docs(&inject(&[], &input));
+    let items = out[0]["items"].as_array().unwrap();
+    assert_eq!(sidecars(&items[0]), 1);
+    assert_eq!(sidecars(&items[1]), 0);
+    validate(items);
+}
+
+#[test]
+fn the_configuration_file_shapes_the_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("podflow.toml");
+    std::fs::write(
+        &config,
+        "[export]\ncollector = \"tcp://10.0.0.5:4739\"\n[webhook.sidecar]\nnative = false\nimage = \"registry.example/podflow:dev\"\n",
+    )
+    .unwrap();
+    let input = std::fs::read_to_string(fixture("manifests/list.yaml")).unwrap();
+    let out = podflow()
+        .args(["inject", "--config", config.to_str().unwrap()])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = docs(&String::from_utf8(out.stdout).unwrap());
+    let containers = &out[0]["items"][0]["spec"]["template"]["spec"]["containers"];
+    let sidecar = &containers[1];
+    assert_eq!(sidecar["image"], "registry.example/podflow:dev");
+    assert!(sidecar["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["value"] == "tcp://10.0.0.5:4739"));
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    podflow()
+        .arg("inject")
+        .write_stdin("kind: ConfigMap\n---\nkind: [unclosed\n")
+        .assert()
+        .code(2)
+        .stderr(contains("document 2: not valid YAML"));
+    podflow()
+        .args(["inject", "-f", "/nonexistent/app.yaml"])
+        .assert()
+        .code(2)
+        .stderr(contains("cannot read /nonexistent/app.yaml"));
+    podflow()
+        .arg("inject")
+        .env(
+            "PODFLOW_WEBHOOK__SIDECAR__RESOURCES__LIMITS__MEMORY",
+            "lots",
+        )
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(contains("webhook.sidecar.resources.limits.memory"))
+        .stderr(contains("lots"));
+}

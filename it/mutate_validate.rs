@@ -1,0 +1,273 @@
+//! The admission mutate logic on AdmissionReview bodies written as the API server sends
+//! them: each patch is applied to the pod with a JSON Patch implementation, the result
+//! holds the sidecar exactly once and validates against the Kubernetes 1.33 schema
+//! (`kubernetes-validate --strict`, from IPFIX_PYTHON's or .venv's Python).
+
+mod common;
+#[path = "common/kubernetes.rs"]
+mod kubernetes;
+
+use common::*;
+use kubernetes::validate;
+use podflow::config::Config;
+use podflow::webhook::{Decision, Injector};
+use serde_json::Value;
+
+fn review_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(&format!("admission/{name}"))).unwrap()
+}
+
+/// The test configuration: pods labelled app.kubernetes.io/name=shop get the sidecar.
+fn injector(native: bool) -> Injector {
+    let mut config = Config::default();
+    config
+        .webhook
+        .matching
+        .labels
+        .insert("app.kubernetes.io/name".into(), "shop".into());
+    config.webhook.sidecar.native = native;
+    config.export.collector = "udp://collector.monitoring:4739".parse().unwrap();
+    config.k8s.cluster_name = Some("test".into());
+    Injector::new(&config)
+}
+
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let mut out = Vec::new();
+    for chunk in text.as_bytes().chunks(4) {
+        let data: Vec<u8> = chunk
+            .iter()
+            .copied()
+            .filter(|&c| c != b'=')
+            .map(value)
+            .collect();
+        let n = data
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &v)| n | u32::from(v) << (18 - 6 * i));
+        out.extend((0..data.len() - 1).map(|i| (n >> (16 - 8 * i)) as u8));
+    }
+    out
+}
+
+/// The answer to `body`, checked for the fields every answer must carry.
+fn answer(injector: &Injector, body: &[u8]) -> (Decision, Value) {
+    let reviewed = injector.review(body).unwrap();
+    let v: Value = serde_json::from_slice(&reviewed.body).unwrap();
+    let request: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(v["kind"], "AdmissionReview");
+    assert_eq!(v["response"]["uid"], request["request"]["uid"]);
+    assert_eq!(v["response"]["allowed"], true);
+    (reviewed.decision, v["response"].clone())
+}
+
+/// The pod of `body` with the patch of `response` applied.
+fn patched(body: &[u8], response: &Value) -> Value {
+    let request: Value = serde_json::from_slice(body).unwrap();
+    let mut pod = request["request"]["object"].clone();
+    assert_eq!(response["patchType"], "JSONPatch");
+    let bytes = decode_base64(response["patch"].as_str().unwrap());
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+    json_patch::patch(&mut pod, &patch).unwrap();
+    pod
+}
+
+fn sidecars(pod: &Value) -> usize {
+    ["containers", "initContainers"]
+        .iter()
+        .flat_map(|list| pod["spec"][list].as_array().into_iter().flatten())
+        .filter(|c| c["name"] == "podflow")
+        .count()
+}
+
+/// The pod with the name the API server generates after admission.
+fn named(mut pod: Value) -> Value {
+    if pod["metadata"].get("name").is_none() {
+        let prefix = pod["metadata"]["generateName"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        pod["metadata"]["name"] = Value::String(prefix + "x2x9k");
+    }
+    pod
+}
+
+#[test]
+fn patched_pods_hold_one_sidecar_and_validate() {
+    let mut pods = Vec::new();
+    for native in [true, false] {
+        let injector = injector(native);
+        for name in [
+            "deployment-pod.json",
+            "bare-pod.json",
+            "statefulset-pod.json",
+            "minimal-pod.json",
+        ] {
+            let body = review_fixture(name);
+            let (decision, response) = answer(&injector, &body);
+            assert_eq!(decision, Decision::Injected, "{name}");
+            let pod = patched(&body, &response);
+            assert_eq!(sidecars(&pod), 1, "{name}");
+            assert_eq!(
+                pod["metadata"]["annotations"]["podflow.io/status"],
+                "injected"
+            );
+            // Reinvocation: the API server sends the patched pod again; nothing is added.
+            let mut again: Value = serde_json::from_slice(&body).unwrap();
+            again["request"]["object"] = pod.clone();
+            let (decision, response) = answer(&injector, again.to_string().as_bytes());
+            assert_eq!(decision, Decision::Skipped("already injected"), "{name}");
+            assert!(response.get("patch").is_none());
+            pods.push(named(pod));
+        }
+    }
+    validate(&pods);
+}
+
+#[test]
+fn workload_and_the_downward_api_reach_the_sidecar() {
+    let body = review_fixture("deployment-pod.json");
+    let (_, response) = answer(&injector(true), &body);
+    let pod = patched(&body, &response);
+    let sidecar = &pod["spec"]["initContainers"][0];
+    assert_eq!(sidecar["name"], "podflow");
+    assert_eq!(sidecar["restartPolicy"], "Always");
+    assert_eq!(sidecar["args"], serde_json::json!(["--mode", "sidecar"]));
+    let env = sidecar["env"].as_array().unwrap();
+    let var = |n: &str| env.iter().find(|e| e["name"] == n).cloned().unwrap();
+    assert_eq!(var("PODFLOW_K8S__WORKLOAD_NAME")["value"], "shop-web");
+    assert_eq!(var("PODFLOW_K8S__WORKLOAD_KIND")["value"], "Deployment");
+    assert_eq!(
+        var("PODFLOW_EXPORT__COLLECTOR")["value"],
+        "udp://collector.monitoring:4739"
+    );
+    assert_eq!(var("PODFLOW_K8S__CLUSTER_NAME")["value"], "test");
+    assert_eq!(
+        var("PODFLOW_K8S__POD_UID")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.uid"
+    );
+    let caps = &sidecar["securityContext"]["capabilities"];
+    assert_eq!(caps["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(caps["add"], serde_json::json!(["NET_RAW"]));
+    // The token volume stays first; the Downward-API volume comes after it.
+    let volumes = pod["spec"]["volumes"].as_array().unwrap();
+    assert_eq!(volumes.len(), 2);
+    assert_eq!(volumes[1]["name"], "podflow-podinfo");
+    // The existing annotation is kept beside the new one.
+    assert_eq!(
+        pod["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"],
+        "2025-05-14T09:12:30Z"
+    );
+
+    let body = review_fixture("statefulset-pod.json");
+    let (_, response) = answer(&injector(true), &body);
+    let pod = patched(&body, &response);
+    let init = pod["spec"]["initContainers"].as_array().unwrap();
+    assert_eq!(
+        (init[0]["name"].as_str(), init[1]["name"].as_str()),
+        (Some("podflow"), Some("init-perms"))
+    );
+    let env = init[0]["env"].as_array().unwrap();
+    assert!(env
+        .iter()
+        .any(|e| e["name"] == "PODFLOW_K8S__WORKLOAD_KIND" && e["value"] == "StatefulSet"));
+    assert_eq!(
+        pod["metadata"]["annotations"]["example.com/owner~team"],
+        "storage"
+    );
+}
+
+#[test]
+fn a_clashing_telemetry_port_is_left_out_with_a_warning() {
+    let body = review_fixture("minimal-pod.json");
+    let (decision, response) = answer(&injector(true), &body);
+    assert_eq!(decision, Decision::Injected);
+    let warnings = response["warnings"].as_array().unwrap();
+    assert!(
+        warnings[0].as_str().unwrap().contains("9477"),
+        "{warnings:?}"
+    );
+    let pod = patched(&body, &response);
+    let sidecar = &pod["spec"]["initContainers"][0];
+    assert!(sidecar.get("ports").is_none());
+}
+
+#[test]
+fn pods_left_alone() {
+    let injector = injector(true);
+    for (name, reason, warns) in [
+        ("opted-out-pod.json", "opted out", false),
+        ("hostnetwork-pod.json", "hostNetwork pod", true),
+        ("injected-pod.json", "already injected", false),
+    ] {
+        let (decision, response) = answer(&injector, &review_fixture(name));
+        assert_eq!(decision, Decision::Skipped(reason), "{name}");
+        assert!(response.get("patch").is_none(), "{name}");
+        let warning = response["warnings"][0].as_str().unwrap_or("");
+        assert_eq!(warning.contains(reason), warns, "{name}: {response}");
+    }
+    // Not selected: the labels do not match and nothing opts in.
+    let mut config = Config::default();
+    config
+        .webhook
+        .matching
+        .labels
+        .insert("app.kubernetes.io/name".into(), "other".into());
+    let (decision, _) = answer(
+        &Injector::new(&config),
+        &review_fixture("deployment-pod.json"),
+    );
+    assert_eq!(decision, Decision::Skipped("not selected"));
+}
+
+#[test]
+fn deployment_rule_and_mode_all() {
+    let mut config = Config::default();
+    let rules = &mut config.webhook.matching;
+    rules.deployments = vec!["shop/shop-web".into()];
+    let body = review_fixture("deployment-pod.json");
+    assert_eq!(answer(&Injector::new(&config), &body).0, Decision::Injected);
+    config
+        .webhook
+        .matching
+        .labels
+        .insert("app.kubernetes.io/component".into(), "db".into());
+    config.webhook.matching.mode = podflow::webhook::MatchMode::All;
+    assert_eq!(
+        answer(&Injector::new(&config), &body).0,
+        Decision::Skipped("not selected")
+    );
+    config.webhook.matching.mode = podflow::webhook::MatchMode::Any;
+    assert_eq!(answer(&Injector::new(&config), &body).0, Decision::Injected);
+    // The StatefulSet pod is not a Deployment's.
+    config.webhook.matching.labels.clear();
+    let sts = review_fixture("statefulset-pod.json");
+    assert_eq!(
+        answer(&Injector::new(&config), &sts).0,
+        Decision::Skipped("not selected")
+    );
+}
+
+#[test]
+fn garbage_never_panics() {
+    let injector = injector(true);
+    for name in ["deployment-pod.json", "statefulset-pod.json"] {
+        let body = review_fixture(name);
+        for end in (0..body.len()).step_by(3) {
+            let _ = injector.review(&body[..end]);
+        }
+        let mut flipped = body.clone();
+        for i in (0..flipped.len()).step_by(11) {
+            flipped[i] ^= 0x20;
+            let _ = injector.review(&flipped);
+        }
+    }
+}
