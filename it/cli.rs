@@ -218,14 +218,34 @@ fn garbage_frames_are_counted_not_fatal() {
 }
 
 #[test]
-fn webhook_and_node_are_not_built_yet() {
-    for mode in ["webhook", "node"] {
+fn node_is_not_built_yet() {
+    podflow()
+        .args(["--mode", "node"])
+        .assert()
+        .code(2)
+        .stderr(contains("not built yet"));
+}
+
+#[test]
+fn webhook_without_its_certificate_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    let start = || {
         podflow()
-            .args(["--mode", mode])
+            .args(["--mode", "webhook"])
+            .env("PODFLOW_WEBHOOK__LISTEN", "127.0.0.1:0")
+            .env("PODFLOW_WEBHOOK__TLS_CERT", &cert)
+            .env("PODFLOW_WEBHOOK__TLS_KEY", &key)
+            .env("PODFLOW_TELEMETRY__LISTEN", "")
             .assert()
             .code(2)
-            .stderr(contains("not built yet"));
-    }
+    };
+    let missing = format!("webhook.tls_cert = {}: cannot read it", cert.display());
+    start().stderr(contains(missing));
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    std::fs::write(&key, "not a key\n").unwrap();
+    start().stderr(contains("webhook.tls_cert = ").and(contains("no PEM CERTIFICATE block")));
 }
 
 #[test]

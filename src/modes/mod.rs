@@ -1,6 +1,7 @@
 //! Each runtime mode wires its actors; nothing else lives here.
 
 mod sidecar;
+mod webhook;
 
 use crate::cli::Mode;
 use crate::config::Config;
@@ -18,7 +19,8 @@ pub enum Failure {
 pub fn run(mode: Mode, config: Config) -> Result<(), Failure> {
     match mode {
         Mode::Sidecar => sidecar::run(config),
-        Mode::Webhook | Mode::Node => Err(Failure::Usage(anyhow::anyhow!(
+        Mode::Webhook => webhook::run(config),
+        Mode::Node => Err(Failure::Usage(anyhow::anyhow!(
             "--mode {} is not built yet; --mode sidecar is",
             mode.as_str()
         ))),

@@ -1,0 +1,459 @@
+//! The webhook's HTTPS listener: actix-web over rustls on `webhook.listen`.
+//!
+//! `POST /mutate` hands the body to the admission logic and returns its AdmissionReview.
+//! Bodies over 1 MiB get 413, a body the logic cannot use gets 400 with its message,
+//! unknown paths 404, other methods 405. Nothing answers 500: should the logic panic, the
+//! pod is admitted unchanged with a warning. `GET /healthz` answers too. The certificate
+//! follows its files (see the `tls` module); the counters are in [`WebhookMetrics`].
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::header;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Unit;
+
+use super::tls::{self, CertFiles, CertWatch, Check, TlsError};
+
+/// Largest AdmissionReview accepted. The API server caps objects near 1.5 MiB, but a pod
+/// spec that large is not one podflow needs to see.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Time to receive the request head, and then the body. The API server gives up after
+/// 10 s by default; every answer must come well before.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The API server keeps idle connections for reuse; closing them sooner only adds handshakes.
+const KEEP_ALIVE: Duration = Duration::from_secs(60);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long requests in progress may take to finish after a stop.
+pub const SHUTDOWN_GRACE_SECS: u64 = 5;
+/// How often the certificate files are looked at (two `stat` calls).
+const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
+
+/// What the admission logic decided for one request that it could read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The pod gets the sidecar.
+    Injected,
+    /// A pod that could have the sidecar but does not get it, and why.
+    Skipped(&'static str),
+    /// Not a pod CREATE: allowed unchanged.
+    NotApplicable,
+}
+
+/// An AdmissionReview response and what it decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The AdmissionReview JSON to send back.
+    pub body: Vec<u8>,
+    /// What it decided, for the counters.
+    pub verdict: Verdict,
+}
+
+/// The admission logic as the server sees it: AdmissionReview bytes in, an answer or the
+/// reason the request is unusable (sent back as a 400) out.
+pub trait Admission: Send + Sync + 'static {
+    /// Reviews one request body.
+    fn admit(&self, body: &[u8]) -> Result<Answer, String>;
+}
+
+impl<F> Admission for F
+where
+    F: Fn(&[u8]) -> Result<Answer, String> + Send + Sync + 'static,
+{
+    fn admit(&self, body: &[u8]) -> Result<Answer, String> {
+        self(body)
+    }
+}
+
+/// Why the listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The certificate or key cannot be served.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// rustls refused the configuration.
+    #[error("cannot configure TLS: {0}")]
+    Config(#[from] rustls::Error),
+    /// The address does not parse, or it is taken.
+    #[error("cannot listen on webhook.listen = {listen:?}: {source}")]
+    Bind {
+        /// The address as configured.
+        listen: String,
+        /// The operating system's reason.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The running HTTPS listener.
+#[derive(Debug)]
+pub struct WebhookServer {
+    addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl WebhookServer {
+    /// Loads the certificate pair, binds `config.listen` and serves until
+    /// [`WebhookServer::stop`]; the certificate files are then looked at every few seconds.
+    /// Call it inside the actix System. It does not handle signals; the mode does.
+    pub fn start(
+        config: &super::Config,
+        admission: Arc<dyn Admission>,
+        metrics: Arc<WebhookMetrics>,
+    ) -> Result<WebhookServer, ServerError> {
+        let watch = CertWatch::load(CertFiles {
+            cert: config.tls_cert.clone(),
+            key: config.tls_key.clone(),
+        })?;
+        let tls = tls::server_config(watch.resolver())?;
+        let state = web::Data::new(State {
+            admission,
+            metrics: metrics.clone(),
+        });
+        let listen = config.listen.trim();
+        let bind_error = |source| ServerError::Bind {
+            listen: listen.to_owned(),
+            source,
+        };
+        let listener = std::net::TcpListener::bind(listen).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .service(
+                    web::resource("/mutate")
+                        .route(web::post().to(mutate))
+                        .default_service(web::to(|| method_not_allowed("POST"))),
+                )
+                .service(
+                    web::resource("/healthz")
+                        .route(web::get().to(|| async { text(HttpResponse::Ok(), "ok") }))
+                        .default_service(web::to(|| method_not_allowed("GET"))),
+                )
+                .default_service(web::to(|| async {
+                    text(HttpResponse::NotFound(), "no such path; POST /mutate")
+                }))
+        })
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .keep_alive(KEEP_ALIVE)
+        .client_request_timeout(REQUEST_TIMEOUT)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .tls_handshake_timeout(HANDSHAKE_TIMEOUT)
+        .listen_rustls_0_23(listener, tls)
+        .map_err(bind_error)?
+        .run();
+        let handle = server.handle();
+        actix_rt::spawn(async move {
+            if let Err(error) = server.await {
+                tracing::error!(%error, "the webhook listener failed");
+            }
+        });
+        actix_rt::spawn(follow_certificate(watch, metrics));
+        Ok(WebhookServer { addr, handle })
+    }
+
+    /// The address bound (the first one, if `listen` resolved to several).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets requests in progress finish (up to [`SHUTDOWN_GRACE_SECS`])
+    /// and returns once the listener is down.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// Looks at the certificate files every few seconds for as long as the System runs.
+async fn follow_certificate(mut watch: CertWatch, metrics: Arc<WebhookMetrics>) {
+    let mut interval = tokio::time::interval(CERT_CHECK_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match watch.check() {
+            Check::Unchanged => {}
+            Check::Reloaded => {
+                metrics.cert_reloads.fetch_add(1, Relaxed);
+                tracing::info!(cert = %watch.files().cert.display(), "serving the renewed certificate");
+            }
+            Check::Rejected(error) => {
+                metrics.cert_rejected.fetch_add(1, Relaxed);
+                tracing::warn!(%error, "the certificate files changed but cannot be served; the previous certificate stays in service");
+            }
+        }
+    }
+}
+
+/// What the handlers share.
+struct State {
+    admission: Arc<dyn Admission>,
+    metrics: Arc<WebhookMetrics>,
+}
+
+fn text(mut response: actix_web::HttpResponseBuilder, body: impl Into<String>) -> HttpResponse {
+    let mut body = body.into();
+    body.push('\n');
+    response.content_type(TEXT).body(body)
+}
+
+async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut response = HttpResponse::MethodNotAllowed();
+    response.insert_header((header::ALLOW, allow));
+    text(response, format!("method not allowed; use {allow}"))
+}
+
+async fn mutate(req: HttpRequest, payload: web::Payload, state: web::Data<State>) -> HttpResponse {
+    let started = Instant::now();
+    let (response, outcome) = answer(&req, payload, &state.admission).await;
+    state.metrics.observe(outcome, started.elapsed());
+    response
+}
+
+/// The response to one `/mutate` request, and how it is counted.
+async fn answer(
+    req: &HttpRequest,
+    payload: web::Payload,
+    admission: &Arc<dyn Admission>,
+) -> (HttpResponse, Outcome) {
+    let too_large = || {
+        let msg = format!("request body over {MAX_BODY_BYTES} bytes");
+        (
+            text(HttpResponse::PayloadTooLarge(), msg),
+            Outcome::TooLarge,
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let body = match tokio::time::timeout(REQUEST_TIMEOUT, payload.to_bytes_limited(MAX_BODY_BYTES))
+        .await
+    {
+        Err(_) => {
+            let msg = "the request body did not arrive in time";
+            return (text(HttpResponse::RequestTimeout(), msg), Outcome::Timeout);
+        }
+        Ok(Err(_)) => return too_large(),
+        Ok(Ok(Err(error))) => {
+            let msg = format!("cannot read the request body: {error}");
+            return (text(HttpResponse::BadRequest(), msg), Outcome::BadRequest);
+        }
+        Ok(Ok(Ok(body))) => body,
+    };
+    match catch_unwind(AssertUnwindSafe(|| admission.admit(&body))) {
+        Ok(Ok(answer)) => {
+            let response = HttpResponse::Ok().content_type(JSON).body(answer.body);
+            (response, Outcome::from(answer.verdict))
+        }
+        Ok(Err(msg)) => (text(HttpResponse::BadRequest(), msg), Outcome::BadRequest),
+        Err(_) => admit_unchanged(&body),
+    }
+}
+
+/// After a failure of the admission logic: the pod is let through as it is, with a
+/// warning the user sees, so a fault in podflow never stops a pod from starting.
+fn admit_unchanged(body: &[u8]) -> (HttpResponse, Outcome) {
+    #[derive(serde::Deserialize)]
+    struct Review {
+        request: Request,
+    }
+    #[derive(serde::Deserialize)]
+    struct Request {
+        uid: String,
+    }
+    let Ok(review) = serde_json::from_slice::<Review>(body) else {
+        let msg = "not an AdmissionReview with a request uid";
+        return (text(HttpResponse::BadRequest(), msg), Outcome::BadRequest);
+    };
+    tracing::error!(uid = %review.request.uid, "the admission logic failed; the pod is admitted unchanged");
+    let response = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {
+            "uid": review.request.uid,
+            "allowed": true,
+            "warnings": ["podflow could not review this pod; it was admitted without the podflow sidecar"],
+        },
+    });
+    let response = HttpResponse::Ok().content_type(JSON).json(response);
+    (response, Outcome::FailedOpen)
+}
+
+/// How one `/mutate` request ended, as counted in `podflow_webhook_requests_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Injected,
+    Skipped(&'static str),
+    NotApplicable,
+    BadRequest,
+    TooLarge,
+    Timeout,
+    FailedOpen,
+}
+
+impl Outcome {
+    /// Label values, in the order of [`WebhookMetrics::outcomes`].
+    const LABELS: [&'static str; 7] = [
+        "injected",
+        "skipped",
+        "not_applicable",
+        "bad_request",
+        "too_large",
+        "timeout",
+        "failed_open",
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            Outcome::Injected => 0,
+            Outcome::Skipped(_) => 1,
+            Outcome::NotApplicable => 2,
+            Outcome::BadRequest => 3,
+            Outcome::TooLarge => 4,
+            Outcome::Timeout => 5,
+            Outcome::FailedOpen => 6,
+        }
+    }
+}
+
+impl From<Verdict> for Outcome {
+    fn from(verdict: Verdict) -> Self {
+        match verdict {
+            Verdict::Injected => Outcome::Injected,
+            Verdict::Skipped(reason) => Outcome::Skipped(reason),
+            Verdict::NotApplicable => Outcome::NotApplicable,
+        }
+    }
+}
+
+/// The webhook's counters, read at each scrape of the telemetry listener. Exposed names:
+///
+/// | name | type | what |
+/// |---|---|---|
+/// | `podflow_webhook_requests_total{outcome}` | counter | `/mutate` requests: `injected`, `skipped`, `not_applicable` (200), `bad_request` (400), `too_large` (413), `timeout` (408), `failed_open` (200, admitted unchanged after an internal fault) |
+/// | `podflow_webhook_skipped_total{reason}` | counter | pods not injected, by reason |
+/// | `podflow_webhook_mutate_duration_seconds` | histogram | time from request head to response, body read included |
+/// | `podflow_webhook_certificate_reloads_total` | counter | renewed certificates put in service |
+/// | `podflow_webhook_certificate_rejected_total` | counter | changes of the files that could not be served |
+pub struct WebhookMetrics {
+    outcomes: [AtomicU64; Outcome::LABELS.len()],
+    skipped: Mutex<Vec<(&'static str, u64)>>,
+    latency: Histogram,
+    cert_reloads: AtomicU64,
+    cert_rejected: AtomicU64,
+}
+
+impl Default for WebhookMetrics {
+    fn default() -> Self {
+        WebhookMetrics {
+            outcomes: Default::default(),
+            skipped: Mutex::new(Vec::new()),
+            // 100 µs to about 1.6 s.
+            latency: Histogram::new(exponential_buckets(0.0001, 2.0, 15)),
+            cert_reloads: AtomicU64::new(0),
+            cert_rejected: AtomicU64::new(0),
+        }
+    }
+}
+
+impl fmt::Debug for WebhookMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookMetrics").finish_non_exhaustive()
+    }
+}
+
+impl WebhookMetrics {
+    fn observe(&self, outcome: Outcome, took: Duration) {
+        self.outcomes[outcome.index()].fetch_add(1, Relaxed);
+        if let Outcome::Skipped(reason) = outcome {
+            let mut skipped = self.skipped.lock().unwrap_or_else(PoisonError::into_inner);
+            match skipped.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, n)) => *n += 1,
+                None => skipped.push((reason, 1)),
+            }
+        }
+        self.latency.observe(took.as_secs_f64());
+    }
+
+    /// A collector for `MetricSources::with_collector`.
+    pub fn collector(self: &Arc<Self>) -> WebhookCollector {
+        WebhookCollector(self.clone())
+    }
+}
+
+/// Encodes [`WebhookMetrics`] at each scrape.
+#[derive(Debug)]
+pub struct WebhookCollector(Arc<WebhookMetrics>);
+
+impl Collector for WebhookCollector {
+    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
+        let m = &self.0;
+        let mut requests = out.encode_descriptor(
+            "webhook_requests",
+            "Requests to /mutate, by outcome.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (label, n) in Outcome::LABELS.iter().zip(&m.outcomes) {
+            requests
+                .encode_family(&[("outcome", *label)])?
+                .encode_counter::<NoLabelSet, _, u64>(&n.load(Relaxed), None)?;
+        }
+        let skipped = m
+            .skipped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut by_reason = out.encode_descriptor(
+            "webhook_skipped",
+            "Pods that were not given the sidecar, by reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, n) in skipped {
+            by_reason
+                .encode_family(&[("reason", reason)])?
+                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+        }
+        m.latency.encode(out.encode_descriptor(
+            "webhook_mutate_duration",
+            "Time to answer /mutate, from the request head to the response.",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?)?;
+        let certs: [(&str, &str, &AtomicU64); 2] = [
+            (
+                "webhook_certificate_reloads",
+                "Renewed certificates put in service without a restart.",
+                &m.cert_reloads,
+            ),
+            (
+                "webhook_certificate_rejected",
+                "Changes of the certificate files that could not be served.",
+                &m.cert_rejected,
+            ),
+        ];
+        for (name, help, n) in certs {
+            out.encode_descriptor(name, help, None, MetricType::Counter)?
+                .encode_counter::<NoLabelSet, _, u64>(&n.load(Relaxed), None)?;
+        }
+        Ok(())
+    }
+}
