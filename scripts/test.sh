@@ -24,11 +24,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# python-ipfix reads our IPFIX files by element name in one of the tests.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import ipfix" 2>/dev/null; then
+# python-ipfix reads our IPFIX files by element name; kubernetes-validate checks patched
+# pods and injected manifests against the Kubernetes 1.33 schemas offline.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import ipfix, kubernetes_validate" 2>/dev/null; then
   echo "== making the python venv (.venv)"
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check ipfix==0.9.7
+  .venv/bin/pip install -q --disable-pip-version-check ipfix==0.9.7 kubernetes-validate==1.37.0
 fi
 export IPFIX_PYTHON="$PWD/.venv/bin/python"
 

@@ -26,8 +26,13 @@ const STRING_KEYS: &[&str] = &[
     "webhook.listen",
     "webhook.tls_cert",
     "webhook.tls_key",
+    "webhook.sidecar.image",
     "log.level",
 ];
+
+/// Maps whose values are strings: every key under these prefixes keeps its exact text
+/// (a label value `1.0` stays `1.0`).
+const STRING_PREFIXES: &[&str] = &["webhook.match.labels."];
 
 /// Variables under the prefix that belong to the command line, not to the sections.
 const NOT_CONFIG: &[&str] = &["MODE", "CONFIG"];
@@ -97,7 +102,9 @@ impl Provider for EnvLayer {
         let mut dict = Dict::new();
         for (var, raw) in &self.vars {
             let key = dotted(var);
-            let value = if STRING_KEYS.contains(&key.as_str()) {
+            let exact = STRING_KEYS.contains(&key.as_str())
+                || STRING_PREFIXES.iter().any(|p| key.starts_with(p));
+            let value = if exact {
                 Value::from(raw.clone())
             } else {
                 raw.parse::<Value>()
@@ -126,6 +133,7 @@ mod tests {
             ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "30"),
             ("PODFLOW_K8S__POD_NAME", "007"),
             ("PODFLOW_K8S__POD_UID", "1234"),
+            ("PODFLOW_WEBHOOK__MATCH__LABELS__VERSION", "1.0"),
             ("PODFLOW_MODE", "sidecar"),
             ("OTHER", "x"),
         ]);
@@ -134,8 +142,12 @@ mod tests {
         let k8s = d["k8s"].as_dict().unwrap();
         assert_eq!(k8s["pod_name"].as_str(), Some("007"));
         assert_eq!(k8s["pod_uid"].as_str(), Some("1234"));
+        let labels = d["webhook"].as_dict().unwrap()["match"].as_dict().unwrap()["labels"]
+            .as_dict()
+            .unwrap();
+        assert_eq!(labels["version"].as_str(), Some("1.0"));
         assert!(!d.contains_key("mode"));
-        assert_eq!(d.len(), 2);
+        assert_eq!(d.len(), 3);
     }
 
     #[test]
