@@ -9,11 +9,6 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 RUN cargo build --release --locked --bin podflow
-# Kubernetes grants an added capability (NET_RAW) to a non-root process only through the
-# file's own capabilities: mark the binary so the non-root sidecar can open its capture
-# socket. BuildKit's COPY keeps the security.capability attribute.
-RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin \
- && setcap cap_net_raw+ep target/release/podflow
 
 # Run stage: glibc and CA certificates, no shell, no package manager, a non-root user.
 FROM gcr.io/distroless/cc-debian12:nonroot
