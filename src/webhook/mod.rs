@@ -1,30 +1,20 @@
-//! The Mutating Admission Webhook Server: its configuration.
+//! The Mutating Admission Webhook Server and the sidecar it adds.
+//!
+//! The pure core is here: [`Injector::review`] answers an AdmissionReview body,
+//! [`inject::manifests`] patches manifests offline, and both build the sidecar through
+//! the one function [`sidecar::build`]. The HTTPS server calls the former.
 
 pub mod server;
 mod tls;
 
-use std::path::PathBuf;
+mod config;
+pub mod inject;
+mod pod;
+mod review;
+pub mod sidecar;
 
-use serde::{Deserialize, Serialize};
-
-/// The `webhook` section: the HTTPS server that receives AdmissionReviews.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Address of the HTTPS listener.
-    pub listen: String,
-    /// PEM certificate chain served to the API server.
-    pub tls_cert: PathBuf,
-    /// PEM private key of that certificate.
-    pub tls_key: PathBuf,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            listen: "0.0.0.0:8443".into(),
-            tls_cert: PathBuf::from("/etc/podflow/tls/tls.crt"),
-            tls_key: PathBuf::from("/etc/podflow/tls/tls.key"),
-        }
-    }
-}
+pub use config::{
+    Config, Match, MatchMode, PullPolicy, Quantity, ResourceList, Resources, Sidecar,
+};
+pub use pod::{INJECT_ANNOTATION, STATUS_ANNOTATION, STATUS_INJECTED};
+pub use review::{BadRequest, Decision, Injector, Reviewed};
