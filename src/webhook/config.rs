@@ -78,7 +78,9 @@ pub struct Sidecar {
     /// Port of the sidecar's `/healthz`, `/readyz` and `/metrics`; 0 disables them. When
     /// an application container declares this port, the sidecar of that pod goes without.
     pub telemetry_port: u16,
-    /// User the sidecar runs as (`runAsUser`); the container runs as non-root anyway.
+    /// User the sidecar runs as (`runAsUser`, with `runAsNonRoot` unless it is 0).
+    /// Kubernetes grants an added capability only to UID 0 (no ambient capabilities), so
+    /// on most runtimes the sidecar captures only with 0; it keeps nothing but NET_RAW.
     pub run_as_user: i64,
     /// Resource requests and limits of the sidecar.
     pub resources: Resources,

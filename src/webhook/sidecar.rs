@@ -111,7 +111,9 @@ pub fn build(template: &Template, pod: &PodFacts) -> Sidecar {
         }),
         restart_policy: settings.native.then(|| "Always".into()),
         security_context: Some(SecurityContext {
-            run_as_non_root: Some(true),
+            // Kubernetes has no ambient capabilities: NET_RAW is effective only for UID 0,
+            // so an operator may choose 0 (with nothing but NET_RAW) to capture.
+            run_as_non_root: Some(settings.run_as_user != 0),
             run_as_user: Some(settings.run_as_user),
             read_only_root_filesystem: Some(true),
             allow_privilege_escalation: Some(false),
