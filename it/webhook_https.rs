@@ -169,6 +169,11 @@ impl Webhook {
             .env("PODFLOW_WEBHOOK__TLS_CERT", pki.cert_path())
             .env("PODFLOW_WEBHOOK__TLS_KEY", pki.key_path())
             .env("PODFLOW_TELEMETRY__LISTEN", telemetry.to_string())
+            .env("PODFLOW_WEBHOOK__MATCH__LABELS__APP", "cart")
+            .env(
+                "PODFLOW_EXPORT__COLLECTOR",
+                "udp://ipfix-collector.monitoring:4739",
+            )
             .env("PODFLOW_LOG__LEVEL", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -297,16 +302,21 @@ fn mutate_over_https_with_every_answer_shape() {
     let webhook = Webhook::start(&pki);
 
     let (status, body) = webhook.https("POST", "/mutate", POD_CREATE.as_bytes());
-    assert!(status == 200 || status == 400, "{status} {body}");
-    if status == 200 {
-        let review: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(review["kind"], "AdmissionReview");
-        assert_eq!(
-            review["response"]["uid"],
-            "0df28fbd-5f5f-11e8-bc74-36e6bb280816"
-        );
-        assert_eq!(review["response"]["allowed"], true);
-    }
+    assert_eq!(status, 200, "{body}");
+    let review: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(review["kind"], "AdmissionReview");
+    let response = &review["response"];
+    assert_eq!(response["uid"], "0df28fbd-5f5f-11e8-bc74-36e6bb280816");
+    assert_eq!(response["allowed"], true);
+    assert_eq!(response["patchType"], "JSONPatch");
+    assert!(response["patch"].as_str().is_some_and(|p| p.len() > 100));
+
+    let update = POD_CREATE.replace("\"CREATE\"", "\"UPDATE\"");
+    let (status, body) = webhook.https("POST", "/mutate", update.as_bytes());
+    assert_eq!(status, 200, "{body}");
+    let review: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(review["response"]["allowed"], true);
+    assert!(review["response"].get("patch").is_none(), "{body}");
 
     let (status, body) = webhook.https("POST", "/mutate", b"this is not json");
     assert_eq!(status, 400, "{body}");
@@ -328,6 +338,8 @@ fn mutate_over_https_with_every_answer_shape() {
     let (status, metrics) = webhook.telemetry("/metrics");
     assert_eq!(status, 200);
     for line in [
+        "podflow_webhook_requests_total{outcome=\"injected\"} 1",
+        "podflow_webhook_requests_total{outcome=\"not_applicable\"} 1",
         "podflow_webhook_requests_total{outcome=\"too_large\"} 1",
         "podflow_webhook_mutate_duration_seconds_count ",
         "podflow_webhook_certificate_reloads_total 0",

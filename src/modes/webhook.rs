@@ -15,9 +15,10 @@ use crate::export::ExportStats;
 use crate::flow::{FlowTable, FlowTableConfig};
 use crate::telemetry::{Health, MetricSources, Telemetry};
 use crate::webhook::server::{Admission, WebhookMetrics, WebhookServer};
+use crate::webhook::Injector;
 
 pub fn run(config: Config) -> Result<(), Failure> {
-    let admission = admission(&config)?;
+    let admission: Arc<dyn Admission> = Arc::new(Injector::new(&config));
     System::new().block_on(async move {
         let metrics = Arc::new(WebhookMetrics::default());
         let health = Arc::new(Health::new(Arc::new(ExportStats::default())));
@@ -48,13 +49,6 @@ pub fn run(config: Config) -> Result<(), Failure> {
         System::current().stop();
         Ok(())
     })
-}
-
-/// The admission logic served on `/mutate`.
-fn admission(_config: &Config) -> Result<Arc<dyn Admission>, Failure> {
-    Ok(Arc::new(|_: &[u8]| -> Result<_, String> {
-        Err("the admission logic is not built yet".to_owned())
-    }))
 }
 
 /// What `/metrics` shows: the probe's own families (all zero here: nothing is captured)

@@ -24,6 +24,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
 use super::tls::{self, CertFiles, CertWatch, Check, TlsError};
+use super::{BadRequest, Decision, Injector, Reviewed};
 
 /// Largest AdmissionReview accepted. The API server caps objects near 1.5 MiB, but a pod
 /// spec that large is not one podflow needs to see.
@@ -42,38 +43,24 @@ const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 
-/// What the admission logic decided for one request that it could read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// The pod gets the sidecar.
-    Injected,
-    /// A pod that could have the sidecar but does not get it, and why.
-    Skipped(&'static str),
-    /// Not a pod CREATE: allowed unchanged.
-    NotApplicable,
-}
-
-/// An AdmissionReview response and what it decided.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answer {
-    /// The AdmissionReview JSON to send back.
-    pub body: Vec<u8>,
-    /// What it decided, for the counters.
-    pub verdict: Verdict,
-}
-
-/// The admission logic as the server sees it: AdmissionReview bytes in, an answer or the
-/// reason the request is unusable (sent back as a 400) out.
+/// The admission logic as the server sees it: AdmissionReview bytes in, the answer or the
+/// reason the request is unusable (sent back as a 400) out. [`Injector`] is the real one.
 pub trait Admission: Send + Sync + 'static {
     /// Reviews one request body.
-    fn admit(&self, body: &[u8]) -> Result<Answer, String>;
+    fn admit(&self, body: &[u8]) -> Result<Reviewed, BadRequest>;
+}
+
+impl Admission for Injector {
+    fn admit(&self, body: &[u8]) -> Result<Reviewed, BadRequest> {
+        self.review(body)
+    }
 }
 
 impl<F> Admission for F
 where
-    F: Fn(&[u8]) -> Result<Answer, String> + Send + Sync + 'static,
+    F: Fn(&[u8]) -> Result<Reviewed, BadRequest> + Send + Sync + 'static,
 {
-    fn admit(&self, body: &[u8]) -> Result<Answer, String> {
+    fn admit(&self, body: &[u8]) -> Result<Reviewed, BadRequest> {
         self(body)
     }
 }
@@ -130,32 +117,16 @@ impl WebhookServer {
         };
         let listener = std::net::TcpListener::bind(listen).map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .service(
-                    web::resource("/mutate")
-                        .route(web::post().to(mutate))
-                        .default_service(web::to(|| method_not_allowed("POST"))),
-                )
-                .service(
-                    web::resource("/healthz")
-                        .route(web::get().to(|| async { text(HttpResponse::Ok(), "ok") }))
-                        .default_service(web::to(|| method_not_allowed("GET"))),
-                )
-                .default_service(web::to(|| async {
-                    text(HttpResponse::NotFound(), "no such path; POST /mutate")
-                }))
-        })
-        .disable_signals()
-        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-        .keep_alive(KEEP_ALIVE)
-        .client_request_timeout(REQUEST_TIMEOUT)
-        .client_disconnect_timeout(Duration::from_secs(1))
-        .tls_handshake_timeout(HANDSHAKE_TIMEOUT)
-        .listen_rustls_0_23(listener, tls)
-        .map_err(bind_error)?
-        .run();
+        let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+            .disable_signals()
+            .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+            .keep_alive(KEEP_ALIVE)
+            .client_request_timeout(REQUEST_TIMEOUT)
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .tls_handshake_timeout(HANDSHAKE_TIMEOUT)
+            .listen_rustls_0_23(listener, tls)
+            .map_err(bind_error)?
+            .run();
         let handle = server.handle();
         actix_rt::spawn(async move {
             if let Err(error) = server.await {
@@ -176,6 +147,24 @@ impl WebhookServer {
     pub async fn stop(self) {
         self.handle.stop(true).await;
     }
+}
+
+/// `/mutate`, `/healthz`, and 404 for any other path.
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource("/mutate")
+                .route(web::post().to(mutate))
+                .default_service(web::to(|| method_not_allowed("POST"))),
+        )
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(|| async { text(HttpResponse::Ok(), "ok") }))
+                .default_service(web::to(|| method_not_allowed("GET"))),
+        )
+        .default_service(web::to(|| async {
+            text(HttpResponse::NotFound(), "no such path; POST /mutate")
+        }));
 }
 
 /// Looks at the certificate files every few seconds for as long as the System runs.
@@ -258,11 +247,11 @@ async fn answer(
         Ok(Ok(Ok(body))) => body,
     };
     match catch_unwind(AssertUnwindSafe(|| admission.admit(&body))) {
-        Ok(Ok(answer)) => {
-            let response = HttpResponse::Ok().content_type(JSON).body(answer.body);
-            (response, Outcome::from(answer.verdict))
+        Ok(Ok(reviewed)) => {
+            let response = HttpResponse::Ok().content_type(JSON).body(reviewed.body);
+            (response, Outcome::from(reviewed.decision))
         }
-        Ok(Err(msg)) => (text(HttpResponse::BadRequest(), msg), Outcome::BadRequest),
+        Ok(Err(BadRequest(msg))) => (text(HttpResponse::BadRequest(), msg), Outcome::BadRequest),
         Err(_) => admit_unchanged(&body),
     }
 }
@@ -333,12 +322,12 @@ impl Outcome {
     }
 }
 
-impl From<Verdict> for Outcome {
-    fn from(verdict: Verdict) -> Self {
-        match verdict {
-            Verdict::Injected => Outcome::Injected,
-            Verdict::Skipped(reason) => Outcome::Skipped(reason),
-            Verdict::NotApplicable => Outcome::NotApplicable,
+impl From<Decision> for Outcome {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Injected => Outcome::Injected,
+            Decision::Skipped(reason) => Outcome::Skipped(reason),
+            Decision::NotApplicable => Outcome::NotApplicable,
         }
     }
 }
@@ -455,5 +444,119 @@ impl Collector for WebhookCollector {
                 .encode_counter::<NoLabelSet, _, u64>(&n.load(Relaxed), None)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::{call_service, init_service, read_body, TestRequest};
+
+    use super::*;
+    use crate::telemetry::{render, Format};
+
+    fn state(admission: impl Admission) -> (web::Data<State>, Arc<WebhookMetrics>) {
+        let metrics = Arc::new(WebhookMetrics::default());
+        let state = web::Data::new(State {
+            admission: Arc::new(admission),
+            metrics: metrics.clone(),
+        });
+        (state, metrics)
+    }
+
+    fn scrape(metrics: &Arc<WebhookMetrics>) -> String {
+        let mut registry = prometheus_client::registry::Registry::with_prefix("podflow");
+        registry.register_collector(Box::new(metrics.collector()));
+        render(&registry, Format::Prometheus).unwrap()
+    }
+
+    #[test]
+    fn a_fault_in_the_logic_admits_the_pod_unchanged() {
+        actix_rt::System::new().block_on(fault_admits_unchanged());
+    }
+
+    async fn fault_admits_unchanged() {
+        let (state, metrics) = state(|_: &[u8]| -> Result<Reviewed, BadRequest> {
+            panic!("a bug in the admission logic")
+        });
+        let app = init_service(App::new().app_data(state).configure(routes)).await;
+        let review = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1"}}"#;
+        let req = TestRequest::post().uri("/mutate").set_payload(review);
+        let response = call_service(&app, req.to_request()).await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = serde_json::from_slice(&read_body(response).await).unwrap();
+        assert_eq!(body["response"]["uid"], "u-1");
+        assert_eq!(body["response"]["allowed"], true);
+        assert!(body["response"]["warnings"][0].is_string());
+
+        let req = TestRequest::post().uri("/mutate").set_payload("garbage");
+        let response = call_service(&app, req.to_request()).await;
+        assert_eq!(response.status(), 400);
+
+        let text = scrape(&metrics);
+        assert!(
+            text.contains("podflow_webhook_requests_total{outcome=\"failed_open\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("podflow_webhook_requests_total{outcome=\"bad_request\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn decisions_are_counted_with_the_skip_reason() {
+        actix_rt::System::new().block_on(decisions_counted());
+    }
+
+    async fn decisions_counted() {
+        let (state, metrics) = state(|body: &[u8]| {
+            let decision = match body {
+                b"inject" => Decision::Injected,
+                b"skip" => Decision::Skipped("opted out"),
+                b"other" => Decision::NotApplicable,
+                _ => return Err(BadRequest("not a review".into())),
+            };
+            Ok(Reviewed {
+                body: b"{}".to_vec(),
+                decision,
+            })
+        });
+        let app = init_service(App::new().app_data(state).configure(routes)).await;
+        for (body, status) in [
+            ("inject", 200),
+            ("skip", 200),
+            ("skip", 200),
+            ("other", 200),
+            ("what", 400),
+        ] {
+            let req = TestRequest::post().uri("/mutate").set_payload(body);
+            let response = call_service(&app, req.to_request()).await;
+            assert_eq!(response.status(), status, "{body}");
+            if status == 400 {
+                assert_eq!(read_body(response).await, "not a review\n");
+            }
+        }
+        let req = TestRequest::put().uri("/mutate").to_request();
+        let response = call_service(&app, req).await;
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers().get(header::ALLOW).unwrap(), "POST");
+        let req = TestRequest::post()
+            .uri("/mutate")
+            .insert_header((header::CONTENT_LENGTH, (MAX_BODY_BYTES + 1).to_string()))
+            .to_request();
+        assert_eq!(call_service(&app, req).await.status(), 413);
+
+        let text = scrape(&metrics);
+        for line in [
+            "podflow_webhook_requests_total{outcome=\"injected\"} 1",
+            "podflow_webhook_requests_total{outcome=\"skipped\"} 2",
+            "podflow_webhook_requests_total{outcome=\"not_applicable\"} 1",
+            "podflow_webhook_requests_total{outcome=\"bad_request\"} 1",
+            "podflow_webhook_requests_total{outcome=\"too_large\"} 1",
+            "podflow_webhook_skipped_total{reason=\"opted out\"} 2",
+            "podflow_webhook_mutate_duration_seconds_count 6",
+        ] {
+            assert!(text.contains(line), "no {line:?} in\n{text}");
+        }
     }
 }
