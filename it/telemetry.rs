@@ -78,7 +78,7 @@ fn probe() -> Probe {
         max_flows: 16,
         biflow: true,
     }));
-    let health = Arc::new(Health::new(Arc::new(ExportStats::default())));
+    let health = Arc::new(Health::capture(Arc::new(ExportStats::default())));
     let sources = MetricSources::new(capture.clone(), table, health.clone());
     Probe {
         capture,
@@ -109,18 +109,19 @@ fn serves_health_readiness_and_metrics_then_stops() {
         assert!(r.body.contains("capture is not running"), "{}", r.body);
         assert!(r.body.contains("exporter cannot send"), "{}", r.body);
 
-        health.capture_running.store(true, Relaxed);
+        health.running.store(true, Relaxed);
         let r = request(addr, "GET", "/readyz", None).await;
         assert_eq!(r.status, 503);
         assert!(!r.body.contains("capture"), "{}", r.body);
 
-        health.export.ready.store(true, Relaxed);
+        let export = health.export.as_ref().unwrap();
+        export.ready.store(true, Relaxed);
         let r = request(addr, "GET", "/readyz", None).await;
         assert_eq!((r.status, r.body.as_str()), (200, "ready"));
 
         // Values are read at each scrape.
         capture.frames.store(41, Relaxed);
-        health.export.records.store(7, Relaxed);
+        export.records.store(7, Relaxed);
         let r = request(addr, "GET", "/metrics", None).await;
         assert_eq!(r.status, 200);
         assert_eq!(

@@ -352,6 +352,8 @@ fn mutate_over_https_with_every_answer_shape() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!(bad >= 1, "{metrics}");
+    // The webhook captures nothing: no probe families to confuse a dashboard.
+    assert!(!metrics.contains("podflow_capture_"), "{metrics}");
 }
 
 #[test]

@@ -82,7 +82,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
     let exporter = Exporter::open(&config.export, encoder, enricher, sources)
         .with_context(|| format!("export.collector = {}", config.export.collector))
         .map_err(usage)?;
-    let health = Arc::new(Health::new(exporter.stats()));
+    let health = Arc::new(Health::capture(exporter.stats()));
     let metadata_stats = metadata.stats();
 
     System::new().block_on(async move {
@@ -114,7 +114,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
                         .with_collector(MetadataCollector(metadata_stats)),
                 )
                 .map_err(|e| Failure::Usage(e.into()))?;
-                health.capture_running.store(live.running(), Ordering::Relaxed);
+                health.running.store(live.running(), Ordering::Relaxed);
                 tracing::info!(
                     interfaces = ?live.captured(),
                     collector = %config.export.collector,
@@ -129,7 +129,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
                     tokio::select! {
                         sig = &mut signal => break sig,
                         _ = check.tick() => {
-                            health.capture_running.store(live.running(), Ordering::Relaxed);
+                            health.running.store(live.running(), Ordering::Relaxed);
                             health.interfaces.store(live.captured().len(), Ordering::Relaxed);
                         }
                     }
@@ -139,7 +139,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
                 (FileEnd::Stopped, telemetry)
             }
         };
-        health.capture_running.store(false, Ordering::Relaxed);
+        health.running.store(false, Ordering::Relaxed);
 
         let flushed = sweeper.send(FlushAll).await.unwrap_or(0);
         let drain = tokio::time::timeout(

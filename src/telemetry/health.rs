@@ -6,32 +6,47 @@ use std::sync::Arc;
 
 use crate::export::ExportStats;
 
-/// Whether the probe can do its job: capture running and an exporter able to send.
+/// Whether a mode can do its job: its main work running (capture threads, or the HTTPS
+/// listener of the webhook) and, where there is one, an exporter able to send.
 #[derive(Debug)]
 pub struct Health {
-    /// Set by the capture side once its threads read frames, cleared when they stop.
-    pub capture_running: AtomicBool,
+    /// Set once the mode's main work runs, cleared when it stops.
+    pub running: AtomicBool,
+    /// What `running` is about, for the `/readyz` body ("capture", "the HTTPS listener").
+    what: &'static str,
     /// Interfaces being captured now (live capture).
     pub interfaces: AtomicUsize,
-    /// The exporter's counters; [`ExportStats::ready`] says whether it can send.
-    pub export: Arc<ExportStats>,
+    /// The exporter's counters, where the mode exports; [`ExportStats::ready`] says whether
+    /// it can send.
+    pub export: Option<Arc<ExportStats>>,
 }
 
 impl Health {
-    /// Not ready until the capture side sets `capture_running`.
-    pub fn new(export: Arc<ExportStats>) -> Health {
+    /// A probe: ready when capture runs and the exporter can send.
+    pub fn capture(export: Arc<ExportStats>) -> Health {
+        Health::new("capture", Some(export))
+    }
+
+    /// A server without an exporter (the webhook): ready while `what` runs.
+    pub fn server(what: &'static str) -> Health {
+        Health::new(what, None)
+    }
+
+    fn new(what: &'static str, export: Option<Arc<ExportStats>>) -> Health {
         Health {
-            capture_running: AtomicBool::new(false),
+            running: AtomicBool::new(false),
+            what,
             interfaces: AtomicUsize::new(0),
             export,
         }
     }
 
-    /// Reads both flags now.
+    /// Reads the flags now.
     pub fn readiness(&self) -> Readiness {
         Readiness {
-            capture_running: self.capture_running.load(Relaxed),
-            export_ready: self.export.ready.load(Relaxed),
+            what: self.what,
+            running: self.running.load(Relaxed),
+            export_ready: self.export.as_ref().is_none_or(|e| e.ready.load(Relaxed)),
         }
     }
 }
@@ -39,16 +54,17 @@ impl Health {
 /// One reading of [`Health`]; its `Display` is the `/readyz` body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Readiness {
-    /// The capture threads are reading frames.
-    pub capture_running: bool,
-    /// The exporter can hand records to its collector.
+    what: &'static str,
+    /// The mode's main work runs.
+    pub running: bool,
+    /// The exporter can hand records to its collector (true where there is none).
     pub export_ready: bool,
 }
 
 impl Readiness {
-    /// Both sides ready.
+    /// Everything ready.
     pub fn is_ready(&self) -> bool {
-        self.capture_running && self.export_ready
+        self.running && self.export_ready
     }
 }
 
@@ -59,8 +75,8 @@ impl fmt::Display for Readiness {
         }
         f.write_str("not ready: ")?;
         let mut sep = "";
-        if !self.capture_running {
-            f.write_str("capture is not running")?;
+        if !self.running {
+            write!(f, "{} is not running", self.what)?;
             sep = ", ";
         }
         if !self.export_ready {
@@ -75,9 +91,10 @@ mod tests {
     use super::*;
 
     fn health(capture: bool, export: bool) -> Readiness {
-        let h = Health::new(Arc::new(ExportStats::default()));
-        h.capture_running.store(capture, Relaxed);
-        h.export.ready.store(export, Relaxed);
+        let stats = Arc::new(ExportStats::default());
+        stats.ready.store(export, Relaxed);
+        let h = Health::capture(stats);
+        h.running.store(capture, Relaxed);
         h.readiness()
     }
 
@@ -104,5 +121,16 @@ mod tests {
             health(false, false).to_string(),
             "not ready: capture is not running, the exporter cannot send to the collector"
         );
+    }
+
+    #[test]
+    fn a_server_without_exporter_is_ready_while_it_runs() {
+        let h = Health::server("the HTTPS listener");
+        assert_eq!(
+            h.readiness().to_string(),
+            "not ready: the HTTPS listener is not running"
+        );
+        h.running.store(true, Relaxed);
+        assert!(h.readiness().is_ready());
     }
 }

@@ -38,10 +38,9 @@ const PREFIX: &str = "podflow";
 
 /// The shared state that `/metrics` and `/readyz` read.
 pub struct MetricSources {
-    /// Capture totals over every capture thread.
-    pub capture: Arc<CaptureStats>,
-    /// The flow table: live flows and its cumulative counters.
-    pub table: Arc<FlowTable>,
+    /// The probe's capture totals, flow table and exporter counters (the exporter's through
+    /// `health`); absent in a mode that meters nothing (the webhook).
+    probe: Option<(Arc<CaptureStats>, Arc<FlowTable>)>,
     /// Readiness, and through it the exporter's counters.
     pub health: Arc<Health>,
     /// More metric families, encoded after the probe's own (metadata, webhook, ...). Their
@@ -53,8 +52,17 @@ impl MetricSources {
     /// The probe's own metrics, with no extra collector.
     pub fn new(capture: Arc<CaptureStats>, table: Arc<FlowTable>, health: Arc<Health>) -> Self {
         MetricSources {
-            capture,
-            table,
+            probe: Some((capture, table)),
+            health,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Only readiness and the collectors added with [`MetricSources::with_collector`]: for
+    /// a mode that captures nothing.
+    pub fn without_probe(health: Arc<Health>) -> Self {
+        MetricSources {
+            probe: None,
             health,
             extra: Vec::new(),
         }
@@ -69,12 +77,14 @@ impl MetricSources {
     /// A registry holding the probe's collector then the extra ones.
     pub fn registry(self) -> Registry {
         let mut registry = Registry::with_prefix(PREFIX);
-        registry.register_collector(Box::new(ProbeCollector {
-            capture: self.capture,
-            table: self.table,
-            export: self.health.export.clone(),
-            health: self.health,
-        }));
+        if let (Some((capture, table)), Some(export)) = (self.probe, self.health.export.clone()) {
+            registry.register_collector(Box::new(ProbeCollector {
+                capture,
+                table,
+                export,
+                health: self.health,
+            }));
+        }
         for collector in self.extra {
             registry.register_collector(collector);
         }

@@ -43,7 +43,7 @@ fn sources() -> MetricSources {
     export.records.store(2, Relaxed);
     export.octets.store(512, Relaxed);
     export.not_sent.store(1, Relaxed);
-    MetricSources::new(capture, table, Arc::new(Health::new(export)))
+    MetricSources::new(capture, table, Arc::new(Health::capture(export)))
 }
 
 fn has_line(body: &str, line: &str) {
