@@ -486,7 +486,7 @@ impl PcapReader {
     }
 
     fn check_block_len(&self, offset: u64, len: usize) -> Result<()> {
-        if len < 12 || len % 4 != 0 {
+        if len < 12 || !len.is_multiple_of(4) {
             return Err(self.corrupt(offset, format!("invalid block length {len}")));
         }
         Ok(())

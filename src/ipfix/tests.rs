@@ -761,7 +761,7 @@ fn garbage_never_panics() {
         let len = 16 + noise.next() as usize % 300;
         let mut m = header(len as u16, 0, 0, 0);
         m.extend((16..len).map(|_| noise.next() as u8));
-        if noise.next() % 2 == 0 && len >= 24 {
+        if noise.next().is_multiple_of(2) && len >= 24 {
             m[16..18].copy_from_slice(&[0, 2 + (noise.next() % 2) as u8]);
         }
         let mut session = Session::default();
