@@ -38,17 +38,6 @@ fn tool(name: &str) -> Command {
     Command::new(name)
 }
 
-/// Kills a background tool when the test ends, however it ends.
-struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        // SIGTERM lets nfcapd and tcpdump flush their files; `kill` is enough for that.
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
-}
-
 fn wait_for_udp_listener(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {

@@ -12,22 +12,12 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use netns::PodNet;
 use podflow::ipfix::DataRecord;
-
-/// A process in a namespace, killed when the test ends however it ends.
-struct Bg(Child);
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
-}
 
 fn python_in(ns: &str, script: &str, args: &[&str]) -> Command {
     let mut cmd = PodNet::exec(ns, "python3");
@@ -36,7 +26,7 @@ fn python_in(ns: &str, script: &str, args: &[&str]) -> Command {
 }
 
 /// Starts a long-running helper and waits for its first line ("listening", a port, ...).
-fn start(mut cmd: Command) -> (Bg, String) {
+fn start(mut cmd: Command) -> (Background, String) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -46,7 +36,7 @@ fn start(mut cmd: Command) -> (Bg, String) {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    (Bg(child), line.trim().to_string())
+    (Background(child), line.trim().to_string())
 }
 
 /// Runs a helper to completion; returns its first line of output.
@@ -288,7 +278,7 @@ fn sidecar_in_a_pod_namespace_root() {
     BufReader::new(tcpdump.stderr.take().unwrap())
         .read_line(&mut said)
         .unwrap();
-    let tcpdump = Bg(tcpdump);
+    let tcpdump = Background(tcpdump);
     // The application in the pod serves connections too (ingress).
     let (_app, _) = start(python_in(
         &net.pod,

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Output};
 
 use assert_cmd::Command;
 use podflow::ipfix::{split_messages, DataRecord, Message, Session};
@@ -124,4 +124,17 @@ pub fn pcap_record(ts: u32, frame: &[u8]) -> Vec<u8> {
     r.extend_from_slice(&(frame.len() as u32).to_le_bytes());
     r.extend_from_slice(frame);
     r
+}
+
+/// A helper process (collector, server, tcpdump), killed with SIGTERM and reaped when the
+/// test ends, however it ends, so it can flush its files.
+pub struct Background(pub Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+    }
 }
