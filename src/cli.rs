@@ -47,6 +47,18 @@ pub enum Command {
     /// clusters without the webhook: `podflow inject -f app.yaml | kubectl apply -f -`.
     /// The sidecar exports to `export.collector` of the configuration (--config, PODFLOW_*).
     Inject(InjectArgs),
+    /// Write the Kustomize component that adds the same sidecar to Deployments
+    /// (config/kustomize/podflow-sidecar is this output for the default configuration);
+    /// the sidecar follows the webhook.sidecar keys of the configuration.
+    KustomizeComponent(KustomizeArgs),
+}
+
+/// Arguments of `podflow kustomize-component`.
+#[derive(Debug, Args)]
+pub struct KustomizeArgs {
+    /// Directory to write the component's files into (made when missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `podflow inject`.

@@ -1,11 +1,11 @@
 //! podflow: parse the command line, load the configuration, start logging, run the mode
-//! (or the `inject` tool).
+//! (or the `inject` and `kustomize-component` tools).
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use podflow::cli::{Cli, Command, InjectArgs};
+use podflow::cli::{Cli, Command, InjectArgs, KustomizeArgs};
 use podflow::{config::Config, modes, telemetry, webhook};
 
 fn main() -> ExitCode {
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     }
     let mode = match (&cli.command, cli.mode) {
         (Some(Command::Inject(args)), _) => return inject(args, &config),
+        (Some(Command::KustomizeComponent(args)), _) => return kustomize(args, &config),
         (None, Some(mode)) => mode,
         (None, None) => return usage_error("--mode is required"),
     };
@@ -61,6 +62,23 @@ fn inject(args: &InjectArgs, config: &Config) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => usage_error(&e.to_string()),
+    }
+}
+
+/// `podflow kustomize-component`: the component's files written into `--out`.
+fn kustomize(args: &KustomizeArgs, config: &Config) -> ExitCode {
+    let template = webhook::sidecar::Template::from_config(config);
+    match webhook::kustomize::write(&args.out, &template) {
+        Ok(paths) => {
+            for path in paths {
+                eprintln!("podflow: wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("podflow: cannot write {}: {e}", args.out.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

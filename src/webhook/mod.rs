@@ -9,6 +9,7 @@ mod tls;
 
 mod config;
 pub mod inject;
+pub mod kustomize;
 mod pod;
 mod review;
 pub mod sidecar;
