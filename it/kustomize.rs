@@ -433,3 +433,44 @@ fn targets_deployments_first_in_init_containers_unless_opted_out() {
         .get("template")
         .is_none());
 }
+
+#[test]
+fn regular_sidecar_is_the_last_container() {
+    let (dir, overlay) = scratch_overlay();
+    let component = dir.path().join("podflow-sidecar");
+    std::fs::remove_dir_all(&component).unwrap();
+    podflow()
+        .args(["kustomize-component", "--out"])
+        .arg(&component)
+        .env("PODFLOW_WEBHOOK__SIDECAR__NATIVE", "false")
+        .assert()
+        .success();
+    let rendered = kustomize_build(&overlay);
+    validate(&rendered);
+
+    let worker = &find(&rendered, "Deployment", "worker")["spec"]["template"]["spec"];
+    let names = |list: &str| -> Vec<String> {
+        worker[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("containers"), ["main", "podflow"]);
+    assert_eq!(names("initContainers"), ["migrate"]);
+    let sidecar = &worker["containers"][1];
+    assert!(sidecar.get("restartPolicy").is_none());
+    let collector = sidecar["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == COLLECTOR_VAR)
+        .unwrap();
+    assert_eq!(
+        collector["valueFrom"]["configMapKeyRef"]["name"],
+        config_map(&rendered)["metadata"]["name"]
+    );
+    let legacy = &find(&rendered, "Deployment", "legacy")["spec"]["template"]["spec"];
+    assert_eq!(legacy["containers"].as_array().unwrap().len(), 1);
+}
