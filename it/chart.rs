@@ -1,0 +1,865 @@
+//! The Helm chart (`chart/podflow`): `helm lint`, then `helm template` with the values files
+//! of `it/fixtures/chart/`; every rendered object validates against the Kubernetes 1.33
+//! schema (`kubernetes-validate --strict`), the objects say what the chart promises, the
+//! rendered podflow configuration is accepted by podflow itself, and values that cannot
+//! work fail with a message naming the value.
+//!
+//! helm comes from `$HELM` or `.tools/helm/package/bin/helm`, kubernetes-validate from
+//! `$IPFIX_PYTHON` or `.venv/bin/python`; `scripts/test.sh` installs both.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const RELEASE: &str = "pf";
+const NAMESPACE: &str = "flows";
+const FULLNAME: &str = "pf-podflow";
+const KUBE_VERSION: &str = "1.33.0";
+
+fn helm() -> PathBuf {
+    let path = std::env::var_os("HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".tools/helm/package/bin/helm"));
+    assert!(
+        path.is_file(),
+        "helm not found at {} (set HELM or run scripts/test.sh, which installs it)",
+        path.display()
+    );
+    path
+}
+
+fn python() -> String {
+    std::env::var("IPFIX_PYTHON")
+        .unwrap_or_else(|_| root().join(".venv/bin/python").display().to_string())
+}
+
+fn chart_dir() -> PathBuf {
+    root().join("chart/podflow")
+}
+
+/// `helm template` of the chart with these values files (under it/fixtures/chart) and
+/// `--set` pairs: the objects, or helm's error output.
+fn render(files: &[&str], sets: &[&str]) -> Result<Vec<Value>, String> {
+    let mut cmd = Command::new(helm());
+    cmd.args(["template", RELEASE]).arg(chart_dir()).args([
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+    ]);
+    for file in files {
+        cmd.arg("--values").arg(fixture(&format!("chart/{file}")));
+    }
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    let out = cmd.output().expect("run helm");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut objects = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(&text) {
+        let value = Value::deserialize(doc).expect("helm's output is YAML");
+        if !value.is_null() {
+            objects.push(value);
+        }
+    }
+    Ok(objects)
+}
+
+fn rendered(files: &[&str]) -> Vec<Value> {
+    let objects = render(files, &[]).unwrap_or_else(|e| panic!("helm template {files:?}:\n{e}"));
+    validate(&objects);
+    objects
+}
+
+/// Groups whose kinds are CustomResourceDefinitions: kubernetes-validate has no schema for
+/// them (it warns and passes them), so they are checked here against the fields of their
+/// APIs that the chart uses.
+const CRD_GROUPS: [&str; 2] = ["cert-manager.io/v1", "monitoring.coreos.com/v1"];
+
+/// Every object through `kubernetes-validate --strict` for 1.33: built-in kinds must pass
+/// against their schema; a missing schema is accepted only for the CRD kinds, which get
+/// the checks of `check_custom`.
+fn validate(objects: &[Value]) {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, object)| {
+            let path = dir.path().join(format!("{i}.json"));
+            std::fs::write(&path, serde_json::to_vec_pretty(object).unwrap()).unwrap();
+            path
+        })
+        .collect();
+    let out = Command::new(python())
+        .args(["-m", "kubernetes_validate", "--strict", "-k", KUBE_VERSION])
+        .args(&files)
+        .output()
+        .expect("python with kubernetes-validate (set IPFIX_PYTHON or run scripts/test.sh)");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "kubernetes-validate failed:\n{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (object, path) in objects.iter().zip(&files) {
+        let lines: Vec<&str> = report
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(&*path.display().to_string()))
+            .collect();
+        let api = object["apiVersion"].as_str().unwrap();
+        if CRD_GROUPS.contains(&api) {
+            assert!(
+                lines.len() == 1
+                    && lines[0].starts_with("WARN ")
+                    && lines[0].contains("Couldn't find schema"),
+                "{} {api}: expected no schema in kubernetes-validate, got {lines:?}",
+                object["kind"]
+            );
+            check_custom(object);
+        } else {
+            assert!(
+                lines.len() == 1 && lines[0].starts_with("INFO ") && lines[0].contains(" passed "),
+                "{} {api} did not pass against the 1.33 schema: {lines:?}",
+                object["kind"]
+            );
+        }
+    }
+}
+
+fn keys(v: &Value) -> BTreeSet<&str> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+fn assert_keys_within(v: &Value, allowed: &[&str], what: &str) {
+    let unknown: Vec<_> = keys(v)
+        .into_iter()
+        .filter(|k| !allowed.contains(k))
+        .collect();
+    assert!(unknown.is_empty(), "{what}: unknown fields {unknown:?}");
+}
+
+/// The CRD kinds, checked against the fields of cert-manager.io/v1 and
+/// monitoring.coreos.com/v1 that the chart writes (strictly: no other field).
+fn check_custom(object: &Value) {
+    assert_keys_within(
+        object,
+        &["apiVersion", "kind", "metadata", "spec"],
+        "custom object",
+    );
+    assert_keys_within(
+        &object["metadata"],
+        &["name", "namespace", "labels", "annotations"],
+        "metadata",
+    );
+    assert_eq!(object["metadata"]["namespace"], NAMESPACE);
+    let spec = &object["spec"];
+    match object["kind"].as_str().unwrap() {
+        "Issuer" => {
+            assert_keys_within(spec, &["selfSigned", "ca"], "Issuer.spec");
+            assert_eq!(keys(spec).len(), 1, "an Issuer has one type: {spec}");
+            if let Some(ca) = spec.get("ca") {
+                assert!(ca["secretName"].is_string(), "Issuer.spec.ca.secretName");
+            } else {
+                assert_eq!(spec["selfSigned"], json!({}));
+            }
+        }
+        "Certificate" => {
+            assert_keys_within(
+                spec,
+                &[
+                    "secretName",
+                    "duration",
+                    "renewBefore",
+                    "commonName",
+                    "dnsNames",
+                    "usages",
+                    "privateKey",
+                    "issuerRef",
+                    "isCA",
+                ],
+                "Certificate.spec",
+            );
+            assert!(
+                spec["secretName"].is_string(),
+                "Certificate.spec.secretName"
+            );
+            let issuer = &spec["issuerRef"];
+            assert_keys_within(issuer, &["name", "kind", "group"], "issuerRef");
+            assert!(issuer["name"].is_string());
+            assert!(["Issuer", "ClusterIssuer"].contains(&issuer["kind"].as_str().unwrap()));
+            for d in ["duration", "renewBefore"] {
+                if let Some(v) = spec.get(d) {
+                    let v = v.as_str().unwrap();
+                    assert!(
+                        v.ends_with('h') && v[..v.len() - 1].parse::<u64>().is_ok(),
+                        "{d} {v}"
+                    );
+                }
+            }
+            assert_keys_within(
+                &spec["privateKey"],
+                &["algorithm", "size", "rotationPolicy"],
+                "privateKey",
+            );
+            for usage in spec["usages"].as_array().into_iter().flatten() {
+                assert!(
+                    ["server auth", "digital signature", "key encipherment"]
+                        .contains(&usage.as_str().unwrap()),
+                    "usage {usage}"
+                );
+            }
+        }
+        "ServiceMonitor" => {
+            assert_keys_within(
+                spec,
+                &["selector", "namespaceSelector", "endpoints"],
+                "ServiceMonitor.spec",
+            );
+            assert!(spec["selector"]["matchLabels"].is_object());
+            assert_keys_within(
+                &spec["namespaceSelector"],
+                &["matchNames"],
+                "namespaceSelector",
+            );
+            for endpoint in spec["endpoints"].as_array().unwrap() {
+                assert_keys_within(
+                    endpoint,
+                    &["port", "path", "scheme", "interval"],
+                    "ServiceMonitor endpoint",
+                );
+            }
+        }
+        other => panic!("unexpected custom kind {other}"),
+    }
+}
+
+fn all<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+fn one<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    let found = all(objects, kind);
+    assert_eq!(found.len(), 1, "exactly one {kind}");
+    found[0]
+}
+
+fn named<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn webhook(objects: &[Value]) -> &Value {
+    let config = one(objects, "MutatingWebhookConfiguration");
+    let hooks = config["webhooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 1);
+    &hooks[0]
+}
+
+fn container(objects: &[Value]) -> &Value {
+    let deployment = one(objects, "Deployment");
+    let containers = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 1);
+    &containers[0]
+}
+
+fn tls_secret_name(objects: &[Value]) -> String {
+    let volumes = one(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    let tls = volumes.iter().find(|v| v["name"] == "tls").unwrap();
+    tls["secret"]["secretName"].as_str().unwrap().to_string()
+}
+
+/// The podflow configuration in the ConfigMap, as JSON.
+fn podflow_config(objects: &[Value]) -> (String, Value) {
+    let map = one(objects, "ConfigMap");
+    let text = map["data"]["podflow.yaml"].as_str().unwrap().to_string();
+    let value: Value = serde_norway::from_str(&text).expect("podflow.yaml is YAML");
+    (text, value)
+}
+
+/// `podflow inject` with the rendered configuration, on a one-Deployment manifest: the
+/// configuration must load (every key known, every value good) and give this sidecar.
+fn inject_with(config_text: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("podflow.yaml");
+    std::fs::write(&path, config_text).unwrap();
+    let manifest = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n\
+        spec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n\
+        \x20   spec: {containers: [{name: web, image: nginx}]}\n";
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("podflow"))
+        .args(["inject", "--config"])
+        .arg(&path)
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "podflow refused the chart's configuration:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_norway::from_slice(&out.stdout).unwrap()
+}
+
+fn sidecar_of(deployment: &Value, native: bool) -> &Value {
+    let list = if native {
+        "initContainers"
+    } else {
+        "containers"
+    };
+    deployment["spec"]["template"]["spec"][list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "podflow")
+        .unwrap_or_else(|| panic!("no podflow container in {list}"))
+}
+
+fn env_value<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
+    container["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)?
+        .get("value")?
+        .as_str()
+}
+
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c}"),
+        }
+    };
+    let data: Vec<u32> = text.bytes().filter(|&c| c != b'=').map(value).collect();
+    let mut out = Vec::new();
+    for chunk in data.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &v)| n | (v << (18 - 6 * i)));
+        out.extend((0..chunk.len() - 1).map(|i| (n >> (16 - 8 * i)) as u8));
+    }
+    out
+}
+
+fn b64_text(v: &Value) -> String {
+    String::from_utf8(decode_base64(v.as_str().expect("base64 string"))).unwrap()
+}
+
+/// `openssl verify` of the serving certificate against the CA, for the Service's name.
+fn assert_cert_serves(ca: &str, cert: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+    let out = Command::new("openssl")
+        .current_dir(dir.path())
+        .args(["verify", "-CAfile", "ca.pem", "-purpose", "sslserver"])
+        .args(["-verify_hostname", &format!("{FULLNAME}.{NAMESPACE}.svc")])
+        .arg("cert.pem")
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "the serving certificate does not verify:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn namespace_expressions(hook: &Value) -> &Vec<Value> {
+    hook["namespaceSelector"]["matchExpressions"]
+        .as_array()
+        .unwrap()
+}
+
+#[test]
+fn lint() {
+    let out = Command::new(helm())
+        .arg("lint")
+        .arg(chart_dir())
+        .args(["--set", "collector.address=collector.monitoring"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "helm lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn defaults() {
+    let objects = rendered(&["defaults.yaml"]);
+    let kinds: BTreeSet<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "ConfigMap",
+            "Deployment",
+            "MutatingWebhookConfiguration",
+            "PodDisruptionBudget",
+            "Secret",
+            "Service",
+            "ServiceAccount"
+        ]),
+        "no RBAC, no custom kinds by default"
+    );
+    for o in &objects {
+        if o["kind"] != "MutatingWebhookConfiguration" {
+            assert_eq!(o["metadata"]["namespace"], NAMESPACE, "{}", o["kind"]);
+        }
+    }
+
+    // The webhook configuration.
+    let hook = webhook(&objects);
+    assert_eq!(hook["failurePolicy"], "Ignore");
+    assert_eq!(hook["sideEffects"], "None");
+    assert_eq!(hook["admissionReviewVersions"], json!(["v1"]));
+    assert_eq!(hook["reinvocationPolicy"], "IfNeeded");
+    assert_eq!(hook["timeoutSeconds"], 5);
+    assert_eq!(
+        hook["rules"],
+        json!([{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                "resources": ["pods"], "scope": "Namespaced"}])
+    );
+    assert_eq!(
+        hook["clientConfig"]["service"],
+        json!({"name": FULLNAME, "namespace": NAMESPACE, "path": "/mutate", "port": 443})
+    );
+    let expressions = namespace_expressions(hook);
+    assert!(
+        expressions.contains(&json!({"key": "kubernetes.io/metadata.name",
+        "operator": "NotIn", "values": ["kube-system", NAMESPACE]}))
+    );
+    assert!(expressions.contains(
+        &json!({"key": "podflow.io/inject", "operator": "NotIn", "values": ["disabled"]})
+    ));
+    assert_eq!(expressions.len(), 2);
+    assert!(hook["namespaceSelector"].get("matchLabels").is_none());
+
+    // auto TLS: the caBundle is the Secret's CA, and the certificate is for the Service.
+    let secret = named(&objects, "Secret", &format!("{FULLNAME}-tls"));
+    assert_eq!(secret["type"], "kubernetes.io/tls");
+    assert_eq!(tls_secret_name(&objects), format!("{FULLNAME}-tls"));
+    let ca = b64_text(&hook["clientConfig"]["caBundle"]);
+    assert!(
+        ca.starts_with("-----BEGIN CERTIFICATE-----"),
+        "caBundle: {ca}"
+    );
+    assert_eq!(b64_text(&secret["data"]["ca.crt"]), ca);
+    assert!(b64_text(&secret["data"]["tls.key"]).contains("PRIVATE KEY"));
+    assert_cert_serves(&ca, &b64_text(&secret["data"]["tls.crt"]));
+    assert!(one(&objects, "MutatingWebhookConfiguration")["metadata"]
+        .get("annotations")
+        .is_none());
+
+    // The Deployment.
+    let deployment = one(&objects, "Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert_eq!(pod["serviceAccountName"], FULLNAME);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let selector = &deployment["spec"]["selector"]["matchLabels"];
+    assert_eq!(
+        pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+            ["podAffinityTerm"]["topologyKey"],
+        "kubernetes.io/hostname"
+    );
+    assert!(pod["topologySpreadConstraints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["topologyKey"] == "kubernetes.io/hostname"
+            && c["labelSelector"]["matchLabels"] == *selector));
+    let c = container(&objects);
+    assert_eq!(c["image"], "ghcr.io/podflow/podflow:0.1.0");
+    assert_eq!(
+        c["args"],
+        json!(["--mode", "webhook", "--config", "/etc/podflow/podflow.yaml"])
+    );
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"], json!({"drop": ["ALL"]}));
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    let ports = c["ports"].as_array().unwrap();
+    assert!(ports.contains(&json!({"name": "metrics", "containerPort": 9477, "protocol": "TCP"})));
+    assert!(ports.contains(&json!({"name": "https", "containerPort": 8443, "protocol": "TCP"})));
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(c[probe]["httpGet"]["port"], "metrics");
+        assert!(c[probe]["httpGet"].get("scheme").is_none(), "plain HTTP");
+    }
+    assert!(c["resources"]["requests"].is_object() && c["resources"]["limits"].is_object());
+
+    // The PodDisruptionBudget keeps one of the two.
+    let pdb = one(&objects, "PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(pdb["spec"]["selector"]["matchLabels"], *selector);
+
+    // The Service: 443 to the container's https port (8443), selecting the webhook pods.
+    let service = one(&objects, "Service");
+    assert_eq!(service["spec"]["selector"], *selector);
+    assert!(service["spec"]["ports"].as_array().unwrap().contains(
+        &json!({"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"})
+    ));
+    assert_eq!(
+        one(&objects, "ServiceAccount")["automountServiceAccountToken"],
+        false
+    );
+
+    // The configuration: the collector, and podflow accepts it and injects with it.
+    let (text, config) = podflow_config(&objects);
+    assert_eq!(
+        config["export"]["collector"],
+        "udp://collector.monitoring:4739"
+    );
+    assert_eq!(config["webhook"]["match"]["mode"], "any");
+    assert_eq!(config["webhook"]["tls_cert"], "/etc/podflow/tls/tls.crt");
+    assert!(config.get("k8s").is_none(), "no cluster name by default");
+    let injected = inject_with(&text);
+    let sidecar = sidecar_of(&injected, true);
+    assert_eq!(sidecar["image"], "ghcr.io/podflow/podflow:0.1.0");
+    assert_eq!(
+        env_value(sidecar, "PODFLOW_EXPORT__COLLECTOR"),
+        Some("udp://collector.monitoring:4739")
+    );
+    assert_eq!(
+        env_value(sidecar, "PODFLOW_IPFIX__ENTERPRISE_NUMBER"),
+        Some("32473")
+    );
+}
+
+#[test]
+fn tcp_collector_labels_and_deployments() {
+    let objects = rendered(&["tcp-match.yaml"]);
+    let hook = webhook(&objects);
+    assert_eq!(hook["failurePolicy"], "Fail");
+    assert_eq!(hook["timeoutSeconds"], 3);
+    // The user's selector, plus the exclusions that always apply.
+    assert_eq!(
+        hook["namespaceSelector"]["matchLabels"],
+        json!({"team": "shop"})
+    );
+    let expressions = namespace_expressions(hook);
+    assert_eq!(expressions.len(), 3);
+    assert!(expressions
+        .contains(&json!({"key": "environment", "operator": "In", "values": ["prod", "staging"]})));
+    assert!(expressions
+        .iter()
+        .any(|e| e["key"] == "kubernetes.io/metadata.name"
+            && e["values"] == json!(["kube-system", NAMESPACE])));
+
+    assert_eq!(one(&objects, "Deployment")["spec"]["replicas"], 3);
+    let c = container(&objects);
+    assert_eq!(c["image"], "registry.example.com/podflow:0.1.0-rc1");
+    assert_eq!(c["imagePullPolicy"], "Always");
+    assert_eq!(
+        c["env"],
+        json!([{"name": "PODFLOW_LOG__LEVEL", "value": "debug"}])
+    );
+
+    let (text, config) = podflow_config(&objects);
+    assert_eq!(
+        config["export"]["collector"],
+        "tcp://ipfix.collectors.svc.cluster.local:4740"
+    );
+    assert_eq!(
+        config["webhook"]["match"],
+        json!({"labels": {"app.kubernetes.io/part-of": "shop", "tier": "1"},
+               "deployments": ["shop-web", "payments/checkout"], "mode": "all"})
+    );
+    assert_eq!(config["ipfix"]["enterprise_number"], 64512);
+    assert_eq!(config["k8s"]["cluster_name"], "prod-eu-1");
+    let injected = inject_with(&text);
+    let sidecar = sidecar_of(&injected, false);
+    assert_eq!(sidecar["image"], "registry.example.com/podflow:0.1.0-rc1");
+    assert_eq!(sidecar["imagePullPolicy"], "Always");
+    assert_eq!(sidecar["securityContext"]["runAsUser"], 0);
+    assert_eq!(
+        sidecar["resources"],
+        json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}})
+    );
+    assert_eq!(
+        env_value(sidecar, "PODFLOW_EXPORT__COLLECTOR"),
+        Some("tcp://ipfix.collectors.svc.cluster.local:4740")
+    );
+    assert_eq!(
+        env_value(sidecar, "PODFLOW_K8S__CLUSTER_NAME"),
+        Some("prod-eu-1")
+    );
+    assert_eq!(
+        env_value(sidecar, "PODFLOW_IPFIX__ENTERPRISE_NUMBER"),
+        Some("64512")
+    );
+
+    // The ServiceMonitor scrapes the Service's metrics port.
+    let monitor = one(&objects, "ServiceMonitor");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+    let service = one(&objects, "Service");
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(&service["metadata"]["labels"][k], v);
+    }
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    assert!(service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "metrics" && p["port"] == 9477));
+}
+
+#[test]
+fn cert_manager_self_signed() {
+    let objects = rendered(&["cert-manager.yaml"]);
+    assert!(
+        all(&objects, "Secret").is_empty(),
+        "cert-manager writes the Secret"
+    );
+    let config = one(&objects, "MutatingWebhookConfiguration");
+    assert_eq!(
+        config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        format!("{NAMESPACE}/{FULLNAME}-tls")
+    );
+    assert!(webhook(&objects)["clientConfig"].get("caBundle").is_none());
+
+    let serving = named(&objects, "Certificate", &format!("{FULLNAME}-tls"));
+    assert_eq!(serving["spec"]["secretName"], tls_secret_name(&objects));
+    assert!(serving["spec"]["dnsNames"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(format!("{FULLNAME}.{NAMESPACE}.svc"))));
+    // serving <- CA issuer <- CA certificate <- self-signed issuer
+    let ca_issuer = named(
+        &objects,
+        "Issuer",
+        serving["spec"]["issuerRef"]["name"].as_str().unwrap(),
+    );
+    let ca_secret = ca_issuer["spec"]["ca"]["secretName"].as_str().unwrap();
+    let ca_cert = all(&objects, "Certificate")
+        .into_iter()
+        .find(|c| c["spec"]["secretName"] == ca_secret)
+        .expect("a Certificate for the CA issuer's Secret");
+    assert_eq!(ca_cert["spec"]["isCA"], true);
+    let root = named(
+        &objects,
+        "Issuer",
+        ca_cert["spec"]["issuerRef"]["name"].as_str().unwrap(),
+    );
+    assert_eq!(root["spec"]["selfSigned"], json!({}));
+}
+
+#[test]
+fn cert_manager_given_issuer() {
+    let objects = rendered(&["cert-manager-issuer.yaml"]);
+    assert!(all(&objects, "Issuer").is_empty());
+    let certificate = one(&objects, "Certificate");
+    assert_eq!(
+        certificate["spec"]["issuerRef"],
+        json!({"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "internal-ca"})
+    );
+    assert_eq!(
+        one(&objects, "MutatingWebhookConfiguration")["metadata"]["annotations"]
+            ["cert-manager.io/inject-ca-from"],
+        format!(
+            "{NAMESPACE}/{}",
+            certificate["metadata"]["name"].as_str().unwrap()
+        )
+    );
+}
+
+fn provided_pem(name: &str) -> String {
+    let text = std::fs::read_to_string(fixture("chart/provided.yaml")).unwrap();
+    let values: Value = serde_norway::from_str(&text).unwrap();
+    values["tls"]["provided"][name]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn provided_certificate() {
+    let objects = rendered(&["provided.yaml"]);
+    let secret = one(&objects, "Secret");
+    assert_eq!(secret["metadata"]["name"], tls_secret_name(&objects));
+    assert_eq!(b64_text(&secret["data"]["tls.crt"]), provided_pem("cert"));
+    assert_eq!(b64_text(&secret["data"]["tls.key"]), provided_pem("key"));
+    let ca = b64_text(&webhook(&objects)["clientConfig"]["caBundle"]);
+    assert_eq!(ca, provided_pem("ca"));
+    assert_cert_serves(&ca, &provided_pem("cert"));
+    assert_eq!(
+        podflow_config(&objects).1["export"]["collector"],
+        "udp://10.0.0.5:4739"
+    );
+
+    let objects = rendered(&["provided-secret.yaml"]);
+    assert!(all(&objects, "Secret").is_empty());
+    assert_eq!(tls_secret_name(&objects), "webhook-cert");
+    assert_eq!(
+        b64_text(&webhook(&objects)["clientConfig"]["caBundle"]),
+        provided_pem("ca")
+    );
+}
+
+#[test]
+fn node_mode_is_refused() {
+    let err = render(&["node.yaml"], &[]).unwrap_err();
+    assert!(err.contains("node.enabled"), "{err}");
+    assert!(err.contains("not built"), "{err}");
+}
+
+#[test]
+fn bad_values_fail_naming_the_value() {
+    let cases: &[(&[&str], &[&str], &str)] = &[
+        (&[], &[], "collector.address is required"),
+        (
+            &["defaults.yaml"],
+            &["collector.address=udp://10.0.0.5:4739"],
+            "collector.address=",
+        ),
+        (&["defaults.yaml"], &["collector.port=0"], "collector.port"),
+        (
+            &["defaults.yaml"],
+            &["collector.protocol=sctp"],
+            "collector.protocol=\"sctp\"",
+        ),
+        (
+            &["defaults.yaml"],
+            &["collector.protocol=tls"],
+            "collector.protocol=tls",
+        ),
+        (
+            &["defaults.yaml"],
+            &["tls.mode=vault"],
+            "tls.mode=\"vault\"",
+        ),
+        (
+            &["defaults.yaml"],
+            &["match.mode=most"],
+            "match.mode=\"most\"",
+        ),
+        (
+            &["defaults.yaml"],
+            &["match.mode=all", "match.labels.app=shop"],
+            "match.mode=all",
+        ),
+        (
+            &["defaults.yaml"],
+            &["match.deployments[0]=shop/web/x"],
+            "match.deployments",
+        ),
+        (
+            &["defaults.yaml"],
+            &["match.labels.app=not a value"],
+            "match.labels.app",
+        ),
+        (
+            &["defaults.yaml"],
+            &["namespaceSelector.names[0]=x"],
+            "namespaceSelector.names",
+        ),
+        (
+            &["defaults.yaml"],
+            &["webhook.failurePolicy=Never"],
+            "webhook.failurePolicy",
+        ),
+        (
+            &["defaults.yaml"],
+            &["webhook.timeoutSeconds=60"],
+            "webhook.timeoutSeconds",
+        ),
+        (
+            &["defaults.yaml"],
+            &["webhook.replicas=0"],
+            "webhook.replicas",
+        ),
+        (
+            &["defaults.yaml"],
+            &["sidecar.resources.limits.ephemeral-storage=1Gi"],
+            "sidecar.resources.limits.ephemeral-storage",
+        ),
+        (
+            &["defaults.yaml"],
+            &["sidecar.resources.requests.cpu=lots"],
+            "sidecar.resources.requests.cpu",
+        ),
+        (
+            &["defaults.yaml"],
+            &["image.pullPolicy=Sometimes"],
+            "image.pullPolicy",
+        ),
+        (
+            &["defaults.yaml"],
+            &["ipfix.enterpriseNumber=-1"],
+            "ipfix.enterpriseNumber",
+        ),
+        (
+            &["defaults.yaml"],
+            &["tls.mode=provided"],
+            "tls.provided.cert",
+        ),
+        (
+            &["defaults.yaml"],
+            &["tls.mode=provided", "tls.provided.existingSecret=mine"],
+            "tls.provided.ca",
+        ),
+        (
+            &["defaults.yaml"],
+            &[
+                "tls.mode=certManager",
+                "tls.certManager.issuerRef.kind=Issuer",
+            ],
+            "tls.certManager.issuerRef.name",
+        ),
+    ];
+    for (files, sets, named) in cases {
+        match render(files, sets) {
+            Ok(_) => panic!("{files:?} {sets:?} rendered; expected a failure naming {named}"),
+            Err(err) => assert!(
+                err.contains(named),
+                "{files:?} {sets:?}: the error does not name {named}:\n{err}"
+            ),
+        }
+    }
+}
