@@ -863,3 +863,74 @@ fn bad_values_fail_naming_the_value() {
         }
     }
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// NOTES.txt as `helm install` would print it: `helm template` leaves NOTES out, so a copy
+/// of the chart renders it into a ConfigMap with `tpl`.
+fn notes(values: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("podflow");
+    copy_dir(&chart_dir(), &chart);
+    std::fs::copy(chart.join("templates/NOTES.txt"), chart.join("notes.txt")).unwrap();
+    std::fs::write(
+        chart.join("templates/zz-notes.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n\
+         data:\n  notes: {{ tpl (.Files.Get \"notes.txt\") . | quote }}\n",
+    )
+    .unwrap();
+    let out = Command::new(helm())
+        .args(["template", RELEASE])
+        .arg(&chart)
+        .args(["--namespace", NAMESPACE, "--kube-version", KUBE_VERSION])
+        .arg("--values")
+        .arg(fixture(&format!("chart/{values}")))
+        .args(["--show-only", "templates/zz-notes.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "NOTES.txt with {values}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let map: Value = serde_norway::from_slice(&out.stdout).unwrap();
+    map["data"]["notes"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn notes_say_what_was_installed_and_how_to_inject() {
+    let text = notes("defaults.yaml");
+    for expected in [
+        &format!("Deployment/{FULLNAME} (2 replicas)"),
+        "udp://collector.monitoring:4739",
+        "when they\n  are annotated podflow.io/inject: \"true\".",
+        "podflow.io/inject=disabled",
+        &format!("kube-system and {NAMESPACE} are never touched"),
+        "sidecar.runAsUser=0",
+    ] {
+        assert!(text.contains(expected), "NOTES lacks {expected:?}:\n{text}");
+    }
+    let text = notes("tcp-match.yaml");
+    for expected in [
+        "tcp://ipfix.collectors.svc.cluster.local:4740",
+        "carry the labels app.kubernetes.io/part-of=shop, tier=1\n  and\n  belong to one of the Deployments shop-web, payments/checkout",
+        "failurePolicy Fail",
+    ] {
+        assert!(text.contains(expected), "NOTES lacks {expected:?}:\n{text}");
+    }
+    assert!(
+        !text.contains("sidecar.runAsUser=0"),
+        "no UID note for UID 0"
+    );
+}
