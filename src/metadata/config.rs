@@ -1,9 +1,11 @@
 //! The `k8s` configuration section: the observed pod's identity in sidecar mode.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The pod's identity. The injected sidecar sets these from the Downward API as
 /// `PODFLOW_K8S__POD_NAME` and so on.
@@ -40,6 +42,10 @@ pub struct Config {
     /// Cap on the JSON of the exported annotations (and of the labels); entries past it are
     /// left out, whole, and counted.
     pub max_metadata_bytes: usize,
+    /// Where node mode learns the cluster's pods: `kube` (a watch on the API server) or
+    /// `file:PATH` (a PodList JSON, as `kubectl get pods -A -o json` prints it). Unused in
+    /// sidecar mode.
+    pub source: PodSource,
 }
 
 impl Default for Config {
@@ -58,6 +64,75 @@ impl Default for Config {
             annotations_file: PathBuf::from("/etc/podinfo/annotations"),
             annotations_allow: vec!["*".to_string()],
             max_metadata_bytes: 4096,
+            source: PodSource::Kube,
         }
+    }
+}
+
+/// A parsed `k8s.source` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PodSource {
+    /// A watch on every pod of the cluster through the API server.
+    Kube,
+    /// A PodList JSON file, read once.
+    File(PathBuf),
+}
+
+impl FromStr for PodSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "kube" {
+            return Ok(PodSource::Kube);
+        }
+        match s.strip_prefix("file:") {
+            Some("") => Err("file: needs the path of a PodList JSON file".into()),
+            Some(path) => Ok(PodSource::File(PathBuf::from(path))),
+            None => Err("expected kube or file:PATH".into()),
+        }
+    }
+}
+
+impl fmt::Display for PodSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PodSource::Kube => f.write_str("kube"),
+            PodSource::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}
+
+impl Serialize for PodSource {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PodSource {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(|why: String| {
+            serde::de::Error::invalid_value(serde::de::Unexpected::Str(&s), &why.as_str())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_forms() {
+        assert_eq!("kube".parse(), Ok(PodSource::Kube));
+        assert_eq!(
+            "file:/etc/pods.json".parse(),
+            Ok(PodSource::File("/etc/pods.json".into()))
+        );
+        for bad in ["file:", "Kube", "/etc/pods.json", ""] {
+            assert!(bad.parse::<PodSource>().is_err(), "{bad} should not parse");
+        }
+        let e = serde_json::from_str::<Config>(r#"{"source": "api"}"#).unwrap_err();
+        assert!(e.to_string().contains("kube or file:PATH"), "{e}");
+        assert_eq!(PodSource::File("/x".into()).to_string(), "file:/x");
     }
 }

@@ -11,15 +11,23 @@ mod config;
 mod downward;
 mod events;
 mod identity;
+mod index;
+mod kube;
+mod podlist;
 mod select;
 mod watched;
 mod workload;
 
 pub use actor::{CurrentIdentity, Metadata};
-pub use config::Config;
+pub use config::{Config, PodSource};
 pub use downward::ParseError;
 pub use events::MetadataStats;
 pub use identity::{build, from_config, json_object, Built, MetadataError, PodIdentity};
+pub use index::{
+    workload_of, IdentityRules, IndexSummary, IndexedPod, Owner, PodEvent, PodIndex, TrimmedPod,
+};
+pub use kube::{PodWatch, SharedIndex};
+pub use podlist::{load_pod_list, parse_pod_list, PodListError};
 pub use select::{glob_match, NEVER_BY_WILDCARD};
 pub use workload::{derive as derive_workload, Workload};
 

@@ -1,0 +1,153 @@
+//! The `kube` pod source: a watch on every pod of the cluster (the observed side needs this
+//! node's pods, the peers may be anywhere) that keeps a shared [`PodIndex`] current.
+//!
+//! kube's watcher lists, then watches from the list's resourceVersion, and lists again
+//! when the watch cannot resume (410 Gone, a dropped connection it cannot pick up). A list
+//! arrives as `Init`, `InitApply` for each pod and `InitDone`: the pods are buffered and
+//! replace the index in one step at `InitDone`, so readers never see half a list. Errors
+//! are retried with kube's default backoff; a failing watch is logged when it starts to
+//! fail and when it recovers, not on every retry.
+
+use std::sync::{Arc, RwLock};
+
+use ::kube::runtime::watcher::{self, watcher, Event};
+use ::kube::runtime::WatchStreamExt;
+use ::kube::{Api, Client};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod as ApiPod;
+
+use super::index::{IndexSummary, PodIndex, TrimmedPod};
+
+/// The index as the exporter reads it: one read lock per batch of records.
+pub type SharedIndex = Arc<RwLock<PodIndex>>;
+
+/// Folds the watcher's events into a shared index.
+#[derive(Debug)]
+pub struct PodWatch {
+    index: SharedIndex,
+    /// Pods of a list in progress, between `Init` and `InitDone`.
+    listing: Option<Vec<TrimmedPod>>,
+    /// Whether a full list has been applied at least once.
+    synced: bool,
+    /// Whether the last item of the stream was an error.
+    failing: bool,
+}
+
+impl PodWatch {
+    /// A watch that keeps `index` current.
+    pub fn new(index: SharedIndex) -> PodWatch {
+        PodWatch {
+            index,
+            listing: None,
+            synced: false,
+            failing: false,
+        }
+    }
+
+    /// The index this watch keeps.
+    pub fn index(&self) -> &SharedIndex {
+        &self.index
+    }
+
+    /// Whether a full list has been applied.
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Applies one watcher event. Pure apart from the lock and the log lines.
+    pub fn handle(&mut self, event: Event<ApiPod>) {
+        if std::mem::take(&mut self.failing) {
+            tracing::info!("pod watch recovered");
+        }
+        match event {
+            Event::Init => self.listing = Some(Vec::new()),
+            Event::InitApply(pod) => {
+                let pod = TrimmedPod::from_api(&pod);
+                match &mut self.listing {
+                    Some(list) => list.push(pod),
+                    None => self.write().apply(pod),
+                }
+            }
+            Event::InitDone => {
+                let pods = self.listing.take().unwrap_or_default();
+                let summary = {
+                    let mut index = self.write();
+                    index.replace(pods);
+                    index.summary()
+                };
+                let IndexSummary { pods, addresses } = summary;
+                if self.synced {
+                    tracing::info!(pods, addresses, "pod index relisted");
+                } else {
+                    tracing::info!(pods, addresses, "pod index synced");
+                }
+                self.synced = true;
+            }
+            Event::Apply(pod) => self.write().apply(TrimmedPod::from_api(&pod)),
+            Event::Delete(pod) => self.write().delete(&TrimmedPod::from_api(&pod)),
+        }
+    }
+
+    /// Notes a failed list or watch; logged once until the watch recovers.
+    pub fn failed(&mut self, error: &watcher::Error) {
+        if !self.failing {
+            tracing::warn!(%error, "pod watch failing, retrying with backoff");
+            self.failing = true;
+        }
+    }
+
+    /// Watches every pod through `client` until the stream ends (it does not, short of the
+    /// task being dropped).
+    pub async fn run(mut self, client: Client) {
+        let api: Api<ApiPod> = Api::all(client);
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
+        let mut stream = std::pin::pin!(stream);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(event) => self.handle(event),
+                Err(error) => self.failed(&error),
+            }
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, PodIndex> {
+        // A writer that panicked left the index as it was between two events: still usable.
+        self.index.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(name: &str, ip: &str) -> ApiPod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "ns", "uid": name},
+            "spec": {"nodeName": "node-1", "containers": []},
+            "status": {"podIPs": [{"ip": ip}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn list_is_applied_at_once() {
+        let mut w = PodWatch::new(SharedIndex::default());
+        w.handle(Event::Init);
+        w.handle(Event::InitApply(pod("a", "10.0.0.1")));
+        assert!(w.index().read().unwrap().is_empty() && !w.synced());
+        w.handle(Event::InitApply(pod("b", "10.0.0.2")));
+        w.handle(Event::InitDone);
+        assert!(w.synced());
+        assert_eq!(w.index().read().unwrap().names(), ["ns/a", "ns/b"]);
+        w.handle(Event::Apply(pod("c", "10.0.0.3")));
+        w.handle(Event::Delete(pod("a", "10.0.0.1")));
+        assert_eq!(w.index().read().unwrap().names(), ["ns/b", "ns/c"]);
+        // A relist: until it is done the old state stays, then the new list replaces it.
+        w.handle(Event::Init);
+        w.handle(Event::InitApply(pod("d", "10.0.0.4")));
+        assert_eq!(w.index().read().unwrap().names(), ["ns/b", "ns/c"]);
+        w.handle(Event::InitDone);
+        assert_eq!(w.index().read().unwrap().names(), ["ns/d"]);
+    }
+}
