@@ -18,6 +18,9 @@ use k8s_openapi::api::core::v1::Pod as ApiPod;
 
 use super::index::{IndexSummary, PodIndex, TrimmedPod};
 
+/// HTTP status of a watch whose resourceVersion the API server no longer has.
+const GONE: u16 = 410;
+
 /// The index as the exporter reads it: one read lock per batch of records.
 pub type SharedIndex = Arc<RwLock<PodIndex>>;
 
@@ -90,6 +93,13 @@ impl PodWatch {
 
     /// Notes a failed list or watch; logged once until the watch recovers.
     pub fn failed(&mut self, error: &watcher::Error) {
+        if let watcher::Error::WatchError(status) = error {
+            if status.code == GONE {
+                // The watch fell too far behind: the watcher lists again, which is normal.
+                tracing::debug!(%error, "pod watch expired, relisting");
+                return;
+            }
+        }
         if !self.failing {
             tracing::warn!(%error, "pod watch failing, retrying with backoff");
             self.failing = true;
