@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use futures::channel::mpsc::{unbounded, UnboundedSender};
-use podflow::metadata::{Owner, PodWatch, SharedIndex, TrimmedPod};
+use podflow::metadata::{watch_with, IdentityRules, Owner, SharedIndex, TrimmedPod};
 use serde_json::{json, Value};
 
 type Sink = UnboundedSender<Result<Bytes, Infallible>>;
@@ -192,8 +192,7 @@ async fn index_follows_list_watch_and_relist_after_410() {
     );
     let url = serve(state.clone());
     let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
-    let index = SharedIndex::default();
-    actix_rt::spawn(PodWatch::new(index.clone()).run(client));
+    let index = watch_with(client, IdentityRules::default());
 
     // The first list.
     until(&index, "first list", |i| {

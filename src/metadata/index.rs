@@ -263,6 +263,11 @@ impl PodIndex {
         index
     }
 
+    /// The rules the identities follow.
+    pub fn rules(&self) -> &IdentityRules {
+        &self.rules
+    }
+
     /// Number of pods known.
     pub fn len(&self) -> usize {
         self.pods.len()

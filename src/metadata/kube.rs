@@ -16,7 +16,9 @@ use ::kube::{Api, Client};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod as ApiPod;
 
-use super::index::{IndexSummary, PodIndex, TrimmedPod};
+use super::config::PodSource;
+use super::index::{IdentityRules, IndexSummary, PodIndex, TrimmedPod};
+use super::podlist::{load_pod_list, PodListError};
 
 /// HTTP status of a watch whose resourceVersion the API server no longer has.
 const GONE: u16 = 410;
@@ -73,11 +75,11 @@ impl PodWatch {
             }
             Event::InitDone => {
                 let pods = self.listing.take().unwrap_or_default();
-                let summary = {
-                    let mut index = self.write();
-                    index.replace(pods);
-                    index.summary()
-                };
+                // Built outside the lock: readers wait only for the swap.
+                let rules = self.read_rules();
+                let fresh = PodIndex::from_pods(rules, pods);
+                let summary = fresh.summary();
+                *self.write() = fresh;
                 let IndexSummary { pods, addresses } = summary;
                 if self.synced {
                     tracing::info!(pods, addresses, "pod index relisted");
@@ -120,10 +122,48 @@ impl PodWatch {
         }
     }
 
+    fn read_rules(&self) -> IdentityRules {
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        index.rules().clone()
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, PodIndex> {
         // A writer that panicked left the index as it was between two events: still usable.
         self.index.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A pod source that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("k8s.source = file: {0}")]
+    File(#[from] PodListError),
+    #[error("k8s.source = kube: no Kubernetes client configuration (in-cluster service account or kubeconfig): {0}")]
+    Kube(#[from] ::kube::Error),
+}
+
+/// Opens the configured pod source: a PodList file is read once; `kube` connects with the
+/// in-cluster service account (or the kubeconfig outside a cluster) and starts the watch
+/// as a task of the running actix System, which keeps the returned index current.
+pub async fn start_source(
+    source: &PodSource,
+    rules: IdentityRules,
+) -> Result<SharedIndex, SourceError> {
+    match source {
+        PodSource::File(path) => Ok(Arc::new(RwLock::new(load_pod_list(path, rules)?))),
+        PodSource::Kube => {
+            let client = Client::try_default().await?;
+            Ok(watch_with(client, rules))
+        }
+    }
+}
+
+/// Starts the watch through `client` as a task of the running actix System; returns the
+/// index it keeps current (empty until the first list arrives).
+pub fn watch_with(client: Client, rules: IdentityRules) -> SharedIndex {
+    let index = Arc::new(RwLock::new(PodIndex::new(rules)));
+    actix_rt::spawn(PodWatch::new(index.clone()).run(client));
+    index
 }
 
 #[cfg(test)]
@@ -138,6 +178,29 @@ mod tests {
             "status": {"podIPs": [{"ip": ip}]}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn file_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pods.json");
+        let list = json!({"kind": "List", "apiVersion": "v1", "items": [pod("a", "10.0.0.1")]});
+        std::fs::write(&path, list.to_string()).unwrap();
+        let rules = IdentityRules {
+            cluster_name: "prod".into(),
+            ..IdentityRules::default()
+        };
+        let start = |s: PodSource| {
+            let rules = rules.clone();
+            actix_rt::System::new().block_on(async move { start_source(&s, rules).await })
+        };
+        let index = start(PodSource::File(path.clone())).unwrap();
+        let index = index.read().unwrap();
+        assert_eq!(index.names(), ["ns/a"]);
+        let id = index.identity(&"10.0.0.1".parse().unwrap()).unwrap();
+        assert_eq!(id.cluster_name, "prod");
+        let e = start(PodSource::File(dir.path().join("missing.json"))).unwrap_err();
+        assert!(e.to_string().contains("missing.json"), "{e}");
     }
 
     #[test]
