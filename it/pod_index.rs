@@ -27,6 +27,8 @@ struct ApiState {
     /// The PodList served to the next list request.
     list: Mutex<Value>,
     lists_served: AtomicUsize,
+    /// List requests left to answer with garbage, as a broken proxy in front of the API would.
+    garbage_lists: AtomicUsize,
     /// Each watch request: its query string and the stream to write its events to.
     watches: Mutex<Vec<(String, Sink)>>,
 }
@@ -41,6 +43,15 @@ async fn pods(req: HttpRequest, state: web::Data<Arc<ApiState>>) -> HttpResponse
             .streaming(rx);
     }
     state.lists_served.fetch_add(1, Ordering::SeqCst);
+    let garbage = state
+        .garbage_lists
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if garbage {
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .body("<html>502 Bad Gateway</html>");
+    }
     let list = state.list.lock().unwrap().clone();
     HttpResponse::Ok()
         .content_type("application/json")
@@ -367,4 +378,19 @@ async fn index_follows_list_watch_and_relist_after_410() {
     })
     .await;
     assert_eq!(index.read().unwrap().len(), 3);
+}
+
+#[actix_rt::test]
+async fn garbage_from_the_api_is_retried() {
+    let state = Arc::new(ApiState::default());
+    state.garbage_lists.store(2, Ordering::SeqCst);
+    *state.list.lock().unwrap() = pod_list(10, vec![pod("db-0", "10.244.2.7", "node-2", 5, DB)]);
+    let url = serve(state.clone());
+    let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+    let index = watch_with(client, IdentityRules::default());
+    until(&index, "list after two bad answers", |i| {
+        names(i) == ["shop/db-0"]
+    })
+    .await;
+    assert_eq!(state.lists_served.load(Ordering::SeqCst), 3);
 }
