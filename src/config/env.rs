@@ -22,6 +22,7 @@ const STRING_KEYS: &[&str] = &[
     "k8s.cluster_name",
     "k8s.labels_file",
     "k8s.annotations_file",
+    "k8s.source",
     "telemetry.listen",
     "webhook.listen",
     "webhook.tls_cert",

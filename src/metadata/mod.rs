@@ -5,6 +5,9 @@
 //! variables) and from the labels and annotations Downward-API files, which the
 //! [`Metadata`] actor watches and reloads when the kubelet rewrites them. Parsing, the
 //! workload guess, the annotation allow-list and the size cap are pure functions.
+//!
+//! Node mode knows every pod: a [`PodIndex`] by IP, fed by a kube watch of all pods or by
+//! a PodList file (`k8s.source`), names the observed pod and its peer.
 
 mod actor;
 mod config;
