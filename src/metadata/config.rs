@@ -104,16 +104,13 @@ impl fmt::Display for PodSource {
 
 impl Serialize for PodSource {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        crate::config::as_str::serialize(self, s)
     }
 }
 
 impl<'de> Deserialize<'de> for PodSource {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(|why: String| {
-            serde::de::Error::invalid_value(serde::de::Unexpected::Str(&s), &why.as_str())
-        })
+        crate::config::as_str::deserialize(d)
     }
 }
 
