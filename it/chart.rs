@@ -8,6 +8,8 @@
 //! `$IPFIX_PYTHON` or `.venv/bin/python`; `scripts/test.sh` installs both.
 
 mod common;
+#[path = "common/kubernetes.rs"]
+mod kubernetes;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -33,11 +35,6 @@ fn helm() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn python() -> String {
-    std::env::var("IPFIX_PYTHON")
-        .unwrap_or_else(|_| root().join(".venv/bin/python").display().to_string())
 }
 
 fn chart_dir() -> PathBuf {
@@ -90,21 +87,7 @@ const CRD_GROUPS: [&str; 2] = ["cert-manager.io/v1", "monitoring.coreos.com/v1"]
 /// against their schema; a missing schema is accepted only for the CRD kinds, which get
 /// the checks of `check_custom`.
 fn validate(objects: &[Value]) {
-    let dir = tempfile::tempdir().unwrap();
-    let files: Vec<PathBuf> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, object)| {
-            let path = dir.path().join(format!("{i}.json"));
-            std::fs::write(&path, serde_json::to_vec_pretty(object).unwrap()).unwrap();
-            path
-        })
-        .collect();
-    let out = Command::new(python())
-        .args(["-m", "kubernetes_validate", "--strict", "-k", KUBE_VERSION])
-        .args(&files)
-        .output()
-        .expect("python with kubernetes-validate (set IPFIX_PYTHON or run scripts/test.sh)");
+    let (_dir, files, out) = kubernetes::run_validator(objects, true);
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

@@ -1,5 +1,9 @@
 //! Offline validation of Kubernetes objects against the 1.33 schema with
 //! `kubernetes-validate --strict` (PyPI), run by IPFIX_PYTHON or .venv's Python.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Output;
 
 use serde_json::Value;
 
@@ -8,8 +12,10 @@ fn python() -> String {
         .unwrap_or_else(|_| super::root().join(".venv/bin/python").display().to_string())
 }
 
-/// Validates each object (written to its own file), failing with the validator's report.
-pub fn validate(objects: &[Value]) {
+/// Runs the validator on each object, written to its own file; `warn` keeps its warnings
+/// (a kind it has no schema for). Returns the files, in the order of `objects`, and the
+/// validator's output; the files live as long as the returned directory.
+pub fn run_validator(objects: &[Value], warn: bool) -> (tempfile::TempDir, Vec<PathBuf>, Output) {
     let dir = tempfile::tempdir().unwrap();
     let files: Vec<_> = objects
         .iter()
@@ -20,18 +26,21 @@ pub fn validate(objects: &[Value]) {
             path
         })
         .collect();
-    let out = std::process::Command::new(python())
-        .args([
-            "-m",
-            "kubernetes_validate",
-            "--strict",
-            "-k",
-            "1.33.0",
-            "--no-warn",
-        ])
+    let mut cmd = std::process::Command::new(python());
+    cmd.args(["-m", "kubernetes_validate", "--strict", "-k", "1.33.0"]);
+    if !warn {
+        cmd.arg("--no-warn");
+    }
+    let out = cmd
         .args(&files)
         .output()
-        .expect("python with kubernetes-validate (set IPFIX_PYTHON or make .venv)");
+        .expect("python with kubernetes-validate (set IPFIX_PYTHON or run scripts/test.sh)");
+    (dir, files, out)
+}
+
+/// Validates each object, failing with the validator's report.
+pub fn validate(objects: &[Value]) {
+    let (_dir, _files, out) = run_validator(objects, false);
     assert!(
         out.status.success(),
         "kubernetes-validate failed:\n{}{}",
