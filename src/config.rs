@@ -18,6 +18,7 @@ pub struct Config {
     pub k8s: crate::metadata::Config,
     pub telemetry: crate::telemetry::Config,
     pub webhook: crate::webhook::Config,
+    pub node: crate::node::Config,
     pub log: crate::telemetry::LogConfig,
 }
 
@@ -109,6 +110,9 @@ impl Config {
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &e.to_string());
+        }
+        if self.node.rescan_secs == 0 {
+            return bad("node.rescan_secs", "must be at least 1");
         }
         if self.k8s.max_metadata_bytes < 2 {
             return bad("k8s.max_metadata_bytes", "must be at least 2 (room for {})");

@@ -18,6 +18,8 @@ pub mod ipfix;
 pub mod metadata;
 /// Wiring of each runtime mode's actor graph.
 pub mod modes;
+/// Node mode's capture across the pods' network namespaces.
+pub mod node;
 /// Logging initialisation and the named events that log and count.
 pub mod telemetry;
 /// The Mutating Admission Webhook Server.

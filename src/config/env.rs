@@ -28,6 +28,7 @@ const STRING_KEYS: &[&str] = &[
     "webhook.tls_cert",
     "webhook.tls_key",
     "webhook.sidecar.image",
+    "node.proc_dir",
     "log.level",
 ];
 

@@ -1,0 +1,48 @@
+//! The `node` configuration section: what node mode captures besides the pod identities
+//! (those come from `k8s.source`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Where node mode finds the pods' network namespaces, and which interfaces it captures.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directories of bind-mounted network namespaces (containerd and CRI-O keep the pods'
+    /// in `/var/run/netns`; Docker in `/var/run/docker/netns`). Watched with inotify.
+    pub netns_dirs: Vec<PathBuf>,
+    /// Also find namespaces through the processes in `proc_dir` (`/proc/<pid>/ns/net`);
+    /// needs the host's PID namespace (`hostPID: true`).
+    pub scan_processes: bool,
+    /// Mount point of the host's proc filesystem.
+    pub proc_dir: PathBuf,
+    /// Look for new and vanished namespaces this often (seconds), besides inotify.
+    pub rescan_secs: u64,
+    /// Interfaces captured inside each pod namespace; empty = every interface that is up,
+    /// loopback aside.
+    pub pod_interfaces: Vec<String>,
+    /// Capture the node's own interfaces too (k8sObservationPoint 3).
+    pub capture_host: bool,
+    /// Host interfaces to capture; empty = every interface that is up, loopback and the
+    /// host ends of pod veth pairs aside.
+    pub host_interfaces: Vec<String>,
+    /// Capture the host ends of the veth pairs whose other end is in a captured pod
+    /// namespace. Off by default: their packets are already counted inside the pod.
+    pub host_pod_veths: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            netns_dirs: vec![PathBuf::from("/var/run/netns")],
+            scan_processes: true,
+            proc_dir: PathBuf::from("/proc"),
+            rescan_secs: 5,
+            pod_interfaces: Vec::new(),
+            capture_host: true,
+            host_interfaces: Vec::new(),
+            host_pod_veths: false,
+        }
+    }
+}
