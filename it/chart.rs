@@ -1,8 +1,9 @@
 //! The Helm chart (`chart/podflow`): `helm lint`, then `helm template` with the values files
 //! of `it/fixtures/chart/`; every rendered object validates against the Kubernetes 1.33
-//! schema (`kubernetes-validate --strict`), the objects say what the chart promises, the
-//! rendered podflow configuration is accepted by podflow itself, and values that cannot
-//! work fail with a message naming the value.
+//! schema (`kubernetes-validate --strict`), the objects say what the chart promises (the
+//! webhook, and with `node.enabled` the node-mode DaemonSet and its RBAC), the rendered
+//! podflow configurations are accepted by podflow itself, and values that cannot work fail
+//! with a message naming the value.
 //!
 //! helm comes from `$HELM` or `.tools/helm/package/bin/helm`, kubernetes-validate from
 //! `$IPFIX_PYTHON` or `.venv/bin/python`; `scripts/test.sh` installs both.
@@ -15,6 +16,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::*;
 use serde::Deserialize;
@@ -23,6 +25,7 @@ use serde_json::{json, Value};
 const RELEASE: &str = "pf";
 const NAMESPACE: &str = "flows";
 const FULLNAME: &str = "pf-podflow";
+const NODE_NAME: &str = "pf-podflow-node";
 const KUBE_VERSION: &str = "1.33.0";
 
 fn helm() -> PathBuf {
@@ -44,12 +47,17 @@ fn chart_dir() -> PathBuf {
 /// `helm template` of the chart with these values files (under it/fixtures/chart) and
 /// `--set` pairs: the objects, or helm's error output.
 fn render(files: &[&str], sets: &[&str]) -> Result<Vec<Value>, String> {
+    render_for(KUBE_VERSION, files, sets)
+}
+
+/// `render` for a cluster of this Kubernetes version.
+fn render_for(kube_version: &str, files: &[&str], sets: &[&str]) -> Result<Vec<Value>, String> {
     let mut cmd = Command::new(helm());
     cmd.args(["template", RELEASE]).arg(chart_dir()).args([
         "--namespace",
         NAMESPACE,
         "--kube-version",
-        KUBE_VERSION,
+        kube_version,
     ]);
     for file in files {
         cmd.arg("--values").arg(fixture(&format!("chart/{file}")));
@@ -271,9 +279,14 @@ fn tls_secret_name(objects: &[Value]) -> String {
     tls["secret"]["secretName"].as_str().unwrap().to_string()
 }
 
-/// The podflow configuration in the ConfigMap, as JSON.
+/// The webhook's podflow configuration in its ConfigMap, as JSON.
 fn podflow_config(objects: &[Value]) -> (String, Value) {
-    let map = one(objects, "ConfigMap");
+    config_of(objects, FULLNAME)
+}
+
+/// The podflow configuration (podflow.yaml) of the ConfigMap `name`: text and JSON.
+fn config_of(objects: &[Value], name: &str) -> (String, Value) {
+    let map = named(objects, "ConfigMap", name);
     let text = map["data"]["podflow.yaml"].as_str().unwrap().to_string();
     let value: Value = serde_norway::from_str(&text).expect("podflow.yaml is YAML");
     (text, value)

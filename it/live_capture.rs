@@ -308,7 +308,10 @@ fn capture_in_this_namespace() {
             other => panic!("unknown command {other}"),
         }
     }
-    let interfaces = capture.interfaces().names();
+    let registry = capture.interfaces().snapshot();
+    let mut points: Vec<_> = registry.iter().collect();
+    points.sort_by_key(|(p, _)| **p);
+    let interfaces: Vec<&str> = points.iter().map(|(_, i)| i.interface.as_str()).collect();
     let addresses: Vec<String> = capture.addresses().iter().map(IpAddr::to_string).collect();
     capture.stop();
     let mut records = Vec::new();

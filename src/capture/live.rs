@@ -1,8 +1,11 @@
 //! Live capture: one named OS thread per interface (`capture-<ifname>`) reads an
 //! `AF_PACKET` socket through pnet and meters every frame, in and out, into the shared
-//! flow table. A watcher thread (`capture-watch`) re-reads the namespace's interfaces
-//! every few seconds, starts capture on new ones and stops it on vanished ones.
+//! flow table. [`NamespaceCapture`] keeps those threads in line with the interfaces of one
+//! network namespace; [`LiveCapture`] runs it for podflow's own namespace on a watcher
+//! thread (`capture-watch`) that re-reads the interfaces every few seconds. Node mode runs
+//! one per pod namespace from its own thread.
 
+pub mod netlink;
 mod reader;
 mod select;
 mod sys;
@@ -15,9 +18,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use reader::{OpenError, Source};
-pub use select::Interfaces;
-use select::{select, Link};
+pub use reader::OpenError;
+use reader::Source;
+use select::select;
+pub use select::Link;
+pub use select::{Interfaces, PointInfo};
 
 use super::{CaptureStats, Config};
 use crate::flow::{FlowTable, Meter};
@@ -44,7 +49,7 @@ struct Shared {
     /// Names of the interfaces being captured now.
     captured: Mutex<Vec<String>>,
     /// Capture threads alive.
-    running: AtomicUsize,
+    running: Arc<AtomicUsize>,
 }
 
 /// A running live capture. Dropping it stops it, as [`LiveCapture::stop`] does.
@@ -71,17 +76,19 @@ impl LiveCapture {
         }
         let shared = Arc::new(Shared::default());
         let mut watcher = Watcher {
-            configured: cfg.interfaces.clone(),
-            table,
-            stats,
+            capture: NamespaceCapture::new(
+                0,
+                String::new(),
+                cfg.interfaces.clone(),
+                table,
+                stats,
+                shared.interfaces.clone(),
+                shared.running.clone(),
+            ),
             shared: shared.clone(),
-            workers: Vec::new(),
-            missing: BTreeSet::new(),
-            failed: HashMap::new(),
-            idle: false,
         };
         let errors = watcher.reconcile();
-        if watcher.workers.is_empty() && !errors.is_empty() {
+        if watcher.capture.workers.is_empty() && !errors.is_empty() {
             let text = errors
                 .iter()
                 .map(ToString::to_string)
@@ -145,26 +152,35 @@ impl Drop for LiveCapture {
     }
 }
 
-/// The addresses of the named interfaces of this network namespace.
+/// The addresses of the named interfaces of the calling thread's network namespace.
 pub fn interface_addresses(names: &[String]) -> Vec<IpAddr> {
-    pnet_datalink::interfaces()
+    let indexes: Vec<u32> = netlink::links()
+        .unwrap_or_default()
         .into_iter()
-        .filter(|i| names.contains(&i.name))
-        .flat_map(|i| i.ips.into_iter().map(|net| net.ip()))
+        .filter(|l| names.contains(&l.name))
+        .map(|l| l.index)
+        .collect();
+    netlink::addresses()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(i, _)| indexes.contains(i))
+        .map(|(_, a)| a)
         .collect()
 }
 
-/// The interfaces of this network namespace.
-fn links() -> Vec<Link> {
-    pnet_datalink::interfaces()
+/// The interfaces of the calling thread's network namespace, for [`select`]; `skip` says
+/// which to leave out of the automatic selection.
+pub fn links(skip: impl Fn(&netlink::LinkInfo) -> bool) -> io::Result<Vec<Link>> {
+    Ok(netlink::links()?
         .into_iter()
-        .map(|i| Link {
-            up: i.is_up(),
-            loopback: i.is_loopback(),
-            name: i.name,
-            index: i.index,
+        .map(|l| Link {
+            skip: skip(&l),
+            up: l.up,
+            loopback: l.loopback,
+            name: l.name,
+            index: l.index,
         })
-        .collect()
+        .collect())
 }
 
 /// One capture thread.
@@ -175,12 +191,18 @@ struct Worker {
     handle: JoinHandle<()>,
 }
 
-/// Keeps one capture thread per selected interface.
-struct Watcher {
+/// The capture threads of one network namespace: one per selected interface.
+pub struct NamespaceCapture {
+    /// Inode of the namespace; 0 for podflow's own.
+    netns: u64,
+    /// What logs call the namespace (its path); empty for podflow's own.
+    label: String,
     configured: Vec<String>,
     table: Arc<FlowTable>,
     stats: Arc<CaptureStats>,
-    shared: Arc<Shared>,
+    registry: Interfaces,
+    /// Capture threads alive, over every namespace that shares the counter.
+    running: Arc<AtomicUsize>,
     workers: Vec<Worker>,
     /// Configured interfaces already warned about as missing.
     missing: BTreeSet<String>,
@@ -190,11 +212,40 @@ struct Watcher {
     idle: bool,
 }
 
-impl Watcher {
-    fn run(mut self) {
-        while self.sleep(RECHECK) {
-            self.reconcile();
+impl NamespaceCapture {
+    /// Capture of the `configured` interfaces (empty: every one that is up, loopback and
+    /// skipped links aside) of namespace `netns`, named `label` in logs.
+    pub fn new(
+        netns: u64,
+        label: String,
+        configured: Vec<String>,
+        table: Arc<FlowTable>,
+        stats: Arc<CaptureStats>,
+        registry: Interfaces,
+        running: Arc<AtomicUsize>,
+    ) -> NamespaceCapture {
+        NamespaceCapture {
+            netns,
+            label,
+            configured,
+            table,
+            stats,
+            registry,
+            running,
+            workers: Vec::new(),
+            missing: BTreeSet::new(),
+            failed: HashMap::new(),
+            idle: false,
         }
+    }
+
+    /// The names of the interfaces being captured.
+    pub fn captured(&self) -> Vec<String> {
+        self.workers.iter().map(|w| w.name.clone()).collect()
+    }
+
+    /// Stops every capture thread and waits for them.
+    pub fn stop(&mut self) {
         for w in &self.workers {
             w.stop.store(true, Ordering::Relaxed);
         }
@@ -203,30 +254,18 @@ impl Watcher {
         }
     }
 
-    /// Waits `d`; false once asked to stop.
-    fn sleep(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
-        loop {
-            if self.shared.stop.load(Ordering::Relaxed) {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= until {
-                return true;
-            }
-            std::thread::park_timeout(until - now);
-        }
-    }
-
-    /// Brings the capture threads in line with the interfaces present now; returns the
-    /// errors of the interfaces that could not be opened.
-    fn reconcile(&mut self) -> Vec<OpenError> {
-        let selection = select(&self.configured, &links());
+    /// Brings the capture threads in line with `links`, the interfaces present now; returns
+    /// the errors of the interfaces that could not be opened. Must run in the namespace:
+    /// a packet socket belongs to the namespace of the thread that opens it.
+    pub fn reconcile(&mut self, links: &[Link]) -> Vec<OpenError> {
+        let selection = select(&self.configured, links);
+        let ns = self.label.as_str();
         for name in &selection.missing {
             if self.missing.insert(name.clone()) {
                 tracing::warn!(
                     interface = %name,
-                    "capture.interfaces names an interface that does not exist; it will be captured once it appears"
+                    netns = ns,
+                    "a configured interface does not exist; it will be captured once it appears"
                 );
             }
         }
@@ -249,7 +288,7 @@ impl Watcher {
         }
         for w in gone {
             let _ = w.handle.join();
-            tracing::info!(interface = %w.name, "stopped capturing: the interface is gone, down or re-created");
+            tracing::info!(interface = %w.name, netns = ns, "stopped capturing: the interface is gone, down or re-created");
         }
 
         let mut errors = Vec::new();
@@ -265,7 +304,7 @@ impl Watcher {
                 Err(e) => {
                     let text = e.to_string();
                     if self.failed.get(&name) != Some(&text) {
-                        tracing::warn!(interface = %name, error = %text, "cannot capture on this interface; trying again in a few seconds");
+                        tracing::warn!(interface = %name, netns = ns, error = %text, "cannot capture on this interface; trying again in a few seconds");
                         self.failed.insert(name, text);
                     }
                     errors.push(e);
@@ -273,29 +312,23 @@ impl Watcher {
             }
         }
 
-        let names: Vec<String> = self.workers.iter().map(|w| w.name.clone()).collect();
-        if names.is_empty() != self.idle {
-            self.idle = names.is_empty();
+        if self.workers.is_empty() != self.idle {
+            self.idle = self.workers.is_empty();
             if self.idle {
                 tracing::warn!(
                     configured = ?self.configured,
+                    netns = ns,
                     "no interface to capture now; checking again every few seconds"
                 );
             }
         }
-        *self
-            .shared
-            .captured
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = names;
         errors
     }
 
     fn spawn(&self, name: &str, index: u32) -> Result<Worker, OpenError> {
         let point = self
-            .shared
-            .interfaces
-            .point(name)
+            .registry
+            .point_in(self.netns, name)
             .ok_or_else(|| OpenError::NoPoint {
                 name: name.to_owned(),
             })?;
@@ -304,6 +337,7 @@ impl Watcher {
             interface = %name,
             index,
             point,
+            netns = self.label.as_str(),
             receive_buffer_bytes = source.receive_buffer,
             "capturing"
         );
@@ -311,7 +345,7 @@ impl Watcher {
         let stats = self.stats.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();
-        let alive = Alive::new(self.shared.clone());
+        let alive = Alive::new(self.running.clone());
         let label = name.to_owned();
         let handle = std::thread::Builder::new()
             .name(format!("capture-{name}"))
@@ -334,18 +368,70 @@ impl Watcher {
     }
 }
 
+impl Drop for NamespaceCapture {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs the capture of podflow's own namespace, re-reading its interfaces every [`RECHECK`].
+struct Watcher {
+    capture: NamespaceCapture,
+    shared: Arc<Shared>,
+}
+
+impl Watcher {
+    fn run(mut self) {
+        while self.sleep(RECHECK) {
+            self.reconcile();
+        }
+        self.capture.stop();
+    }
+
+    /// Waits `d`; false once asked to stop.
+    fn sleep(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            std::thread::park_timeout(until - now);
+        }
+    }
+
+    fn reconcile(&mut self) -> Vec<OpenError> {
+        let errors = match links(|_| false) {
+            Ok(links) => self.capture.reconcile(&links),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the interfaces; trying again in a few seconds");
+                Vec::new()
+            }
+        };
+        *self
+            .shared
+            .captured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = self.capture.captured();
+        errors
+    }
+}
+
 /// Counts a capture thread as running from its creation until it ends, panic or not.
-struct Alive(Arc<Shared>);
+struct Alive(Arc<AtomicUsize>);
 
 impl Alive {
-    fn new(shared: Arc<Shared>) -> Alive {
-        shared.running.fetch_add(1, Ordering::Relaxed);
-        Alive(shared)
+    fn new(running: Arc<AtomicUsize>) -> Alive {
+        running.fetch_add(1, Ordering::Relaxed);
+        Alive(running)
     }
 }
 
 impl Drop for Alive {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -1,27 +1,56 @@
-//! Enrichment: what a flow record gains between the flow table and the wire. Pure.
+//! Enrichment: what a flow record gains between the flow table and the wire. Pure apart
+//! from the shared registries it reads once per batch.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::capture::Interfaces;
+use crate::capture::{Interfaces, PointInfo};
 use crate::flow::{from_addr, FlowRecord};
-use crate::ipfix::ExportRecord;
-use crate::metadata::PodIdentity;
+use crate::ipfix::{ExportRecord, PeerIdentity};
+use crate::metadata::{IndexedPod, PodIdentity, SharedIndex};
+use crate::node::{NamespaceView, SharedNamespaces};
 
 /// flowDirection when podflow knows none of the pod's addresses (offline input without
 /// `k8s.pod_ips`): outside the 0/1 of the registry, so no collector mistakes it for either.
 pub const DIRECTION_UNKNOWN: u8 = 255;
 
+/// k8sObservationPoint of node mode inside a pod's namespace.
+pub const POINT_POD_NAMESPACE: u8 = 2;
+/// k8sObservationPoint of node mode on the node's own interfaces.
+pub const POINT_HOST: u8 = 3;
+
 /// The observed pod and its capture points, as the exporter needs them for every record.
 #[derive(Clone, Debug)]
 pub struct Enricher {
+    /// The observed pod (sidecar); in node mode, the node (host records and namespaces no
+    /// pod of the index holds): node name and address, cluster, no pod fields.
     pub pod: Arc<PodIdentity>,
     pod_addrs: Vec<(u128, bool)>,
-    /// Interface name of each observation point index.
-    interfaces: Vec<String>,
-    /// Where the names come from when interfaces come and go (live capture).
+    /// Interface and namespace of each observation point index.
+    points: HashMap<u32, PointInfo>,
+    /// Where the points come from when interfaces come and go (live capture).
     registry: Option<Interfaces>,
     pub observation_point: u8,
+    node: Option<NodeEnrichment>,
+}
+
+/// What node mode adds: the namespaces and the pod index, read once per batch.
+#[derive(Clone, Debug)]
+struct NodeEnrichment {
+    namespaces: SharedNamespaces,
+    index: SharedIndex,
+    /// This batch's view of the namespaces, their pods resolved.
+    batch: HashMap<u64, BatchNamespace>,
+    /// This batch's peers, by address.
+    peers: HashMap<IpAddr, Arc<IndexedPod>>,
+}
+
+#[derive(Clone, Debug)]
+struct BatchNamespace {
+    host: bool,
+    addrs: Vec<(u128, bool)>,
+    pod: Option<Arc<IndexedPod>>,
 }
 
 impl Enricher {
@@ -31,57 +60,178 @@ impl Enricher {
         interfaces: Vec<String>,
         observation_point: u8,
     ) -> Self {
+        let points = interfaces
+            .into_iter()
+            .enumerate()
+            .map(|(i, interface)| {
+                (
+                    i as u32,
+                    PointInfo {
+                        interface,
+                        netns: 0,
+                    },
+                )
+            })
+            .collect();
         Enricher {
             pod,
             pod_addrs: pod_ips.iter().map(|ip| from_addr(*ip)).collect(),
-            interfaces,
+            points,
             registry: None,
             observation_point,
+            node: None,
         }
     }
 
-    /// Names interfaces from a live registry, read again by [`Enricher::refresh`].
+    /// Node mode: each record is attributed to the pod of the namespace it was observed in
+    /// (or to the node for host interfaces) and its other end looked up in `index`.
+    /// `node` is the identity of the node itself.
+    pub fn for_node(
+        node: Arc<PodIdentity>,
+        registry: Interfaces,
+        namespaces: SharedNamespaces,
+        index: SharedIndex,
+    ) -> Self {
+        Enricher::new(node, &[], Vec::new(), POINT_HOST)
+            .with_registry(registry)
+            .with_node(namespaces, index)
+    }
+
+    fn with_node(mut self, namespaces: SharedNamespaces, index: SharedIndex) -> Self {
+        self.node = Some(NodeEnrichment {
+            namespaces,
+            index,
+            batch: HashMap::new(),
+            peers: HashMap::new(),
+        });
+        self
+    }
+
+    /// Names interfaces from a live registry, read again by [`Enricher::prepare`].
     pub fn with_registry(mut self, registry: Interfaces) -> Self {
-        self.interfaces = registry.names();
+        self.points = registry.snapshot();
         self.registry = Some(registry);
         self
     }
 
-    /// Takes in interfaces registered since the last call; once per export batch.
-    pub fn refresh(&mut self) {
+    /// Reads the registries for a batch of records: interfaces registered since the last
+    /// batch, and in node mode the namespaces, their pods and the peers of `flows` (one
+    /// read of the index per batch).
+    pub fn prepare(&mut self, flows: &[FlowRecord]) {
         if let Some(registry) = &self.registry {
-            self.interfaces = registry.names();
+            self.points = registry.snapshot();
+        }
+        let Some(node) = &mut self.node else {
+            return;
+        };
+        let views: HashMap<u64, NamespaceView> = node
+            .namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let index = node.index.read().unwrap_or_else(|e| e.into_inner());
+        node.batch = views
+            .into_iter()
+            .map(|(id, v)| {
+                let pod = if v.host {
+                    None
+                } else {
+                    v.pod
+                        .clone()
+                        .or_else(|| v.addrs.iter().find_map(|a| index.by_ip(a).cloned()))
+                };
+                let addrs = v.addrs.iter().map(|a| from_addr(*a)).collect();
+                (
+                    id,
+                    BatchNamespace {
+                        host: v.host,
+                        addrs,
+                        pod,
+                    },
+                )
+            })
+            .collect();
+        node.peers.clear();
+        for flow in flows {
+            let addrs = self
+                .points
+                .get(&flow.key.point)
+                .and_then(|p| node.batch.get(&p.netns))
+                .map_or(&[][..], |n| &n.addrs[..]);
+            let peer = peer_address(flow, addrs);
+            if let Some(pod) = index.by_ip(&peer) {
+                node.peers.entry(peer).or_insert_with(|| pod.clone());
+            }
         }
     }
 
     /// 1 (egress) when the pod initiated the flow, 0 (ingress) when the peer did.
     pub fn direction(&self, flow: &FlowRecord) -> u8 {
-        let k = &flow.key;
-        if self.pod_addrs.contains(&(k.src, k.ipv6)) {
-            1
-        } else if self.pod_addrs.contains(&(k.dst, k.ipv6)) {
-            0
-        } else {
-            DIRECTION_UNKNOWN
-        }
+        direction(flow, &self.pod_addrs)
     }
 
     pub fn interface(&self, flow: &FlowRecord) -> &str {
-        self.interfaces
-            .get(flow.key.point as usize)
-            .map(String::as_str)
+        self.points
+            .get(&flow.key.point)
+            .map(|p| p.interface.as_str())
             .unwrap_or("")
     }
 
     pub fn record<'a>(&'a self, flow: &'a FlowRecord) -> ExportRecord<'a> {
+        let interface = self.interface(flow);
+        let Some(node) = &self.node else {
+            return ExportRecord {
+                flow,
+                direction: self.direction(flow),
+                interface,
+                observation_point: self.observation_point,
+                pod: &self.pod,
+                peer: None,
+            };
+        };
+        let ns = self
+            .points
+            .get(&flow.key.point)
+            .and_then(|p| node.batch.get(&p.netns));
+        let addrs = ns.map_or(&[][..], |n| &n.addrs[..]);
+        let pod = ns
+            .and_then(|n| n.pod.as_ref())
+            .map_or(&*self.pod, |p| &p.identity);
+        let observation_point = match ns {
+            Some(n) if !n.host => POINT_POD_NAMESPACE,
+            _ => POINT_HOST,
+        };
+        let peer: Option<&PeerIdentity> =
+            node.peers.get(&peer_address(flow, addrs)).map(|p| &p.peer);
         ExportRecord {
             flow,
-            direction: self.direction(flow),
-            interface: self.interface(flow),
-            observation_point: self.observation_point,
-            pod: &self.pod,
-            peer: None,
+            direction: direction(flow, addrs),
+            interface,
+            observation_point,
+            pod,
+            peer,
         }
+    }
+}
+
+/// flowDirection of `flow` seen from the side that holds `addrs`.
+fn direction(flow: &FlowRecord, addrs: &[(u128, bool)]) -> u8 {
+    let k = &flow.key;
+    if addrs.contains(&(k.src, k.ipv6)) {
+        1
+    } else if addrs.contains(&(k.dst, k.ipv6)) {
+        0
+    } else {
+        DIRECTION_UNKNOWN
+    }
+}
+
+/// The other end of `flow` seen from the side that holds `addrs`: the destination when
+/// that side initiated it or when neither end is its own, else the source.
+fn peer_address(flow: &FlowRecord, addrs: &[(u128, bool)]) -> IpAddr {
+    match direction(flow, addrs) {
+        0 => flow.key.src_addr(),
+        _ => flow.key.dst_addr(),
     }
 }
 

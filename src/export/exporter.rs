@@ -214,7 +214,7 @@ impl Exporter {
     }
 
     fn export(&mut self, flows: Vec<FlowRecord>) {
-        self.enrich.refresh();
+        self.enrich.prepare(&flows);
         match &mut self.output {
             Output::Json(out) => {
                 let mut failed = 0;
@@ -318,6 +318,7 @@ impl Exporter {
             // Encode a bounded chunk so a long backlog does not build one huge batch.
             let take = link.pending.len().min(4096);
             let chunk: Vec<FlowRecord> = link.pending.iter().take(take).copied().collect();
+            self.enrich.prepare(&chunk);
             let records: Vec<_> = chunk.iter().map(|f| self.enrich.record(f)).collect();
             let msgs = self.encoder.records(&records, export_time());
             let counts = records_per_message(&msgs, self.encoder.sequence());

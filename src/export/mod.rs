@@ -8,5 +8,5 @@ pub mod json;
 mod transport;
 
 pub use config::{Collector, Config, IpfixConfig};
-pub use enrich::{Enricher, DIRECTION_UNKNOWN};
+pub use enrich::{Enricher, DIRECTION_UNKNOWN, POINT_HOST, POINT_POD_NAMESPACE};
 pub use exporter::{Drain, DrainReport, ExportStats, Exporter, IdentityChanged, StatsSources};

@@ -22,8 +22,9 @@ pub struct FlowKey {
     pub dst_port: u16,
     /// Outer 802.1Q VLAN id, 0 when untagged.
     pub vlan: u16,
-    /// Index of the capture interface (observation point) the packet was seen on.
-    pub point: u16,
+    /// Index of the capture interface (observation point) the packet was seen on; in node
+    /// mode it also tells the network namespaces apart.
+    pub point: u32,
     pub proto: u8,
     pub ipv6: bool,
 }

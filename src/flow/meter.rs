@@ -11,12 +11,12 @@ use super::table::FlowTable;
 pub struct Meter {
     table: Arc<FlowTable>,
     frags: FragmentTracker,
-    point: u16,
+    point: u32,
 }
 
 impl Meter {
     /// A meter for packets seen on observation point `point`.
-    pub fn new(table: Arc<FlowTable>, point: u16) -> Meter {
+    pub fn new(table: Arc<FlowTable>, point: u32) -> Meter {
         Meter {
             table,
             frags: FragmentTracker::new(),

@@ -274,12 +274,9 @@ impl FlowTable {
         h.write_u128(key.src);
         h.write_u128(key.dst);
         h.write_u64(
-            u64::from(key.src_port)
-                | u64::from(key.dst_port) << 16
-                | u64::from(key.vlan) << 32
-                | u64::from(key.point) << 48,
+            u64::from(key.src_port) | u64::from(key.dst_port) << 16 | u64::from(key.point) << 32,
         );
-        h.write_u16(u16::from(key.proto) | u16::from(key.ipv6) << 8);
+        h.write_u32(u32::from(key.vlan) | u32::from(key.proto) << 16 | u32::from(key.ipv6) << 24);
         h.finish()
     }
 

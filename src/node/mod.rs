@@ -2,5 +2,7 @@
 //! interfaces.
 
 mod config;
+mod state;
 
 pub use config::Config;
+pub use state::{NamespaceView, SharedNamespaces};

@@ -12,6 +12,8 @@ pub struct Link {
     /// Administratively up (`IFF_UP`).
     pub up: bool,
     pub loopback: bool,
+    /// Left out of the automatic selection (the host end of a pod's veth pair).
+    pub skip: bool,
 }
 
 /// The outcome of [`select`].
@@ -25,13 +27,13 @@ pub struct Selection {
 
 /// Picks the interfaces to capture: the configured ones that exist (up or not: a socket
 /// bound to a down interface resumes when it comes up), or, when none is configured,
-/// every interface that is up and not loopback.
+/// every interface that is up, not loopback and not skipped.
 pub fn select(configured: &[String], links: &[Link]) -> Selection {
     let mut out = Selection::default();
     if configured.is_empty() {
         out.capture = links
             .iter()
-            .filter(|l| l.up && !l.loopback)
+            .filter(|l| l.up && !l.loopback && !l.skip)
             .map(|l| (l.name.clone(), l.index))
             .collect();
         return out;
@@ -49,44 +51,90 @@ pub fn select(configured: &[String], links: &[Link]) -> Selection {
     out
 }
 
-/// Observation points of the live capture: a small stable index per interface name, used
-/// as the flow key's `point`. Indexes are handed out in order of first capture and never
-/// reused for another name within the process, so flows of an interface that went away
+/// Observation points of live capture: a small stable index per interface of a network
+/// namespace, used as the flow key's `point`. Indexes are handed out in order of first
+/// capture and never reused within the process, so flows of an interface that went away
 /// still export its name. Cheap to clone; read rarely (per export batch, not per packet).
 #[derive(Clone, Debug, Default)]
 pub struct Interfaces(Arc<RwLock<Points>>);
 
+/// What an observation point is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PointInfo {
+    /// The interface name inside its namespace, e.g. `eth0`.
+    pub interface: String,
+    /// Inode of the network namespace; 0 for podflow's own.
+    pub netns: u64,
+}
+
 #[derive(Debug, Default)]
 struct Points {
-    names: Vec<String>,
-    by_name: HashMap<String, u16>,
+    info: HashMap<u32, PointInfo>,
+    by_key: HashMap<(u64, String), u32>,
+    next: u32,
 }
 
 impl Interfaces {
-    /// The index of `name`, registering it if new; `None` once 65536 names are taken.
-    pub fn point(&self, name: &str) -> Option<u16> {
-        if let Some(&i) = self.read().by_name.get(name) {
+    /// The index of interface `name` of podflow's own namespace, registering it if new.
+    pub fn point(&self, name: &str) -> Option<u32> {
+        self.point_in(0, name)
+    }
+
+    /// The index of interface `name` of namespace `netns`, registering it if new; `None`
+    /// once every index has been handed out.
+    pub fn point_in(&self, netns: u64, name: &str) -> Option<u32> {
+        let key = (netns, name.to_owned());
+        if let Some(&i) = self.read().by_key.get(&key) {
             return Some(i);
         }
         let mut points = self.0.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(&i) = points.by_name.get(name) {
+        if let Some(&i) = points.by_key.get(&key) {
             return Some(i);
         }
-        let i = u16::try_from(points.names.len()).ok()?;
-        points.names.push(name.to_owned());
-        points.by_name.insert(name.to_owned(), i);
+        let i = points.next;
+        points.next = i.checked_add(1)?;
+        points.info.insert(
+            i,
+            PointInfo {
+                interface: name.to_owned(),
+                netns,
+            },
+        );
+        points.by_key.insert(key, i);
         Some(i)
     }
 
     /// The interface name of observation point `point`.
-    pub fn name(&self, point: u16) -> Option<String> {
-        self.read().names.get(usize::from(point)).cloned()
+    pub fn name(&self, point: u32) -> Option<String> {
+        self.read().info.get(&point).map(|p| p.interface.clone())
     }
 
-    /// Every registered name, at the position of its index (the shape the exporter's
-    /// interface table takes).
-    pub fn names(&self) -> Vec<String> {
-        self.read().names.clone()
+    /// Every registered point (what the exporter reads once per batch).
+    pub fn snapshot(&self) -> HashMap<u32, PointInfo> {
+        self.read().info.clone()
+    }
+
+    /// Forgets the namespace `netns` (it is gone): its interfaces get new indexes if the
+    /// same inode comes back as another namespace. Returns its points, whose names stay
+    /// readable until [`Interfaces::drop_points`] (records still on their way need them).
+    pub fn forget(&self, netns: u64) -> Vec<u32> {
+        let mut points = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        let mut gone = Vec::new();
+        points.by_key.retain(|(ns, _), i| {
+            if *ns == netns {
+                gone.push(*i);
+            }
+            *ns != netns
+        });
+        gone
+    }
+
+    /// Drops what is known of `points` for good.
+    pub fn drop_points(&self, points: &[u32]) {
+        let mut all = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        for p in points {
+            all.info.remove(p);
+        }
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Points> {
@@ -104,6 +152,7 @@ mod tests {
             index,
             up,
             loopback,
+            skip: false,
         }
     }
 
@@ -142,6 +191,17 @@ mod tests {
     }
 
     #[test]
+    fn skipped_links_are_left_out_unless_configured() {
+        let mut l = links();
+        l[3].skip = true;
+        assert_eq!(select(&[], &l).capture, vec![("eth0".into(), 2)]);
+        assert_eq!(
+            select(&names(&["net1"]), &l).capture,
+            vec![("net1".into(), 4)]
+        );
+    }
+
+    #[test]
     fn nothing_up_selects_nothing() {
         let s = select(
             &[],
@@ -159,16 +219,27 @@ mod tests {
         assert_eq!(reg.point("eth2"), Some(2));
         assert_eq!(reg.name(1).as_deref(), Some("net1"));
         assert_eq!(reg.name(3), None);
-        assert_eq!(reg.names(), names(&["eth0", "net1", "eth2"]));
+        let snap = reg.snapshot();
+        assert_eq!(snap.len(), 3);
+        assert_eq!(snap[&2].interface, "eth2");
     }
 
     #[test]
-    fn points_run_out_after_65536_names() {
+    fn namespaces_have_their_own_points_and_a_gone_one_is_forgotten() {
         let reg = Interfaces::default();
-        for i in 0..=u16::MAX {
-            assert_eq!(reg.point(&format!("if{i}")), Some(i));
-        }
-        assert_eq!(reg.point("one-too-many"), None);
-        assert_eq!(reg.point("if7"), Some(7));
+        assert_eq!(reg.point_in(7, "eth0"), Some(0));
+        assert_eq!(reg.point_in(8, "eth0"), Some(1));
+        assert_eq!(reg.point("eth0"), Some(2));
+        assert_eq!(reg.point_in(7, "eth1"), Some(3));
+        let mut gone = reg.forget(7);
+        gone.sort();
+        assert_eq!(gone, [0, 3]);
+        // Names stay readable for records on their way, until dropped.
+        assert_eq!(reg.name(3).as_deref(), Some("eth1"));
+        // The same inode again is another namespace: new points.
+        assert_eq!(reg.point_in(7, "eth0"), Some(4));
+        reg.drop_points(&gone);
+        assert_eq!(reg.name(3), None);
+        assert_eq!(reg.snapshot()[&1].netns, 8);
     }
 }
