@@ -738,11 +738,509 @@ fn provided_certificate() {
     );
 }
 
+/// The node DaemonSet's pod spec and its one container.
+fn node_pod(objects: &[Value]) -> (&Value, &Value) {
+    let daemonset = named(objects, "DaemonSet", NODE_NAME);
+    let pod = &daemonset["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    (pod, &containers[0])
+}
+
+/// Whether `selector` (matchLabels) selects an object with `labels`.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    selector
+        .as_object()
+        .unwrap()
+        .iter()
+        .all(|(k, v)| labels.get(k) == Some(v))
+}
+
+fn field_ref<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
+    container["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .map(|e| &e["valueFrom"]["fieldRef"]["fieldPath"])
+}
+
+/// A podflow failure that is about the configuration itself: the loader names the key
+/// ("invalid configuration: ... key ...") or the file it could not parse.
+fn assert_no_config_error(stderr: &str, what: &str) {
+    assert!(
+        !stderr.contains("invalid configuration") && !stderr.contains("cannot parse config file"),
+        "{what}: podflow refused the chart's node configuration:\n{stderr}"
+    );
+}
+
+/// The rendered node configuration through podflow's strict loader (every key known,
+/// every value good), started as the DaemonSet starts it. Node mode reads its pods from a
+/// file that does not exist, so it must stop at that file (exit 2) rather than at a key;
+/// a build without node mode stops at the mode instead, after loading the configuration.
+/// Sidecar mode with the same file proves the load on any build: it gets as far as the
+/// pcap file it is given.
+fn assert_node_config_loads(config_text: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("podflow.yaml");
+    std::fs::write(&path, config_text).unwrap();
+
+    let out = podflow()
+        .args(["--mode", "node", "--config"])
+        .arg(&path)
+        .env("PODFLOW_K8S__SOURCE", "file:/nonexistent/pods.json")
+        .env("PODFLOW_TELEMETRY__LISTEN", "")
+        .env("PODFLOW_K8S__NODE_NAME", "node-1")
+        .env("PODFLOW_K8S__NODE_IP", "192.0.2.10")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("podflow --mode node exits by itself");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "--mode node:\n{stderr}");
+    assert_no_config_error(&stderr, "--mode node");
+    assert!(
+        stderr.contains("/nonexistent/pods.json") || stderr.contains("--mode node is not built"),
+        "--mode node did not stop at its pod list:\n{stderr}"
+    );
+
+    let out = podflow()
+        .args(["--mode", "sidecar", "--config"])
+        .arg(&path)
+        .env("PODFLOW_CAPTURE__PCAP", "/nonexistent.pcap")
+        .env("PODFLOW_TELEMETRY__LISTEN", "")
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent/labels")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent/annotations")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("podflow --mode sidecar exits by itself");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "--mode sidecar:\n{stderr}");
+    assert_no_config_error(&stderr, "--mode sidecar");
+    assert!(
+        stderr.contains("/nonexistent.pcap"),
+        "--mode sidecar with the node configuration did not get to its pcap:\n{stderr}"
+    );
+}
+
+/// The netns directories: each a read-only hostPath mount at the same path, with
+/// HostToContainer propagation, and nothing else from the host but these.
+fn assert_netns_mounts(objects: &[Value], dirs: &[&str]) {
+    let (pod, c) = node_pod(objects);
+    let volumes = pod["volumes"].as_array().unwrap();
+    let host_paths: Vec<&Value> = volumes
+        .iter()
+        .filter(|v| v.get("hostPath").is_some())
+        .collect();
+    assert_eq!(
+        host_paths.len(),
+        dirs.len(),
+        "hostPath volumes: {volumes:?}"
+    );
+    for dir in dirs {
+        let volume = host_paths
+            .iter()
+            .find(|v| v["hostPath"]["path"] == *dir)
+            .unwrap_or_else(|| panic!("no hostPath volume for {dir}: {volumes:?}"));
+        assert_eq!(volume["hostPath"]["type"], "DirectoryOrCreate");
+        let mounts: Vec<&Value> = c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["name"] == volume["name"])
+            .collect();
+        assert_eq!(mounts.len(), 1, "{dir} is mounted once");
+        assert_eq!(mounts[0]["mountPath"], *dir);
+        assert_eq!(mounts[0]["mountPropagation"], "HostToContainer", "{dir}");
+        assert_eq!(mounts[0]["readOnly"], true, "{dir}");
+    }
+}
+
+/// The ClusterRole of the node pods grants get, list and watch on pods and nothing else;
+/// the binding gives it to the node ServiceAccount of the release namespace, and only to
+/// it.
+fn assert_node_rbac(objects: &[Value]) {
+    let role = one(objects, "ClusterRole");
+    assert_eq!(role["metadata"]["name"], NODE_NAME);
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}])
+    );
+    assert!(role.get("aggregationRule").is_none());
+    let binding = one(objects, "ClusterRoleBinding");
+    assert_eq!(
+        binding["roleRef"],
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NODE_NAME})
+    );
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": NODE_NAME, "namespace": NAMESPACE}])
+    );
+    assert!(all(objects, "Role").is_empty() && all(objects, "RoleBinding").is_empty());
+    let account = named(objects, "ServiceAccount", NODE_NAME);
+    assert_eq!(account["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(account["automountServiceAccountToken"], true);
+    let (pod, _) = node_pod(objects);
+    assert_eq!(pod["serviceAccountName"], NODE_NAME);
+    assert_eq!(pod["automountServiceAccountToken"], true);
+}
+
 #[test]
-fn node_mode_is_refused() {
-    let err = render(&["node.yaml"], &[]).unwrap_err();
-    assert!(err.contains("node.enabled"), "{err}");
-    assert!(err.contains("not built"), "{err}");
+fn node_mode_next_to_the_webhook() {
+    let objects = rendered(&["node.yaml"]);
+    let mut kinds: Vec<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "ConfigMap",
+            "DaemonSet",
+            "Deployment",
+            "MutatingWebhookConfiguration",
+            "PodDisruptionBudget",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+            "ServiceAccount"
+        ],
+        "the webhook's objects, and the node's; no node Service without a ServiceMonitor"
+    );
+    for o in &objects {
+        if ![
+            "MutatingWebhookConfiguration",
+            "ClusterRole",
+            "ClusterRoleBinding",
+        ]
+        .contains(&o["kind"].as_str().unwrap())
+        {
+            assert_eq!(o["metadata"]["namespace"], NAMESPACE, "{}", o["kind"]);
+        }
+    }
+
+    // The DaemonSet: the node's network and processes, on every node, one node at a time.
+    let daemonset = named(&objects, "DaemonSet", NODE_NAME);
+    assert_eq!(
+        daemonset["spec"]["updateStrategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}})
+    );
+    let (pod, c) = node_pod(&objects);
+    assert_eq!(pod["hostNetwork"], true);
+    assert_eq!(pod["hostPID"], true);
+    assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
+    assert_eq!(pod["tolerations"], json!([{"operator": "Exists"}]));
+    assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"],
+        json!({"type": "RuntimeDefault"})
+    );
+    for absent in [
+        "priorityClassName",
+        "nodeSelector",
+        "affinity",
+        "imagePullSecrets",
+    ] {
+        assert!(pod.get(absent).is_none(), "{absent} by default: {pod}");
+    }
+
+    // The container: node mode with the rendered configuration, and the node's identity.
+    assert_eq!(c["image"], "ghcr.io/podflow/podflow:0.1.0");
+    assert_eq!(
+        c["args"],
+        json!(["--mode", "node", "--config", "/etc/podflow/podflow.yaml"])
+    );
+    assert_eq!(
+        field_ref(c, "PODFLOW_K8S__NODE_NAME"),
+        Some(&json!("spec.nodeName"))
+    );
+    assert_eq!(
+        field_ref(c, "PODFLOW_K8S__NODE_IP"),
+        Some(&json!("status.hostIP"))
+    );
+    assert_eq!(c["env"].as_array().unwrap().len(), 2);
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsUser"], 0);
+    assert_eq!(sc["runAsNonRoot"], false);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    let added: BTreeSet<&str> = sc["capabilities"]["add"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        added,
+        BTreeSet::from(["NET_RAW", "SYS_ADMIN", "SYS_PTRACE"]),
+        "exactly these capabilities"
+    );
+    assert_eq!(sc["capabilities"]["add"].as_array().unwrap().len(), 3);
+    assert!(
+        sc.get("allowPrivilegeEscalation").is_none(),
+        "Kubernetes refuses allowPrivilegeEscalation: false with SYS_ADMIN: {sc}"
+    );
+    assert!(sc.get("privileged").is_none(), "not privileged: {sc}");
+    assert_eq!(sc["appArmorProfile"], json!({"type": "Unconfined"}));
+    let annotations = daemonset["spec"]["template"]["metadata"]["annotations"]
+        .as_object()
+        .unwrap();
+    assert!(
+        annotations.keys().all(|k| !k.contains("apparmor")),
+        "the field, not the annotation, on 1.33: {annotations:?}"
+    );
+    assert!(annotations.contains_key("checksum/config"));
+    assert_eq!(
+        c["ports"],
+        json!([{"name": "podflow-metrics", "containerPort": 9477, "protocol": "TCP"}])
+    );
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(c[probe]["httpGet"]["port"], "podflow-metrics");
+    }
+    assert_eq!(
+        c["resources"],
+        json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}),
+        "no CPU limit by default"
+    );
+    assert_netns_mounts(&objects, &["/var/run/netns"]);
+    assert!(c["volumeMounts"].as_array().unwrap().contains(&json!({
+        "name": "config", "mountPath": "/etc/podflow/podflow.yaml",
+        "subPath": "podflow.yaml", "readOnly": true
+    })));
+    let config_volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "config")
+        .unwrap();
+    assert_eq!(config_volume["configMap"]["name"], NODE_NAME);
+
+    // Webhook and node selectors never select each other's pods.
+    let node_selector = &daemonset["spec"]["selector"]["matchLabels"];
+    let node_labels = &daemonset["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(node_selector["app.kubernetes.io/component"], "node");
+    assert!(selects(node_selector, node_labels));
+    let deployment = one(&objects, "Deployment");
+    let webhook_selector = &deployment["spec"]["selector"]["matchLabels"];
+    let webhook_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    assert!(!selects(webhook_selector, node_labels));
+    assert!(!selects(node_selector, webhook_labels));
+    for kind in ["Service", "PodDisruptionBudget"] {
+        let o = one(&objects, kind);
+        let selector = o["spec"]["selector"]
+            .get("matchLabels")
+            .unwrap_or(&o["spec"]["selector"]);
+        assert!(!selects(selector, node_labels), "the webhook's {kind}");
+    }
+
+    // RBAC: pods, read-only; the webhook keeps its token-less account.
+    assert_node_rbac(&objects);
+    assert_eq!(
+        named(&objects, "ServiceAccount", FULLNAME)["automountServiceAccountToken"],
+        false
+    );
+    assert_eq!(
+        one(&objects, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"],
+        false
+    );
+
+    // The node configuration: the sidecars' collector, the node defaults, and podflow
+    // loads it; the webhook's is still its own.
+    let (text, config) = config_of(&objects, NODE_NAME);
+    assert_eq!(
+        config,
+        json!({
+            "export": {"collector": "udp://collector.monitoring:4739"},
+            "ipfix": {"enterprise_number": 32473},
+            "k8s": {"source": "kube"},
+            "telemetry": {"listen": "0.0.0.0:9477"},
+            "node": {
+                "netns_dirs": ["/var/run/netns"], "scan_processes": true, "proc_dir": "/proc",
+                "rescan_secs": 5, "pod_interfaces": [], "capture_host": true,
+                "host_interfaces": [], "host_pod_veths": false
+            },
+            "log": {"format": "json", "level": "info"}
+        })
+    );
+    assert_node_config_loads(&text);
+    let (webhook_text, webhook_config) = podflow_config(&objects);
+    assert!(webhook_config.get("node").is_none());
+    inject_with(&webhook_text);
+}
+
+#[test]
+fn node_mode_alone_with_its_service_monitor() {
+    let objects = rendered(&["node-only.yaml"]);
+    let kinds: BTreeSet<&str> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "DaemonSet",
+            "Service",
+            "ServiceAccount",
+            "ServiceMonitor"
+        ]),
+        "no webhook object with webhook.enabled=false"
+    );
+    assert_eq!(objects.len(), kinds.len(), "one of each");
+    for o in &objects {
+        assert_eq!(
+            o["metadata"]["labels"]["app.kubernetes.io/component"], "node",
+            "{} belongs to node mode",
+            o["kind"]
+        );
+        assert_eq!(o["metadata"]["name"], NODE_NAME, "{}", o["kind"]);
+    }
+    assert_node_rbac(&objects);
+
+    let daemonset = one(&objects, "DaemonSet");
+    assert_eq!(
+        daemonset["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"],
+        "10%"
+    );
+    let template = &daemonset["spec"]["template"];
+    assert_eq!(template["metadata"]["labels"]["team"], "netops");
+    assert_eq!(
+        template["metadata"]["annotations"]["example.com/team"],
+        "netops"
+    );
+    let (pod, c) = node_pod(&objects);
+    assert_eq!(pod["priorityClassName"], "system-node-critical");
+    assert_eq!(pod["nodeSelector"], json!({"kubernetes.io/os": "linux"}));
+    assert_eq!(
+        pod["tolerations"],
+        json!([{"key": "dedicated", "operator": "Equal", "value": "flows", "effect": "NoSchedule"}])
+    );
+    assert_eq!(pod["imagePullSecrets"], json!([{"name": "regcred"}]));
+    assert_eq!(
+        c["env"].as_array().unwrap()[2],
+        json!({"name": "PODFLOW_FLOW__BIFLOW", "value": "false"}),
+        "node.env after the Downward API"
+    );
+    assert_eq!(
+        c["resources"],
+        json!({"requests": {"cpu": "200m", "memory": "256Mi"}, "limits": {"cpu": 2, "memory": "1Gi"}})
+    );
+    assert_eq!(c["ports"][0]["containerPort"], 19477);
+
+    // The headless Service selects the node pods on their metrics port, and the
+    // ServiceMonitor selects that Service.
+    let service = one(&objects, "Service");
+    assert_eq!(service["spec"]["clusterIP"], "None");
+    assert_eq!(
+        service["spec"]["selector"],
+        daemonset["spec"]["selector"]["matchLabels"]
+    );
+    assert!(selects(
+        &service["spec"]["selector"],
+        &template["metadata"]["labels"]
+    ));
+    assert_eq!(
+        service["spec"]["ports"],
+        json!([{"name": "podflow-metrics", "port": 19477, "targetPort": "podflow-metrics", "protocol": "TCP"}])
+    );
+    let monitor = one(&objects, "ServiceMonitor");
+    assert!(selects(
+        &monitor["spec"]["selector"]["matchLabels"],
+        &service["metadata"]["labels"]
+    ));
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "podflow-metrics");
+    assert_eq!(
+        monitor["spec"]["namespaceSelector"]["matchNames"],
+        json!([NAMESPACE])
+    );
+
+    let (text, config) = config_of(&objects, NODE_NAME);
+    assert_eq!(
+        config["export"]["collector"],
+        "tcp://ipfix.collectors.svc.cluster.local:4740"
+    );
+    assert_eq!(config["ipfix"]["enterprise_number"], 64512);
+    assert_eq!(
+        config["k8s"],
+        json!({"source": "kube", "cluster_name": "prod-eu-1"})
+    );
+    assert_eq!(config["telemetry"]["listen"], "0.0.0.0:19477");
+    assert_eq!(
+        config["log"],
+        json!({"format": "text", "level": "podflow=debug"})
+    );
+    assert_eq!(config["node"]["rescan_secs"], 10);
+    assert_eq!(config["node"]["pod_interfaces"], json!(["eth0"]));
+    assert_eq!(config["node"]["host_interfaces"], json!(["ens5", "bond0"]));
+    assert_eq!(config["node"]["host_pod_veths"], true);
+    assert_node_config_loads(&text);
+}
+
+#[test]
+fn node_mode_privileged() {
+    let objects = rendered(&["node-privileged.yaml"]);
+    let (_, c) = node_pod(&objects);
+    let sc = &c["securityContext"];
+    assert_eq!(sc["privileged"], true);
+    assert!(
+        sc.get("capabilities").is_none(),
+        "privileged replaces the capability set: {sc}"
+    );
+    assert!(sc.get("allowPrivilegeEscalation").is_none());
+    assert!(
+        sc.get("appArmorProfile").is_none(),
+        "node.appArmorUnconfined=false: {sc}"
+    );
+    assert_eq!(sc["runAsUser"], 0);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_netns_mounts(&objects, &["/var/run/netns"]);
+    assert_node_config_loads(&config_of(&objects, NODE_NAME).0);
+}
+
+#[test]
+fn node_mode_second_netns_dir() {
+    let objects = rendered(&["node-netns-dirs.yaml"]);
+    assert_netns_mounts(&objects, &["/var/run/netns", "/var/run/docker/netns"]);
+    let (text, config) = config_of(&objects, NODE_NAME);
+    assert_eq!(
+        config["node"]["netns_dirs"],
+        json!(["/var/run/netns", "/var/run/docker/netns"])
+    );
+    assert_eq!(config["node"]["scan_processes"], false);
+    assert_node_config_loads(&text);
+
+    // No directory at all: the namespaces are found through the processes alone.
+    let objects = render(&["node.yaml"], &["node.netnsDirs=null"])
+        .unwrap_or_else(|e| panic!("node.netnsDirs=null:\n{e}"));
+    validate(&objects);
+    assert_netns_mounts(&objects, &[]);
+    let (text, config) = config_of(&objects, NODE_NAME);
+    assert_eq!(config["node"]["netns_dirs"], json!([]));
+    assert_eq!(config["node"]["scan_processes"], true);
+    assert_node_config_loads(&text);
+}
+
+#[test]
+fn node_mode_app_armor_annotation_before_1_30() {
+    let objects = render_for("1.29.0", &["node.yaml"], &[])
+        .unwrap_or_else(|e| panic!("helm template for 1.29:\n{e}"));
+    validate(&objects);
+    let daemonset = named(&objects, "DaemonSet", NODE_NAME);
+    assert_eq!(
+        daemonset["spec"]["template"]["metadata"]["annotations"]
+            ["container.apparmor.security.beta.kubernetes.io/podflow"],
+        "unconfined"
+    );
+    let (_, c) = node_pod(&objects);
+    assert_eq!(c["name"], "podflow");
+    assert!(c["securityContext"].get("appArmorProfile").is_none());
 }
 
 #[test]
@@ -848,6 +1346,84 @@ fn bad_values_fail_naming_the_value() {
             ],
             "tls.certManager.issuerRef.name",
         ),
+        (
+            &["defaults.yaml"],
+            &["webhook.enabled=false"],
+            "nothing to install",
+        ),
+        (
+            &[],
+            &["webhook.enabled=false", "node.enabled=true"],
+            "collector.address is required",
+        ),
+        (&["node.yaml"], &["node.rescanSecs=0"], "node.rescanSecs=0"),
+        (
+            &["node.yaml"],
+            &["node.netnsDirs=null", "node.scanProcesses=false"],
+            "node.netnsDirs is empty and node.scanProcesses=false",
+        ),
+        (
+            &["node.yaml"],
+            &["node.netnsDirs[0]=var/run/netns"],
+            "node.netnsDirs: \"var/run/netns\"",
+        ),
+        (
+            &["node.yaml"],
+            &[
+                "node.netnsDirs[0]=/run/netns",
+                "node.netnsDirs[1]=/run/netns/",
+            ],
+            "node.netnsDirs: \"/run/netns\" is listed twice",
+        ),
+        (&["node.yaml"], &["node.netnsDirs[0]=/"], "node.netnsDirs"),
+        (
+            &["node.yaml"],
+            &["node.netnsDirs[0]=/proc/1/ns"],
+            "node.netnsDirs: \"/proc/1/ns\"",
+        ),
+        (&["node.yaml"], &["node.procDir=proc"], "node.procDir"),
+        (
+            &["node.yaml"],
+            &["node.scanProcesses=yes"],
+            "node.scanProcesses=yes",
+        ),
+        (&["node.yaml"], &["node.privileged=1"], "node.privileged"),
+        (
+            &["node.yaml"],
+            &["node.podInterfaces[0]=eth0/1"],
+            "node.podInterfaces: \"eth0/1\"",
+        ),
+        (
+            &["node.yaml"],
+            &["node.hostInterfaces[0]=a-very-long-interface"],
+            "node.hostInterfaces",
+        ),
+        (
+            &["node.yaml"],
+            &["node.telemetryPort=0"],
+            "node.telemetryPort=0",
+        ),
+        (
+            &["node.yaml"],
+            &["node.logFormat=xml"],
+            "node.logFormat=\"xml\"",
+        ),
+        (
+            &["node.yaml"],
+            &["node.maxUnavailable=0"],
+            "node.maxUnavailable=0",
+        ),
+        (
+            &["node.yaml"],
+            &["node.maxUnavailable=150%"],
+            "node.maxUnavailable=150%",
+        ),
+        (
+            &["node.yaml"],
+            &["node.resources.limits.memory=lots"],
+            "node.resources.limits.memory",
+        ),
+        (&["node.yaml"], &["node.enabled=yes"], "node.enabled=yes"),
     ];
     for (files, sets, named) in cases {
         match render(files, sets) {
@@ -929,4 +1505,52 @@ fn notes_say_what_was_installed_and_how_to_inject() {
         !text.contains("sidecar.runAsUser=0"),
         "no UID note for UID 0"
     );
+}
+
+#[test]
+fn notes_say_what_node_mode_installed() {
+    let text = notes("node.yaml");
+    for expected in [
+        &format!("Deployment/{FULLNAME} (2 replicas)"),
+        &format!("DaemonSet/{NODE_NAME} (a pod on every node)"),
+        &format!("ConfigMap/{NODE_NAME} (podflow.yaml)"),
+        &format!("ClusterRole/{NODE_NAME} (get, list and watch on pods,\n    nothing else)"),
+        "with NET_RAW, SYS_ADMIN and SYS_PTRACE",
+        "(in /var/run/netns and through\nthe node's processes) and on the node's own interfaces",
+        "exports to udp://collector.monitoring:4739",
+        "Pods that also got the sidecar are observed by both.",
+        &format!(
+            "kubectl label namespace {NAMESPACE} pod-security.kubernetes.io/enforce=privileged"
+        ),
+        &format!("kubectl -n {NAMESPACE} logs daemonset/{NODE_NAME}"),
+        "curl -s http://NODE_IP:9477/metrics",
+    ] {
+        assert!(text.contains(expected), "NOTES lacks {expected:?}:\n{text}");
+    }
+
+    let text = notes("node-only.yaml");
+    for expected in [
+        &format!("DaemonSet/{NODE_NAME}"),
+        &format!("Service/{NODE_NAME} (headless) and ServiceMonitor/{NODE_NAME}"),
+        "exports to tcp://ipfix.collectors.svc.cluster.local:4740",
+        "curl -s http://NODE_IP:19477/metrics",
+    ] {
+        assert!(text.contains(expected), "NOTES lacks {expected:?}:\n{text}");
+    }
+    for absent in [
+        "admission webhook",
+        "get the sidecar",
+        "sidecar.runAsUser",
+        "observed by both",
+        &format!("deployment/{FULLNAME}"),
+    ] {
+        assert!(
+            !text.contains(absent),
+            "NOTES without the webhook mention {absent:?}:\n{text}"
+        );
+    }
+
+    let text = notes("node-privileged.yaml");
+    assert!(text.contains("privileged (node.privileged)"), "{text}");
+    assert!(!text.contains("SYS_ADMIN"), "{text}");
 }

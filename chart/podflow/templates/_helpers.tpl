@@ -45,6 +45,31 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/*
+Labels that select the node pods: a component of their own, so that the webhook's
+selectors never match them, nor theirs the webhook's.
+*/}}
+{{- define "podflow.nodeSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "podflow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: node
+{{- end }}
+
+{{/*
+Labels of the node objects.
+*/}}
+{{- define "podflow.nodeLabels" -}}
+helm.sh/chart: {{ include "podflow.chart" . }}
+{{ include "podflow.nodeSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Name of the node objects (DaemonSet, ConfigMap, ServiceAccount, RBAC, Service). */}}
+{{- define "podflow.nodeName" -}}
+{{- printf "%s-node" (include "podflow.fullname" .) }}
+{{- end }}
+
 {{- define "podflow.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
 {{- end }}
@@ -150,5 +175,38 @@ config/podflow.toml.
       "resources" $resources))
   "log" (dict "format" .Values.webhook.logFormat "level" (toString .Values.webhook.logLevel)) }}
 {{- if $k8s }}{{ $_ := set $config "k8s" $k8s }}{{ end }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/*
+The podflow configuration of the node pods (--config), as a dict with the keys of
+config/podflow.toml. The node's name and IP come from the Downward API
+(PODFLOW_K8S__NODE_NAME, PODFLOW_K8S__NODE_IP).
+*/}}
+{{- define "podflow.nodeConfig" -}}
+{{- $n := .Values.node }}
+{{- $dirs := list }}
+{{- range $n.netnsDirs }}{{ $dirs = append $dirs (clean (toString .)) }}{{ end }}
+{{- $podIfs := list }}
+{{- range $n.podInterfaces }}{{ $podIfs = append $podIfs (toString .) }}{{ end }}
+{{- $hostIfs := list }}
+{{- range $n.hostInterfaces }}{{ $hostIfs = append $hostIfs (toString .) }}{{ end }}
+{{- $k8s := dict "source" "kube" }}
+{{- if .Values.clusterName }}{{ $_ := set $k8s "cluster_name" (toString .Values.clusterName) }}{{ end }}
+{{- $config := dict
+  "export" (dict "collector" (include "podflow.collector" .))
+  "ipfix" (dict "enterprise_number" (int64 .Values.ipfix.enterpriseNumber))
+  "k8s" $k8s
+  "telemetry" (dict "listen" (printf "0.0.0.0:%d" (int64 $n.telemetryPort)))
+  "node" (dict
+    "netns_dirs" $dirs
+    "scan_processes" $n.scanProcesses
+    "proc_dir" (toString $n.procDir)
+    "rescan_secs" (int64 $n.rescanSecs)
+    "pod_interfaces" $podIfs
+    "capture_host" $n.captureHost
+    "host_interfaces" $hostIfs
+    "host_pod_veths" $n.hostPodVeths)
+  "log" (dict "format" $n.logFormat "level" (toString $n.logLevel)) }}
 {{- toYaml $config }}
 {{- end }}

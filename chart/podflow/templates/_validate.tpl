@@ -4,8 +4,13 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- define "podflow.validate" -}}
 {{- $v := .Values }}
 
-{{- if $v.node.enabled }}
-{{- fail "node.enabled=true: node mode (the DaemonSet that meters every pod of a node) is not built in this podflow release (podflow --mode node exits 2); set node.enabled=false and use the webhook's sidecars" }}
+{{- range $key, $on := dict "webhook.enabled" $v.webhook.enabled "node.enabled" $v.node.enabled }}
+{{- if not (kindIs "bool" $on) }}
+{{- fail (printf "%s=%v must be true or false" $key $on) }}
+{{- end }}
+{{- end }}
+{{- if not (or $v.webhook.enabled $v.node.enabled) }}
+{{- fail "webhook.enabled=false and node.enabled=false: nothing to install; enable the webhook (sidecars), node mode (the DaemonSet), or both" }}
 {{- end }}
 
 {{- $_ := required "collector.address is required: the host name or IP of the IPFIX collector the sidecars export to (e.g. --set collector.address=collector.monitoring)" $v.collector.address }}
@@ -22,6 +27,7 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- fail (printf "collector.protocol=%q is not one of udp, tcp, tls" (toString $v.collector.protocol)) }}
 {{- end }}
 
+{{- if $v.webhook.enabled }}
 {{- if not (has (toString $v.match.mode) (list "any" "all")) }}
 {{- fail (printf "match.mode=%q is not one of any, all" (toString $v.match.mode)) }}
 {{- end }}
@@ -59,6 +65,8 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- end }}
 {{- end }}
 
+{{- end }}
+
 {{- $n := $v.ipfix.enterpriseNumber | toString }}
 {{- if or (not (regexMatch "^[0-9]+$" $n)) (gt (atoi $n) 4294967295) }}
 {{- fail (printf "ipfix.enterpriseNumber=%s must be a Private Enterprise Number (0 to 4294967295)" $n) }}
@@ -71,6 +79,7 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- fail (printf "image.pullPolicy=%q is not one of Always, IfNotPresent, Never" (toString $v.image.pullPolicy)) }}
 {{- end }}
 
+{{- if $v.webhook.enabled }}
 {{- range $section, $list := $v.sidecar.resources }}
 {{- if not (has $section (list "requests" "limits")) }}
 {{- fail (printf "sidecar.resources.%s: only requests and limits are supported" $section) }}
@@ -137,6 +146,87 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- end }}
 {{- if not (has ($v.tls.certManager.issuerRef.kind | default "Issuer") (list "Issuer" "ClusterIssuer")) }}
 {{- fail (printf "tls.certManager.issuerRef.kind=%q is not one of Issuer, ClusterIssuer" $v.tls.certManager.issuerRef.kind) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $v.node.enabled }}
+{{- $n := $v.node }}
+{{- range $key := list "scanProcesses" "captureHost" "hostPodVeths" "privileged" "appArmorUnconfined" }}
+{{- if not (kindIs "bool" (index $n $key)) }}
+{{- fail (printf "node.%s=%v must be true or false" $key (index $n $key)) }}
+{{- end }}
+{{- end }}
+{{- if not (kindIs "slice" ($n.netnsDirs | default list)) }}
+{{- fail (printf "node.netnsDirs=%v must be a list of absolute directory paths, e.g. [/var/run/netns]" $n.netnsDirs) }}
+{{- end }}
+{{- if and (not $n.netnsDirs) (not $n.scanProcesses) }}
+{{- fail "node.netnsDirs is empty and node.scanProcesses=false: node mode would find no pod network namespace; list the runtime's namespace directory (e.g. /var/run/netns) or set node.scanProcesses=true" }}
+{{- end }}
+{{- $seen := dict }}
+{{- range $n.netnsDirs }}
+{{- if not (hasPrefix "/" (toString .)) }}
+{{- fail (printf "node.netnsDirs: %q is not an absolute directory path (such as /var/run/netns)" (toString .)) }}
+{{- end }}
+{{- $dir := clean (toString .) }}
+{{- if eq $dir "/" }}
+{{- fail "node.netnsDirs: \"/\" is the whole host file system, not a namespace directory" }}
+{{- end }}
+{{- if or (eq $dir "/proc") (hasPrefix "/proc/" $dir) (eq $dir "/etc/podflow") (hasPrefix "/etc/podflow/" $dir) }}
+{{- fail (printf "node.netnsDirs: %q cannot be mounted there (/proc and /etc/podflow are the container's own)" $dir) }}
+{{- end }}
+{{- if hasKey $seen $dir }}
+{{- fail (printf "node.netnsDirs: %q is listed twice" $dir) }}
+{{- end }}
+{{- $_ := set $seen $dir true }}
+{{- end }}
+{{- if not (hasPrefix "/" (toString $n.procDir)) }}
+{{- fail (printf "node.procDir=%q must be an absolute path (/proc)" (toString $n.procDir)) }}
+{{- end }}
+{{- $rescan := $n.rescanSecs | toString }}
+{{- if or (not (regexMatch "^[0-9]+$" $rescan)) (lt (atoi $rescan) 1) }}
+{{- fail (printf "node.rescanSecs=%s must be a number of seconds, 1 or more" $rescan) }}
+{{- end }}
+{{- range $key := list "podInterfaces" "hostInterfaces" }}
+{{- $list := index $n $key | default list }}
+{{- if not (kindIs "slice" $list) }}
+{{- fail (printf "node.%s must be a list of interface names, e.g. [eth0]" $key) }}
+{{- end }}
+{{- range $list }}
+{{- if not (regexMatch "^[^/\\s]{1,15}$" (toString .)) }}
+{{- fail (printf "node.%s: %q is not a network interface name (1 to 15 characters, no / or space)" $key (toString .)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $tp := $n.telemetryPort | toString }}
+{{- if or (not (regexMatch "^[0-9]+$" $tp)) (lt (atoi $tp) 1) (gt (atoi $tp) 65535) }}
+{{- fail (printf "node.telemetryPort=%s must be a port from 1 to 65535 (the probes use it)" $tp) }}
+{{- end }}
+{{- if not (has (toString $n.logFormat) (list "text" "json")) }}
+{{- fail (printf "node.logFormat=%q is not one of text, json" (toString $n.logFormat)) }}
+{{- end }}
+{{- $mu := $n.maxUnavailable | toString }}
+{{- if regexMatch "^[0-9]+%$" $mu }}
+{{- $pct := atoi (trimSuffix "%" $mu) }}
+{{- if or (lt $pct 1) (gt $pct 100) }}
+{{- fail (printf "node.maxUnavailable=%s must be from 1%% to 100%%" $mu) }}
+{{- end }}
+{{- else if or (not (regexMatch "^[0-9]+$" $mu)) (lt (atoi $mu) 1) }}
+{{- fail (printf "node.maxUnavailable=%s must be a number of nodes (1 or more) or a percentage such as \"10%%\"" $mu) }}
+{{- end }}
+{{- range $section, $list := $n.resources }}
+{{- if not (has $section (list "requests" "limits")) }}
+{{- fail (printf "node.resources.%s: only requests and limits are supported" $section) }}
+{{- end }}
+{{- range $k, $q := $list }}
+{{- if not (regexMatch "^\\+?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][-+]?[0-9]+)?$" (toString $q)) }}
+{{- fail (printf "node.resources.%s.%s=%q is not a Kubernetes quantity such as 100m or 128Mi" $section $k (toString $q)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $key := list "env" "tolerations" }}
+{{- if not (kindIs "slice" (index $n $key | default list)) }}
+{{- fail (printf "node.%s must be a list" $key) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
