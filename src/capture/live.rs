@@ -68,12 +68,7 @@ impl LiveCapture {
         table: Arc<FlowTable>,
         stats: Arc<CaptureStats>,
     ) -> Result<LiveCapture, LiveError> {
-        if let Err(e) = sys::packet_socket() {
-            return Err(match e.kind() {
-                io::ErrorKind::PermissionDenied => LiveError::Permission(e),
-                _ => LiveError::NoInterface(format!("cannot open a packet socket: {e}")),
-            });
-        }
+        can_capture()?;
         let shared = Arc::new(Shared::default());
         let mut watcher = Watcher {
             capture: NamespaceCapture::new(
@@ -149,6 +144,17 @@ impl LiveCapture {
 impl Drop for LiveCapture {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Whether this process may open packet sockets (CAP_NET_RAW).
+pub fn can_capture() -> Result<(), LiveError> {
+    match sys::packet_socket() {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(LiveError::Permission(e)),
+        Err(e) => Err(LiveError::NoInterface(format!(
+            "cannot open a packet socket: {e}"
+        ))),
     }
 }
 

@@ -18,5 +18,5 @@ pub use key::{
 };
 pub use meter::Meter;
 pub use record::{Counters, EndReason, FlowRecord};
-pub use sweeper::{FinishedFlows, FlushAll, Sweeper};
+pub use sweeper::{FinishedFlows, FlushAll, FlushPoints, Sweeper};
 pub use table::{FlowTable, FlowTableConfig, TableStats};

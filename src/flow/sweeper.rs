@@ -18,6 +18,12 @@ pub struct FinishedFlows(pub Vec<FlowRecord>);
 #[rtype(result = "usize")]
 pub struct FlushAll;
 
+/// Ends the flows of these observation points (their network namespace is gone) and
+/// sends the records on; answers how many.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct FlushPoints(pub Vec<u32>);
+
 /// Owns the periodic sweep of the shared flow table.
 pub struct Sweeper {
     table: Arc<FlowTable>,
@@ -65,6 +71,20 @@ impl Handler<FlushAll> for Sweeper {
     fn handle(&mut self, _: FlushAll, _: &mut Self::Context) -> usize {
         let mut out = Vec::new();
         self.table.flush(self.clock.now(), &mut out);
+        let n = out.len();
+        if n > 0 {
+            self.sink.do_send(FinishedFlows(out));
+        }
+        n
+    }
+}
+
+impl Handler<FlushPoints> for Sweeper {
+    type Result = usize;
+
+    fn handle(&mut self, msg: FlushPoints, _: &mut Self::Context) -> usize {
+        let mut out = Vec::new();
+        self.table.flush_points(&msg.0, self.clock.now(), &mut out);
         let n = out.len();
         if n > 0 {
             self.sink.do_send(FinishedFlows(out));

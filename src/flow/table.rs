@@ -230,6 +230,22 @@ impl FlowTable {
         });
     }
 
+    /// Ends the flows observed at `points` (their namespace is gone): what is due with its
+    /// own reason, the rest with [`EndReason::ForcedEnd`]. Other flows are left alone.
+    pub fn flush_points(&self, points: &[u32], now: Nanos, out: &mut Vec<FlowRecord>) {
+        self.map.retain(|key, flow| {
+            if !points.contains(&key.key.point) {
+                return true;
+            }
+            let alive = self.advance(&key.key, flow, now, &mut |r| out.push(r));
+            if alive && !flow.is_empty() {
+                out.push(self.end(&key.key, flow, EndReason::ForcedEnd));
+            }
+            self.live.fetch_sub(1, Relaxed);
+            false
+        });
+    }
+
     /// Live flows.
     pub fn len(&self) -> usize {
         self.live.load(Relaxed)

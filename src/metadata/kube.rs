@@ -8,6 +8,7 @@
 //! are retried with kube's default backoff; a failing watch is logged when it starts to
 //! fail and when it recovers, not on every retry.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
 use ::kube::runtime::watcher::{self, watcher, Event};
@@ -26,10 +27,29 @@ const GONE: u16 = 410;
 /// The index as the exporter reads it: one read lock per batch of records.
 pub type SharedIndex = Arc<RwLock<PodIndex>>;
 
+/// How a pod source is doing, for `/metrics` and `/readyz`.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// A full list has been applied (always true for a file).
+    pub synced: AtomicBool,
+    /// Failed lists or watches (each retried with backoff); expired watches not counted.
+    pub failures: AtomicU64,
+    /// Full lists applied, the first included.
+    pub lists: AtomicU64,
+}
+
+/// A started pod source: the index it keeps current and how it is doing.
+#[derive(Clone, Debug)]
+pub struct Pods {
+    pub index: SharedIndex,
+    pub stats: Arc<SourceStats>,
+}
+
 /// Folds the watcher's events into a shared index.
 #[derive(Debug)]
 pub struct PodWatch {
     index: SharedIndex,
+    stats: Arc<SourceStats>,
     /// Pods of a list in progress, between `Init` and `InitDone`.
     listing: Option<Vec<TrimmedPod>>,
     /// Whether a full list has been applied at least once.
@@ -43,6 +63,7 @@ impl PodWatch {
     pub fn new(index: SharedIndex) -> PodWatch {
         PodWatch {
             index,
+            stats: Arc::default(),
             listing: None,
             synced: false,
             failing: false,
@@ -87,6 +108,8 @@ impl PodWatch {
                     tracing::info!(pods, addresses, "pod index synced");
                 }
                 self.synced = true;
+                self.stats.synced.store(true, Relaxed);
+                self.stats.lists.fetch_add(1, Relaxed);
             }
             Event::Apply(pod) => self.write().apply(TrimmedPod::from_api(&pod)),
             Event::Delete(pod) => self.write().delete(&TrimmedPod::from_api(&pod)),
@@ -102,6 +125,7 @@ impl PodWatch {
                 return;
             }
         }
+        self.stats.failures.fetch_add(1, Relaxed);
         if !self.failing {
             tracing::warn!(%error, "pod watch failing, retrying with backoff");
             self.failing = true;
@@ -145,25 +169,37 @@ pub enum SourceError {
 /// Opens the configured pod source: a PodList file is read once; `kube` connects with the
 /// in-cluster service account (or the kubeconfig outside a cluster) and starts the watch
 /// as a task of the running actix System, which keeps the returned index current.
-pub async fn start_source(
-    source: &PodSource,
-    rules: IdentityRules,
-) -> Result<SharedIndex, SourceError> {
+pub async fn start_source(source: &PodSource, rules: IdentityRules) -> Result<Pods, SourceError> {
     match source {
-        PodSource::File(path) => Ok(Arc::new(RwLock::new(load_pod_list(path, rules)?))),
+        PodSource::File(path) => {
+            let stats = SourceStats::default();
+            stats.synced.store(true, Relaxed);
+            stats.lists.store(1, Relaxed);
+            Ok(Pods {
+                index: Arc::new(RwLock::new(load_pod_list(path, rules)?)),
+                stats: Arc::new(stats),
+            })
+        }
         PodSource::Kube => {
             let client = Client::try_default().await?;
-            Ok(watch_with(client, rules))
+            Ok(watch_pods(client, rules))
         }
     }
 }
 
 /// Starts the watch through `client` as a task of the running actix System; returns the
-/// index it keeps current (empty until the first list arrives).
-pub fn watch_with(client: Client, rules: IdentityRules) -> SharedIndex {
+/// index it keeps current (empty until the first list arrives) and its counters.
+pub fn watch_pods(client: Client, rules: IdentityRules) -> Pods {
     let index = Arc::new(RwLock::new(PodIndex::new(rules)));
-    actix_rt::spawn(PodWatch::new(index.clone()).run(client));
-    index
+    let watch = PodWatch::new(index.clone());
+    let stats = watch.stats.clone();
+    actix_rt::spawn(watch.run(client));
+    Pods { index, stats }
+}
+
+/// [`watch_pods`], for callers that need only the index.
+pub fn watch_with(client: Client, rules: IdentityRules) -> SharedIndex {
+    watch_pods(client, rules).index
 }
 
 #[cfg(test)]
@@ -194,8 +230,9 @@ mod tests {
             let rules = rules.clone();
             actix_rt::System::new().block_on(async move { start_source(&s, rules).await })
         };
-        let index = start(PodSource::File(path.clone())).unwrap();
-        let index = index.read().unwrap();
+        let pods = start(PodSource::File(path.clone())).unwrap();
+        assert!(pods.stats.synced.load(Relaxed));
+        let index = pods.index.read().unwrap();
         assert_eq!(index.names(), ["ns/a"]);
         let id = index.identity(&"10.0.0.1".parse().unwrap()).unwrap();
         assert_eq!(id.cluster_name, "prod");
@@ -212,6 +249,7 @@ mod tests {
         w.handle(Event::InitApply(pod("b", "10.0.0.2")));
         w.handle(Event::InitDone);
         assert!(w.synced());
+        assert_eq!(w.stats.lists.load(Relaxed), 1);
         assert_eq!(w.index().read().unwrap().names(), ["ns/a", "ns/b"]);
         w.handle(Event::Apply(pod("c", "10.0.0.3")));
         w.handle(Event::Delete(pod("a", "10.0.0.1")));

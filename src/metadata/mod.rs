@@ -29,7 +29,9 @@ pub use identity::{build, from_config, json_object, Built, MetadataError, PodIde
 pub use index::{
     workload_of, IdentityRules, IndexSummary, IndexedPod, Owner, PodEvent, PodIndex, TrimmedPod,
 };
-pub use kube::{start_source, watch_with, PodWatch, SharedIndex, SourceError};
+pub use kube::{
+    start_source, watch_pods, watch_with, PodWatch, Pods, SharedIndex, SourceError, SourceStats,
+};
 pub use podlist::{load_pod_list, parse_pod_list, PodListError};
 pub use select::{glob_match, NEVER_BY_WILDCARD};
 pub use workload::{derive as derive_workload, Workload};

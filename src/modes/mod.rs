@@ -1,10 +1,21 @@
 //! Each runtime mode wires its actors; nothing else lives here.
 
+mod node;
 mod sidecar;
 mod webhook;
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::capture::CaptureStats;
 use crate::cli::Mode;
 use crate::config::Config;
+use crate::export::{Drain, Exporter};
+use crate::flow::{FlowTable, FlushAll, Sweeper};
 
 /// Why a mode stopped with an error.
 #[derive(Debug)]
@@ -20,9 +31,63 @@ pub fn run(mode: Mode, config: Config) -> Result<(), Failure> {
     match mode {
         Mode::Sidecar => sidecar::run(config),
         Mode::Webhook => webhook::run(config),
-        Mode::Node => Err(Failure::Usage(anyhow::anyhow!(
-            "--mode {} is not built yet; --mode sidecar is",
-            mode.as_str()
-        ))),
+        Mode::Node => node::run(config),
+    }
+}
+
+/// The end of a probe's run, once capture has stopped: ends every live flow, lets the
+/// exporter send what it holds within `drain_timeout_secs`, and logs the totals once.
+async fn finish(
+    sweeper: &Addr<Sweeper>,
+    exporter: &Addr<Exporter>,
+    table: &Arc<FlowTable>,
+    capture_stats: &CaptureStats,
+    drain_timeout_secs: u64,
+) {
+    let flushed = sweeper.send(FlushAll).await.unwrap_or(0);
+    let drain = tokio::time::timeout(
+        Duration::from_secs(drain_timeout_secs),
+        exporter.send(Drain),
+    )
+    .await;
+    let stats = table.stats();
+    match drain {
+        Ok(Ok(report)) => {
+            tracing::info!(
+                packets = capture_stats.frames.load(Ordering::Relaxed),
+                ignored = capture_stats.ignored.load(Ordering::Relaxed),
+                kernel_drops = capture_stats.kernel_drops.load(Ordering::Relaxed),
+                flows = stats.flows,
+                records = report.exported,
+                not_sent = report.not_sent,
+                records_at_shutdown = flushed,
+                evicted = stats.evictions,
+                "done"
+            );
+            if report.not_sent > 0 {
+                tracing::warn!(
+                    not_sent = report.not_sent,
+                    "some flow records could not be sent"
+                );
+            }
+        }
+        _ => tracing::warn!(
+            timeout_secs = drain_timeout_secs,
+            "the exporter did not finish within export.drain_timeout_secs; unsent records are lost"
+        ),
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn shutdown_signal() -> &'static str {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
     }
 }

@@ -7,15 +7,14 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use anyhow::Context as _;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::oneshot;
 
 use super::Failure;
 use crate::capture::file::{self, FileEnd};
 use crate::capture::{CaptureStats, LiveCapture, PcapReader};
 use crate::config::Config;
-use crate::export::{Drain, Enricher, Exporter, StatsSources};
-use crate::flow::{Clock, FlowTable, FlowTableConfig, FlushAll, Meter, Sweeper};
+use crate::export::{Enricher, Exporter, StatsSources};
+use crate::flow::{Clock, FlowTable, FlowTableConfig, Meter, Sweeper};
 use crate::ipfix::EncoderOptions;
 use crate::metadata::Metadata;
 use crate::telemetry::{Health, MetadataCollector, MetricSources, Telemetry};
@@ -122,7 +121,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
                     "capturing"
                 );
                 // Readiness follows the capture threads (interfaces come and go).
-                let signal = shutdown_signal();
+                let signal = super::shutdown_signal();
                 tokio::pin!(signal);
                 let mut check = tokio::time::interval(Duration::from_secs(1));
                 let sig = loop {
@@ -141,35 +140,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
         };
         health.running.store(false, Ordering::Relaxed);
 
-        let flushed = sweeper.send(FlushAll).await.unwrap_or(0);
-        let drain = tokio::time::timeout(
-            Duration::from_secs(config.export.drain_timeout_secs),
-            exporter.send(Drain),
-        )
-        .await;
-        let stats = table.stats();
-        match drain {
-            Ok(Ok(report)) => {
-                tracing::info!(
-                    packets = capture_stats.frames.load(Ordering::Relaxed),
-                    ignored = capture_stats.ignored.load(Ordering::Relaxed),
-                    kernel_drops = capture_stats.kernel_drops.load(Ordering::Relaxed),
-                    flows = stats.flows,
-                    records = report.exported,
-                    not_sent = report.not_sent,
-                    records_at_shutdown = flushed,
-                    evicted = stats.evictions,
-                    "done"
-                );
-                if report.not_sent > 0 {
-                    tracing::warn!(not_sent = report.not_sent, "some flow records could not be sent");
-                }
-            }
-            _ => tracing::warn!(
-                timeout_secs = config.export.drain_timeout_secs,
-                "the exporter did not finish within export.drain_timeout_secs; unsent records are lost"
-            ),
-        }
+        super::finish(&sweeper, &exporter, &table, &capture_stats, config.export.drain_timeout_secs).await;
         if let Some(t) = telemetry {
             t.stop().await;
         }
@@ -205,7 +176,7 @@ async fn meter_file(
     .map_err(Failure::Runtime)?;
     let end = tokio::select! {
         end = done_rx => end.unwrap_or(FileEnd::Stopped),
-        sig = shutdown_signal() => {
+        sig = super::shutdown_signal() => {
             tracing::info!(signal = sig, "shutting down");
             stop.store(true, Ordering::Relaxed);
             FileEnd::Stopped
@@ -213,18 +184,4 @@ async fn meter_file(
     };
     let _ = tokio::task::spawn_blocking(move || capture.join()).await;
     Ok(end)
-}
-
-/// Waits for SIGTERM or SIGINT and names it.
-async fn shutdown_signal() -> &'static str {
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    }
 }

@@ -1,8 +1,11 @@
 //! Node mode's capture: every pod network namespace of the node, and the node's own
 //! interfaces.
 
+mod capture;
 mod config;
+mod discover;
 mod state;
 
+pub use capture::{NodeCapture, NodeError, NodeStats};
 pub use config::Config;
 pub use state::{NamespaceView, SharedNamespaces};

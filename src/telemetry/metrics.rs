@@ -16,6 +16,9 @@
 //! | `podflow_export_bytes_total` | counter | bytes of the messages sent |
 //! | `podflow_export_messages_total` | counter | IPFIX messages (or JSON lines) sent |
 //! | `podflow_build_info{version}` | info | always 1 |
+//!
+//! Node mode adds `podflow_node_*` (namespaces, interfaces, namespace errors) and
+//! `podflow_pod_index_*` (pods, addresses, watch failures, lists); see [`NodeCollector`].
 
 use crate::metadata::MetadataStats;
 use std::fmt;
@@ -304,6 +307,92 @@ impl Collector for MetadataCollector {
         for (name, help, value) in counters {
             out.encode_descriptor(name, help, None, MetricType::Counter)?
                 .encode_counter::<NoLabelSet, _, u64>(&value.load(Relaxed), None)?;
+        }
+        Ok(())
+    }
+}
+
+/// Node mode's families: the namespaces it captures and the pod index it attributes them
+/// with.
+pub struct NodeCollector {
+    pub node: Arc<crate::node::NodeStats>,
+    pub pods: crate::metadata::Pods,
+}
+
+impl fmt::Debug for NodeCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for NodeCollector {
+    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
+        let n = &self.node;
+        let summary = self
+            .pods
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .summary();
+        let as_u64 = |v: usize| v as u64;
+        let gauges: [(&str, &str, u64); 5] = [
+            (
+                "node_namespaces",
+                "Pod network namespaces captured now.",
+                as_u64(n.namespaces.load(Relaxed)),
+            ),
+            (
+                "node_namespaces_with_pod",
+                "Captured namespaces whose pod the index knows.",
+                as_u64(n.namespaces_with_pod.load(Relaxed)),
+            ),
+            (
+                "node_interfaces",
+                "Interfaces captured now, pod namespaces and host together.",
+                as_u64(n.interfaces.load(Relaxed)),
+            ),
+            ("pod_index_pods", "Pods in the index.", as_u64(summary.pods)),
+            (
+                "pod_index_addresses",
+                "Pod addresses the index resolves.",
+                as_u64(summary.addresses),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            out.encode_descriptor(name, help, None, MetricType::Gauge)?
+                .encode_gauge(&(value as i64))?;
+        }
+        let p = &self.pods.stats;
+        let counters: [(&str, &str, u64); 5] = [
+            (
+                "node_namespaces_added",
+                "Network namespaces found since start.",
+                n.namespaces_added.load(Relaxed),
+            ),
+            (
+                "node_namespaces_removed",
+                "Network namespaces gone since start (their flows ended and exported).",
+                n.namespaces_removed.load(Relaxed),
+            ),
+            (
+                "node_namespace_errors",
+                "Failures to open or enter a namespace or to list its interfaces (each retried with backoff).",
+                n.namespace_errors.load(Relaxed),
+            ),
+            (
+                "pod_index_watch_failures",
+                "Failed lists or watches of pods on the API server (each retried with backoff).",
+                p.failures.load(Relaxed),
+            ),
+            (
+                "pod_index_lists",
+                "Full pod lists applied to the index (the first, then one per relist).",
+                p.lists.load(Relaxed),
+            ),
+        ];
+        for (name, help, value) in counters {
+            out.encode_descriptor(name, help, None, MetricType::Counter)?
+                .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
         }
         Ok(())
     }

@@ -10,5 +10,5 @@ mod server;
 
 pub use config::{Config, LogConfig, LogFormat};
 pub use health::{Health, Readiness};
-pub use metrics::{render, Format, MetadataCollector, MetricSources};
+pub use metrics::{render, Format, MetadataCollector, MetricSources, NodeCollector};
 pub use server::{Telemetry, TelemetryError};

@@ -520,3 +520,29 @@ fn two_threads_on_a_full_table_keep_the_bound() {
     assert_eq!(s.flows, recs.len() as u64);
     assert_eq!(s.evictions, s.ended(EndReason::LackOfResources));
 }
+
+#[test]
+fn flushing_points_ends_only_their_flows() {
+    let t = Arc::new(FlowTable::new(cfg(true)));
+    let mut gone = Meter::new(Arc::clone(&t), 7);
+    let mut stays = Meter::new(Arc::clone(&t), 8);
+    gone.observe(udp((A, 1), (B, 2), 100), 0);
+    gone.observe(udp((B, 2), (A, 1), 50), 1);
+    gone.observe(udp((A, 3), (B, 4), 10), 1);
+    stays.observe(udp((A, 1), (B, 2), 100), 2);
+    assert_eq!(t.len(), 3);
+    let mut out = Vec::new();
+    t.flush_points(&[7], 3, &mut out);
+    out.sort_by_key(|r| r.key.src_port);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|r| r.key.point == 7));
+    assert!(out.iter().all(|r| r.end_reason == EndReason::ForcedEnd));
+    assert_eq!((out[0].forward.packets, out[0].reverse.packets), (1, 1));
+    assert_eq!(t.len(), 1);
+    // A flow already due at the flush keeps its own reason.
+    let mut out = Vec::new();
+    t.flush_points(&[8], 100 * crate::flow::NANOS_PER_SEC, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].end_reason, EndReason::IdleTimeout);
+    assert!(t.is_empty());
+}

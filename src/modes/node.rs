@@ -1,0 +1,154 @@
+//! Node mode: one probe per node. The pod index (a watch on the API server, or a PodList
+//! file) says who is who; the node capture thread captures inside every pod network
+//! namespace and on the node's own interfaces into one flow table; the sweeper ends flows
+//! and the exporter attributes each record to the pod it was observed in and its peer.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use anyhow::Context as _;
+
+use super::Failure;
+use crate::capture::{CaptureStats, Interfaces};
+use crate::config::Config;
+use crate::export::{Enricher, Exporter, StatsSources};
+use crate::flow::{Clock, FlowTable, FlowTableConfig, FlushPoints, Sweeper};
+use crate::ipfix::EncoderOptions;
+use crate::metadata::{start_source, IdentityRules, PodIdentity};
+use crate::node::{NodeCapture, SharedNamespaces};
+use crate::telemetry::{Health, MetricSources, NodeCollector, Telemetry};
+
+pub fn run(config: Config) -> Result<(), Failure> {
+    let usage = Failure::Usage;
+    let table = Arc::new(FlowTable::new(FlowTableConfig {
+        idle_timeout: config.flow.idle_timeout(),
+        active_timeout: config.flow.active_timeout(),
+        tcp_end_linger: config.flow.tcp_end_linger(),
+        max_flows: config.flow.max_flows,
+        biflow: config.flow.biflow,
+    }));
+    let capture_stats = Arc::new(CaptureStats::default());
+    let registry = Interfaces::default();
+    let namespaces = SharedNamespaces::default();
+
+    System::new().block_on(async move {
+        let rules = IdentityRules::from_config(&config.k8s);
+        let pods = start_source(&config.k8s.source, rules)
+            .await
+            .map_err(|e| usage(e.into()))?;
+        let node = node_identity(&config);
+        tracing::info!(node = %node.node_name, source = %config.k8s.source, "node mode");
+
+        let encoder = EncoderOptions {
+            observation_domain_id: config.ipfix.observation_domain_id,
+            enterprise_number: config.ipfix.enterprise_number,
+            biflow: config.flow.biflow,
+            with_peer: true,
+            max_message_bytes: config.export.message_bytes(),
+        };
+        let enricher = Enricher::for_node(
+            Arc::new(node),
+            registry.clone(),
+            namespaces.clone(),
+            pods.index.clone(),
+        );
+        let sources = StatsSources {
+            table: table.clone(),
+            capture: capture_stats.clone(),
+        };
+        let exporter = Exporter::open(&config.export, encoder, enricher, sources)
+            .with_context(|| format!("export.collector = {}", config.export.collector))
+            .map_err(usage)?;
+        let health = Arc::new(Health::capture(exporter.stats()));
+
+        // The exporter does blocking I/O (TCP connects, file writes): its own thread.
+        let export_arbiter = Arbiter::new();
+        let exporter = Exporter::start_in_arbiter(&export_arbiter.handle(), move |_| exporter);
+        let sweeper = Sweeper::new(
+            table.clone(),
+            Clock::Wall,
+            Duration::from_millis(config.flow.sweep_interval_ms),
+            exporter.clone().recipient(),
+        )
+        .start();
+        let flush = sweeper.clone();
+        let capture = NodeCapture::start(
+            &config.node,
+            table.clone(),
+            capture_stats.clone(),
+            pods.index.clone(),
+            registry,
+            namespaces,
+            move |points| flush.do_send(FlushPoints(points)),
+        )
+        .map_err(|e| usage(e.into()))?;
+        let telemetry = Telemetry::start(
+            &config.telemetry.listen,
+            MetricSources::new(capture_stats.clone(), table.clone(), health.clone())
+                .with_collector(NodeCollector {
+                    node: capture.stats(),
+                    pods,
+                }),
+        )
+        .map_err(|e| usage(e.into()))?;
+        tracing::info!(
+            collector = %config.export.collector,
+            telemetry = %config.telemetry.listen,
+            netns_dirs = ?config.node.netns_dirs,
+            "capturing every network namespace of the node"
+        );
+
+        let signal = super::shutdown_signal();
+        tokio::pin!(signal);
+        let mut check = tokio::time::interval(Duration::from_secs(1));
+        let sig = loop {
+            tokio::select! {
+                sig = &mut signal => break sig,
+                _ = check.tick() => {
+                    health.running.store(capture.running(), Ordering::Relaxed);
+                    health.interfaces.store(capture.captured().len(), Ordering::Relaxed);
+                }
+            }
+        };
+        tracing::info!(signal = sig, "shutting down");
+        let _ = tokio::task::spawn_blocking(move || capture.stop()).await;
+        health.running.store(false, Ordering::Relaxed);
+        super::finish(
+            &sweeper,
+            &exporter,
+            &table,
+            &capture_stats,
+            config.export.drain_timeout_secs,
+        )
+        .await;
+        if let Some(t) = telemetry {
+            t.stop().await;
+        }
+        export_arbiter.stop();
+        System::current().stop();
+        Ok(())
+    })
+}
+
+/// The identity of records observed outside any known pod: the node (from `k8s.node_name`,
+/// else the host name) and the cluster.
+fn node_identity(config: &Config) -> PodIdentity {
+    let node_name = config.k8s.node_name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        tracing::warn!(
+            hostname = %host,
+            "k8s.node_name is not set (the DaemonSet sets PODFLOW_K8S__NODE_NAME from spec.nodeName); using the host name"
+        );
+        host
+    });
+    PodIdentity {
+        node_name,
+        node_ip: config.k8s.node_ip,
+        cluster_name: config.k8s.cluster_name.clone().unwrap_or_default(),
+        ..PodIdentity::default()
+    }
+}

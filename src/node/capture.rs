@@ -1,0 +1,571 @@
+//! Node mode's capture thread (`node-capture`): finds the network namespaces of the node,
+//! enters each in turn to list its interfaces and open packet sockets on them (a socket
+//! belongs to the namespace it was opened in, so the capture threads never need to enter
+//! it themselves), captures the node's own interfaces, and ends the flows of namespaces
+//! that disappear.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
+
+use super::discover::{self, DirWatch, Nsfs};
+use super::{Config, SharedNamespaces};
+use crate::capture::live::netlink::{self, LinkInfo};
+use crate::capture::live::{links, Link, NamespaceCapture};
+use crate::capture::{CaptureStats, Interfaces};
+use crate::flow::FlowTable;
+use crate::metadata::SharedIndex;
+
+/// How long what is known of a vanished namespace (its interface names, its pod) is kept
+/// for records still on their way to the collector (a TCP backlog, for instance).
+const GONE_GRACE: Duration = Duration::from_secs(600);
+/// How often the thread looks at its stop flag and at the inotify queue.
+const POLL: Duration = Duration::from_millis(100);
+/// After an inotify event, how long to wait for the bind mount that follows the new file.
+const SETTLE: Duration = Duration::from_millis(200);
+/// Backoff of a namespace that cannot be entered or opened: from the rescan interval,
+/// doubling up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Counters of node mode's capture, read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct NodeStats {
+    /// Pod namespaces captured now.
+    pub namespaces: AtomicUsize,
+    /// Of those, the ones whose pod the index knows.
+    pub namespaces_with_pod: AtomicUsize,
+    /// Namespaces found and ended since start.
+    pub namespaces_added: AtomicU64,
+    pub namespaces_removed: AtomicU64,
+    /// Failures to open or enter a namespace, or to list its interfaces.
+    pub namespace_errors: AtomicU64,
+    /// Interfaces captured now, pod namespaces and host together.
+    pub interfaces: AtomicUsize,
+}
+
+/// What the thread and the [`NodeCapture`] handle share.
+struct Shared {
+    stop: AtomicBool,
+    /// Capture threads alive.
+    running: Arc<AtomicUsize>,
+    /// The node thread is alive.
+    alive: AtomicBool,
+    stats: Arc<NodeStats>,
+    /// `namespace path: interface` of everything captured now.
+    captured: Mutex<Vec<String>>,
+}
+
+/// Node mode's running capture. Dropping it stops it, as [`NodeCapture::stop`] does.
+pub struct NodeCapture {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Why node capture cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot read podflow's own network namespace (/proc/self/ns/net): {0}")]
+    OwnNamespace(io::Error),
+    #[error("cannot start the node capture thread: {0}")]
+    Thread(io::Error),
+    #[error(transparent)]
+    Capture(#[from] crate::capture::LiveError),
+}
+
+impl NodeCapture {
+    /// Starts the node thread, which registers observation points in `registry` and
+    /// describes the namespaces in `namespaces`. `on_gone` hears the points of every
+    /// namespace that disappears (their flows are to be ended and exported).
+    pub fn start(
+        cfg: &Config,
+        table: Arc<FlowTable>,
+        stats: Arc<CaptureStats>,
+        index: SharedIndex,
+        registry: Interfaces,
+        namespaces: SharedNamespaces,
+        on_gone: impl Fn(Vec<u32>) + Send + 'static,
+    ) -> Result<NodeCapture, NodeError> {
+        crate::capture::live::can_capture()?;
+        let nsfs = Nsfs::detect().map_err(NodeError::OwnNamespace)?;
+        let home = File::open("/proc/thread-self/ns/net").map_err(NodeError::OwnNamespace)?;
+        let host_id = nsfs
+            .inode(std::path::Path::new("/proc/thread-self/ns/net"))
+            .ok_or_else(|| NodeError::OwnNamespace(io::Error::other("not on nsfs")))?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            running: Arc::default(),
+            alive: AtomicBool::new(true),
+            stats: Arc::default(),
+            captured: Mutex::default(),
+        });
+        let host = cfg.capture_host.then(|| {
+            NamespaceCapture::new(
+                host_id,
+                "host".into(),
+                cfg.host_interfaces.clone(),
+                table.clone(),
+                stats.clone(),
+                registry.clone(),
+                shared.running.clone(),
+            )
+        });
+        let watch = match DirWatch::new(&cfg.netns_dirs) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(dirs = ?cfg.netns_dirs, error = %e, "cannot watch the netns directories; new namespaces are found by the rescan only");
+                None
+            }
+        };
+        let node = NodeThread {
+            cfg: cfg.clone(),
+            nsfs,
+            home,
+            host_id,
+            host,
+            table,
+            stats,
+            index,
+            registry,
+            views: namespaces,
+            shared: shared.clone(),
+            pods: HashMap::new(),
+            failing: HashMap::new(),
+            retired: VecDeque::new(),
+            on_gone: Box::new(on_gone),
+            watch,
+            trouble: Default::default(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("node-capture".into())
+            .spawn(move || node.run())
+            .map_err(NodeError::Thread)?;
+        Ok(NodeCapture {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn stats(&self) -> Arc<NodeStats> {
+        self.shared.stats.clone()
+    }
+
+    /// `namespace: interface` of everything captured now.
+    pub fn captured(&self) -> Vec<String> {
+        self.shared
+            .captured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// True while the node thread runs (it keeps the capture threads in line with the
+    /// namespaces and interfaces present).
+    pub fn running(&self) -> bool {
+        self.shared.alive.load(Relaxed)
+    }
+
+    /// Stops every capture thread and waits for them.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.shared.stop.store(true, Relaxed);
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for NodeCapture {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// One pod namespace being captured.
+struct PodNamespace {
+    path: PathBuf,
+    file: File,
+    capture: NamespaceCapture,
+    /// Its interfaces at the last visit (to tell the host ends of its veth pairs).
+    links: Vec<LinkInfo>,
+}
+
+/// A namespace that could not be opened or entered: when to try again.
+struct Failing {
+    next: Instant,
+    backoff: Duration,
+}
+
+struct NodeThread {
+    cfg: Config,
+    nsfs: Nsfs,
+    /// podflow's own (the host's) namespace, to come back to after each visit.
+    home: File,
+    host_id: u64,
+    host: Option<NamespaceCapture>,
+    table: Arc<FlowTable>,
+    stats: Arc<CaptureStats>,
+    index: SharedIndex,
+    registry: Interfaces,
+    views: SharedNamespaces,
+    shared: Arc<Shared>,
+    pods: HashMap<u64, PodNamespace>,
+    failing: HashMap<u64, Failing>,
+    /// Namespaces gone: when, and their points, to forget after [`GONE_GRACE`].
+    retired: VecDeque<(Instant, u64, Vec<u32>)>,
+    on_gone: Box<dyn Fn(Vec<u32>) + Send>,
+    watch: Option<DirWatch>,
+    /// The scan trouble last logged, so that it is logged once.
+    trouble: discover::ScanTrouble,
+}
+
+impl NodeThread {
+    fn run(mut self) {
+        let rescan = Duration::from_secs(self.cfg.rescan_secs);
+        let mut next = Instant::now();
+        while !self.shared.stop.load(Relaxed) {
+            let now = Instant::now();
+            if self.watch.as_mut().is_some_and(DirWatch::changed) {
+                next = next.min(now + SETTLE);
+            }
+            if now >= next {
+                if let Err(e) = self.visit_all() {
+                    tracing::error!(error = %e, "cannot return to podflow's own network namespace; node capture stops");
+                    break;
+                }
+                next = Instant::now() + rescan;
+            }
+            std::thread::park_timeout(POLL);
+        }
+        for (_, mut ns) in self.pods.drain() {
+            ns.capture.stop();
+        }
+        if let Some(host) = &mut self.host {
+            host.stop();
+        }
+        self.shared.alive.store(false, Relaxed);
+    }
+
+    /// One round: find the namespaces, end the vanished ones, visit the others, then the
+    /// host. Fails only when the thread cannot come back to its own namespace.
+    fn visit_all(&mut self) -> io::Result<()> {
+        let proc_dir = self
+            .cfg
+            .scan_processes
+            .then_some(self.cfg.proc_dir.as_path());
+        let (mut found, trouble) = discover::scan(self.nsfs, &self.cfg.netns_dirs, proc_dir);
+        self.log_trouble(trouble);
+        found.remove(&self.host_id);
+
+        let gone: Vec<u64> = self
+            .pods
+            .keys()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        for id in gone {
+            self.remove(id);
+        }
+        self.failing.retain(|id, _| found.contains_key(id));
+
+        for (id, path) in found {
+            self.visit(id, path)?;
+        }
+        self.visit_host();
+        self.purge();
+        self.publish();
+        Ok(())
+    }
+
+    /// Opens (first time) and enters namespace `id`, brings its capture in line with its
+    /// interfaces and reads its addresses.
+    fn visit(&mut self, id: u64, path: PathBuf) -> io::Result<()> {
+        let now = Instant::now();
+        if self.failing.get(&id).is_some_and(|f| f.next > now) {
+            return Ok(());
+        }
+        if !self.pods.contains_key(&id) {
+            match discover::open(self.nsfs, &path, id) {
+                Ok(file) => {
+                    let capture = NamespaceCapture::new(
+                        id,
+                        path.display().to_string(),
+                        self.cfg.pod_interfaces.clone(),
+                        self.table.clone(),
+                        self.stats.clone(),
+                        self.registry.clone(),
+                        self.shared.running.clone(),
+                    );
+                    self.pods.insert(
+                        id,
+                        PodNamespace {
+                            path: path.clone(),
+                            file,
+                            capture,
+                            links: Vec::new(),
+                        },
+                    );
+                    self.shared.stats.namespaces_added.fetch_add(1, Relaxed);
+                }
+                Err(e) => {
+                    self.failed(id, &path, "cannot open the network namespace", &e);
+                    return Ok(());
+                }
+            }
+        }
+        let ns = self.pods.get_mut(&id).expect("inserted above");
+        if let Err(e) = move_into_link_name_space(ns.file.as_fd(), Some(LinkNameSpaceType::Network))
+        {
+            let path = ns.path.clone();
+            self.failed(
+                id,
+                &path,
+                "cannot enter the network namespace (setns needs CAP_SYS_ADMIN)",
+                &e.into(),
+            );
+            return Ok(());
+        }
+        let seen = netlink::links().and_then(|l| Ok((l, netlink::addresses()?)));
+        if let Ok((all, _)) = &seen {
+            let links: Vec<Link> = all.iter().map(|l| to_link(l, false)).collect();
+            ns.capture.reconcile(&links);
+        }
+        // Back home before anything else: every other namespace is entered from here.
+        move_into_link_name_space(self.home.as_fd(), Some(LinkNameSpaceType::Network))?;
+        match seen {
+            Ok((all, addrs)) => {
+                let captured: HashSet<u32> = all
+                    .iter()
+                    .filter(|l| ns.capture.captured().contains(&l.name))
+                    .map(|l| l.index)
+                    .collect();
+                let addrs = addrs
+                    .into_iter()
+                    .filter(|(i, a)| captured.contains(i) && !a.is_loopback())
+                    .map(|(_, a)| a)
+                    .collect();
+                ns.links = all;
+                let path = ns.path.clone();
+                self.failing.remove(&id);
+                self.update_view(id, path, addrs);
+            }
+            Err(e) => {
+                let path = ns.path.clone();
+                self.failed(
+                    id,
+                    &path,
+                    "cannot list the interfaces of the network namespace",
+                    &e,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the namespace's addresses and resolves its pod; a namespace keeps the pod it
+    /// was once resolved to while no other pod claims its addresses.
+    fn update_view(&mut self, id: u64, path: PathBuf, addrs: Vec<std::net::IpAddr>) {
+        let pod = {
+            let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+            addrs.iter().find_map(|a| index.by_ip(a).cloned())
+        };
+        let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
+        let view = views.entry(id).or_default();
+        let first = view.path.as_os_str().is_empty();
+        let before = view.pod.as_ref().map(|p| p.pod.uid.clone());
+        view.path = path;
+        view.addrs = addrs;
+        if pod.is_some() {
+            view.pod = pod;
+        }
+        let after = view.pod.as_ref().map(|p| p.pod.uid.clone());
+        match &view.pod {
+            Some(p) if before != after => tracing::info!(
+                netns = %view.path.display(),
+                pod = %format!("{}/{}", p.pod.namespace, p.pod.name),
+                addresses = ?view.addrs,
+                "capturing pod namespace"
+            ),
+            None if first => tracing::info!(
+                netns = %view.path.display(),
+                addresses = ?view.addrs,
+                "capturing namespace; no pod of the index holds its addresses (yet)"
+            ),
+            _ => {}
+        }
+    }
+
+    /// The node's own interfaces, the host ends of pod veth pairs aside unless configured.
+    fn visit_host(&mut self) {
+        let Some(host) = &mut self.host else {
+            return;
+        };
+        // (pod side index, host side index) of every pod veth whose peer is elsewhere.
+        let pairs: HashSet<(u32, u32)> = self
+            .pods
+            .values()
+            .flat_map(|ns| ns.links.iter())
+            .filter(|l| l.link_elsewhere)
+            .filter_map(|l| Some((l.index, l.link?)))
+            .collect();
+        let skip_veths = !self.cfg.host_pod_veths;
+        let listed = links(|l| {
+            skip_veths
+                && l.link_elsewhere
+                && l.link.is_some_and(|peer| pairs.contains(&(peer, l.index)))
+        });
+        let all = match listed {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the node's interfaces; trying again at the next rescan");
+                return;
+            }
+        };
+        host.reconcile(&all);
+        let captured = host.captured();
+        let addrs = netlink::addresses().unwrap_or_default();
+        let indexes: HashSet<u32> = all
+            .iter()
+            .filter(|l| captured.contains(&l.name))
+            .map(|l| l.index)
+            .collect();
+        let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
+        let view = views.entry(self.host_id).or_default();
+        view.host = true;
+        view.path = PathBuf::from("host");
+        view.addrs = addrs
+            .into_iter()
+            .filter(|(i, a)| indexes.contains(i) && !a.is_loopback())
+            .map(|(_, a)| a)
+            .collect();
+    }
+
+    /// Namespace `id` is gone: stop its capture and have its flows ended.
+    fn remove(&mut self, id: u64) {
+        let Some(mut ns) = self.pods.remove(&id) else {
+            return;
+        };
+        ns.capture.stop();
+        let points = self.registry.forget(id);
+        let pod = self
+            .views
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .and_then(|v| v.pod.as_ref())
+            .map(|p| format!("{}/{}", p.pod.namespace, p.pod.name));
+        tracing::info!(netns = %ns.path.display(), pod = pod.as_deref().unwrap_or(""), "namespace gone: capture stopped, its flows ended");
+        if !points.is_empty() {
+            (self.on_gone)(points.clone());
+        }
+        self.retired.push_back((Instant::now(), id, points));
+        self.shared.stats.namespaces_removed.fetch_add(1, Relaxed);
+    }
+
+    /// Forgets namespaces gone for longer than [`GONE_GRACE`].
+    fn purge(&mut self) {
+        while let Some((at, id, _)) = self.retired.front() {
+            if at.elapsed() < GONE_GRACE {
+                break;
+            }
+            let id = *id;
+            if let Some((_, _, points)) = self.retired.pop_front() {
+                self.registry.drop_points(&points);
+            }
+            if !self.pods.contains_key(&id) {
+                self.views
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&id);
+            }
+        }
+    }
+
+    /// A namespace could not be opened, entered or read: logged when it starts failing,
+    /// counted every time, tried again with a doubling backoff.
+    fn failed(&mut self, id: u64, path: &std::path::Path, what: &str, e: &io::Error) {
+        self.shared.stats.namespace_errors.fetch_add(1, Relaxed);
+        let first = Duration::from_secs(self.cfg.rescan_secs);
+        let entry = self.failing.entry(id).or_insert(Failing {
+            next: Instant::now(),
+            backoff: Duration::ZERO,
+        });
+        if entry.backoff.is_zero() {
+            tracing::warn!(netns = %path.display(), error = %e, "{what}; trying again with backoff");
+            entry.backoff = first;
+        } else {
+            entry.backoff = (entry.backoff * 2).min(MAX_BACKOFF);
+        }
+        entry.next = Instant::now() + entry.backoff;
+    }
+
+    fn log_trouble(&mut self, trouble: discover::ScanTrouble) {
+        if trouble == self.trouble {
+            return;
+        }
+        for (dir, error) in &trouble.dirs {
+            if !self.trouble.dirs.iter().any(|(d, _)| d == dir) {
+                tracing::warn!(dir = %dir.display(), %error, "cannot list namespaces here; looking again at every rescan");
+            }
+        }
+        if trouble.denied > 0 && self.trouble.denied == 0 {
+            tracing::warn!(
+                processes = trouble.denied,
+                "cannot read the network namespace of some processes (reading /proc/<pid>/ns/net needs CAP_SYS_PTRACE)"
+            );
+        }
+        self.trouble = trouble;
+    }
+
+    fn publish(&self) {
+        let mut captured = Vec::new();
+        let views = self.views.read().unwrap_or_else(PoisonError::into_inner);
+        let mut with_pod = 0;
+        for (id, ns) in &self.pods {
+            if views.get(id).is_some_and(|v| v.pod.is_some()) {
+                with_pod += 1;
+            }
+            let label = ns.path.display();
+            captured.extend(
+                ns.capture
+                    .captured()
+                    .iter()
+                    .map(|i| format!("{label}: {i}")),
+            );
+        }
+        if let Some(host) = &self.host {
+            captured.extend(host.captured().iter().map(|i| format!("host: {i}")));
+        }
+        let stats = &self.shared.stats;
+        stats.namespaces.store(self.pods.len(), Relaxed);
+        stats.namespaces_with_pod.store(with_pod, Relaxed);
+        stats.interfaces.store(captured.len(), Relaxed);
+        *self
+            .shared
+            .captured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = captured;
+    }
+}
+
+/// A link as the interface selection sees it.
+fn to_link(l: &LinkInfo, skip: bool) -> Link {
+    Link {
+        name: l.name.clone(),
+        index: l.index,
+        up: l.up,
+        loopback: l.loopback,
+        skip,
+    }
+}
