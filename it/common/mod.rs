@@ -134,6 +134,7 @@ impl Drop for Background {
     fn drop(&mut self) {
         let _ = std::process::Command::new("kill")
             .arg(self.0.id().to_string())
+            .stderr(std::process::Stdio::null())
             .status();
         let _ = self.0.wait();
     }

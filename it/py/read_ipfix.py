@@ -13,7 +13,9 @@ import ipfix.reader
 
 K8S = ["k8sNodeName", "k8sNodeIPv4Address", "k8sPodName", "k8sPodNamespace",
        "k8sWorkloadName", "k8sWorkloadKind", "k8sPodLabels", "k8sPodAnnotations",
-       "k8sPodUid", "k8sClusterName", "k8sObservationPoint"]
+       "k8sPodUid", "k8sClusterName", "k8sObservationPoint",
+       "k8sPeerPodName", "k8sPeerPodNamespace", "k8sPeerWorkloadName",
+       "k8sPeerWorkloadKind", "k8sPeerNodeName", "k8sPeerPodLabels"]
 
 
 def main(path, specfile):

@@ -328,12 +328,12 @@ impl NodeThread {
         if let Err(e) = move_into_link_name_space(ns.file.as_fd(), Some(LinkNameSpaceType::Network))
         {
             let path = ns.path.clone();
-            self.failed(
-                id,
-                &path,
-                "cannot enter the network namespace (setns needs CAP_SYS_ADMIN)",
-                &e.into(),
-            );
+            let what = if e == rustix::io::Errno::PERM {
+                "cannot enter the network namespace (setns needs CAP_SYS_ADMIN)"
+            } else {
+                "cannot enter the network namespace"
+            };
+            self.failed(id, &path, what, &e.into());
             return Ok(());
         }
         let seen = netlink::links().and_then(|l| Ok((l, netlink::addresses()?)));
