@@ -280,3 +280,149 @@ mod tests {
         assert_eq!(e.interface(&flow("10.0.0.7", "10.0.0.9")), "eth0");
     }
 }
+
+#[cfg(test)]
+mod node_tests {
+    use std::sync::RwLock;
+
+    use super::*;
+    use crate::flow::{Counters, EndReason, FlowKey};
+    use crate::metadata::{IdentityRules, PodIndex, TrimmedPod};
+
+    fn pod(name: &str, ip: &str, node: &str) -> TrimmedPod {
+        TrimmedPod {
+            name: name.into(),
+            namespace: "shop".into(),
+            uid: format!("uid-{name}"),
+            ips: vec![ip.parse().unwrap()],
+            node_name: node.into(),
+            ..TrimmedPod::default()
+        }
+    }
+
+    fn flow(point: u32, src: &str, dst: &str) -> FlowRecord {
+        let (s, v6) = from_addr(src.parse().unwrap());
+        let (d, _) = from_addr(dst.parse().unwrap());
+        FlowRecord {
+            key: FlowKey {
+                src: s,
+                dst: d,
+                ipv6: v6,
+                proto: 6,
+                point,
+                ..Default::default()
+            },
+            start: 0,
+            end: 0,
+            forward: Counters::default(),
+            reverse: Counters::default(),
+            tos: 0,
+            end_reason: EndReason::IdleTimeout,
+        }
+    }
+
+    /// Namespaces 100 (pod web, 10.0.0.1), 200 (an address no pod holds) and 1 (the host,
+    /// 192.168.1.10); a peer pod db on another node.
+    fn node() -> (Enricher, SharedIndex, SharedNamespaces) {
+        let index: SharedIndex = Arc::new(RwLock::new(PodIndex::from_pods(
+            IdentityRules::default(),
+            [
+                pod("web", "10.0.0.1", "node-1"),
+                pod("db", "10.0.9.9", "node-2"),
+            ],
+        )));
+        let registry = Interfaces::default();
+        assert_eq!(registry.point_in(100, "eth0"), Some(0));
+        assert_eq!(registry.point_in(200, "eth0"), Some(1));
+        assert_eq!(registry.point_in(1, "ens3"), Some(2));
+        let namespaces = SharedNamespaces::default();
+        let view = |host: bool, addr: &str| NamespaceView {
+            host,
+            addrs: vec![addr.parse().unwrap()],
+            ..NamespaceView::default()
+        };
+        {
+            let mut ns = namespaces.write().unwrap();
+            ns.insert(100, view(false, "10.0.0.1"));
+            ns.insert(200, view(false, "10.0.0.2"));
+            ns.insert(1, view(true, "192.168.1.10"));
+        }
+        let me = PodIdentity {
+            node_name: "node-1".into(),
+            ..PodIdentity::default()
+        };
+        let e = Enricher::for_node(Arc::new(me), registry, namespaces.clone(), index.clone());
+        (e, index, namespaces)
+    }
+
+    #[test]
+    fn records_name_the_observed_pod_and_the_peer() {
+        let (mut e, _, _) = node();
+        let flows = [
+            flow(0, "10.0.0.1", "10.0.9.9"),
+            flow(0, "10.0.9.9", "10.0.0.1"),
+            flow(1, "10.0.0.2", "10.0.9.9"),
+            flow(2, "192.168.1.10", "10.0.0.1"),
+            flow(2, "10.0.9.9", "10.0.0.1"),
+        ];
+        e.prepare(&flows);
+        let r: Vec<_> = flows.iter().map(|f| e.record(f)).collect();
+        let peer = |i: usize| r[i].peer.map(|p| p.pod_name.as_str());
+        // In web's namespace: web is observed; egress then ingress; db is the peer.
+        assert_eq!((r[0].pod.pod_name.as_str(), r[0].direction), ("web", 1));
+        assert_eq!((r[1].pod.pod_name.as_str(), r[1].direction), ("web", 0));
+        assert_eq!((peer(0), peer(1)), (Some("db"), Some("db")));
+        assert_eq!(r[0].peer.unwrap().node_name, "node-2");
+        assert_eq!((r[0].observation_point, r[0].interface), (2, "eth0"));
+        // A namespace no pod holds: the node's identity, still point 2, peer known.
+        assert_eq!(
+            (r[2].pod.pod_name.as_str(), r[2].pod.node_name.as_str()),
+            ("", "node-1")
+        );
+        assert_eq!((r[2].observation_point, peer(2)), (2, Some("db")));
+        // The host: point 3, direction from the node's addresses; when neither end is the
+        // node's, the destination is the peer.
+        assert_eq!(
+            (r[3].observation_point, r[3].direction, peer(3)),
+            (3, 1, Some("web"))
+        );
+        assert_eq!((r[4].direction, peer(4)), (DIRECTION_UNKNOWN, Some("web")));
+        assert_eq!(r[4].interface, "ens3");
+    }
+
+    #[test]
+    fn a_pod_found_later_and_a_pod_gone_from_the_index() {
+        let (mut e, index, namespaces) = node();
+        let f = [flow(1, "10.0.0.2", "10.0.9.9")];
+        // The pod of namespace 200 arrives in the index: the next batch names it.
+        index
+            .write()
+            .unwrap()
+            .apply(pod("late", "10.0.0.2", "node-1"));
+        e.prepare(&f);
+        assert_eq!(e.record(&f[0]).pod.pod_name, "late");
+        // Namespace 100 keeps the pod it was resolved to after the pod leaves the index.
+        let web = index
+            .read()
+            .unwrap()
+            .by_ip(&"10.0.0.1".parse().unwrap())
+            .cloned();
+        namespaces.write().unwrap().get_mut(&100).unwrap().pod = web;
+        index
+            .write()
+            .unwrap()
+            .replace([pod("db", "10.0.9.9", "node-2")]);
+        let f = [
+            flow(0, "10.0.0.1", "10.0.9.9"),
+            flow(7, "10.0.0.1", "10.0.9.9"),
+        ];
+        e.prepare(&f);
+        assert_eq!(e.record(&f[0]).pod.pod_name, "web");
+        // An unknown point (its namespace forgotten): the node, no interface name.
+        let r = e.record(&f[1]);
+        assert_eq!(
+            (r.pod.pod_name.as_str(), r.interface, r.observation_point),
+            ("", "", 3)
+        );
+    }
+}
