@@ -193,11 +193,6 @@ fn tshark_reads_the_udp_export_cleanly_root() {
     assert!(flows >= 101 + 2, "tshark saw {flows} records");
 }
 
-fn python() -> String {
-    std::env::var("IPFIX_PYTHON")
-        .unwrap_or_else(|_| root().join(".venv/bin/python").display().to_string())
-}
-
 #[test]
 fn python_ipfix_reads_kubernetes_elements_by_name() {
     let dir = tempfile::tempdir().unwrap();
@@ -221,23 +216,7 @@ fn python_ipfix_reads_kubernetes_elements_by_name() {
             ("PODFLOW_K8S__LABELS_FILE", labels.to_str().unwrap()),
         ],
     );
-    let py = python();
-    assert!(
-        Path::new(&py).exists(),
-        "{py} is missing: run scripts/test.sh, which makes the venv"
-    );
-    let out = Command::new(&py)
-        .arg(root().join("it/py/read_ipfix.py"))
-        .arg(&file)
-        .arg(root().join("config/ipfix/python-ipfix.specs"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = python_ipfix_summary(&file);
     assert_eq!(v["flows"], 101);
     assert_eq!(v["packets"], 1110);
     assert_eq!(v["octets"], 735_719);

@@ -10,7 +10,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,35 +39,6 @@ fn python_in(ns: &str, args: &[&str]) -> Command {
     let mut cmd = exec(ns, "python3");
     cmd.arg(root().join("it/py/traffic.py")).args(args);
     cmd
-}
-
-/// Starts a long-running helper and waits for its first line.
-fn start(mut cmd: Command) -> (Background, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (Background(child), line.trim().to_string())
-}
-
-/// Runs a helper to completion; returns its first line of output.
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
 }
 
 /// A node namespace, its pods and a remote namespace; all deleted on drop.
@@ -601,24 +571,7 @@ fn node_mode_attributes_every_flow_to_its_pod_and_peer() {
     observed_in(&recs, 1, 0, "");
 
     // A standard decoder reads the peer elements by name with the shipped definitions.
-    let py = root().join(".venv/bin/python3");
-    assert!(
-        py.exists(),
-        "{} is missing: run scripts/test.sh",
-        py.display()
-    );
-    let out = Command::new(&py)
-        .arg(root().join("it/py/read_ipfix.py"))
-        .arg(&ipfix)
-        .arg(root().join("config/ipfix/python-ipfix.specs"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = python_ipfix_summary(&ipfix);
     let peers = v["k8s"]["k8sPeerPodName"].as_array().unwrap();
     for name in ["web-7c9d8f6b5-x2x9k", "db-0", "debug", "api-0"] {
         assert!(peers.contains(&json!(name)), "{name} not among {peers:?}");

@@ -25,36 +25,6 @@ fn python_in(ns: &str, script: &str, args: &[&str]) -> Command {
     cmd
 }
 
-/// Starts a long-running helper and waits for its first line ("listening", a port, ...).
-fn start(mut cmd: Command) -> (Background, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (Background(child), line.trim().to_string())
-}
-
-/// Runs a helper to completion; returns its first line of output.
-fn run(mut cmd: Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        cmd,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
-}
-
 /// A Downward-API volume as the kubelet writes it: files are links through `..data`, a link
 /// to a timestamped directory that is replaced atomically on every update.
 struct DownwardVolume {

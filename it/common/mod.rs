@@ -126,6 +126,64 @@ pub fn pcap_record(ts: u32, frame: &[u8]) -> Vec<u8> {
     r
 }
 
+/// Starts a long-running helper (a server, a collector) and waits for its first line
+/// ("listening", a port, ...).
+pub fn start(mut cmd: impl std::borrow::BorrowMut<std::process::Command>) -> (Background, String) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .borrow_mut()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Background(child), line.trim().to_string())
+}
+
+/// Runs a helper to completion, asserting it succeeds; returns its first line of output.
+pub fn run(mut cmd: impl std::borrow::BorrowMut<std::process::Command>) -> String {
+    let cmd = cmd.borrow_mut();
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// What python-ipfix (from the venv `scripts/test.sh` makes, or `IPFIX_PYTHON`) reads in
+/// IPFIX file `file` with the element specs podflow ships: `it/py/read_ipfix.py`'s summary.
+pub fn python_ipfix_summary(file: &Path) -> serde_json::Value {
+    let py = std::env::var("IPFIX_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join(".venv/bin/python"));
+    assert!(
+        py.exists(),
+        "{} is missing: run scripts/test.sh, which makes the venv",
+        py.display()
+    );
+    let out = std::process::Command::new(&py)
+        .arg(root().join("it/py/read_ipfix.py"))
+        .arg(file)
+        .arg(root().join("config/ipfix/python-ipfix.specs"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A helper process (collector, server, tcpdump), killed with SIGTERM and reaped when the
 /// test ends, however it ends, so it can flush its files.
 pub struct Background(pub Child);

@@ -241,6 +241,11 @@ mod tests {
     use crate::flow::{Counters, EndReason, FlowKey};
 
     fn flow(src: &str, dst: &str) -> FlowRecord {
+        flow_at(0, src, dst)
+    }
+
+    /// A TCP flow from `src` to `dst` seen at observation point `point`.
+    pub(super) fn flow_at(point: u32, src: &str, dst: &str) -> FlowRecord {
         let (s, v6) = from_addr(src.parse().unwrap());
         let (d, _) = from_addr(dst.parse().unwrap());
         FlowRecord {
@@ -249,6 +254,7 @@ mod tests {
                 dst: d,
                 ipv6: v6,
                 proto: 6,
+                point,
                 ..Default::default()
             },
             start: 0,
@@ -285,8 +291,8 @@ mod tests {
 mod node_tests {
     use std::sync::RwLock;
 
+    use super::tests::flow_at as flow;
     use super::*;
-    use crate::flow::{Counters, EndReason, FlowKey};
     use crate::metadata::{IdentityRules, PodIndex, TrimmedPod};
 
     fn pod(name: &str, ip: &str, node: &str) -> TrimmedPod {
@@ -297,27 +303,6 @@ mod node_tests {
             ips: vec![ip.parse().unwrap()],
             node_name: node.into(),
             ..TrimmedPod::default()
-        }
-    }
-
-    fn flow(point: u32, src: &str, dst: &str) -> FlowRecord {
-        let (s, v6) = from_addr(src.parse().unwrap());
-        let (d, _) = from_addr(dst.parse().unwrap());
-        FlowRecord {
-            key: FlowKey {
-                src: s,
-                dst: d,
-                ipv6: v6,
-                proto: 6,
-                point,
-                ..Default::default()
-            },
-            start: 0,
-            end: 0,
-            forward: Counters::default(),
-            reverse: Counters::default(),
-            tos: 0,
-            end_reason: EndReason::IdleTimeout,
         }
     }
 

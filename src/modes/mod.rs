@@ -16,6 +16,7 @@ use crate::cli::Mode;
 use crate::config::Config;
 use crate::export::{Drain, Exporter};
 use crate::flow::{FlowTable, FlushAll, Sweeper};
+use crate::telemetry::Health;
 
 /// Why a mode stopped with an error.
 #[derive(Debug)]
@@ -33,6 +34,25 @@ pub fn run(mode: Mode, config: Config) -> Result<(), Failure> {
         Mode::Webhook => webhook::run(config),
         Mode::Node => node::run(config),
     }
+}
+
+/// Keeps readiness in line with the capture (`state` says whether it runs and how many
+/// interfaces it captures; interfaces come and go) until SIGTERM or SIGINT, then logs it.
+async fn serve_until_signal(health: &Health, state: impl Fn() -> (bool, usize)) {
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut check = tokio::time::interval(Duration::from_secs(1));
+    let sig = loop {
+        tokio::select! {
+            sig = &mut signal => break sig,
+            _ = check.tick() => {
+                let (running, interfaces) = state();
+                health.running.store(running, Ordering::Relaxed);
+                health.interfaces.store(interfaces, Ordering::Relaxed);
+            }
+        }
+    };
+    tracing::info!(signal = sig, "shutting down");
 }
 
 /// The end of a probe's run, once capture has stopped: ends every live flow, lets the

@@ -100,19 +100,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
             "capturing every network namespace of the node"
         );
 
-        let signal = super::shutdown_signal();
-        tokio::pin!(signal);
-        let mut check = tokio::time::interval(Duration::from_secs(1));
-        let sig = loop {
-            tokio::select! {
-                sig = &mut signal => break sig,
-                _ = check.tick() => {
-                    health.running.store(capture.running(), Ordering::Relaxed);
-                    health.interfaces.store(capture.captured().len(), Ordering::Relaxed);
-                }
-            }
-        };
-        tracing::info!(signal = sig, "shutting down");
+        super::serve_until_signal(&health, || (capture.running(), capture.captured().len())).await;
         let _ = tokio::task::spawn_blocking(move || capture.stop()).await;
         health.running.store(false, Ordering::Relaxed);
         super::finish(

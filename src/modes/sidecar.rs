@@ -120,20 +120,8 @@ pub fn run(config: Config) -> Result<(), Failure> {
                     telemetry = %config.telemetry.listen,
                     "capturing"
                 );
-                // Readiness follows the capture threads (interfaces come and go).
-                let signal = super::shutdown_signal();
-                tokio::pin!(signal);
-                let mut check = tokio::time::interval(Duration::from_secs(1));
-                let sig = loop {
-                    tokio::select! {
-                        sig = &mut signal => break sig,
-                        _ = check.tick() => {
-                            health.running.store(live.running(), Ordering::Relaxed);
-                            health.interfaces.store(live.captured().len(), Ordering::Relaxed);
-                        }
-                    }
-                };
-                tracing::info!(signal = sig, "shutting down");
+                super::serve_until_signal(&health, || (live.running(), live.captured().len()))
+                    .await;
                 let _ = tokio::task::spawn_blocking(move || live.stop()).await;
                 (FileEnd::Stopped, telemetry)
             }
