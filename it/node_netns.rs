@@ -612,3 +612,26 @@ fn podflow_envs(pods: &Path, cluster: &Cluster, listen: &str) -> Vec<(String, St
     .map(|(k, v)| (k.to_string(), v))
     .collect()
 }
+
+/// Without the capabilities it needs, node mode stops at once (exit 2) and names the one
+/// that is missing.
+#[test]
+fn missing_capabilities_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods.json");
+    std::fs::write(&pods, pod_list().to_string()).unwrap();
+    for (cap, named) in [("-sys_admin", "SYS_ADMIN"), ("-net_raw", "NET_RAW")] {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--bounding-set", cap, "--inh-caps", cap])
+            .arg(podflow_process().get_program())
+            .args(["--mode", "node"])
+            .env("PODFLOW_K8S__SOURCE", format!("file:{}", pods.display()))
+            .env("PODFLOW_TELEMETRY__LISTEN", "")
+            .env("PODFLOW_NODE__NETNS_DIRS", "[]")
+            .env("PODFLOW_NODE__SCAN_PROCESSES", "false");
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cap}: {stderr}");
+        assert!(stderr.contains(named), "{cap}: {stderr}");
+    }
+}

@@ -29,8 +29,10 @@ use crate::metadata::SharedIndex;
 const GONE_GRACE: Duration = Duration::from_secs(600);
 /// How often the thread looks at its stop flag and at the inotify queue.
 const POLL: Duration = Duration::from_millis(100);
-/// After an inotify event, how long to wait for the bind mount that follows the new file.
+/// After an inotify event, how long to wait for the bind mount that follows the new file;
+/// a second look follows after [`SETTLE_AGAIN`] for a mount that took longer.
 const SETTLE: Duration = Duration::from_millis(200);
+const SETTLE_AGAIN: Duration = Duration::from_millis(1500);
 /// Backoff of a namespace that cannot be entered or opened: from the rescan interval,
 /// doubling up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -78,6 +80,8 @@ pub enum NodeError {
     Thread(io::Error),
     #[error(transparent)]
     Capture(#[from] crate::capture::LiveError),
+    #[error("cannot enter network namespaces ({0}): node mode needs the SYS_ADMIN capability for setns; add it to the container's securityContext.capabilities")]
+    Setns(io::Error),
 }
 
 impl NodeCapture {
@@ -96,6 +100,9 @@ impl NodeCapture {
         crate::capture::live::can_capture()?;
         let nsfs = Nsfs::detect().map_err(NodeError::OwnNamespace)?;
         let home = File::open("/proc/thread-self/ns/net").map_err(NodeError::OwnNamespace)?;
+        // Entering one's own namespace checks the same permission as entering a pod's.
+        move_into_link_name_space(home.as_fd(), Some(LinkNameSpaceType::Network))
+            .map_err(|e| NodeError::Setns(e.into()))?;
         let host_id = nsfs
             .inode(std::path::Path::new("/proc/thread-self/ns/net"))
             .ok_or_else(|| NodeError::OwnNamespace(io::Error::other("not on nsfs")))?;
@@ -234,17 +241,24 @@ impl NodeThread {
     fn run(mut self) {
         let rescan = Duration::from_secs(self.cfg.rescan_secs);
         let mut next = Instant::now();
+        let mut again = false;
         while !self.shared.stop.load(Relaxed) {
             let now = Instant::now();
             if self.watch.as_mut().is_some_and(DirWatch::changed) {
                 next = next.min(now + SETTLE);
+                again = true;
             }
             if now >= next {
                 if let Err(e) = self.visit_all() {
                     tracing::error!(error = %e, "cannot return to podflow's own network namespace; node capture stops");
                     break;
                 }
-                next = Instant::now() + rescan;
+                next = Instant::now()
+                    + if std::mem::take(&mut again) {
+                        SETTLE_AGAIN.min(rescan)
+                    } else {
+                        rescan
+                    };
             }
             std::thread::park_timeout(POLL);
         }
