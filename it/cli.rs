@@ -218,12 +218,19 @@ fn garbage_frames_are_counted_not_fatal() {
 }
 
 #[test]
-fn node_is_not_built_yet() {
-    podflow()
-        .args(["--mode", "node"])
-        .assert()
-        .code(2)
-        .stderr(contains("not built yet"));
+fn node_mode_with_a_bad_pod_list_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("pods.json");
+    std::fs::write(&garbage, "{\"items\": 7}").unwrap();
+    for path in [garbage, dir.path().join("missing.json")] {
+        podflow()
+            .args(["--mode", "node"])
+            .env("PODFLOW_K8S__SOURCE", format!("file:{}", path.display()))
+            .env("PODFLOW_TELEMETRY__LISTEN", "")
+            .assert()
+            .code(2)
+            .stderr(contains(path.display().to_string()));
+    }
 }
 
 #[test]
