@@ -268,7 +268,6 @@ impl NodeThread {
         if let Some(host) = &mut self.host {
             host.stop();
         }
-        self.shared.alive.store(false, Relaxed);
     }
 
     /// One round: find the namespaces, end the vanished ones, visit the others, then the
@@ -570,6 +569,14 @@ impl NodeThread {
             .captured
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = captured;
+    }
+}
+
+impl Drop for NodeThread {
+    /// However the thread ends (stop, no way home, a panic), readiness says so; the
+    /// namespaces' captures stop as they are dropped.
+    fn drop(&mut self) {
+        self.shared.alive.store(false, Relaxed);
     }
 }
 
