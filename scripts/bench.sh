@@ -75,6 +75,8 @@ fi
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(git -C "$SCRIPT_DIR" rev-parse --show-toplevel 2>/dev/null) ||
   die "$SCRIPT_DIR is not inside a git checkout of podflow"
+# shellcheck source=scripts/bench-lib.sh
+. "$SCRIPT_DIR/bench-lib.sh"
 
 # --- temp space and cleanup --------------------------------------------------------
 WORK=$(mktemp -d /tmp/podflow-bench-run.XXXXXX)
@@ -96,37 +98,12 @@ if [ $# -eq 1 ]; then
   PCAP=$(readlink -f "$1") || die "cannot resolve $1"
   [ -r "$PCAP" ] || die "cannot read $PCAP"
 else
-  SHARED=$(readlink -f "$REPO/../shared" 2>/dev/null || true)
-  GEN="$SHARED/testdata/gen_flows_pcap.py"
-  [ -n "$SHARED" ] && [ -f "$GEN" ] ||
-    die "no PCAP given and the generator is missing: expected $REPO/../shared/testdata/gen_flows_pcap.py (the shared/ directory next to the repository)"
-  mkdir -p "$BENCH_DIR"
-  PCAP="$(readlink -f "$BENCH_DIR")/flows-1.6M.pcap"
-  # The generator writes the truth file after the pcap is complete, so its presence
-  # marks a finished capture.
-  if [ -f "$PCAP" ] && [ -f "$PCAP.truth.json" ]; then
-    note "reusing $PCAP"
-  else
-    rm -f "$PCAP.truth.json"
-    note "generating $PCAP (about 40 s)"
-    python3 "$GEN" --out "$PCAP" --seed 1 > "$WORK/gen.log" ||
-      { tail -5 "$WORK/gen.log" >&2; die "gen_flows_pcap.py failed"; }
-  fi
+  PCAP=$(generated_pcap flows-1.6M.pcap)
 fi
 TRUTH="$PCAP.truth.json"
 
 # --- build -------------------------------------------------------------------------
-note "building podflow (release)"
-if ! (cd "$REPO" && cargo build --release --locked) 2>&1 | tee "$WORK/build.log" >&2; then
-  if grep -q -- '--locked' "$WORK/build.log"; then
-    note "Cargo.lock is out of date with Cargo.toml; building without --locked"
-    (cd "$REPO" && cargo build --release) || die "cargo build --release failed"
-  else
-    die "cargo build --release --locked failed (see above)"
-  fi
-fi
-PODFLOW="${CARGO_TARGET_DIR:-$REPO/target}/release/podflow"
-[ -x "$PODFLOW" ] || die "no binary at $PODFLOW after the build"
+build_release
 
 # Reads "frames ip_packets ip_bytes uniflows biflows" from the truth file.
 truth_fields() {
@@ -138,28 +115,6 @@ print(t["frames"], sum(t["ip_packets_by_proto"].values()), t["ip_bytes_total"],
 PY
 }
 
-# Counts the records of a classic libpcap file (either byte order, either time unit).
-count_pcap_frames() {
-  python3 - "$1" <<'PY'
-import struct, sys
-with open(sys.argv[1], "rb") as f:
-    magic = f.read(24)[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        fmt = "<I"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        fmt = ">I"
-    else:
-        sys.exit(1)
-    n = 0
-    while True:
-        h = f.read(16)
-        if len(h) < 16:
-            break
-        f.seek(struct.unpack(fmt, h[8:12])[0], 1)
-        n += 1
-print(n)
-PY
-}
 
 HAVE_TRUTH=false
 if [ -f "$TRUTH" ]; then
@@ -169,7 +124,8 @@ if [ -f "$TRUTH" ]; then
 elif command -v capinfos >/dev/null 2>&1; then
   FRAMES=$(capinfos -c -M -T -r "$PCAP" 2>/dev/null | awk -F'\t' '{print $2}')
 else
-  FRAMES=$(count_pcap_frames "$PCAP" 2>/dev/null || echo "")
+  read -r FRAMES _ < <(pcap_shape "$PCAP")
+  [ "$FRAMES" != "?" ] || FRAMES=""
 fi
 [ -n "${FRAMES:-}" ] || { note "cannot count the frames of $PCAP: Mpps will be n/a"; FRAMES=0; }
 
@@ -330,7 +286,8 @@ fi
 for tool in "${TOOLS[@]}"; do
   printf '%s: wall seconds per run: %s; collector UDP drops: %s\n' "$tool" "$(all_secs "$tool")" "${DROPS[$tool]}"
 done
-warns=$(grep -hc -E 'WARN|ERROR' "$WORK"/podflow.*.log | awk '{s+=$1} END{print s+0}')
+# grep -c exits 1 when it counts nothing: not a failure here.
+warns=$({ grep -hc -E 'WARN|ERROR' "$WORK"/podflow.*.log || true; } | awk '{s+=$1} END{print s+0}')
 if [ "$warns" -gt 0 ]; then
   echo "podflow logged $warns warning/error line(s); last run's:"
   grep -h -E 'WARN|ERROR' "$WORK/podflow.$RUNS.log" | tail -5 | sed 's/^/  /'

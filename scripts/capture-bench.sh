@@ -95,6 +95,8 @@ fi
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(git -C "$SCRIPT_DIR" rev-parse --show-toplevel 2>/dev/null) ||
   die "$SCRIPT_DIR is not inside a git checkout of podflow"
+# shellcheck source=scripts/bench-lib.sh
+. "$SCRIPT_DIR/bench-lib.sh"
 
 # --- temp space and cleanup --------------------------------------------------------
 WORK=$(mktemp -d /tmp/podflow-capture-bench.XXXXXX)
@@ -128,58 +130,16 @@ if [ $# -eq 1 ]; then
   PCAP=$(readlink -f "$1") || die "cannot resolve $1"
   [ -r "$PCAP" ] || die "cannot read $PCAP"
 else
-  mkdir -p "$BENCH_DIR"
-  PCAP="$(readlink -f "$BENCH_DIR")/flows-1.6M.pcap"
-  # The generator writes the truth file once the pcap is complete.
-  if [ -f "$PCAP" ] && [ -f "$PCAP.truth.json" ]; then
-    note "reusing $PCAP"
-  else
-    GEN=$(readlink -f "$REPO/../shared/testdata/gen_flows_pcap.py" 2>/dev/null || true)
-    [ -n "$GEN" ] && [ -f "$GEN" ] ||
-      die "no PCAP given and the generator is missing: expected $REPO/../shared/testdata/gen_flows_pcap.py"
-    rm -f "$PCAP.truth.json"
-    note "generating $PCAP (about 40 s)"
-    python3 "$GEN" --out "$PCAP" --seed 1 > "$WORK/gen.log" ||
-      { tail -5 "$WORK/gen.log" >&2; die "gen_flows_pcap.py failed"; }
-  fi
+  PCAP=$(generated_pcap flows-1.6M.pcap)
 fi
 
-# Frame count and largest frame of a classic libpcap file.
-pcap_shape() {
-  python3 - "$1" <<'PY'
-import struct, sys
-with open(sys.argv[1], "rb") as f:
-    magic = f.read(24)[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-        fmt = "<I"
-    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        fmt = ">I"
-    else:
-        print("? ?")
-        sys.exit(0)
-    n = largest = 0
-    while True:
-        h = f.read(16)
-        if len(h) < 16:
-            break
-        size = struct.unpack(fmt, h[8:12])[0]
-        largest = max(largest, size)
-        f.seek(size, 1)
-        n += 1
-print(n, largest)
-PY
-}
 read -r FRAMES LARGEST < <(pcap_shape "$PCAP")
 if [ "$LARGEST" != "?" ] && [ "$LARGEST" -gt $((MTU + 14)) ]; then
   note "the largest frame of $PCAP is $LARGEST bytes, more than MTU $MTU + 14: tcpreplay will fail on it (set MTU=...)"
 fi
 
 # --- build -------------------------------------------------------------------------
-note "building podflow (release)"
-(cd "$REPO" && cargo build --release) >&2 ||
-  die "cargo build --release failed (see above); if the code is being edited, try again later"
-PODFLOW="${CARGO_TARGET_DIR:-$REPO/target}/release/podflow"
-[ -x "$PODFLOW" ] || die "no binary at $PODFLOW after the build"
+build_release
 
 # Inherited PODFLOW_* settings would silently change what is measured.
 for v in $(compgen -e | grep '^PODFLOW_' || true); do

@@ -1,0 +1,70 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts, which source it once they have defined note and die
+# and set REPO (the repository) and WORK (their scratch directory).
+
+# generated_pcap NAME [GENERATOR ARGS...]: prints the path of $BENCH_DIR/NAME, made by
+# ../shared/testdata/gen_flows_pcap.py --seed 1 [ARGS] unless a finished one is there (the
+# generator writes NAME.truth.json after the capture is complete, so its presence marks a
+# finished capture).
+generated_pcap() {
+  local name=$1 gen out
+  shift
+  mkdir -p "$BENCH_DIR"
+  out="$(readlink -f "$BENCH_DIR")/$name"
+  if [ -f "$out" ] && [ -f "$out.truth.json" ]; then
+    note "reusing $out"
+  else
+    gen=$(readlink -f "$REPO/../shared/testdata/gen_flows_pcap.py" 2>/dev/null || true)
+    if [ -z "$gen" ] || [ ! -f "$gen" ]; then
+      die "no PCAP given and the generator is missing: expected $REPO/../shared/testdata/gen_flows_pcap.py (the shared/ directory next to the repository)"
+    fi
+    rm -f "$out.truth.json"
+    note "generating $out (gen_flows_pcap.py --seed 1 $*; the full size takes about 40 s)"
+    python3 "$gen" --out "$out" --seed 1 "$@" > "$WORK/gen.log" ||
+      { tail -5 "$WORK/gen.log" >&2; die "gen_flows_pcap.py failed"; }
+  fi
+  echo "$out"
+}
+
+# pcap_shape FILE: prints "FRAMES LARGEST" (frame count, largest frame in bytes) of a
+# classic libpcap file of either byte order and time unit, or "? ?" for anything else.
+pcap_shape() {
+  python3 - "$1" <<'PY'
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    magic = f.read(24)[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        fmt = "<I"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        fmt = ">I"
+    else:
+        print("? ?")
+        sys.exit(0)
+    n = largest = 0
+    while True:
+        h = f.read(16)
+        if len(h) < 16:
+            break
+        size = struct.unpack(fmt, h[8:12])[0]
+        largest = max(largest, size)
+        f.seek(size, 1)
+        n += 1
+print(n, largest)
+PY
+}
+
+# build_release: builds the release binary (--locked, or without it when Cargo.lock is
+# out of date with Cargo.toml) and sets PODFLOW to it.
+build_release() {
+  note "building podflow (release)"
+  if ! (cd "$REPO" && cargo build --release --locked --bin podflow) 2>&1 | tee "$WORK/build.log" >&2; then
+    if grep -q -- '--locked' "$WORK/build.log"; then
+      note "Cargo.lock is out of date with Cargo.toml; building without --locked"
+      (cd "$REPO" && cargo build --release --bin podflow) >&2 || die "cargo build --release failed"
+    else
+      die "cargo build --release --locked failed (see above); if the code is being edited, try again later"
+    fi
+  fi
+  PODFLOW="${CARGO_TARGET_DIR:-$REPO/target}/release/podflow"
+  [ -x "$PODFLOW" ] || die "no binary at $PODFLOW after the build"
+}
