@@ -41,21 +41,103 @@ pub enum LiveError {
     Thread(io::Error),
 }
 
-/// What the watcher and the [`LiveCapture`] handle share.
-#[derive(Default)]
-struct Shared {
-    stop: AtomicBool,
-    interfaces: Interfaces,
-    /// Names of the interfaces being captured now.
-    captured: Mutex<Vec<String>>,
+/// Where the capture threads of a probe meter and what they count: one per probe, shared
+/// by all the namespaces it captures.
+#[derive(Clone)]
+pub struct CaptureSink {
+    pub table: Arc<FlowTable>,
+    pub stats: Arc<CaptureStats>,
+    /// The observation points of every captured interface.
+    pub registry: Interfaces,
     /// Capture threads alive.
-    running: Arc<AtomicUsize>,
+    pub running: Arc<AtomicUsize>,
+}
+
+impl CaptureSink {
+    pub fn new(table: Arc<FlowTable>, stats: Arc<CaptureStats>) -> CaptureSink {
+        CaptureSink {
+            table,
+            stats,
+            registry: Interfaces::default(),
+            running: Arc::default(),
+        }
+    }
+}
+
+/// A named background thread that runs until its stop flag is set; stopped and joined
+/// when dropped.
+pub struct StoppableThread {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl StoppableThread {
+    /// Starts `run` on a thread named `name`; `run` gets the flag to watch.
+    pub fn spawn(
+        name: String,
+        run: impl FnOnce(Arc<AtomicBool>) + Send + 'static,
+    ) -> io::Result<StoppableThread> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || run(flag))?;
+        Ok(StoppableThread {
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Asks the thread to stop, without waiting.
+    pub fn signal(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = &self.handle {
+            h.thread().unpark();
+        }
+    }
+
+    /// Asks the thread to stop and waits for it.
+    pub fn stop(&mut self) {
+        self.signal();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+
+    /// The thread has ended (returned or panicked).
+    pub fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+}
+
+impl Drop for StoppableThread {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits `d` or until `stop` is set (the waiting thread is unparked then); false once asked
+/// to stop.
+pub fn sleep_unless_stopped(stop: &AtomicBool, d: Duration) -> bool {
+    let until = Instant::now() + d;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::park_timeout(until - now);
+    }
 }
 
 /// A running live capture. Dropping it stops it, as [`LiveCapture::stop`] does.
 pub struct LiveCapture {
-    shared: Arc<Shared>,
-    watcher: Option<JoinHandle<()>>,
+    sink: CaptureSink,
+    /// Names of the interfaces being captured now.
+    captured: Arc<Mutex<Vec<String>>>,
+    watcher: StoppableThread,
 }
 
 impl LiveCapture {
@@ -69,18 +151,11 @@ impl LiveCapture {
         stats: Arc<CaptureStats>,
     ) -> Result<LiveCapture, LiveError> {
         can_capture()?;
-        let shared = Arc::new(Shared::default());
+        let sink = CaptureSink::new(table, stats);
+        let captured = Arc::new(Mutex::new(Vec::new()));
         let mut watcher = Watcher {
-            capture: NamespaceCapture::new(
-                0,
-                String::new(),
-                cfg.interfaces.clone(),
-                table,
-                stats,
-                shared.interfaces.clone(),
-                shared.running.clone(),
-            ),
-            shared: shared.clone(),
+            capture: NamespaceCapture::new(0, String::new(), cfg.interfaces.clone(), sink.clone()),
+            captured: captured.clone(),
         };
         let errors = watcher.reconcile();
         if watcher.capture.workers.is_empty() && !errors.is_empty() {
@@ -91,25 +166,24 @@ impl LiveCapture {
                 .join("; ");
             return Err(LiveError::NoInterface(text));
         }
-        let handle = std::thread::Builder::new()
-            .name("capture-watch".into())
-            .spawn(move || watcher.run())
-            .map_err(LiveError::Thread)?;
+        let watcher =
+            StoppableThread::spawn("capture-watch".into(), move |stop| watcher.run(&stop))
+                .map_err(LiveError::Thread)?;
         Ok(LiveCapture {
-            shared,
-            watcher: Some(handle),
+            sink,
+            captured,
+            watcher,
         })
     }
 
     /// The registry of observation points: interface name of each flow key `point`.
     pub fn interfaces(&self) -> Interfaces {
-        self.shared.interfaces.clone()
+        self.sink.registry.clone()
     }
 
     /// The names of the interfaces being captured now.
     pub fn captured(&self) -> Vec<String> {
-        self.shared
-            .captured
+        self.captured
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -118,32 +192,20 @@ impl LiveCapture {
     /// The addresses of the interfaces being captured now (for flowDirection when the
     /// pod's IPs are not configured).
     pub fn addresses(&self) -> Vec<IpAddr> {
-        interface_addresses(&self.captured())
+        let links = netlink::links().unwrap_or_default();
+        let addrs = netlink::addresses().unwrap_or_default();
+        addresses_on(&links, &self.captured(), addrs)
     }
 
     /// True while at least one capture thread runs.
     pub fn running(&self) -> bool {
-        self.shared.running.load(Ordering::Relaxed) > 0
+        self.sink.running.load(Ordering::Relaxed) > 0
     }
 
     /// Stops every capture thread and waits for them; each publishes its last counters
     /// (kernel drops included) before it ends.
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(watcher) = self.watcher.take() {
-            self.shared.stop.store(true, Ordering::Relaxed);
-            watcher.thread().unpark();
-            let _ = watcher.join();
-        }
-    }
-}
-
-impl Drop for LiveCapture {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.watcher.stop();
     }
 }
 
@@ -158,43 +220,42 @@ pub fn can_capture() -> Result<(), LiveError> {
     }
 }
 
-/// The addresses of the named interfaces of the calling thread's network namespace.
-pub fn interface_addresses(names: &[String]) -> Vec<IpAddr> {
-    let indexes: Vec<u32> = netlink::links()
-        .unwrap_or_default()
-        .into_iter()
+/// Of `addrs` (interface index and address, as [`netlink::addresses`] lists them), those
+/// of the interfaces of `links` named in `names`, loopback addresses aside.
+pub fn addresses_on(
+    links: &[netlink::LinkInfo],
+    names: &[String],
+    addrs: Vec<(u32, IpAddr)>,
+) -> Vec<IpAddr> {
+    let indexes: Vec<u32> = links
+        .iter()
         .filter(|l| names.contains(&l.name))
         .map(|l| l.index)
         .collect();
-    netlink::addresses()
-        .unwrap_or_default()
+    addrs
         .into_iter()
-        .filter(|(i, _)| indexes.contains(i))
+        .filter(|(i, a)| indexes.contains(i) && !a.is_loopback())
         .map(|(_, a)| a)
         .collect()
 }
 
-/// The interfaces of the calling thread's network namespace, for [`select`]; `skip` says
-/// which to leave out of the automatic selection.
-pub fn links(skip: impl Fn(&netlink::LinkInfo) -> bool) -> io::Result<Vec<Link>> {
-    Ok(netlink::links()?
-        .into_iter()
-        .map(|l| Link {
-            skip: skip(&l),
+impl From<&netlink::LinkInfo> for Link {
+    fn from(l: &netlink::LinkInfo) -> Link {
+        Link {
+            name: l.name.clone(),
+            index: l.index,
             up: l.up,
             loopback: l.loopback,
-            name: l.name,
-            index: l.index,
-        })
-        .collect())
+            skip: false,
+        }
+    }
 }
 
 /// One capture thread.
 struct Worker {
     name: String,
     index: u32,
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<()>,
+    thread: StoppableThread,
 }
 
 /// The capture threads of one network namespace: one per selected interface.
@@ -204,11 +265,7 @@ pub struct NamespaceCapture {
     /// What logs call the namespace (its path); empty for podflow's own.
     label: String,
     configured: Vec<String>,
-    table: Arc<FlowTable>,
-    stats: Arc<CaptureStats>,
-    registry: Interfaces,
-    /// Capture threads alive, over every namespace that shares the counter.
-    running: Arc<AtomicUsize>,
+    sink: CaptureSink,
     workers: Vec<Worker>,
     /// Configured interfaces already warned about as missing.
     missing: BTreeSet<String>,
@@ -225,24 +282,23 @@ impl NamespaceCapture {
         netns: u64,
         label: String,
         configured: Vec<String>,
-        table: Arc<FlowTable>,
-        stats: Arc<CaptureStats>,
-        registry: Interfaces,
-        running: Arc<AtomicUsize>,
+        sink: CaptureSink,
     ) -> NamespaceCapture {
         NamespaceCapture {
             netns,
             label,
             configured,
-            table,
-            stats,
-            registry,
-            running,
+            sink,
             workers: Vec::new(),
             missing: BTreeSet::new(),
             failed: HashMap::new(),
             idle: false,
         }
+    }
+
+    /// How many interfaces are being captured.
+    pub fn count(&self) -> usize {
+        self.workers.len()
     }
 
     /// The names of the interfaces being captured.
@@ -253,10 +309,10 @@ impl NamespaceCapture {
     /// Stops every capture thread and waits for them.
     pub fn stop(&mut self) {
         for w in &self.workers {
-            w.stop.store(true, Ordering::Relaxed);
+            w.thread.signal();
         }
-        for w in self.workers.drain(..) {
-            let _ = w.handle.join();
+        for mut w in self.workers.drain(..) {
+            w.thread.stop();
         }
     }
 
@@ -282,7 +338,7 @@ impl NamespaceCapture {
         let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.workers)
             .into_iter()
             .partition(|w| {
-                !w.handle.is_finished()
+                !w.thread.is_finished()
                     && selection
                         .capture
                         .iter()
@@ -290,10 +346,10 @@ impl NamespaceCapture {
             });
         self.workers = keep;
         for w in &gone {
-            w.stop.store(true, Ordering::Relaxed);
+            w.thread.signal();
         }
-        for w in gone {
-            let _ = w.handle.join();
+        for mut w in gone {
+            w.thread.stop();
             tracing::info!(interface = %w.name, netns = ns, "stopped capturing: the interface is gone, down or re-created");
         }
 
@@ -333,6 +389,7 @@ impl NamespaceCapture {
 
     fn spawn(&self, name: &str, index: u32) -> Result<Worker, OpenError> {
         let point = self
+            .sink
             .registry
             .point_in(self.netns, name)
             .ok_or_else(|| OpenError::NoPoint {
@@ -347,29 +404,24 @@ impl NamespaceCapture {
             receive_buffer_bytes = source.receive_buffer,
             "capturing"
         );
-        let mut meter = Meter::new(self.table.clone(), point);
-        let stats = self.stats.clone();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = stop.clone();
-        let alive = Alive::new(self.running.clone());
+        let mut meter = Meter::new(self.sink.table.clone(), point);
+        let stats = self.sink.stats.clone();
+        let alive = Alive::new(self.sink.running.clone());
         let label = name.to_owned();
-        let handle = std::thread::Builder::new()
-            .name(format!("capture-{name}"))
-            .spawn(move || {
-                let _alive = alive;
-                source.run(&mut meter, &stats, &thread_stop, |e| {
-                    tracing::warn!(interface = %label, error = %e, "receive failed; still trying");
-                });
-            })
-            .map_err(|source| OpenError::Thread {
-                name: name.to_owned(),
-                source,
-            })?;
+        let thread = StoppableThread::spawn(format!("capture-{name}"), move |stop| {
+            let _alive = alive;
+            source.run(&mut meter, &stats, &stop, |e| {
+                tracing::warn!(interface = %label, error = %e, "receive failed; still trying");
+            });
+        })
+        .map_err(|source| OpenError::Thread {
+            name: name.to_owned(),
+            source,
+        })?;
         Ok(Worker {
             name: name.to_owned(),
             index,
-            stop,
-            handle,
+            thread,
         })
     }
 }
@@ -383,45 +435,29 @@ impl Drop for NamespaceCapture {
 /// Runs the capture of podflow's own namespace, re-reading its interfaces every [`RECHECK`].
 struct Watcher {
     capture: NamespaceCapture,
-    shared: Arc<Shared>,
+    captured: Arc<Mutex<Vec<String>>>,
 }
 
 impl Watcher {
-    fn run(mut self) {
-        while self.sleep(RECHECK) {
+    fn run(mut self, stop: &AtomicBool) {
+        while sleep_unless_stopped(stop, RECHECK) {
             self.reconcile();
         }
         self.capture.stop();
     }
 
-    /// Waits `d`; false once asked to stop.
-    fn sleep(&self, d: Duration) -> bool {
-        let until = Instant::now() + d;
-        loop {
-            if self.shared.stop.load(Ordering::Relaxed) {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= until {
-                return true;
-            }
-            std::thread::park_timeout(until - now);
-        }
-    }
-
     fn reconcile(&mut self) -> Vec<OpenError> {
-        let errors = match links(|_| false) {
-            Ok(links) => self.capture.reconcile(&links),
+        let errors = match netlink::links() {
+            Ok(links) => {
+                let links: Vec<Link> = links.iter().map(Link::from).collect();
+                self.capture.reconcile(&links)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the interfaces; trying again in a few seconds");
                 Vec::new()
             }
         };
-        *self
-            .shared
-            .captured
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = self.capture.captured();
+        *self.captured.lock().unwrap_or_else(PoisonError::into_inner) = self.capture.captured();
         errors
     }
 }

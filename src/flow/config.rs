@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::key::{Nanos, NANOS_PER_SEC};
+use super::table::FlowTableConfig;
 
 /// How packets are metered into flows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,5 +49,16 @@ impl Config {
 
     pub fn tcp_end_linger(&self) -> Nanos {
         self.tcp_end_linger_secs.saturating_mul(NANOS_PER_SEC)
+    }
+
+    /// The flow table these settings describe.
+    pub fn table(&self) -> FlowTableConfig {
+        FlowTableConfig {
+            idle_timeout: self.idle_timeout(),
+            active_timeout: self.active_timeout(),
+            tcp_end_linger: self.tcp_end_linger(),
+            max_flows: self.max_flows,
+            biflow: self.biflow,
+        }
     }
 }

@@ -16,6 +16,7 @@ use crate::cli::Mode;
 use crate::config::Config;
 use crate::export::{Drain, Exporter};
 use crate::flow::{FlowTable, FlushAll, Sweeper};
+use crate::ipfix::EncoderOptions;
 use crate::telemetry::Health;
 
 /// Why a mode stopped with an error.
@@ -33,6 +34,18 @@ pub fn run(mode: Mode, config: Config) -> Result<(), Failure> {
         Mode::Sidecar => sidecar::run(config),
         Mode::Webhook => webhook::run(config),
         Mode::Node => node::run(config),
+    }
+}
+
+/// The IPFIX encoder the configuration describes; `with_peer` adds the peer elements (node
+/// mode).
+fn encoder_options(config: &Config, with_peer: bool) -> EncoderOptions {
+    EncoderOptions {
+        observation_domain_id: config.ipfix.observation_domain_id,
+        enterprise_number: config.ipfix.enterprise_number,
+        biflow: config.flow.biflow,
+        with_peer,
+        max_message_bytes: config.export.message_bytes(),
     }
 }
 

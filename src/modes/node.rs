@@ -11,26 +11,20 @@ use actix::prelude::*;
 use anyhow::Context as _;
 
 use super::Failure;
-use crate::capture::{CaptureStats, Interfaces};
+use crate::capture::live::CaptureSink;
+use crate::capture::CaptureStats;
 use crate::config::Config;
 use crate::export::{Enricher, Exporter, StatsSources};
-use crate::flow::{Clock, FlowTable, FlowTableConfig, FlushPoints, Sweeper};
-use crate::ipfix::EncoderOptions;
+use crate::flow::{Clock, FlowTable, FlushPoints, Sweeper};
 use crate::metadata::{start_source, IdentityRules, PodIdentity};
 use crate::node::{NodeCapture, SharedNamespaces};
 use crate::telemetry::{Health, MetricSources, NodeCollector, Telemetry};
 
 pub fn run(config: Config) -> Result<(), Failure> {
     let usage = Failure::Usage;
-    let table = Arc::new(FlowTable::new(FlowTableConfig {
-        idle_timeout: config.flow.idle_timeout(),
-        active_timeout: config.flow.active_timeout(),
-        tcp_end_linger: config.flow.tcp_end_linger(),
-        max_flows: config.flow.max_flows,
-        biflow: config.flow.biflow,
-    }));
+    let table = Arc::new(FlowTable::new(config.flow.table()));
     let capture_stats = Arc::new(CaptureStats::default());
-    let registry = Interfaces::default();
+    let sink = CaptureSink::new(table.clone(), capture_stats.clone());
     let namespaces = SharedNamespaces::default();
 
     System::new().block_on(async move {
@@ -41,16 +35,10 @@ pub fn run(config: Config) -> Result<(), Failure> {
         let node = node_identity(&config);
         tracing::info!(node = %node.node_name, source = %config.k8s.source, "node mode");
 
-        let encoder = EncoderOptions {
-            observation_domain_id: config.ipfix.observation_domain_id,
-            enterprise_number: config.ipfix.enterprise_number,
-            biflow: config.flow.biflow,
-            with_peer: true,
-            max_message_bytes: config.export.message_bytes(),
-        };
+        let encoder = super::encoder_options(&config, true);
         let enricher = Enricher::for_node(
             Arc::new(node),
-            registry.clone(),
+            sink.registry.clone(),
             namespaces.clone(),
             pods.index.clone(),
         );
@@ -76,10 +64,8 @@ pub fn run(config: Config) -> Result<(), Failure> {
         let flush = sweeper.clone();
         let capture = NodeCapture::start(
             &config.node,
-            table.clone(),
-            capture_stats.clone(),
+            sink,
             pods.index.clone(),
-            registry,
             namespaces,
             move |points| flush.do_send(FlushPoints(points)),
         )
@@ -100,7 +86,14 @@ pub fn run(config: Config) -> Result<(), Failure> {
             "capturing every network namespace of the node"
         );
 
-        super::serve_until_signal(&health, || (capture.running(), capture.captured().len())).await;
+        let node_stats = capture.stats();
+        super::serve_until_signal(&health, || {
+            (
+                capture.running(),
+                node_stats.interfaces.load(Ordering::Relaxed),
+            )
+        })
+        .await;
         let _ = tokio::task::spawn_blocking(move || capture.stop()).await;
         health.running.store(false, Ordering::Relaxed);
         super::finish(

@@ -14,8 +14,7 @@ use crate::capture::file::{self, FileEnd};
 use crate::capture::{CaptureStats, LiveCapture, PcapReader};
 use crate::config::Config;
 use crate::export::{Enricher, Exporter, StatsSources};
-use crate::flow::{Clock, FlowTable, FlowTableConfig, Meter, Sweeper};
-use crate::ipfix::EncoderOptions;
+use crate::flow::{Clock, FlowTable, Meter, Sweeper};
 use crate::metadata::Metadata;
 use crate::telemetry::{Health, MetadataCollector, MetricSources, Telemetry};
 
@@ -31,13 +30,7 @@ enum Input {
 pub fn run(config: Config) -> Result<(), Failure> {
     let usage = Failure::Usage;
     let metadata = Metadata::load(&config.k8s);
-    let table = Arc::new(FlowTable::new(FlowTableConfig {
-        idle_timeout: config.flow.idle_timeout(),
-        active_timeout: config.flow.active_timeout(),
-        tcp_end_linger: config.flow.tcp_end_linger(),
-        max_flows: config.flow.max_flows,
-        biflow: config.flow.biflow,
-    }));
+    let table = Arc::new(FlowTable::new(config.flow.table()));
     let capture_stats = Arc::new(CaptureStats::default());
     let input = match &config.capture.pcap {
         Some(path) => Input::File(PcapReader::open(path).map_err(|e| usage(e.into()))?),
@@ -67,13 +60,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
         )
         .with_registry(live.interfaces());
     }
-    let encoder = EncoderOptions {
-        observation_domain_id: config.ipfix.observation_domain_id,
-        enterprise_number: config.ipfix.enterprise_number,
-        biflow: config.flow.biflow,
-        with_peer: false,
-        max_message_bytes: config.export.message_bytes(),
-    };
+    let encoder = super::encoder_options(&config, false);
     let sources = StatsSources {
         table: table.clone(),
         capture: capture_stats.clone(),

@@ -10,8 +10,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
@@ -19,9 +18,7 @@ use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 use super::discover::{self, DirWatch, Nsfs};
 use super::{Config, SharedNamespaces};
 use crate::capture::live::netlink::{self, LinkInfo};
-use crate::capture::live::{links, Link, NamespaceCapture};
-use crate::capture::{CaptureStats, Interfaces};
-use crate::flow::FlowTable;
+use crate::capture::live::{addresses_on, CaptureSink, Link, NamespaceCapture, StoppableThread};
 use crate::metadata::SharedIndex;
 
 /// How long what is known of a vanished namespace (its interface names, its pod) is kept
@@ -53,22 +50,10 @@ pub struct NodeStats {
     pub interfaces: AtomicUsize,
 }
 
-/// What the thread and the [`NodeCapture`] handle share.
-struct Shared {
-    stop: AtomicBool,
-    /// Capture threads alive.
-    running: Arc<AtomicUsize>,
-    /// The node thread is alive.
-    alive: AtomicBool,
-    stats: Arc<NodeStats>,
-    /// `namespace path: interface` of everything captured now.
-    captured: Mutex<Vec<String>>,
-}
-
 /// Node mode's running capture. Dropping it stops it, as [`NodeCapture::stop`] does.
 pub struct NodeCapture {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    stats: Arc<NodeStats>,
+    thread: StoppableThread,
 }
 
 /// Why node capture cannot start.
@@ -85,15 +70,14 @@ pub enum NodeError {
 }
 
 impl NodeCapture {
-    /// Starts the node thread, which registers observation points in `registry` and
-    /// describes the namespaces in `namespaces`. `on_gone` hears the points of every
-    /// namespace that disappears (their flows are to be ended and exported).
+    /// Starts the node thread, which meters into `sink` (registering the observation
+    /// points of every namespace's interfaces there) and describes the namespaces in
+    /// `namespaces`. `on_gone` hears the points of every namespace that disappears (their
+    /// flows are to be ended and exported).
     pub fn start(
         cfg: &Config,
-        table: Arc<FlowTable>,
-        stats: Arc<CaptureStats>,
+        sink: CaptureSink,
         index: SharedIndex,
-        registry: Interfaces,
         namespaces: SharedNamespaces,
         on_gone: impl Fn(Vec<u32>) + Send + 'static,
     ) -> Result<NodeCapture, NodeError> {
@@ -106,22 +90,13 @@ impl NodeCapture {
         let host_id = nsfs
             .inode(std::path::Path::new("/proc/thread-self/ns/net"))
             .ok_or_else(|| NodeError::OwnNamespace(io::Error::other("not on nsfs")))?;
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            running: Arc::default(),
-            alive: AtomicBool::new(true),
-            stats: Arc::default(),
-            captured: Mutex::default(),
-        });
+        let stats = Arc::new(NodeStats::default());
         let host = cfg.capture_host.then(|| {
             NamespaceCapture::new(
                 host_id,
                 "host".into(),
                 cfg.host_interfaces.clone(),
-                table.clone(),
-                stats.clone(),
-                registry.clone(),
-                shared.running.clone(),
+                sink.clone(),
             )
         });
         let watch = match DirWatch::new(&cfg.netns_dirs) {
@@ -131,18 +106,16 @@ impl NodeCapture {
                 None
             }
         };
-        let node = NodeThread {
+        let mut node = NodeThread {
             cfg: cfg.clone(),
             nsfs,
             home,
             host_id,
             host,
-            table,
-            stats,
+            sink,
             index,
-            registry,
             views: namespaces,
-            shared: shared.clone(),
+            stats: stats.clone(),
             pods: HashMap::new(),
             failing: HashMap::new(),
             retired: VecDeque::new(),
@@ -150,52 +123,24 @@ impl NodeCapture {
             watch,
             trouble: Default::default(),
         };
-        let thread = std::thread::Builder::new()
-            .name("node-capture".into())
-            .spawn(move || node.run())
+        let thread = StoppableThread::spawn("node-capture".into(), move |stop| node.run(&stop))
             .map_err(NodeError::Thread)?;
-        Ok(NodeCapture {
-            shared,
-            thread: Some(thread),
-        })
+        Ok(NodeCapture { stats, thread })
     }
 
     pub fn stats(&self) -> Arc<NodeStats> {
-        self.shared.stats.clone()
-    }
-
-    /// `namespace: interface` of everything captured now.
-    pub fn captured(&self) -> Vec<String> {
-        self.shared
-            .captured
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.stats.clone()
     }
 
     /// True while the node thread runs (it keeps the capture threads in line with the
-    /// namespaces and interfaces present).
+    /// namespaces and interfaces present); false once it has ended, however it ended.
     pub fn running(&self) -> bool {
-        self.shared.alive.load(Relaxed)
+        !self.thread.is_finished()
     }
 
     /// Stops every capture thread and waits for them.
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            self.shared.stop.store(true, Relaxed);
-            thread.thread().unpark();
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for NodeCapture {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.thread.stop();
     }
 }
 
@@ -221,12 +166,10 @@ struct NodeThread {
     home: File,
     host_id: u64,
     host: Option<NamespaceCapture>,
-    table: Arc<FlowTable>,
-    stats: Arc<CaptureStats>,
+    sink: CaptureSink,
     index: SharedIndex,
-    registry: Interfaces,
     views: SharedNamespaces,
-    shared: Arc<Shared>,
+    stats: Arc<NodeStats>,
     pods: HashMap<u64, PodNamespace>,
     failing: HashMap<u64, Failing>,
     /// Namespaces gone: when, and their points, to forget after [`GONE_GRACE`].
@@ -238,11 +181,11 @@ struct NodeThread {
 }
 
 impl NodeThread {
-    fn run(mut self) {
+    fn run(&mut self, stop: &AtomicBool) {
         let rescan = Duration::from_secs(self.cfg.rescan_secs);
         let mut next = Instant::now();
         let mut again = false;
-        while !self.shared.stop.load(Relaxed) {
+        while !stop.load(Relaxed) {
             let now = Instant::now();
             if self.watch.as_mut().is_some_and(DirWatch::changed) {
                 next = next.min(now + SETTLE);
@@ -315,10 +258,7 @@ impl NodeThread {
                         id,
                         path.display().to_string(),
                         self.cfg.pod_interfaces.clone(),
-                        self.table.clone(),
-                        self.stats.clone(),
-                        self.registry.clone(),
-                        self.shared.running.clone(),
+                        self.sink.clone(),
                     );
                     self.pods.insert(
                         id,
@@ -329,7 +269,7 @@ impl NodeThread {
                             links: Vec::new(),
                         },
                     );
-                    self.shared.stats.namespaces_added.fetch_add(1, Relaxed);
+                    self.stats.namespaces_added.fetch_add(1, Relaxed);
                 }
                 Err(e) => {
                     self.failed(id, &path, "cannot open the network namespace", &e);
@@ -351,23 +291,14 @@ impl NodeThread {
         }
         let seen = netlink::links().and_then(|l| Ok((l, netlink::addresses()?)));
         if let Ok((all, _)) = &seen {
-            let links: Vec<Link> = all.iter().map(|l| to_link(l, false)).collect();
+            let links: Vec<Link> = all.iter().map(Link::from).collect();
             ns.capture.reconcile(&links);
         }
         // Back home before anything else: every other namespace is entered from here.
         move_into_link_name_space(self.home.as_fd(), Some(LinkNameSpaceType::Network))?;
         match seen {
             Ok((all, addrs)) => {
-                let captured: HashSet<u32> = all
-                    .iter()
-                    .filter(|l| ns.capture.captured().contains(&l.name))
-                    .map(|l| l.index)
-                    .collect();
-                let addrs = addrs
-                    .into_iter()
-                    .filter(|(i, a)| captured.contains(i) && !a.is_loopback())
-                    .map(|(_, a)| a)
-                    .collect();
+                let addrs = addresses_on(&all, &ns.capture.captured(), addrs);
                 ns.links = all;
                 let path = ns.path.clone();
                 self.failing.remove(&id);
@@ -424,44 +355,33 @@ impl NodeThread {
         let Some(host) = &mut self.host else {
             return;
         };
-        // (pod side index, host side index) of every pod veth whose peer is elsewhere.
-        let pairs: HashSet<(u32, u32)> = self
-            .pods
-            .values()
-            .flat_map(|ns| ns.links.iter())
-            .filter(|l| l.link_elsewhere)
-            .filter_map(|l| Some((l.index, l.link?)))
-            .collect();
-        let skip_veths = !self.cfg.host_pod_veths;
-        let listed = links(|l| {
-            skip_veths
-                && l.link_elsewhere
-                && l.link.is_some_and(|peer| pairs.contains(&(peer, l.index)))
-        });
-        let all = match listed {
+        let all = match netlink::links() {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the node's interfaces; trying again at the next rescan");
                 return;
             }
         };
-        host.reconcile(&all);
-        let captured = host.captured();
-        let addrs = netlink::addresses().unwrap_or_default();
-        let indexes: HashSet<u32> = all
+        let skip = if self.cfg.host_pod_veths {
+            HashSet::new()
+        } else {
+            pod_veth_host_ends(self.pods.values().flat_map(|ns| &ns.links), &all)
+        };
+        let links: Vec<Link> = all
             .iter()
-            .filter(|l| captured.contains(&l.name))
-            .map(|l| l.index)
+            .map(|l| Link {
+                skip: skip.contains(&l.index),
+                ..Link::from(l)
+            })
             .collect();
+        host.reconcile(&links);
+        let addrs = netlink::addresses().unwrap_or_default();
+        let addrs = addresses_on(&all, &host.captured(), addrs);
         let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
         let view = views.entry(self.host_id).or_default();
         view.host = true;
         view.path = PathBuf::from("host");
-        view.addrs = addrs
-            .into_iter()
-            .filter(|(i, a)| indexes.contains(i) && !a.is_loopback())
-            .map(|(_, a)| a)
-            .collect();
+        view.addrs = addrs;
     }
 
     /// Namespace `id` is gone: stop its capture and have its flows ended.
@@ -470,7 +390,7 @@ impl NodeThread {
             return;
         };
         ns.capture.stop();
-        let points = self.registry.forget(id);
+        let points = self.sink.registry.forget(id);
         let pod = self
             .views
             .read()
@@ -483,7 +403,7 @@ impl NodeThread {
             (self.on_gone)(points.clone());
         }
         self.retired.push_back((Instant::now(), id, points));
-        self.shared.stats.namespaces_removed.fetch_add(1, Relaxed);
+        self.stats.namespaces_removed.fetch_add(1, Relaxed);
     }
 
     /// Forgets namespaces gone for longer than [`GONE_GRACE`].
@@ -494,7 +414,7 @@ impl NodeThread {
             }
             let id = *id;
             if let Some((_, _, points)) = self.retired.pop_front() {
-                self.registry.drop_points(&points);
+                self.sink.registry.drop_points(&points);
             }
             if !self.pods.contains_key(&id) {
                 self.views
@@ -508,7 +428,7 @@ impl NodeThread {
     /// A namespace could not be opened, entered or read: logged when it starts failing,
     /// counted every time, tried again with a doubling backoff.
     fn failed(&mut self, id: u64, path: &std::path::Path, what: &str, e: &io::Error) {
-        self.shared.stats.namespace_errors.fetch_add(1, Relaxed);
+        self.stats.namespace_errors.fetch_add(1, Relaxed);
         let first = Duration::from_secs(self.cfg.rescan_secs);
         let entry = self.failing.entry(id).or_insert(Failing {
             next: Instant::now(),
@@ -542,51 +462,77 @@ impl NodeThread {
     }
 
     fn publish(&self) {
-        let mut captured = Vec::new();
         let views = self.views.read().unwrap_or_else(PoisonError::into_inner);
-        let mut with_pod = 0;
-        for (id, ns) in &self.pods {
-            if views.get(id).is_some_and(|v| v.pod.is_some()) {
-                with_pod += 1;
-            }
-            let label = ns.path.display();
-            captured.extend(
-                ns.capture
-                    .captured()
-                    .iter()
-                    .map(|i| format!("{label}: {i}")),
-            );
-        }
-        if let Some(host) = &self.host {
-            captured.extend(host.captured().iter().map(|i| format!("host: {i}")));
-        }
-        let stats = &self.shared.stats;
-        stats.namespaces.store(self.pods.len(), Relaxed);
-        stats.namespaces_with_pod.store(with_pod, Relaxed);
-        stats.interfaces.store(captured.len(), Relaxed);
-        *self
-            .shared
-            .captured
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = captured;
+        let with_pod = self
+            .pods
+            .keys()
+            .filter(|id| views.get(id).is_some_and(|v| v.pod.is_some()))
+            .count();
+        let interfaces = self
+            .pods
+            .values()
+            .map(|ns| ns.capture.count())
+            .sum::<usize>()
+            + self.host.as_ref().map_or(0, NamespaceCapture::count);
+        self.stats.namespaces.store(self.pods.len(), Relaxed);
+        self.stats.namespaces_with_pod.store(with_pod, Relaxed);
+        self.stats.interfaces.store(interfaces, Relaxed);
     }
 }
 
-impl Drop for NodeThread {
-    /// However the thread ends (stop, no way home, a panic), readiness says so; the
-    /// namespaces' captures stop as they are dropped.
-    fn drop(&mut self) {
-        self.shared.alive.store(false, Relaxed);
-    }
+/// The host-side interface indexes of the veth pairs whose other end is one of
+/// `pod_links` (the interfaces of the pod namespaces): a pod's `eth0` names its peer's
+/// index (`IFLA_LINK`), and that peer names the pod's back; both say their peer is in
+/// another namespace. Indexes are per namespace, so both directions must agree.
+fn pod_veth_host_ends<'a>(
+    pod_links: impl Iterator<Item = &'a LinkInfo>,
+    host_links: &[LinkInfo],
+) -> HashSet<u32> {
+    let pairs: HashSet<(u32, u32)> = pod_links
+        .filter(|l| l.link_elsewhere)
+        .filter_map(|l| Some((l.index, l.link?)))
+        .collect();
+    host_links
+        .iter()
+        .filter(|l| l.link_elsewhere && l.link.is_some_and(|peer| pairs.contains(&(peer, l.index))))
+        .map(|l| l.index)
+        .collect()
 }
 
-/// A link as the interface selection sees it.
-fn to_link(l: &LinkInfo, skip: bool) -> Link {
-    Link {
-        name: l.name.clone(),
-        index: l.index,
-        up: l.up,
-        loopback: l.loopback,
-        skip,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(name: &str, index: u32, link: Option<u32>, elsewhere: bool) -> LinkInfo {
+        LinkInfo {
+            index,
+            name: name.into(),
+            up: true,
+            link,
+            link_elsewhere: elsewhere,
+            kind: Some("veth".into()),
+            ..LinkInfo::default()
+        }
+    }
+
+    #[test]
+    fn host_ends_of_pod_veths_are_told_by_both_ends() {
+        // Two pods, both with eth0 = index 2, peers at host indexes 7 and 8.
+        let pods = [
+            link("eth0", 2, Some(7), true),
+            link("eth0", 2, Some(8), true),
+        ];
+        let host = [
+            link("eth0", 2, None, false),
+            link("vethp1", 7, Some(2), true),
+            link("vethp2", 8, Some(2), true),
+            // A veth whose peer is elsewhere but no captured pod's: kept.
+            link("vethx", 9, Some(2), true),
+            // A veth pair inside the host: kept.
+            link("cilium_host", 10, Some(11), false),
+        ];
+        let skip = pod_veth_host_ends(pods.iter(), &host);
+        assert_eq!(skip, HashSet::from([7, 8]));
+        assert!(pod_veth_host_ends([].iter(), &host).is_empty());
     }
 }
