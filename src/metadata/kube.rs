@@ -8,7 +8,7 @@
 //! are retried with kube's default backoff; a failing watch is logged when it starts to
 //! fail and when it recovers, not on every retry.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
 use ::kube::runtime::watcher::{self, watcher, Event};
@@ -27,15 +27,20 @@ const GONE: u16 = 410;
 /// The index as the exporter reads it: one read lock per batch of records.
 pub type SharedIndex = Arc<RwLock<PodIndex>>;
 
-/// How a pod source is doing, for `/metrics` and `/readyz`.
+/// How a pod source is doing, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct SourceStats {
-    /// A full list has been applied (always true for a file).
-    pub synced: AtomicBool,
     /// Failed lists or watches (each retried with backoff); expired watches not counted.
     pub failures: AtomicU64,
-    /// Full lists applied, the first included.
+    /// Full lists applied, the first included (a file counts as one).
     pub lists: AtomicU64,
+}
+
+impl SourceStats {
+    /// A full list has been applied.
+    pub fn synced(&self) -> bool {
+        self.lists.load(Relaxed) > 0
+    }
 }
 
 /// A started pod source: the index it keeps current and how it is doing.
@@ -52,8 +57,6 @@ pub struct PodWatch {
     stats: Arc<SourceStats>,
     /// Pods of a list in progress, between `Init` and `InitDone`.
     listing: Option<Vec<TrimmedPod>>,
-    /// Whether a full list has been applied at least once.
-    synced: bool,
     /// Whether the last item of the stream was an error.
     failing: bool,
 }
@@ -65,7 +68,6 @@ impl PodWatch {
             index,
             stats: Arc::default(),
             listing: None,
-            synced: false,
             failing: false,
         }
     }
@@ -77,7 +79,7 @@ impl PodWatch {
 
     /// Whether a full list has been applied.
     pub fn synced(&self) -> bool {
-        self.synced
+        self.stats.synced()
     }
 
     /// Applies one watcher event. Pure apart from the lock and the log lines.
@@ -102,13 +104,11 @@ impl PodWatch {
                 let summary = fresh.summary();
                 *self.write() = fresh;
                 let IndexSummary { pods, addresses } = summary;
-                if self.synced {
+                if self.synced() {
                     tracing::info!(pods, addresses, "pod index relisted");
                 } else {
                     tracing::info!(pods, addresses, "pod index synced");
                 }
-                self.synced = true;
-                self.stats.synced.store(true, Relaxed);
                 self.stats.lists.fetch_add(1, Relaxed);
             }
             Event::Apply(pod) => self.write().apply(TrimmedPod::from_api(&pod)),
@@ -173,7 +173,6 @@ pub async fn start_source(source: &PodSource, rules: IdentityRules) -> Result<Po
     match source {
         PodSource::File(path) => {
             let stats = SourceStats::default();
-            stats.synced.store(true, Relaxed);
             stats.lists.store(1, Relaxed);
             Ok(Pods {
                 index: Arc::new(RwLock::new(load_pod_list(path, rules)?)),
@@ -231,7 +230,7 @@ mod tests {
             actix_rt::System::new().block_on(async move { start_source(&s, rules).await })
         };
         let pods = start(PodSource::File(path.clone())).unwrap();
-        assert!(pods.stats.synced.load(Relaxed));
+        assert!(pods.stats.synced());
         let index = pods.index.read().unwrap();
         assert_eq!(index.names(), ["ns/a"]);
         let id = index.identity(&"10.0.0.1".parse().unwrap()).unwrap();

@@ -304,12 +304,32 @@ impl Collector for MetadataCollector {
                 &s.annotations_cut,
             ),
         ];
-        for (name, help, value) in counters {
-            out.encode_descriptor(name, help, None, MetricType::Counter)?
-                .encode_counter::<NoLabelSet, _, u64>(&value.load(Relaxed), None)?;
-        }
-        Ok(())
+        encode_counters(&mut out, counters.map(|(n, h, v)| (n, h, v.load(Relaxed))))
     }
+}
+
+/// Encodes unlabelled counters, each as (name, help, value).
+pub(crate) fn encode_counters<'a>(
+    out: &mut DescriptorEncoder,
+    counters: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+) -> fmt::Result {
+    for (name, help, value) in counters {
+        out.encode_descriptor(name, help, None, MetricType::Counter)?
+            .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+    }
+    Ok(())
+}
+
+/// Encodes unlabelled gauges, each as (name, help, value).
+fn encode_gauges<'a>(
+    out: &mut DescriptorEncoder,
+    gauges: impl IntoIterator<Item = (&'a str, &'a str, usize)>,
+) -> fmt::Result {
+    for (name, help, value) in gauges {
+        out.encode_descriptor(name, help, None, MetricType::Gauge)?
+            .encode_gauge(&(value as u64))?;
+    }
+    Ok(())
 }
 
 /// Node mode's families: the namespaces it captures and the pod index it attributes them
@@ -334,34 +354,30 @@ impl Collector for NodeCollector {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .summary();
-        let as_u64 = |v: usize| v as u64;
-        let gauges: [(&str, &str, u64); 5] = [
+        let gauges: [(&str, &str, usize); 5] = [
             (
                 "node_namespaces",
                 "Pod network namespaces captured now.",
-                as_u64(n.namespaces.load(Relaxed)),
+                n.namespaces.load(Relaxed),
             ),
             (
                 "node_namespaces_with_pod",
                 "Captured namespaces whose pod the index knows.",
-                as_u64(n.namespaces_with_pod.load(Relaxed)),
+                n.namespaces_with_pod.load(Relaxed),
             ),
             (
                 "node_interfaces",
                 "Interfaces captured now, pod namespaces and host together.",
-                as_u64(n.interfaces.load(Relaxed)),
+                n.interfaces.load(Relaxed),
             ),
-            ("pod_index_pods", "Pods in the index.", as_u64(summary.pods)),
+            ("pod_index_pods", "Pods in the index.", summary.pods),
             (
                 "pod_index_addresses",
                 "Pod addresses the index resolves.",
-                as_u64(summary.addresses),
+                summary.addresses,
             ),
         ];
-        for (name, help, value) in gauges {
-            out.encode_descriptor(name, help, None, MetricType::Gauge)?
-                .encode_gauge(&(value as i64))?;
-        }
+        encode_gauges(&mut out, gauges)?;
         let p = &self.pods.stats;
         let counters: [(&str, &str, u64); 5] = [
             (
@@ -390,10 +406,6 @@ impl Collector for NodeCollector {
                 p.lists.load(Relaxed),
             ),
         ];
-        for (name, help, value) in counters {
-            out.encode_descriptor(name, help, None, MetricType::Counter)?
-                .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
-        }
-        Ok(())
+        encode_counters(&mut out, counters)
     }
 }

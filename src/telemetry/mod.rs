@@ -10,5 +10,6 @@ mod server;
 
 pub use config::{Config, LogConfig, LogFormat};
 pub use health::{Health, Readiness};
+pub(crate) use metrics::encode_counters;
 pub use metrics::{render, Format, MetadataCollector, MetricSources, NodeCollector};
 pub use server::{Telemetry, TelemetryError};

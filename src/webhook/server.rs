@@ -439,11 +439,7 @@ impl Collector for WebhookCollector {
                 &m.cert_rejected,
             ),
         ];
-        for (name, help, n) in certs {
-            out.encode_descriptor(name, help, None, MetricType::Counter)?
-                .encode_counter::<NoLabelSet, _, u64>(&n.load(Relaxed), None)?;
-        }
-        Ok(())
+        crate::telemetry::encode_counters(&mut out, certs.map(|(n, h, v)| (n, h, v.load(Relaxed))))
     }
 }
 
