@@ -80,11 +80,7 @@ fn nfdump_stats(dir: &Path) -> std::collections::HashMap<String, u64> {
         .arg("-I")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
@@ -154,11 +150,7 @@ fn tshark_reads_the_udp_export_cleanly_root() {
         .args(["-d", &format!("udp.port=={port},cflow"), "-V"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("Frame 1:"),

@@ -31,11 +31,7 @@ fn inject(args: &[&str], stdin: &str) -> String {
         .write_stdin(stdin)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     String::from_utf8(out.stdout).unwrap()
 }
 

@@ -217,11 +217,7 @@ fn inject(file: &Path, collector: &str) -> Vec<Value> {
         .env("PODFLOW_EXPORT__COLLECTOR", collector)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     docs(&String::from_utf8(out.stdout).unwrap())
 }
 

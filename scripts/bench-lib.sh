@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Shared by the benchmark scripts, which source it once they have defined note and die
-# and set REPO (the repository) and WORK (their scratch directory).
+# and set REPO (the repository), then call make_workdir.
 
 # generated_pcap NAME [GENERATOR ARGS...]: prints the path of $BENCH_DIR/NAME, made by
 # ../shared/testdata/gen_flows_pcap.py --seed 1 [ARGS] unless a finished one is there (the
@@ -67,4 +67,39 @@ build_release() {
   fi
   PODFLOW="${CARGO_TARGET_DIR:-$REPO/target}/release/podflow"
   [ -x "$PODFLOW" ] || die "no binary at $PODFLOW after the build"
+}
+
+# make_workdir PREFIX: makes the scratch directory WORK (/tmp/PREFIX.XXXXXX) and arranges
+# that, however the script ends, the processes in PIDS are stopped (SIGTERM, then SIGKILL
+# after 3 s), the namespaces in NAMESPACES deleted and WORK removed.
+make_workdir() {
+  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  PIDS=()       # processes started here and still running
+  NAMESPACES=() # namespaces made here and not yet deleted
+  trap cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+cleanup() {
+  local pid ns _
+  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
+    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  for ns in "${NAMESPACES[@]+"${NAMESPACES[@]}"}"; do
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+
+# forget_pid PID: PID has been stopped by the script itself.
+forget_pid() {
+  local p keep=()
+  for p in "${PIDS[@]+"${PIDS[@]}"}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]+"${keep[@]}"}")
 }

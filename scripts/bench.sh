@@ -79,19 +79,7 @@ REPO=$(git -C "$SCRIPT_DIR" rev-parse --show-toplevel 2>/dev/null) ||
 . "$SCRIPT_DIR/bench-lib.sh"
 
 # --- temp space and cleanup --------------------------------------------------------
-WORK=$(mktemp -d /tmp/podflow-bench-run.XXXXXX)
-COLLECTOR_PIDS=()
-cleanup() {
-  local pid
-  for pid in "${COLLECTOR_PIDS[@]+"${COLLECTOR_PIDS[@]}"}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_workdir podflow-bench-run
 
 # --- capture file and its truth ----------------------------------------------------
 if [ $# -eq 1 ]; then
@@ -149,7 +137,7 @@ start_collector() { # dir port
   fi
   nfcapd -w "$1" -p "$2" -b 127.0.0.1 -B $RCVBUF -t 3600 > "$1.log" 2>&1 &
   COLLECTOR_PID=$!
-  COLLECTOR_PIDS+=("$COLLECTOR_PID")
+  PIDS+=("$COLLECTOR_PID")
   local _
   for _ in $(seq 100); do
     ss -Hlun "sport = :$2" | grep -q . && return 0
@@ -162,7 +150,7 @@ start_collector() { # dir port
 # Lets nfcapd empty its socket, keeps the kernel's drop count in COLLECTOR_DROPS and
 # stops nfcapd (it writes its file on SIGTERM).
 stop_collector() { # port
-  local _ rx drops pid keep=()
+  local _ rx drops
   for _ in $(seq 200); do
     read -r rx drops < <(udp_sock_state "$1")
     [ "$rx" -eq 0 ] && break
@@ -173,8 +161,7 @@ stop_collector() { # port
   COLLECTOR_DROPS=$drops
   kill "$COLLECTOR_PID"
   wait "$COLLECTOR_PID" 2>/dev/null || true
-  for pid in "${COLLECTOR_PIDS[@]}"; do [ "$pid" = "$COLLECTOR_PID" ] || keep+=("$pid"); done
-  COLLECTOR_PIDS=("${keep[@]+"${keep[@]}"}")
+  forget_pid "$COLLECTOR_PID"
 }
 
 # "flows packets bytes" summed over the nfcapd files in dir.

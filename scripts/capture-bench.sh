@@ -99,31 +99,7 @@ REPO=$(git -C "$SCRIPT_DIR" rev-parse --show-toplevel 2>/dev/null) ||
 . "$SCRIPT_DIR/bench-lib.sh"
 
 # --- temp space and cleanup --------------------------------------------------------
-WORK=$(mktemp -d /tmp/podflow-capture-bench.XXXXXX)
-PIDS=()       # processes started here and still running
-NAMESPACES=() # namespaces made here and not yet deleted
-cleanup() {
-  local pid ns
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  for ns in "${NAMESPACES[@]+"${NAMESPACES[@]}"}"; do
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-forget_pid() { # pid
-  local p keep=()
-  for p in "${PIDS[@]+"${PIDS[@]}"}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  PIDS=("${keep[@]+"${keep[@]}"}")
-}
+make_workdir podflow-capture-bench
 
 # --- capture file ------------------------------------------------------------------
 if [ $# -eq 1 ]; then

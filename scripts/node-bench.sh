@@ -151,33 +151,7 @@ REPO=$(git -C "$SCRIPT_DIR" rev-parse --show-toplevel 2>/dev/null) ||
 . "$SCRIPT_DIR/bench-lib.sh"
 
 # --- temp space and cleanup --------------------------------------------------------
-WORK=$(mktemp -d /tmp/podflow-node-bench.XXXXXX)
-PIDS=()       # processes started here and still running
-NAMESPACES=() # namespaces made here and not yet deleted
-cleanup() {
-  local pid ns _
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  for ns in "${NAMESPACES[@]+"${NAMESPACES[@]}"}"; do
-    ip netns del "$ns" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-forget_pid() { # pid
-  local p keep=()
-  for p in "${PIDS[@]+"${PIDS[@]}"}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  PIDS=("${keep[@]+"${keep[@]}"}")
-}
+make_workdir podflow-node-bench
 
 # --- capture file ------------------------------------------------------------------
 if [ -n "$PCAP" ]; then

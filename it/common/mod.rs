@@ -126,6 +126,16 @@ pub fn pcap_record(ts: u32, frame: &[u8]) -> Vec<u8> {
     r
 }
 
+/// Asserts that a finished command succeeded, showing its stderr when it did not.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Starts a long-running helper (a server, a collector) and waits for its first line
 /// ("listening", a port, ...).
 pub fn start(mut cmd: impl std::borrow::BorrowMut<std::process::Command>) -> (Background, String) {
@@ -145,13 +155,8 @@ pub fn start(mut cmd: impl std::borrow::BorrowMut<std::process::Command>) -> (Ba
 
 /// Runs a helper to completion, asserting it succeeds; returns its first line of output.
 pub fn run(mut cmd: impl std::borrow::BorrowMut<std::process::Command>) -> String {
-    let cmd = cmd.borrow_mut();
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cmd.borrow_mut().output().unwrap();
+    assert_success(&out);
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .next()
@@ -176,11 +181,7 @@ pub fn python_ipfix_summary(file: &Path) -> serde_json::Value {
         .arg(root().join("config/ipfix/python-ipfix.specs"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
