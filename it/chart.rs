@@ -417,15 +417,19 @@ fn lint() {
     );
 }
 
+/// The kinds of the rendered objects.
+fn kinds(objects: &[Value]) -> BTreeSet<&str> {
+    objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn defaults() {
     let objects = rendered(&["defaults.yaml"]);
-    let kinds: BTreeSet<&str> = objects
-        .iter()
-        .map(|o| o["kind"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        kinds,
+        kinds(&objects),
         BTreeSet::from([
             "ConfigMap",
             "Deployment",
@@ -1054,12 +1058,8 @@ fn node_mode_next_to_the_webhook() {
 #[test]
 fn node_mode_alone_with_its_service_monitor() {
     let objects = rendered(&["node-only.yaml"]);
-    let kinds: BTreeSet<&str> = objects
-        .iter()
-        .map(|o| o["kind"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        kinds,
+        kinds(&objects),
         BTreeSet::from([
             "ClusterRole",
             "ClusterRoleBinding",
@@ -1071,7 +1071,7 @@ fn node_mode_alone_with_its_service_monitor() {
         ]),
         "no webhook object with webhook.enabled=false"
     );
-    assert_eq!(objects.len(), kinds.len(), "one of each");
+    assert_eq!(objects.len(), kinds(&objects).len(), "one of each");
     for o in &objects {
         assert_eq!(
             o["metadata"]["labels"]["app.kubernetes.io/component"], "node",
