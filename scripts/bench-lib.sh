@@ -103,3 +103,22 @@ forget_pid() {
   for p in "${PIDS[@]+"${PIDS[@]}"}"; do [ "$p" = "$1" ] || keep+=("$p"); done
   PIDS=("${keep[@]+"${keep[@]}"}")
 }
+
+# replay_shape: sets FRAMES and LARGEST of $PCAP (see pcap_shape) and warns when a frame
+# is larger than the veth MTU + 14 lets through.
+replay_shape() {
+  # shellcheck disable=SC2034  # FRAMES is the caller's
+  read -r FRAMES LARGEST < <(pcap_shape "$PCAP")
+  if [ "$LARGEST" != "?" ] && [ "$LARGEST" -gt $((MTU + 14)) ]; then
+    note "the largest frame of $PCAP is $LARGEST bytes, more than MTU $MTU + 14: tcpreplay will fail on it (set MTU=...)"
+  fi
+}
+
+# clear_podflow_env: inherited PODFLOW_* settings would silently change what is measured.
+clear_podflow_env() {
+  local v
+  for v in $(compgen -e | grep '^PODFLOW_' || true); do
+    note "ignoring $v from the environment"
+    unset "$v"
+  done
+}

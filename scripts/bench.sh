@@ -171,11 +171,7 @@ collector_totals() { # dir
 }
 
 # --- the runs ----------------------------------------------------------------------
-# Inherited PODFLOW_* settings would silently change what is measured.
-for v in $(compgen -e | grep '^PODFLOW_' || true); do
-  note "ignoring $v from the environment"
-  unset "$v"
-done
+clear_podflow_env
 
 run_podflow() { # port log
   env PODFLOW_CAPTURE__PCAP="$PCAP" \

@@ -161,19 +161,11 @@ else
   PCAP=$(generated_pcap "flows-scale$SCALE.pcap" --scale "$SCALE")
 fi
 
-read -r FRAMES LARGEST < <(pcap_shape "$PCAP")
-if [ "$LARGEST" != "?" ] && [ "$LARGEST" -gt $((MTU + 14)) ]; then
-  note "the largest frame of $PCAP is $LARGEST bytes, more than MTU $MTU + 14: tcpreplay will fail on it (set MTU=...)"
-fi
+replay_shape
 
 # --- build -------------------------------------------------------------------------
 build_release
-
-# Inherited PODFLOW_* settings would silently change what is measured.
-for v in $(compgen -e | grep '^PODFLOW_' || true); do
-  note "ignoring $v from the environment"
-  unset "$v"
-done
+clear_podflow_env
 
 # --- namespaces --------------------------------------------------------------------
 PREFIX="pfnb-$$"

@@ -14,7 +14,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::capture::CaptureStats;
 use crate::cli::Mode;
 use crate::config::Config;
-use crate::export::{Drain, Exporter};
+use anyhow::Context as _;
+
+use crate::export::{Drain, Enricher, Exporter, StatsSources};
 use crate::flow::{FlowTable, FlushAll, Sweeper};
 use crate::ipfix::EncoderOptions;
 use crate::telemetry::Health;
@@ -47,6 +49,24 @@ fn encoder_options(config: &Config, with_peer: bool) -> EncoderOptions {
         with_peer,
         max_message_bytes: config.export.message_bytes(),
     }
+}
+
+/// The exporter of a probe, its transport open; a collector it cannot use is a usage
+/// error naming `export.collector`.
+fn open_exporter(
+    config: &Config,
+    encoder: EncoderOptions,
+    enricher: Enricher,
+    table: &Arc<FlowTable>,
+    capture: &Arc<CaptureStats>,
+) -> Result<Exporter, Failure> {
+    let sources = StatsSources {
+        table: table.clone(),
+        capture: capture.clone(),
+    };
+    Exporter::open(&config.export, encoder, enricher, sources)
+        .with_context(|| format!("export.collector = {}", config.export.collector))
+        .map_err(Failure::Usage)
 }
 
 /// Keeps readiness in line with the capture (`state` says whether it runs and how many

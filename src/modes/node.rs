@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use anyhow::Context as _;
 
 use super::Failure;
 use crate::capture::live::CaptureSink;
 use crate::capture::CaptureStats;
 use crate::config::Config;
-use crate::export::{Enricher, Exporter, StatsSources};
+use crate::export::{Enricher, Exporter};
 use crate::flow::{Clock, FlowTable, FlushPoints, Sweeper};
 use crate::metadata::{start_source, IdentityRules, PodIdentity};
 use crate::node::{NodeCapture, SharedNamespaces};
@@ -42,13 +41,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
             namespaces.clone(),
             pods.index.clone(),
         );
-        let sources = StatsSources {
-            table: table.clone(),
-            capture: capture_stats.clone(),
-        };
-        let exporter = Exporter::open(&config.export, encoder, enricher, sources)
-            .with_context(|| format!("export.collector = {}", config.export.collector))
-            .map_err(usage)?;
+        let exporter = super::open_exporter(&config, encoder, enricher, &table, &capture_stats)?;
         let health = Arc::new(Health::capture(exporter.stats()));
 
         // The exporter does blocking I/O (TCP connects, file writes): its own thread.

@@ -13,7 +13,7 @@ use super::Failure;
 use crate::capture::file::{self, FileEnd};
 use crate::capture::{CaptureStats, LiveCapture, PcapReader};
 use crate::config::Config;
-use crate::export::{Enricher, Exporter, StatsSources};
+use crate::export::{Enricher, Exporter};
 use crate::flow::{Clock, FlowTable, Meter, Sweeper};
 use crate::metadata::Metadata;
 use crate::telemetry::{Health, MetadataCollector, MetricSources, Telemetry};
@@ -61,13 +61,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
         .with_registry(live.interfaces());
     }
     let encoder = super::encoder_options(&config, false);
-    let sources = StatsSources {
-        table: table.clone(),
-        capture: capture_stats.clone(),
-    };
-    let exporter = Exporter::open(&config.export, encoder, enricher, sources)
-        .with_context(|| format!("export.collector = {}", config.export.collector))
-        .map_err(usage)?;
+    let exporter = super::open_exporter(&config, encoder, enricher, &table, &capture_stats)?;
     let health = Arc::new(Health::capture(exporter.stats()));
     let metadata_stats = metadata.stats();
 
