@@ -122,3 +122,44 @@ clear_podflow_env() {
     unset "$v"
   done
 }
+
+# terminate_podflow PID: SIGTERM, up to 15 s to finish (it ends every flow and drains the
+# exporter), then SIGKILL; sets PF_EXIT to its exit status.
+# shellcheck disable=SC2034  # PF_EXIT is the caller's
+terminate_podflow() {
+  local _
+  kill -TERM "$1"
+  for _ in $(seq 150); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$1" 2>/dev/null; then
+    note "podflow did not exit within 15 s of SIGTERM; killing it"
+    kill -KILL "$1" 2>/dev/null || true
+  fi
+  PF_EXIT=0
+  wait "$1" 2>/dev/null || PF_EXIT=$?
+  forget_pid "$1"
+}
+
+# done_fields LOG: the totals of podflow's last "done" log line (JSON logs) as
+# "packets=N ignored=N kernel_drops=N flows=N records=N not_sent=N"; empty without one.
+done_fields() {
+  python3 - "$1" <<'PY'
+import json, sys
+found = None
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        o = json.loads(line)
+    except ValueError:
+        continue
+    f = o.get("fields", o)
+    if f.get("message") == "done":
+        found = f
+if found:
+    print(" ".join(f"{k}={found[k]}" for k in ("packets", "ignored", "kernel_drops", "flows",
+                                              "records", "not_sent") if k in found))
+PY
+}
+
+# done_field NAME FIELDS: the value of NAME in done_fields' output.
+done_field() {
+  sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" <<< "$2"
+}

@@ -212,34 +212,12 @@ settle_podflow() {
 
 # Stops podflow; writes "captured drops source" to <log>.result.
 stop_podflow() { # log
-  kill -TERM "$TOOL_PID"
-  local _
-  for _ in $(seq 150); do kill -0 "$TOOL_PID" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$TOOL_PID" 2>/dev/null; then
-    note "podflow did not exit within 15 s of SIGTERM; killing it"
-    kill -KILL "$TOOL_PID" 2>/dev/null || true
-  fi
-  wait "$TOOL_PID" 2>/dev/null || true
-  forget_pid "$TOOL_PID"
+  terminate_podflow "$TOOL_PID"
   rm -f "$1.ipfix"
-  local done_line
-  done_line=$(python3 - "$1" <<'PY'
-import json, sys
-found = None
-for line in open(sys.argv[1], errors="replace"):
-    try:
-        o = json.loads(line)
-    except ValueError:
-        continue
-    f = o.get("fields", o)
-    if f.get("message") == "done":
-        found = f
-if found:
-    print(found.get("packets", ""), found.get("kernel_drops", ""))
-PY
-)
-  if [ -n "$done_line" ]; then
-    echo "$done_line log" > "$1.result"
+  local fields
+  fields=$(done_fields "$1")
+  if [ -n "$fields" ]; then
+    echo "$(done_field packets "$fields") $(done_field kernel_drops "$fields") log" > "$1.result"
   else
     # No `done` line (the drain timed out, say): the scrape taken before SIGTERM.
     echo "$(metric "$METRICS" podflow_capture_packets_total) $(metric "$METRICS" podflow_capture_dropped_packets_total) metrics" > "$1.result"

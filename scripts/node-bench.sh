@@ -389,35 +389,12 @@ PF_NS_END=$(metric "$M" podflow_node_namespaces)
 echo "podflow $PF_SENT $((RX1 - RX0)) $PF_CAPT $PF_DROPS $((CPU1 - CPU0)) ${PF_RSS:-0} $PF_SECS" > "$WORK/rows"
 
 note "stopping podflow (SIGTERM)"
-kill -TERM "$PF_PID"
-for _ in $(seq 150); do kill -0 "$PF_PID" 2>/dev/null || break; sleep 0.1; done
-if kill -0 "$PF_PID" 2>/dev/null; then
-  note "podflow did not exit within 15 s of SIGTERM; killing it"
-  kill -KILL "$PF_PID" 2>/dev/null || true
-fi
-PF_EXIT=0
-wait "$PF_PID" 2>/dev/null || PF_EXIT=$?
-forget_pid "$PF_PID"
-DONE_LINE=$(python3 - "$LOG" <<'PY'
-import json, sys
-found = None
-for line in open(sys.argv[1], errors="replace"):
-    try:
-        o = json.loads(line)
-    except ValueError:
-        continue
-    f = o.get("fields", o)
-    if f.get("message") == "done":
-        found = f
-if found:
-    print(" ".join(f"{k}={found[k]}" for k in ("packets", "ignored", "kernel_drops", "flows",
-                                              "records", "not_sent") if k in found))
-PY
-)
+terminate_podflow "$PF_PID"
+DONE_LINE=$(done_fields "$LOG")
 # The done line counts from podflow's start, /metrics from just before the replay: with
 # nothing captured outside the replay they differ by the baseline only.
-DONE_PACKETS=$(sed -n 's/.*\bpackets=\([0-9]*\).*/\1/p' <<< "$DONE_LINE")
-DONE_DROPS=$(sed -n 's/.*kernel_drops=\([0-9]*\).*/\1/p' <<< "$DONE_LINE")
+DONE_PACKETS=$(done_field packets "$DONE_LINE")
+DONE_DROPS=$(done_field kernel_drops "$DONE_LINE")
 if [ -n "$DONE_PACKETS" ] && [ -n "$DONE_DROPS" ] &&
   { [ $((DONE_PACKETS - ${P0:-0})) -ne "$PF_CAPT" ] || [ $((DONE_DROPS - ${D0:-0})) -ne "$PF_DROPS" ]; }; then
   note "podflow's done line counts $((DONE_PACKETS - ${P0:-0})) frames and $((DONE_DROPS - ${D0:-0})) drops since the replay began, /metrics after the replay $PF_CAPT and $PF_DROPS"
