@@ -214,7 +214,10 @@ impl Exporter {
     }
 
     fn export(&mut self, flows: Vec<FlowRecord>) {
-        self.enrich.prepare(&flows);
+        // TCP queues the flows and enriches each chunk it sends; the others enrich now.
+        if !matches!(self.output, Output::Tcp(_)) {
+            self.enrich.prepare(&flows);
+        }
         match &mut self.output {
             Output::Json(out) => {
                 let mut failed = 0;
