@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes a single-layer OCI image as an image-layout archive, without a container daemon.
 
-The archive is what `ctr images import`, `skopeo copy oci-archive:...` and `docker load`
-(Docker 25 and later) read. The same inputs give the same bytes: entries are sorted, owned
-by 0:0, dated --created, and the gzip stream carries no name or time.
+The archive is what `ctr images import` and `skopeo copy oci-archive:...` read. The same
+inputs give the same bytes: entries are sorted, owned by 0:0, dated --created, and the gzip
+stream carries no name or time.
 
   oci-image.py --out OUT.tar --ref REGISTRY/REPO:TAG [options] ENTRY...
 

