@@ -261,29 +261,33 @@ fn the_profile_comes_from_the_configuration_and_refusing_namespaces_are_named() 
 
 #[test]
 fn a_bad_profile_or_uid_is_a_configuration_error() {
-    let (code, _, stderr) = inject_with_env(
-        &[("PODFLOW_WEBHOOK__SIDECAR__RUN_AS_USER", "0")],
-        LOCKED_NAMESPACE,
-    );
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("webhook.sidecar.run_as_user = 0 from environment variable"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("webhook.sidecar.security_profile = \"root\""),
-        "{stderr}"
-    );
-    let (code, _, stderr) = inject_with_env(
-        &[("PODFLOW_WEBHOOK__SIDECAR__SECURITY_PROFILE", "nobody")],
-        LOCKED_NAMESPACE,
-    );
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(
-        stderr.contains("webhook.sidecar.security_profile"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("nobody"), "{stderr}");
+    for (var, value, expected) in [
+        (
+            "PODFLOW_WEBHOOK__SIDECAR__RUN_AS_USER",
+            "0",
+            [
+                "webhook.sidecar.run_as_user = 0 from environment variable",
+                "webhook.sidecar.security_profile = \"root\"",
+            ],
+        ),
+        (
+            "PODFLOW_WEBHOOK__SIDECAR__SECURITY_PROFILE",
+            "nobody",
+            [
+                "webhook.sidecar.security_profile = \"nobody\"",
+                "default, root, baseline",
+            ],
+        ),
+    ] {
+        let (code, _, stderr) = inject_with_env(&[(var, value)], LOCKED_NAMESPACE);
+        assert_eq!(code, Some(2), "{stderr}");
+        for text in expected {
+            assert!(
+                stderr.contains(text),
+                "{var}={value}: no {text:?} in {stderr}"
+            );
+        }
+    }
     // With the root profile, UID 0 is what it means.
     let (code, docs, stderr) = inject_with_env(
         &[

@@ -433,19 +433,25 @@ fn targets_deployments_first_in_init_containers_unless_opted_out() {
         .is_none());
 }
 
-#[test]
-fn regular_sidecar_is_the_last_container() {
+/// The scratch overlay rendered with a component generated with `var=value`, validated.
+fn render_with_component_of(var: &str, value: &str) -> Vec<Value> {
     let (dir, overlay) = scratch_overlay();
     let component = dir.path().join("podflow-sidecar");
     std::fs::remove_dir_all(&component).unwrap();
     podflow()
         .args(["kustomize-component", "--out"])
         .arg(&component)
-        .env("PODFLOW_WEBHOOK__SIDECAR__NATIVE", "false")
+        .env(var, value)
         .assert()
         .success();
     let rendered = kustomize_build(&overlay);
     validate(&rendered);
+    rendered
+}
+
+#[test]
+fn regular_sidecar_is_the_last_container() {
+    let rendered = render_with_component_of("PODFLOW_WEBHOOK__SIDECAR__NATIVE", "false");
 
     let worker = &find(&rendered, "Deployment", "worker")["spec"]["template"]["spec"];
     let names = |list: &str| -> Vec<String> {
@@ -476,17 +482,8 @@ fn regular_sidecar_is_the_last_container() {
 
 #[test]
 fn a_baseline_profile_component_meets_pod_security_baseline() {
-    let (dir, overlay) = scratch_overlay();
-    let component = dir.path().join("podflow-sidecar");
-    std::fs::remove_dir_all(&component).unwrap();
-    podflow()
-        .args(["kustomize-component", "--out"])
-        .arg(&component)
-        .env("PODFLOW_WEBHOOK__SIDECAR__SECURITY_PROFILE", "baseline")
-        .assert()
-        .success();
-    let rendered = kustomize_build(&overlay);
-    validate(&rendered);
+    let rendered =
+        render_with_component_of("PODFLOW_WEBHOOK__SIDECAR__SECURITY_PROFILE", "baseline");
     let worker = &find(&rendered, "Deployment", "worker")["spec"]["template"]["spec"];
     assert_eq!(
         pss::levels(worker),

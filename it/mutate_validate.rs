@@ -25,7 +25,7 @@ fn review_fixture(name: &str) -> Vec<u8> {
 }
 
 /// The test configuration: pods labelled app.kubernetes.io/name=shop get the sidecar.
-fn injector(native: bool) -> Injector {
+fn test_config(native: bool) -> Config {
     let mut config = Config::default();
     config
         .webhook
@@ -35,7 +35,11 @@ fn injector(native: bool) -> Injector {
     config.webhook.sidecar.native = native;
     config.export.collector = "udp://collector.monitoring:4739".parse().unwrap();
     config.k8s.cluster_name = Some("test".into());
-    Injector::new(&config)
+    config
+}
+
+fn injector(native: bool) -> Injector {
+    Injector::new(&test_config(native))
 }
 
 fn decode_base64(text: &str) -> Vec<u8> {
@@ -457,12 +461,7 @@ const FIELDS: &[(&str, &str)] = &[
 
 #[test]
 fn names_and_settings_with_dollar_signs_reach_the_sidecar_as_written() {
-    let mut config = Config::default();
-    config
-        .webhook
-        .matching
-        .labels
-        .insert("app.kubernetes.io/name".into(), "shop".into());
+    let mut config = test_config(true);
     let collector = "file:/var/flows/$(POD_IPS)$";
     config.export.collector = collector.parse().unwrap();
     config.k8s.cluster_name = Some("$$(PODFLOW_K8S__POD_NAME)".into());
@@ -483,6 +482,29 @@ fn names_and_settings_with_dollar_signs_reach_the_sidecar_as_written() {
         );
         assert_eq!(var("PODFLOW_K8S__POD_IPS"), "[10.1.2.3,fd00::3]");
         assert_eq!(var("PODFLOW_K8S__POD_NAME"), "web-7c9d8f6b5-x2x9k");
+    }
+
+    // A bare pod named with a reference: its workload is its own name, from the Downward
+    // API; a Job's pod: its CronJob, named after the Job.
+    let name = "$(PODFLOW_EXPORT__COLLECTOR)";
+    let mut bare: Value = serde_json::from_slice(&review_fixture("bare-pod.json")).unwrap();
+    bare["request"]["name"] = json!(name);
+    bare["request"]["object"]["metadata"]["name"] = json!(name);
+    let mut job = bare.clone();
+    job["request"]["object"]["metadata"]["ownerReferences"] = json!([{"apiVersion": "batch/v1",
+        "kind": "Job", "name": "$(POD_IPS)-28437120", "uid": "u", "controller": true}]);
+    for (review, workload, kind) in [(bare, name, "Pod"), (job, "$(POD_IPS)", "CronJob")] {
+        let body = review.to_string().into_bytes();
+        let (decision, response) = answer(&injector, &body);
+        assert_eq!(decision, Decision::Injected);
+        let pod = patched(&body, &response);
+        let mut fields = FIELDS.to_vec();
+        fields[0] = ("metadata.name", name);
+        let env = kubelet::environment(sidecar_of(&pod), &fields);
+        let var = |n: &str| env.iter().find(|(k, _)| k == n).unwrap().1.as_str();
+        assert_eq!(var("PODFLOW_K8S__POD_NAME"), name);
+        assert_eq!(var("PODFLOW_K8S__WORKLOAD_NAME"), workload);
+        assert_eq!(var("PODFLOW_K8S__WORKLOAD_KIND"), kind);
     }
 }
 

@@ -42,6 +42,14 @@ const FIELDS: &[(&str, &str)] = &[
     ("status.podIPs", "10.1.2.3,fd00::3"),
 ];
 
+/// The facts of a pod whose owner is not known, with the telemetry port free.
+fn unknown_owner() -> PodFacts {
+    PodFacts {
+        owner: Owner::Unknown,
+        telemetry: true,
+    }
+}
+
 fn workload(name: &str, kind: &str) -> Owner {
     Owner::Workload {
         name: name.into(),
@@ -166,10 +174,7 @@ fn single_stack_and_bare_pod() {
 #[test]
 fn native_or_regular() {
     let mut config = Config::default();
-    let facts = PodFacts {
-        owner: Owner::Unknown,
-        telemetry: true,
-    };
+    let facts = unknown_owner();
     let native = build(&Template::from_config(&config), &facts);
     assert!(native.native);
     assert_eq!(native.container.restart_policy.as_deref(), Some("Always"));
@@ -188,10 +193,7 @@ fn native_or_regular() {
 
 #[test]
 fn a_native_sidecar_with_telemetry_has_a_bounded_startup_probe_and_no_readiness() {
-    let facts = PodFacts {
-        owner: Owner::Unknown,
-        telemetry: true,
-    };
+    let facts = unknown_owner();
     let sidecar = build(&Template::from_config(&Config::default()), &facts);
     let probe = serde_json::to_value(sidecar.container.startup_probe.as_ref().unwrap()).unwrap();
     assert_eq!(
@@ -210,10 +212,7 @@ fn a_native_sidecar_with_telemetry_has_a_bounded_startup_probe_and_no_readiness(
 #[test]
 fn the_profile_shapes_the_security_context() {
     let mut config = Config::default();
-    let facts = PodFacts {
-        owner: Owner::Unknown,
-        telemetry: true,
-    };
+    let facts = unknown_owner();
     for (profile, user, added) in [
         (
             SecurityProfile::Default,
