@@ -2,8 +2,9 @@
 //! of `it/fixtures/chart/`; every rendered object validates against the Kubernetes 1.33
 //! schema (`kubernetes-validate --strict`), the objects say what the chart promises (the
 //! webhook, and with `node.enabled` the node-mode DaemonSet and its RBAC), the rendered
-//! podflow configurations are accepted by podflow itself, and values that cannot work fail
-//! with a message naming the value.
+//! podflow configurations are accepted by podflow itself, the sidecar's security profile
+//! and the namespaces left out for Pod Security follow the values, and values that cannot
+//! work fail with a message naming the value.
 //!
 //! helm comes from `$HELM` or `.tools/helm/package/bin/helm`, kubernetes-validate from
 //! `$IPFIX_PYTHON` or `.venv/bin/python`; `scripts/test.sh` installs both.
@@ -11,6 +12,8 @@
 mod common;
 #[path = "common/kubernetes.rs"]
 mod kubernetes;
+#[path = "common/pss.rs"]
+mod pss;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -19,6 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use pss::Level;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -401,6 +405,11 @@ fn namespace_expressions(hook: &Value) -> &Vec<Value> {
         .unwrap()
 }
 
+/// The namespaceSelector entry that leaves out namespaces enforcing these levels.
+fn pod_security_exclusion(levels: &[&str]) -> Value {
+    json!({"key": "pod-security.kubernetes.io/enforce", "operator": "NotIn", "values": levels})
+}
+
 #[test]
 fn lint() {
     let out = Command::new(helm())
@@ -471,7 +480,8 @@ fn defaults() {
     assert!(expressions.contains(
         &json!({"key": "podflow.io/inject", "operator": "NotIn", "values": ["disabled"]})
     ));
-    assert_eq!(expressions.len(), 2);
+    assert!(expressions.contains(&pod_security_exclusion(&["baseline", "restricted"])));
+    assert_eq!(expressions.len(), 3);
     assert!(hook["namespaceSelector"].get("matchLabels").is_none());
 
     // auto TLS: the caBundle is the Secret's CA, and the certificate is for the Service.
@@ -497,6 +507,12 @@ fn defaults() {
     assert_eq!(pod["automountServiceAccountToken"], false);
     assert_eq!(pod["serviceAccountName"], FULLNAME);
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pss::levels(pod),
+        [Level::Baseline, Level::Restricted],
+        "the webhook pods meet restricted: {:?}",
+        pss::violations(pod, Level::Restricted)
+    );
     let selector = &deployment["spec"]["selector"]["matchLabels"];
     assert_eq!(
         pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
@@ -526,8 +542,11 @@ fn defaults() {
     assert!(ports.contains(&json!({"name": "metrics", "containerPort": 9477, "protocol": "TCP"})));
     assert!(ports.contains(&json!({"name": "https", "containerPort": 8443, "protocol": "TCP"})));
     for probe in ["readinessProbe", "livenessProbe"] {
-        assert_eq!(c[probe]["httpGet"]["port"], "metrics");
-        assert!(c[probe]["httpGet"].get("scheme").is_none(), "plain HTTP");
+        assert_eq!(
+            c[probe]["httpGet"]["port"], "https",
+            "through the HTTPS listener"
+        );
+        assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS");
     }
     assert!(c["resources"]["requests"].is_object() && c["resources"]["limits"].is_object());
 
@@ -554,6 +573,7 @@ fn defaults() {
         "udp://collector.monitoring:4739"
     );
     assert_eq!(config["webhook"]["match"]["mode"], "any");
+    assert_eq!(config["webhook"]["sidecar"]["security_profile"], "default");
     assert_eq!(config["webhook"]["tls_cert"], "/etc/podflow/tls/tls.crt");
     assert!(config.get("k8s").is_none(), "no cluster name by default");
     let injected = inject_with(&text);
@@ -567,6 +587,8 @@ fn defaults() {
         env_value(sidecar, "PODFLOW_IPFIX__ENTERPRISE_NUMBER"),
         Some("32473")
     );
+    assert_eq!(sidecar["securityContext"]["runAsUser"], 65532);
+    assert_eq!(sidecar["startupProbe"]["httpGet"]["path"], "/startupz");
 }
 
 #[test]
@@ -581,9 +603,13 @@ fn tcp_collector_labels_and_deployments() {
         json!({"team": "shop"})
     );
     let expressions = namespace_expressions(hook);
-    assert_eq!(expressions.len(), 3);
-    assert!(expressions
-        .contains(&json!({"key": "environment", "operator": "In", "values": ["prod", "staging"]})));
+    assert_eq!(expressions.len(), 4);
+    assert_eq!(
+        expressions[3],
+        json!({"key": "environment", "operator": "In", "values": ["prod", "staging"]}),
+        "the user's expressions come after the chart's"
+    );
+    assert!(expressions.contains(&pod_security_exclusion(&["baseline", "restricted"])));
     assert!(expressions
         .iter()
         .any(|e| e["key"] == "kubernetes.io/metadata.name"
@@ -614,7 +640,10 @@ fn tcp_collector_labels_and_deployments() {
     let sidecar = sidecar_of(&injected, false);
     assert_eq!(sidecar["image"], "registry.example.com/podflow:0.1.0-rc1");
     assert_eq!(sidecar["imagePullPolicy"], "Always");
+    assert_eq!(config["webhook"]["sidecar"]["security_profile"], "root");
     assert_eq!(sidecar["securityContext"]["runAsUser"], 0);
+    assert_eq!(sidecar["securityContext"]["runAsNonRoot"], false);
+    assert!(sidecar.get("startupProbe").is_none(), "a regular container");
     assert_eq!(
         sidecar["resources"],
         json!({"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}})
@@ -648,6 +677,93 @@ fn tcp_collector_labels_and_deployments() {
         .unwrap()
         .iter()
         .any(|p| p["name"] == "metrics" && p["port"] == 9477));
+}
+
+#[test]
+fn security_profiles_shape_the_sidecar_and_the_namespaces_left_out() {
+    for (profile, refusing, levels) in [
+        ("default", vec!["baseline", "restricted"], vec![]),
+        ("root", vec!["baseline", "restricted"], vec![]),
+        ("baseline", vec!["restricted"], vec![Level::Baseline]),
+    ] {
+        let set = format!("sidecar.securityProfile={profile}");
+        let objects = render(&["defaults.yaml"], &[&set])
+            .unwrap_or_else(|e| panic!("helm template {set}:\n{e}"));
+        validate(&objects);
+        let expressions = namespace_expressions(webhook(&objects));
+        assert_eq!(expressions.len(), 3, "{profile}");
+        assert_eq!(
+            expressions[2],
+            pod_security_exclusion(&refusing),
+            "{profile}"
+        );
+
+        let (text, config) = podflow_config(&objects);
+        assert_eq!(config["webhook"]["sidecar"]["security_profile"], profile);
+        let injected = inject_with(&text);
+        let pod = &injected["spec"]["template"]["spec"];
+        assert_eq!(
+            pss::levels(pod),
+            levels,
+            "{profile}: {:?}",
+            pss::violations(pod, Level::Baseline)
+        );
+        let sc = &sidecar_of(&injected, true)["securityContext"];
+        let uid = if profile == "default" { 65532 } else { 0 };
+        assert_eq!(sc["runAsUser"], uid, "{profile}");
+        // A namespace is left out exactly when its level refuses the patched pod.
+        let meets = |level: &str| match level {
+            "baseline" => levels.contains(&Level::Baseline),
+            "restricted" => levels.contains(&Level::Restricted),
+            _ => true,
+        };
+        for level in ["privileged", "baseline", "restricted"] {
+            assert_eq!(
+                refusing.contains(&level),
+                !meets(level),
+                "{profile} in a namespace enforcing {level}"
+            );
+        }
+    }
+
+    // Turned off: only the fixed exclusions.
+    let objects = render(
+        &["defaults.yaml"],
+        &["sidecar.skipEnforcingNamespaces=false"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    validate(&objects);
+    let expressions = namespace_expressions(webhook(&objects));
+    assert_eq!(expressions.len(), 2, "{expressions:?}");
+    assert!(expressions
+        .iter()
+        .all(|e| e["key"] != "pod-security.kubernetes.io/enforce"));
+}
+
+#[test]
+fn a_user_namespace_selector_is_merged_with_the_exclusions() {
+    let objects = render(
+        &["defaults.yaml"],
+        &[
+            "sidecar.securityProfile=baseline",
+            "namespaceSelector.matchLabels.team=payments",
+            "namespaceSelector.matchExpressions[0].key=tier",
+            "namespaceSelector.matchExpressions[0].operator=Exists",
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    validate(&objects);
+    let selector = &webhook(&objects)["namespaceSelector"];
+    assert_eq!(selector["matchLabels"], json!({"team": "payments"}));
+    let expressions = namespace_expressions(webhook(&objects));
+    assert_eq!(
+        expressions[1..],
+        [
+            json!({"key": "podflow.io/inject", "operator": "NotIn", "values": ["disabled"]}),
+            pod_security_exclusion(&["restricted"]),
+            json!({"key": "tier", "operator": "Exists"}),
+        ]
+    );
 }
 
 #[test]
@@ -1304,6 +1420,31 @@ fn bad_values_fail_naming_the_value() {
         ),
         (
             &["defaults.yaml"],
+            &["sidecar.securityProfile=privileged"],
+            "sidecar.securityProfile=\"privileged\" is not one of default, root, baseline",
+        ),
+        (
+            &["defaults.yaml"],
+            &["sidecar.runAsUser=0"],
+            "set sidecar.securityProfile=root for UID 0",
+        ),
+        (
+            &["defaults.yaml"],
+            &["sidecar.runAsUser=-5"],
+            "sidecar.runAsUser=-5",
+        ),
+        (
+            &["defaults.yaml"],
+            &["sidecar.runAsUser=4294967296"],
+            "sidecar.runAsUser=4294967296",
+        ),
+        (
+            &["defaults.yaml"],
+            &["sidecar.skipEnforcingNamespaces=maybe"],
+            "sidecar.skipEnforcingNamespaces=maybe",
+        ),
+        (
+            &["defaults.yaml"],
             &["ipfix.enterpriseNumber=-1"],
             "ipfix.enterpriseNumber",
         ),
@@ -1468,7 +1609,9 @@ fn notes_say_what_was_installed_and_how_to_inject() {
         "when they\n  are annotated podflow.io/inject: \"true\".",
         "podflow.io/inject=disabled",
         &format!("kube-system and {NAMESPACE} are never touched"),
-        "sidecar.runAsUser=0",
+        "securityProfile default: as UID 65532 with drop ALL, add NET_RAW",
+        "set sidecar.securityProfile=root",
+        "pod-security.kubernetes.io/enforce=baseline or restricted are left out",
     ] {
         assert!(text.contains(expected), "NOTES lacks {expected:?}:\n{text}");
     }
@@ -1481,9 +1624,10 @@ fn notes_say_what_was_installed_and_how_to_inject() {
         assert!(text.contains(expected), "NOTES lacks {expected:?}:\n{text}");
     }
     assert!(
-        !text.contains("sidecar.runAsUser=0"),
-        "no UID note for UID 0"
+        text.contains("securityProfile root: as UID 0 with drop ALL, add NET_RAW"),
+        "{text}"
     );
+    assert!(!text.contains("set sidecar.securityProfile=root"), "{text}");
 }
 
 #[test]
@@ -1519,7 +1663,7 @@ fn notes_say_what_node_mode_installed() {
     for absent in [
         "admission webhook",
         "get the sidecar",
-        "sidecar.runAsUser",
+        "securityProfile",
         "observed by both",
         &format!("deployment/{FULLNAME}"),
     ] {

@@ -1,10 +1,13 @@
 //! The Kustomize component: the committed files are what the code generates, the example
 //! overlay renders with `kubectl kustomize` into objects that validate against Kubernetes
-//! 1.33, and its sidecar is the container that `podflow inject` and the webhook add.
+//! 1.33, and its sidecar is the container that `podflow inject` and the webhook add; a
+//! component generated for the `baseline` security profile meets Pod Security baseline.
 
 mod common;
 #[path = "common/kubernetes.rs"]
 mod kubernetes;
+#[path = "common/pss.rs"]
+mod pss;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -430,19 +433,25 @@ fn targets_deployments_first_in_init_containers_unless_opted_out() {
         .is_none());
 }
 
-#[test]
-fn regular_sidecar_is_the_last_container() {
+/// The scratch overlay rendered with a component generated with `var=value`, validated.
+fn render_with_component_of(var: &str, value: &str) -> Vec<Value> {
     let (dir, overlay) = scratch_overlay();
     let component = dir.path().join("podflow-sidecar");
     std::fs::remove_dir_all(&component).unwrap();
     podflow()
         .args(["kustomize-component", "--out"])
         .arg(&component)
-        .env("PODFLOW_WEBHOOK__SIDECAR__NATIVE", "false")
+        .env(var, value)
         .assert()
         .success();
     let rendered = kustomize_build(&overlay);
     validate(&rendered);
+    rendered
+}
+
+#[test]
+fn regular_sidecar_is_the_last_container() {
+    let rendered = render_with_component_of("PODFLOW_WEBHOOK__SIDECAR__NATIVE", "false");
 
     let worker = &find(&rendered, "Deployment", "worker")["spec"]["template"]["spec"];
     let names = |list: &str| -> Vec<String> {
@@ -469,4 +478,31 @@ fn regular_sidecar_is_the_last_container() {
     );
     let legacy = &find(&rendered, "Deployment", "legacy")["spec"]["template"]["spec"];
     assert_eq!(legacy["containers"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_baseline_profile_component_meets_pod_security_baseline() {
+    let rendered =
+        render_with_component_of("PODFLOW_WEBHOOK__SIDECAR__SECURITY_PROFILE", "baseline");
+    let worker = &find(&rendered, "Deployment", "worker")["spec"]["template"]["spec"];
+    assert_eq!(
+        pss::levels(worker),
+        [pss::Level::Baseline],
+        "{:?}",
+        pss::violations(worker, pss::Level::Baseline)
+    );
+    let sidecar = &worker["initContainers"][0];
+    assert_eq!(sidecar["name"], "podflow");
+    assert_eq!(sidecar["securityContext"]["runAsUser"], 0);
+    assert!(sidecar["securityContext"]["capabilities"]
+        .get("add")
+        .is_none());
+    // The committed (default) component adds NET_RAW, which baseline refuses.
+    let (_dir, overlay) = scratch_overlay();
+    let rendered = kustomize_build(&overlay);
+    let worker = &find(&rendered, "Deployment", "worker")["spec"]["template"]["spec"];
+    assert!(pss::levels(worker).is_empty());
+    assert!(pss::violations(worker, pss::Level::Baseline)
+        .iter()
+        .any(|v| v.contains("adds NET_RAW")));
 }

@@ -1,5 +1,7 @@
 //! `podflow --mode webhook` end to end over HTTPS: the real binary, a test CA, and a
-//! rustls client that trusts only that CA. No root needed; everything is on loopback.
+//! rustls client that trusts only that CA: `/mutate`, the `/healthz` and `/readyz` the
+//! chart's probes use, refused requests, certificate renewal, SIGTERM. No root needed;
+//! everything is on loopback.
 
 mod common;
 
@@ -330,8 +332,13 @@ fn mutate_over_https_with_every_answer_shape() {
     assert_eq!(status, 405);
     let (status, _) = webhook.https("POST", "/nope", b"{}");
     assert_eq!(status, 404);
+    // The kubelet's probes go through the HTTPS listener too.
     let (status, body) = webhook.https("GET", "/healthz", b"");
     assert_eq!((status, body.trim()), (200, "ok"));
+    let (status, body) = webhook.https("GET", "/readyz", b"");
+    assert_eq!((status, body.trim()), (200, "ready"));
+    let (status, _) = webhook.https("POST", "/readyz", b"{}");
+    assert_eq!(status, 405);
 
     let (status, body) = webhook.telemetry("/readyz");
     assert_eq!((status, body.as_str()), (200, "ready"));
@@ -463,6 +470,8 @@ fn a_renewed_certificate_is_served_to_new_connections() {
     );
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(webhook.served_cert(), second);
+    let (status, _) = webhook.https("GET", "/readyz", b"");
+    assert_eq!(status, 200, "still serving with the previous certificate");
     let (_, metrics) = webhook.telemetry("/metrics");
     assert!(
         metrics.contains("podflow_webhook_certificate_reloads_total 1"),

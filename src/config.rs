@@ -111,6 +111,9 @@ impl Config {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &e.to_string());
         }
+        if let Err(why) = self.webhook.sidecar.check_run_as_user() {
+            return bad("webhook.sidecar.run_as_user", &why);
+        }
         if self.node.rescan_secs == 0 {
             return bad("node.rescan_secs", "must be at least 1");
         }

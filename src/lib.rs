@@ -20,6 +20,8 @@ pub mod metadata;
 pub mod modes;
 /// Node mode's capture across the pods' network namespaces.
 pub mod node;
+/// Values from outside quoted in warnings and log lines, cut to a bounded length.
+pub mod quote;
 /// Logging initialisation and the named events that log and count.
 pub mod telemetry;
 /// The Mutating Admission Webhook Server.

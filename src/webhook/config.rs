@@ -75,12 +75,15 @@ pub struct Sidecar {
     /// and later): it starts before the application's containers and does not keep a Job
     /// from completing. `false` adds a regular container.
     pub native: bool,
-    /// Port of the sidecar's `/healthz`, `/readyz` and `/metrics`; 0 disables them. When
-    /// an application container declares this port, the sidecar of that pod goes without.
+    /// Port of the sidecar's `/healthz`, `/readyz`, `/startupz` and `/metrics`; 0 disables
+    /// them. When an application container declares this port, the sidecar of that pod
+    /// goes without (and without its startup probe).
     pub telemetry_port: u16,
-    /// User the sidecar runs as (`runAsUser`, with `runAsNonRoot` unless it is 0).
-    /// Kubernetes grants an added capability only to UID 0 (no ambient capabilities), so
-    /// on most runtimes the sidecar captures only with 0; it keeps nothing but NET_RAW.
+    /// The sidecar's securityContext (see [`SecurityProfile`]): what it runs as and which
+    /// capabilities it holds, and so which Pod Security levels admit it.
+    pub security_profile: SecurityProfile,
+    /// User the sidecar runs as under the `default` profile (`runAsUser`, with
+    /// `runAsNonRoot`); not 0 (that is the `root` profile). The other profiles run as 0.
     pub run_as_user: i64,
     /// Resource requests and limits of the sidecar.
     pub resources: Resources,
@@ -93,6 +96,7 @@ impl Default for Sidecar {
             pull_policy: PullPolicy::IfNotPresent,
             native: true,
             telemetry_port: 9477,
+            security_profile: SecurityProfile::Default,
             // The `nonroot` user of distroless images.
             run_as_user: 65532,
             resources: Resources::default(),
@@ -106,6 +110,69 @@ impl Sidecar {
         self.image.clone().unwrap_or_else(|| {
             concat!("ghcr.io/podflow/podflow:", env!("CARGO_PKG_VERSION")).into()
         })
+    }
+
+    /// Checks `run_as_user` for the profile that uses it: why it cannot be used, if not.
+    pub fn check_run_as_user(&self) -> Result<(), String> {
+        if self.security_profile != SecurityProfile::Default {
+            return Ok(());
+        }
+        match self.run_as_user {
+            0 => Err(
+                "the default security profile runs the sidecar as a non-root user; \
+                 for UID 0 set webhook.sidecar.security_profile = \"root\""
+                    .into(),
+            ),
+            1..=MAX_UID => Ok(()),
+            _ => Err(format!("must be a user ID from 1 to {MAX_UID}")),
+        }
+    }
+}
+
+/// The largest `runAsUser` the API server accepts.
+const MAX_UID: i64 = i32::MAX as i64;
+
+/// The sidecar's security settings. Kubernetes has no ambient capabilities: a capability
+/// added to a non-root container never reaches its process, unless the binary carries it
+/// as a file capability (the podflow image does: `cap_net_raw`, permitted only, raised by
+/// podflow itself). Pod Security Admission checks the pod after the sidecar is added:
+/// `baseline` refuses an added NET_RAW, `restricted` any added capability but
+/// NET_BIND_SERVICE and any root container.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityProfile {
+    /// Non-root (`run_as_user`), all capabilities dropped but NET_RAW, which the image's
+    /// file capability makes effective. Any runtime; refused by PSA `baseline`.
+    #[default]
+    Default,
+    /// As `default`, but UID 0: for images without the file capability. Refused by PSA
+    /// `baseline`.
+    Root,
+    /// UID 0, nothing added, the runtime's default capabilities dropped by name except
+    /// NET_RAW: admitted by PSA `baseline`, and captures where the runtime grants NET_RAW
+    /// by default (containerd does, CRI-O does not).
+    Baseline,
+}
+
+impl SecurityProfile {
+    /// The name as configured.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurityProfile::Default => "default",
+            SecurityProfile::Root => "root",
+            SecurityProfile::Baseline => "baseline",
+        }
+    }
+
+    /// Whether a namespace whose `pod-security.kubernetes.io/enforce` label is `level`
+    /// refuses pods with this sidecar.
+    pub fn refused_by(self, level: &str) -> bool {
+        match self {
+            SecurityProfile::Default | SecurityProfile::Root => {
+                matches!(level, "baseline" | "restricted")
+            }
+            SecurityProfile::Baseline => level == "restricted",
+        }
     }
 }
 
@@ -277,6 +344,40 @@ mod tests {
         for bad in ["", "m", "64MB", "1..2", "-1", "abc", "1e", "1 Gi", "."] {
             assert!(Quantity::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn run_as_user_is_checked_for_the_default_profile_only() {
+        let mut sidecar = Sidecar::default();
+        assert_eq!(sidecar.check_run_as_user(), Ok(()));
+        sidecar.run_as_user = 0;
+        let why = sidecar.check_run_as_user().unwrap_err();
+        assert!(why.contains("security_profile = \"root\""), "{why}");
+        sidecar.run_as_user = -1;
+        assert!(sidecar.check_run_as_user().is_err());
+        sidecar.run_as_user = i64::from(i32::MAX) + 1;
+        assert!(sidecar.check_run_as_user().is_err());
+        for profile in [SecurityProfile::Root, SecurityProfile::Baseline] {
+            sidecar.security_profile = profile;
+            sidecar.run_as_user = 0;
+            assert_eq!(sidecar.check_run_as_user(), Ok(()), "{profile:?}");
+        }
+    }
+
+    #[test]
+    fn enforced_levels_that_refuse_each_profile() {
+        let refused = |p: SecurityProfile| -> Vec<&str> {
+            ["privileged", "baseline", "restricted", ""]
+                .into_iter()
+                .filter(|level| p.refused_by(level))
+                .collect()
+        };
+        assert_eq!(
+            refused(SecurityProfile::Default),
+            ["baseline", "restricted"]
+        );
+        assert_eq!(refused(SecurityProfile::Root), ["baseline", "restricted"]);
+        assert_eq!(refused(SecurityProfile::Baseline), ["restricted"]);
     }
 
     #[test]

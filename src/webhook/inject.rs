@@ -5,7 +5,10 @@
 //! DaemonSet, ReplicaSet, Job, CronJob), as do Pods and the items of a List; the match
 //! rules do not apply (naming the file is the choice), the annotations and the hostNetwork
 //! rule do. Other documents pass through with the same content. Running it on its own
-//! output changes nothing.
+//! output changes nothing. A Namespace of the same input whose Pod Security label
+//! enforces a level that refuses the sidecar gets a note for each workload injected there.
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde::Deserialize;
@@ -14,6 +17,7 @@ use serde_json::Value;
 use super::pod::PodView;
 use super::review::Injector;
 use super::sidecar::Owner;
+use crate::quote::quote;
 
 /// Manifests that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -62,23 +66,39 @@ const TEMPLATES: &[(&str, &[&str])] = &[
 ];
 
 const ADDED: &str = "sidecar added";
+/// The label of a Namespace that makes Pod Security Admission refuse pods below a level.
+pub const ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
+
+/// What every document is patched with.
+struct Context<'a> {
+    injector: &'a Injector,
+    /// The enforced Pod Security level of each Namespace object of the input.
+    enforced: BTreeMap<String, String>,
+}
 
 /// Adds the sidecar to every pod template of the multi-document YAML `text`.
 pub fn manifests(text: &str, injector: &Injector) -> Result<Injected, InjectError> {
     let mut out = Vec::new();
-    let mut notes = Vec::new();
     for (i, document) in serde_norway::Deserializer::from_str(text).enumerate() {
         let number = i + 1;
-        let mut doc = Value::deserialize(document).map_err(|e| InjectError::Yaml {
+        let doc = Value::deserialize(document).map_err(|e| InjectError::Yaml {
             number,
             message: e.to_string(),
         })?;
-        if doc.is_null() {
-            continue;
+        if !doc.is_null() {
+            out.push((number, doc));
         }
-        object(&mut doc, injector, number, &mut notes)?;
-        out.push(doc);
     }
+    let mut enforced = BTreeMap::new();
+    for (_, doc) in &out {
+        enforced_levels(doc, &mut enforced);
+    }
+    let context = Context { injector, enforced };
+    let mut notes = Vec::new();
+    for (number, doc) in &mut out {
+        object(doc, &context, *number, &mut notes)?;
+    }
+    let out: Vec<Value> = out.into_iter().map(|(_, doc)| doc).collect();
     let added = notes.iter().any(|n| n.ends_with(ADDED));
     if added && injector.template().collector == "stdout" {
         notes.push(
@@ -99,22 +119,53 @@ pub fn manifests(text: &str, injector: &Injector) -> Result<Injected, InjectErro
     Ok(Injected { yaml, notes })
 }
 
+fn kind_of(doc: &Value) -> &str {
+    doc.get("kind").and_then(Value::as_str).unwrap_or("")
+}
+
+fn is_list(kind: &str) -> bool {
+    kind.ends_with("List")
+}
+
+/// Collects the enforced Pod Security level of a Namespace object (or of those in a List).
+fn enforced_levels(doc: &Value, levels: &mut BTreeMap<String, String>) {
+    match kind_of(doc) {
+        "Namespace" => {
+            let name = doc.pointer("/metadata/name").and_then(Value::as_str);
+            let label = doc
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(ENFORCE_LABEL))
+                .and_then(Value::as_str);
+            if let (Some(name), Some(level)) = (name, label) {
+                levels.insert(name.to_string(), level.to_string());
+            }
+        }
+        kind if is_list(kind) => {
+            for item in doc
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                enforced_levels(item, levels);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Adds the sidecar to the pod template of one object (or of each item of a List).
 fn object(
     doc: &mut Value,
-    injector: &Injector,
+    context: &Context,
     number: usize,
     notes: &mut Vec<String>,
 ) -> Result<(), InjectError> {
-    let kind = doc
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if kind == "List" || kind.ends_with("List") {
+    let kind = kind_of(doc).to_string();
+    if is_list(&kind) {
         if let Some(items) = doc.get_mut("items").and_then(Value::as_array_mut) {
             for item in items {
-                object(item, injector, number, notes)?;
+                object(item, context, number, notes)?;
             }
         }
         return Ok(());
@@ -131,7 +182,7 @@ fn object(
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let what = format!("{kind} {name}");
+    let what = format!("{kind} {}", quote(&name));
     let mut template = doc;
     for key in path.iter() {
         match template.get_mut(*key) {
@@ -159,7 +210,7 @@ fn object(
         spec,
         namespace: namespace.as_deref(),
     };
-    let plan = injector.plan_for(&view, &kind, &name);
+    let plan = context.injector.plan_for(&view, &kind, &name);
     notes.extend(
         plan.warnings
             .iter()
@@ -169,6 +220,10 @@ fn object(
         Ok(patch) => {
             json_patch::patch(template, &patch).map_err(|e| bad(format!("cannot patch: {e}")))?;
             notes.push(format!("document {number}: {what}: {ADDED}"));
+            let refusal = namespace.as_deref().and_then(|ns| context.refusal(ns));
+            if let Some(refusal) = refusal {
+                notes.push(format!("document {number}: {what}: {refusal}"));
+            }
         }
         Err(skip) => notes.push(format!(
             "document {number}: {what}: sidecar not added: {}",
@@ -176,6 +231,30 @@ fn object(
         )),
     }
     Ok(())
+}
+
+impl Context<'_> {
+    /// Why Pod Security Admission will refuse pods with the sidecar in `namespace`, when
+    /// the input's Namespace object enforces a level that the profile does not meet.
+    fn refusal(&self, namespace: &str) -> Option<String> {
+        let level = self.enforced.get(namespace)?;
+        let profile = self.injector.template().settings.security_profile;
+        if !profile.refused_by(level) {
+            return None;
+        }
+        let instead = if level == "baseline" {
+            "security_profile \"baseline\" (containerd) or node mode"
+        } else {
+            "node mode"
+        };
+        Some(format!(
+            "namespace {} enforces Pod Security {} ({ENFORCE_LABEL}), which refuses pods with \
+             the sidecar of webhook.sidecar.security_profile {:?}; use {instead} there",
+            quote(namespace),
+            quote(level),
+            profile.as_str()
+        ))
+    }
 }
 
 impl Injector {

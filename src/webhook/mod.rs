@@ -15,7 +15,8 @@ mod review;
 pub mod sidecar;
 
 pub use config::{
-    Config, Match, MatchMode, PullPolicy, Quantity, ResourceList, Resources, Sidecar,
+    Config, Match, MatchMode, PullPolicy, Quantity, ResourceList, Resources, SecurityProfile,
+    Sidecar,
 };
 pub use pod::{INJECT_ANNOTATION, STATUS_ANNOTATION, STATUS_INJECTED};
 pub use review::{BadRequest, Decision, Injector, Reviewed};

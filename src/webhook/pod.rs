@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::config::{Match, MatchMode};
 use super::sidecar::{Owner, Sidecar, CONTAINER_NAME};
+use crate::quote::quote;
 
 /// Annotation that opts a pod in (`"true"`) or out (`"false"`), whatever the match rules.
 pub const INJECT_ANNOTATION: &str = "podflow.io/inject";
@@ -94,7 +95,8 @@ impl PodView<'_> {
             Some("true") => true,
             Some(other) => {
                 warnings.push(format!(
-                    "podflow: annotation {INJECT_ANNOTATION} must be \"true\" or \"false\", not {other:?}; ignored"
+                    "podflow: annotation {INJECT_ANNOTATION} must be \"true\" or \"false\", not {}; ignored",
+                    quote(other)
                 ));
                 selected
             }

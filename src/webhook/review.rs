@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::config::Match;
 use super::pod::{PodView, Skip};
 use super::sidecar::{self, Owner, PodFacts, Template};
+use crate::quote::quote;
 
 /// Adds the sidecar to the pods the configuration selects.
 #[derive(Clone, Debug)]
@@ -175,7 +176,9 @@ fn parse(body: &[u8]) -> Result<(AdmissionRequest<Pod>, Option<PodAndSpec>), Bad
     let (kind, version) = (field("kind"), field("apiVersion"));
     if kind != META_KIND || version != META_API_VERSION_V1 {
         return Err(BadRequest(format!(
-            "not an AdmissionReview {META_API_VERSION_V1}: kind {kind:?}, apiVersion {version:?}"
+            "not an AdmissionReview {META_API_VERSION_V1}: kind {}, apiVersion {}",
+            quote(kind),
+            quote(version)
         )));
     }
     let Some(request) = review.get_mut("request").filter(|r| !r.is_null()) else {

@@ -3,28 +3,29 @@
 //! `POST /mutate` hands the body to the admission logic and returns its AdmissionReview.
 //! Bodies over 1 MiB get 413, a body the logic cannot use gets 400 with its message,
 //! unknown paths 404, other methods 405. Nothing answers 500: should the logic panic, the
-//! pod is admitted unchanged with a warning. `GET /healthz` answers too. The certificate
+//! pod is admitted unchanged with a warning. `GET /healthz` (alive) and `GET /readyz`
+//! (serving with a loaded certificate, 503 once stopping) answer on the same listener, so
+//! that the kubelet's probes go through TLS as the API server's calls do. The certificate
 //! follows its files (see the `tls` module); the counters are in [`WebhookMetrics`].
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::header;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::registry::Unit;
+
+mod metrics;
+use metrics::Outcome;
+pub use metrics::{WebhookCollector, WebhookMetrics};
 
 use super::tls::{self, CertFiles, CertWatch, Check, TlsError};
-use super::{BadRequest, Decision, Injector, Reviewed};
+use super::{BadRequest, Injector, Reviewed};
+use crate::quote::quote;
 
 /// Largest AdmissionReview accepted. The API server caps objects near 1.5 MiB, but a pod
 /// spec that large is not one podflow needs to see.
@@ -90,6 +91,8 @@ pub enum ServerError {
 pub struct WebhookServer {
     addr: SocketAddr,
     handle: ServerHandle,
+    /// What `/readyz` says: true from the start with a loaded certificate until a stop.
+    ready: Arc<AtomicBool>,
 }
 
 impl WebhookServer {
@@ -106,9 +109,11 @@ impl WebhookServer {
             key: config.tls_key.clone(),
         })?;
         let tls = tls::server_config(watch.resolver())?;
+        let ready = Arc::new(AtomicBool::new(false));
         let state = web::Data::new(State {
             admission,
             metrics: metrics.clone(),
+            ready: ready.clone(),
         });
         let listen = config.listen.trim();
         let bind_error = |source| ServerError::Bind {
@@ -134,7 +139,13 @@ impl WebhookServer {
             }
         });
         actix_rt::spawn(follow_certificate(watch, metrics));
-        Ok(WebhookServer { addr, handle })
+        // The certificate is loaded (CertWatch::load) and the socket listens.
+        ready.store(true, Relaxed);
+        Ok(WebhookServer {
+            addr,
+            handle,
+            ready,
+        })
     }
 
     /// The address bound (the first one, if `listen` resolved to several).
@@ -145,11 +156,12 @@ impl WebhookServer {
     /// Stops accepting, lets requests in progress finish (up to [`SHUTDOWN_GRACE_SECS`])
     /// and returns once the listener is down.
     pub async fn stop(self) {
+        self.ready.store(false, Relaxed);
         self.handle.stop(true).await;
     }
 }
 
-/// `/mutate`, `/healthz`, and 404 for any other path.
+/// `/mutate`, `/healthz`, `/readyz`, and 404 for any other path.
 fn routes(config: &mut web::ServiceConfig) {
     config
         .service(
@@ -160,6 +172,11 @@ fn routes(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/healthz")
                 .route(web::get().to(|| async { text(HttpResponse::Ok(), "ok") }))
+                .default_service(web::to(|| method_not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/readyz")
+                .route(web::get().to(readyz))
                 .default_service(web::to(|| method_not_allowed("GET"))),
         )
         .default_service(web::to(|| async {
@@ -176,11 +193,11 @@ async fn follow_certificate(mut watch: CertWatch, metrics: Arc<WebhookMetrics>) 
         match watch.check() {
             Check::Unchanged => {}
             Check::Reloaded => {
-                metrics.cert_reloads.fetch_add(1, Relaxed);
+                metrics.certificate_reloaded();
                 tracing::info!(cert = %watch.files().cert.display(), "serving the renewed certificate");
             }
             Check::Rejected(error) => {
-                metrics.cert_rejected.fetch_add(1, Relaxed);
+                metrics.certificate_rejected();
                 tracing::warn!(%error, "the certificate files changed but cannot be served; the previous certificate stays in service");
             }
         }
@@ -191,6 +208,15 @@ async fn follow_certificate(mut watch: CertWatch, metrics: Arc<WebhookMetrics>) 
 struct State {
     admission: Arc<dyn Admission>,
     metrics: Arc<WebhookMetrics>,
+    ready: Arc<AtomicBool>,
+}
+
+async fn readyz(state: web::Data<State>) -> HttpResponse {
+    if state.ready.load(Relaxed) {
+        text(HttpResponse::Ok(), "ready")
+    } else {
+        text(HttpResponse::ServiceUnavailable(), "not ready: stopping")
+    }
 }
 
 fn text(mut response: actix_web::HttpResponseBuilder, body: impl Into<String>) -> HttpResponse {
@@ -271,7 +297,7 @@ fn admit_unchanged(body: &[u8]) -> (HttpResponse, Outcome) {
         let msg = "not an AdmissionReview with a request uid";
         return (text(HttpResponse::BadRequest(), msg), Outcome::BadRequest);
     };
-    tracing::error!(uid = %review.request.uid, "the admission logic failed; the pod is admitted unchanged");
+    tracing::error!(uid = %quote(&review.request.uid), "the admission logic failed; the pod is admitted unchanged");
     let response = serde_json::json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
@@ -285,178 +311,43 @@ fn admit_unchanged(body: &[u8]) -> (HttpResponse, Outcome) {
     (response, Outcome::FailedOpen)
 }
 
-/// How one `/mutate` request ended, as counted in `podflow_webhook_requests_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
-    Injected,
-    Skipped(&'static str),
-    NotApplicable,
-    BadRequest,
-    TooLarge,
-    Timeout,
-    FailedOpen,
-}
-
-impl Outcome {
-    /// Label values, in the order of [`WebhookMetrics::outcomes`].
-    const LABELS: [&'static str; 7] = [
-        "injected",
-        "skipped",
-        "not_applicable",
-        "bad_request",
-        "too_large",
-        "timeout",
-        "failed_open",
-    ];
-
-    fn index(self) -> usize {
-        match self {
-            Outcome::Injected => 0,
-            Outcome::Skipped(_) => 1,
-            Outcome::NotApplicable => 2,
-            Outcome::BadRequest => 3,
-            Outcome::TooLarge => 4,
-            Outcome::Timeout => 5,
-            Outcome::FailedOpen => 6,
-        }
-    }
-}
-
-impl From<Decision> for Outcome {
-    fn from(decision: Decision) -> Self {
-        match decision {
-            Decision::Injected => Outcome::Injected,
-            Decision::Skipped(reason) => Outcome::Skipped(reason),
-            Decision::NotApplicable => Outcome::NotApplicable,
-        }
-    }
-}
-
-/// The webhook's counters, read at each scrape of the telemetry listener. Exposed names:
-///
-/// | name | type | what |
-/// |---|---|---|
-/// | `podflow_webhook_requests_total{outcome}` | counter | `/mutate` requests: `injected`, `skipped`, `not_applicable` (200), `bad_request` (400), `too_large` (413), `timeout` (408), `failed_open` (200, admitted unchanged after an internal fault) |
-/// | `podflow_webhook_skipped_total{reason}` | counter | pods not injected, by reason |
-/// | `podflow_webhook_mutate_duration_seconds` | histogram | time from request head to response, body read included |
-/// | `podflow_webhook_certificate_reloads_total` | counter | renewed certificates put in service |
-/// | `podflow_webhook_certificate_rejected_total` | counter | changes of the files that could not be served |
-pub struct WebhookMetrics {
-    outcomes: [AtomicU64; Outcome::LABELS.len()],
-    skipped: Mutex<Vec<(&'static str, u64)>>,
-    latency: Histogram,
-    cert_reloads: AtomicU64,
-    cert_rejected: AtomicU64,
-}
-
-impl Default for WebhookMetrics {
-    fn default() -> Self {
-        WebhookMetrics {
-            outcomes: Default::default(),
-            skipped: Mutex::new(Vec::new()),
-            // 100 µs to about 1.6 s.
-            latency: Histogram::new(exponential_buckets(0.0001, 2.0, 15)),
-            cert_reloads: AtomicU64::new(0),
-            cert_rejected: AtomicU64::new(0),
-        }
-    }
-}
-
-impl fmt::Debug for WebhookMetrics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookMetrics").finish_non_exhaustive()
-    }
-}
-
-impl WebhookMetrics {
-    fn observe(&self, outcome: Outcome, took: Duration) {
-        self.outcomes[outcome.index()].fetch_add(1, Relaxed);
-        if let Outcome::Skipped(reason) = outcome {
-            let mut skipped = self.skipped.lock().unwrap_or_else(PoisonError::into_inner);
-            match skipped.iter_mut().find(|(r, _)| *r == reason) {
-                Some((_, n)) => *n += 1,
-                None => skipped.push((reason, 1)),
-            }
-        }
-        self.latency.observe(took.as_secs_f64());
-    }
-
-    /// A collector for `MetricSources::with_collector`.
-    pub fn collector(self: &Arc<Self>) -> WebhookCollector {
-        WebhookCollector(self.clone())
-    }
-}
-
-/// Encodes [`WebhookMetrics`] at each scrape.
-#[derive(Debug)]
-pub struct WebhookCollector(Arc<WebhookMetrics>);
-
-impl Collector for WebhookCollector {
-    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
-        let m = &self.0;
-        let mut requests = out.encode_descriptor(
-            "webhook_requests",
-            "Requests to /mutate, by outcome.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (label, n) in Outcome::LABELS.iter().zip(&m.outcomes) {
-            requests
-                .encode_family(&[("outcome", *label)])?
-                .encode_counter::<NoLabelSet, _, u64>(&n.load(Relaxed), None)?;
-        }
-        let skipped = m
-            .skipped
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut by_reason = out.encode_descriptor(
-            "webhook_skipped",
-            "Pods that were not given the sidecar, by reason.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (reason, n) in skipped {
-            by_reason
-                .encode_family(&[("reason", reason)])?
-                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
-        }
-        m.latency.encode(out.encode_descriptor(
-            "webhook_mutate_duration",
-            "Time to answer /mutate, from the request head to the response.",
-            Some(&Unit::Seconds),
-            MetricType::Histogram,
-        )?)?;
-        let certs: [(&str, &str, &AtomicU64); 2] = [
-            (
-                "webhook_certificate_reloads",
-                "Renewed certificates put in service without a restart.",
-                &m.cert_reloads,
-            ),
-            (
-                "webhook_certificate_rejected",
-                "Changes of the certificate files that could not be served.",
-                &m.cert_rejected,
-            ),
-        ];
-        crate::telemetry::encode_counters(&mut out, certs.map(|(n, h, v)| (n, h, v.load(Relaxed))))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use actix_web::test::{call_service, init_service, read_body, TestRequest};
 
     use super::*;
     use crate::telemetry::{render, Format};
+    use crate::webhook::Decision;
 
     fn state(admission: impl Admission) -> (web::Data<State>, Arc<WebhookMetrics>) {
         let metrics = Arc::new(WebhookMetrics::default());
         let state = web::Data::new(State {
             admission: Arc::new(admission),
             metrics: metrics.clone(),
+            ready: Arc::new(AtomicBool::new(true)),
         });
         (state, metrics)
+    }
+
+    #[test]
+    fn readiness_follows_the_flag() {
+        actix_rt::System::new().block_on(readiness());
+    }
+
+    async fn readiness() {
+        let (state, _) =
+            state(|_: &[u8]| -> Result<Reviewed, BadRequest> { Err(BadRequest("unused".into())) });
+        let ready = state.ready.clone();
+        let app = init_service(App::new().app_data(state).configure(routes)).await;
+        let get = || TestRequest::get().uri("/readyz").to_request();
+        let response = call_service(&app, get()).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(read_body(response).await, "ready\n");
+        ready.store(false, Relaxed);
+        let response = call_service(&app, get()).await;
+        assert_eq!(response.status(), 503);
+        let req = TestRequest::post().uri("/readyz").to_request();
+        assert_eq!(call_service(&app, req).await.status(), 405);
     }
 
     fn scrape(metrics: &Arc<WebhookMetrics>) -> String {

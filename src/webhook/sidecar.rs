@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EnvVar,
-    EnvVarSource, ObjectFieldSelector, ResourceRequirements, SeccompProfile, SecurityContext,
-    Volume, VolumeMount,
+    Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, ObjectFieldSelector, Probe, ResourceRequirements, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::config::ResourceList;
+
+pub mod security;
 
 /// Name of the injected container.
 pub const CONTAINER_NAME: &str = "podflow";
@@ -23,6 +25,9 @@ pub const TELEMETRY_PORT_NAME: &str = "podflow-metrics";
 /// Variable that holds `status.podIPs` as the kubelet gives it (`10.1.2.3,fd00::3`); it
 /// is outside the `PODFLOW_` prefix because it is not configuration itself.
 pub const POD_IPS_VAR: &str = "POD_IPS";
+/// Path of the sidecar's startup probe: 200 once capture runs, or once its startup grace
+/// has passed when it cannot capture.
+pub const STARTUP_PATH: &str = "/startupz";
 
 /// What every injected sidecar shares, from the configuration of the injecting process.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,23 +115,14 @@ pub fn build(template: &Template, pod: &PodFacts) -> Sidecar {
             ..Default::default()
         }),
         restart_policy: settings.native.then(|| "Always".into()),
-        security_context: Some(SecurityContext {
-            // Kubernetes has no ambient capabilities: NET_RAW is effective only for UID 0,
-            // so an operator may choose 0 (with nothing but NET_RAW) to capture.
-            run_as_non_root: Some(settings.run_as_user != 0),
-            run_as_user: Some(settings.run_as_user),
-            read_only_root_filesystem: Some(true),
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: Some(vec!["NET_RAW".into()]),
-            }),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+        // The kubelet starts the application's containers once a native sidecar's startup
+        // probe succeeds, so the sidecar captures their first packets. A regular container
+        // gates nothing and gets none. There is deliberately no readinessProbe: a sidecar
+        // that is not ready would take the whole pod out of its Services.
+        startup_probe: telemetry_port
+            .filter(|_| settings.native)
+            .map(|_| startup_probe()),
+        security_context: Some(security::context(settings)),
         volume_mounts: Some(vec![VolumeMount {
             name: VOLUME_NAME.into(),
             mount_path: PODINFO_DIR.into(),
@@ -139,6 +135,24 @@ pub fn build(template: &Template, pod: &PodFacts) -> Sidecar {
         container,
         volume: podinfo_volume(),
         native: settings.native,
+    }
+}
+
+/// The startup probe of a native sidecar with telemetry: it answers 200 once capture
+/// runs, or after its startup grace (5 s by default) when it cannot capture, well within
+/// the 10 s this probe allows; so the application waits a few seconds at most, and the
+/// probe never restarts the sidecar.
+fn startup_probe() -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(STARTUP_PATH.into()),
+            port: IntOrString::String(TELEMETRY_PORT_NAME.into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(1),
+        timeout_seconds: Some(1),
+        failure_threshold: Some(10),
+        ..Default::default()
     }
 }
 
@@ -160,8 +174,13 @@ fn env(template: &Template, owner: &Owner, telemetry_port: Option<u16>) -> Vec<E
         field("PODFLOW_K8S__NODE_NAME", "spec.nodeName"),
         field("PODFLOW_K8S__NODE_IP", "status.hostIP"),
         field(POD_IPS_VAR, "status.podIPs"),
-        // The kubelet expands $(VAR) of a variable defined above: a list podflow reads.
-        value("PODFLOW_K8S__POD_IPS", &format!("[$({POD_IPS_VAR})]")),
+        // The one reference the kubelet is meant to expand, to a variable defined above:
+        // a list podflow reads.
+        EnvVar {
+            name: "PODFLOW_K8S__POD_IPS".into(),
+            value: Some(format!("[$({POD_IPS_VAR})]")),
+            value_from: None,
+        },
     ]);
     match owner {
         Owner::Workload { name, kind } => env.extend([
@@ -188,10 +207,13 @@ fn env(template: &Template, owner: &Owner, telemetry_port: Option<u16>) -> Vec<E
     env
 }
 
+/// A variable with a literal value. The kubelet expands `$(NAME)` in env values and
+/// turns `$$` into `$`: every `$` is doubled so that a name or a setting holding
+/// `$(...)` reaches the sidecar as written.
 fn value(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
-        value: Some(value.into()),
+        value: Some(value.replace('$', "$$")),
         value_from: None,
     }
 }
@@ -241,136 +263,6 @@ fn podinfo_volume() -> Volume {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Config, EnvLayer};
-
-    fn env_of(sidecar: &Sidecar) -> Vec<(String, String)> {
-        sidecar
-            .container
-            .env
-            .iter()
-            .flatten()
-            .map(|e| {
-                let v = e.value.clone().unwrap_or_else(|| {
-                    let path = &e.value_from.as_ref().unwrap().field_ref.as_ref().unwrap();
-                    format!("fieldRef:{}", path.field_path)
-                });
-                (e.name.clone(), v)
-            })
-            .collect()
-    }
-
-    /// The environment the kubelet would give the sidecar of a pod with these values.
-    fn kubelet_env(sidecar: &Sidecar, fields: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        for (name, v) in env_of(sidecar) {
-            let v = match v.strip_prefix("fieldRef:") {
-                Some(path) => fields
-                    .iter()
-                    .find(|(p, _)| *p == path)
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or_default(),
-                None => out
-                    .iter()
-                    .fold(v, |acc, (n, val)| acc.replace(&format!("$({n})"), val)),
-            };
-            out.push((name, v));
-        }
-        out
-    }
-
-    const FIELDS: &[(&str, &str)] = &[
-        ("metadata.name", "shop-web-7c9d8f6b5-x2x9k"),
-        ("metadata.namespace", "shop"),
-        ("metadata.uid", "0b1c6f3e-1111-2222-3333-444455556666"),
-        ("spec.nodeName", "node-1"),
-        ("status.hostIP", "192.168.1.10"),
-        ("status.podIPs", "10.1.2.3,fd00::3"),
-    ];
-
-    #[test]
-    fn injected_environment_is_a_valid_sidecar_configuration() {
-        let mut config = Config::default();
-        config.k8s.cluster_name = Some("prod".into());
-        config.export.collector = "udp://10.0.0.5:4739".parse().unwrap();
-        let template = Template::from_config(&config);
-        let owner = Owner::Workload {
-            name: "shop-web".into(),
-            kind: "Deployment".into(),
-        };
-        let sidecar = build(
-            &template,
-            &PodFacts {
-                owner,
-                telemetry: true,
-            },
-        );
-        let env = kubelet_env(&sidecar, FIELDS)
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("PODFLOW_"));
-        let fig = Config::figment(None, EnvLayer::from_vars(env)).unwrap();
-        let c = Config::from_figment(fig).unwrap();
-        assert_eq!(c.k8s.pod_name.as_deref(), Some("shop-web-7c9d8f6b5-x2x9k"));
-        assert_eq!(
-            c.k8s.pod_ips,
-            vec![
-                "10.1.2.3".parse::<std::net::IpAddr>().unwrap(),
-                "fd00::3".parse().unwrap()
-            ]
-        );
-        assert_eq!(c.k8s.node_ip, Some("192.168.1.10".parse().unwrap()));
-        assert_eq!(c.k8s.workload_name.as_deref(), Some("shop-web"));
-        assert_eq!(c.k8s.workload_kind.as_deref(), Some("Deployment"));
-        assert_eq!(c.k8s.cluster_name.as_deref(), Some("prod"));
-        assert_eq!(c.export.collector, config.export.collector);
-        assert_eq!(c.telemetry.listen, "0.0.0.0:9477");
-        assert_eq!(c.k8s.labels_file.to_str(), Some("/etc/podinfo/labels"));
-    }
-
-    #[test]
-    fn single_stack_and_bare_pod() {
-        let template = Template::from_config(&Config::default());
-        let sidecar = build(
-            &template,
-            &PodFacts {
-                owner: Owner::ThePod,
-                telemetry: false,
-            },
-        );
-        let mut fields = FIELDS.to_vec();
-        fields[5] = ("status.podIPs", "10.1.2.3");
-        let env = kubelet_env(&sidecar, &fields)
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("PODFLOW_"));
-        let c =
-            Config::from_figment(Config::figment(None, EnvLayer::from_vars(env)).unwrap()).unwrap();
-        assert_eq!(c.k8s.pod_ips.len(), 1);
-        assert_eq!(
-            c.k8s.workload_name.as_deref(),
-            Some("shop-web-7c9d8f6b5-x2x9k")
-        );
-        assert_eq!(c.k8s.workload_kind.as_deref(), Some("Pod"));
-        assert_eq!(c.telemetry.listen, "");
-        assert!(sidecar.container.ports.is_none());
-    }
-
-    #[test]
-    fn native_or_regular() {
-        let mut config = Config::default();
-        let facts = PodFacts {
-            owner: Owner::Unknown,
-            telemetry: true,
-        };
-        let native = build(&Template::from_config(&config), &facts);
-        assert!(native.native);
-        assert_eq!(native.container.restart_policy.as_deref(), Some("Always"));
-        config.webhook.sidecar.native = false;
-        let regular = build(&Template::from_config(&config), &facts);
-        assert!(!regular.native);
-        assert_eq!(regular.container.restart_policy, None);
-        assert!(!env_of(&regular)
-            .iter()
-            .any(|(k, _)| k.starts_with("PODFLOW_K8S__WORKLOAD")));
-    }
-}
+mod kubelet;
+#[cfg(test)]
+mod tests;

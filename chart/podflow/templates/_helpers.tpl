@@ -141,6 +141,19 @@ Returns YAML with ca, cert and key (PEM).
 {{- end }}
 
 {{/*
+The Pod Security levels (pod-security.kubernetes.io/enforce) that refuse pods with the
+sidecar of sidecar.securityProfile, as a JSON list: an added NET_RAW is refused by
+baseline and restricted; the baseline profile, root without runAsNonRoot, by restricted.
+*/}}
+{{- define "podflow.refusingLevels" -}}
+{{- if eq (toString .Values.sidecar.securityProfile) "baseline" }}
+{{- list "restricted" | toJson }}
+{{- else }}
+{{- list "baseline" "restricted" | toJson }}
+{{- end }}
+{{- end }}
+
+{{/*
 The podflow configuration the webhook reads (--config), as a dict with the keys of
 config/podflow.toml.
 */}}
@@ -171,6 +184,7 @@ config/podflow.toml.
       "pull_policy" .Values.image.pullPolicy
       "native" .Values.sidecar.native
       "telemetry_port" (int64 .Values.sidecar.telemetryPort)
+      "security_profile" (toString .Values.sidecar.securityProfile)
       "run_as_user" (int64 .Values.sidecar.runAsUser)
       "resources" $resources))
   "log" (dict "format" .Values.webhook.logFormat "level" (toString .Values.webhook.logLevel)) }}

@@ -99,9 +99,18 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- if and $v.sidecar.native (lookup "v1" "Namespace" "" "kube-system") (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "sidecar.native=true needs Kubernetes 1.29 or later (this cluster is %s): set sidecar.native=false" .Capabilities.KubeVersion.Version) }}
 {{- end }}
+{{- if not (has (toString $v.sidecar.securityProfile) (list "default" "root" "baseline")) }}
+{{- fail (printf "sidecar.securityProfile=%q is not one of default, root, baseline" (toString $v.sidecar.securityProfile)) }}
+{{- end }}
+{{- if not (kindIs "bool" $v.sidecar.skipEnforcingNamespaces) }}
+{{- fail (printf "sidecar.skipEnforcingNamespaces=%v must be true or false" $v.sidecar.skipEnforcingNamespaces) }}
+{{- end }}
 {{- $uid := $v.sidecar.runAsUser | toString }}
-{{- if not (regexMatch "^[0-9]+$" $uid) }}
-{{- fail (printf "sidecar.runAsUser=%s must be a user ID (0 or more)" $uid) }}
+{{- if or (not (regexMatch "^[0-9]+$" $uid)) (gt (len $uid) 10) (gt (atoi $uid) 2147483647) }}
+{{- fail (printf "sidecar.runAsUser=%s must be a user ID from 1 to 2147483647" $uid) }}
+{{- end }}
+{{- if and (eq (atoi $uid) 0) (eq (toString $v.sidecar.securityProfile) "default") }}
+{{- fail "sidecar.runAsUser=0 is root, and the default securityProfile runs the sidecar as a non-root user: set sidecar.securityProfile=root for UID 0" }}
 {{- end }}
 {{- $tp := $v.sidecar.telemetryPort | toString }}
 {{- if or (not (regexMatch "^[0-9]+$" $tp)) (gt (atoi $tp) 65535) }}

@@ -115,7 +115,71 @@ fn bad_yaml_names_the_document() {
         "kind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec: {containers: 3}\n";
     let e = manifests(text, &injector()).unwrap_err().to_string();
     assert!(
-        e.starts_with("document 1: Deployment d: not a pod template"),
+        e.starts_with("document 1: Deployment \"d\": not a pod template"),
         "{e}"
     );
+}
+
+/// A Namespace with this enforce label, then a Deployment in it and one elsewhere.
+fn enforcing(level: &str) -> String {
+    let app = |name: &str, ns: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\n\
+             spec:\n  selector: {{matchLabels: {{app: a}}}}\n  template:\n    metadata: \
+             {{labels: {{app: a}}}}\n    spec: {{containers: [{{name: a, image: x}}]}}\n"
+        )
+    };
+    format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: locked\n  labels:\n    \
+         pod-security.kubernetes.io/enforce: {level}\n---\n{}---\n{}",
+        app("inside", "locked"),
+        app("outside", "open")
+    )
+}
+
+fn refusals(level: &str, profile: crate::webhook::SecurityProfile) -> Vec<String> {
+    let mut config = Config::default();
+    config.webhook.sidecar.security_profile = profile;
+    manifests(&enforcing(level), &Injector::new(&config))
+        .unwrap()
+        .notes
+        .into_iter()
+        .filter(|n| n.contains("enforces Pod Security"))
+        .collect()
+}
+
+#[test]
+fn namespaces_whose_pod_security_refuses_the_sidecar_are_named() {
+    use crate::webhook::SecurityProfile::{Baseline, Default, Root};
+    let notes = refusals("baseline", Default);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let note = &notes[0];
+    assert!(
+        note.starts_with("document 2: Deployment \"inside\": namespace \"locked\""),
+        "{note}"
+    );
+    assert!(note.contains("security_profile \"default\""), "{note}");
+    assert!(note.contains("use security_profile \"baseline\""), "{note}");
+    assert_eq!(refusals("baseline", Root).len(), 1);
+    assert!(refusals("baseline", Baseline).is_empty());
+    for profile in [Default, Root, Baseline] {
+        let notes = refusals("restricted", profile);
+        assert_eq!(notes.len(), 1, "{profile:?}: {notes:?}");
+        assert!(notes[0].ends_with("use node mode there"), "{notes:?}");
+        assert!(refusals("privileged", profile).is_empty());
+    }
+}
+
+#[test]
+fn long_names_are_cut_in_notes() {
+    let name = "w".repeat(300);
+    let text = format!(
+        "kind: Pod\nmetadata: {{name: {name}}}\nspec: {{hostNetwork: true, containers: [{{name: a}}]}}\n"
+    );
+    let out = manifests(&text, &injector()).unwrap();
+    assert!(!out.notes.is_empty());
+    for note in &out.notes {
+        assert!(note.contains("(300 bytes)"), "{note}");
+        assert!(note.len() < 200, "{note}");
+    }
 }

@@ -250,3 +250,17 @@ fn declared_ports() {
     assert!(view(&p).uses_port(8080));
     assert!(!view(&p).uses_port(9477));
 }
+
+#[test]
+fn a_huge_annotation_value_is_cut_in_the_warning() {
+    let huge = "y".repeat(256 * 1024);
+    let p = pod(json!({
+        "metadata": {"name": "p", "annotations": {"podflow.io/inject": huge}},
+        "spec": {"containers": [{"name": "a"}]}
+    }));
+    let mut warnings = Vec::new();
+    assert_eq!(view(&p).decide(true, &mut warnings), Ok(()));
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("(262144 bytes)"), "{}", warnings[0]);
+    assert!(warnings[0].len() < 250, "{}", warnings[0]);
+}
