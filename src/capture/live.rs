@@ -2,12 +2,15 @@
 //! `AF_PACKET` socket through pnet and meters every frame, in and out, into the shared
 //! flow table. [`NamespaceCapture`] keeps those threads in line with the interfaces of one
 //! network namespace; [`LiveCapture`] runs it for podflow's own namespace on a watcher
-//! thread (`capture-watch`) that re-reads the interfaces every few seconds. Node mode runs
-//! one per pod namespace from its own thread.
+//! thread (`capture-watch`) that re-reads the interfaces every few seconds, and
+//! [`SupervisedCapture`] keeps a [`LiveCapture`] going whatever happens (no permission yet,
+//! nothing to capture), retrying with backoff and publishing its [`CaptureState`]. Node mode
+//! runs one [`NamespaceCapture`] per pod namespace from its own thread.
 
 pub mod netlink;
 mod reader;
 mod select;
+mod supervisor;
 mod sys;
 
 use std::collections::{BTreeSet, HashMap};
@@ -23,8 +26,10 @@ use reader::Source;
 use select::select;
 pub use select::Link;
 pub use select::{Interfaces, PointInfo};
+pub use supervisor::{CaptureState, SupervisedCapture};
 
 use super::{CaptureStats, Config};
+use crate::capabilities::Denied;
 use crate::flow::{FlowTable, Meter};
 
 /// How often the set of interfaces is read again.
@@ -33,10 +38,12 @@ const RECHECK: Duration = Duration::from_secs(3);
 /// Why live capture could not start at all.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error("cannot open a packet socket ({0}): live capture needs the NET_RAW capability (CAP_NET_RAW); add it to the container's securityContext.capabilities")]
-    Permission(io::Error),
-    #[error("cannot capture on any interface: {0}")]
-    NoInterface(String),
+    /// No permission (EPERM, EACCES): what the process lacks and the fix.
+    #[error("cannot open a packet socket: {0}")]
+    Permission(#[from] Denied),
+    /// Any other failure to open one (no packet socket support, no descriptor left, ...).
+    #[error("cannot open a packet socket: {0}")]
+    Socket(io::Error),
     #[error("cannot start a capture thread: {0}")]
     Thread(io::Error),
 }
@@ -135,43 +142,54 @@ pub fn sleep_unless_stopped(stop: &AtomicBool, d: Duration) -> bool {
 /// A running live capture. Dropping it stops it, as [`LiveCapture::stop`] does.
 pub struct LiveCapture {
     sink: CaptureSink,
-    /// Names of the interfaces being captured now.
-    captured: Arc<Mutex<Vec<String>>>,
+    /// What the watcher saw at its last look.
+    watched: Arc<Mutex<Watched>>,
     watcher: StoppableThread,
+}
+
+/// What the watcher publishes after each look at the interfaces.
+#[derive(Debug, Default)]
+struct Watched {
+    /// Names of the interfaces being captured.
+    captured: Vec<String>,
+    /// Why nothing is captured, when nothing is.
+    idle: Option<String>,
 }
 
 impl LiveCapture {
     /// Starts capturing the interfaces of `cfg.interfaces` (empty: every interface that is
-    /// up, loopback aside) into `table`, counting frames in `stats`. Fails only when nothing
-    /// at all can be captured: no permission, or every interface selected now failed to
-    /// open. Configured interfaces that do not exist yet are warned about and waited for.
+    /// up, loopback aside) into `table`, counting frames in `stats`. See
+    /// [`LiveCapture::start_in`].
     pub fn start(
         cfg: &Config,
         table: Arc<FlowTable>,
         stats: Arc<CaptureStats>,
     ) -> Result<LiveCapture, LiveError> {
+        LiveCapture::start_in(cfg, CaptureSink::new(table, stats))
+    }
+
+    /// Starts capturing into `sink`. Fails only when no packet socket can be opened at all
+    /// (no permission, no packet socket support) or no thread started. Interfaces that do
+    /// not exist, are down or fail to open are warned about and looked at again every few
+    /// seconds; meanwhile [`LiveCapture::idle`] says why nothing is captured.
+    pub fn start_in(cfg: &Config, sink: CaptureSink) -> Result<LiveCapture, LiveError> {
         can_capture()?;
-        let sink = CaptureSink::new(table, stats);
-        let captured = Arc::new(Mutex::new(Vec::new()));
+        let watched = Arc::new(Mutex::new(Watched::default()));
+        let mut capture =
+            NamespaceCapture::new(0, String::new(), cfg.interfaces.clone(), sink.clone());
+        // Whoever runs this capture reports idleness (the supervisor does, with the cause).
+        capture.warn_idle = false;
         let mut watcher = Watcher {
-            capture: NamespaceCapture::new(0, String::new(), cfg.interfaces.clone(), sink.clone()),
-            captured: captured.clone(),
+            capture,
+            watched: watched.clone(),
         };
-        let errors = watcher.reconcile();
-        if watcher.capture.workers.is_empty() && !errors.is_empty() {
-            let text = errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(LiveError::NoInterface(text));
-        }
+        watcher.reconcile();
         let watcher =
             StoppableThread::spawn("capture-watch".into(), move |stop| watcher.run(&stop))
                 .map_err(LiveError::Thread)?;
         Ok(LiveCapture {
             sink,
-            captured,
+            watched,
             watcher,
         })
     }
@@ -181,25 +199,34 @@ impl LiveCapture {
         self.sink.registry.clone()
     }
 
+    fn watched(&self) -> std::sync::MutexGuard<'_, Watched> {
+        self.watched.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The names of the interfaces being captured now.
     pub fn captured(&self) -> Vec<String> {
-        self.captured
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.watched().captured.clone()
+    }
+
+    /// Why nothing is captured, as of the watcher's last look; `None` while something is.
+    pub fn idle(&self) -> Option<String> {
+        self.watched().idle.clone()
     }
 
     /// The addresses of the interfaces being captured now (for flowDirection when the
     /// pod's IPs are not configured).
     pub fn addresses(&self) -> Vec<IpAddr> {
-        let links = netlink::links().unwrap_or_default();
-        let addrs = netlink::addresses().unwrap_or_default();
-        addresses_on(&links, &self.captured(), addrs)
+        addresses_of(&self.captured())
     }
 
     /// True while at least one capture thread runs.
     pub fn running(&self) -> bool {
         self.sink.running.load(Ordering::Relaxed) > 0
+    }
+
+    /// The watcher thread has ended (it only does when stopped, or by a panic).
+    fn watcher_ended(&self) -> bool {
+        self.watcher.is_finished()
     }
 
     /// Stops every capture thread and waits for them; each publishes its last counters
@@ -209,15 +236,42 @@ impl LiveCapture {
     }
 }
 
-/// Whether this process may open packet sockets (CAP_NET_RAW).
+/// Whether this process may open packet sockets (CAP_NET_RAW); when it may not, the error
+/// says what the process lacks and how to grant it.
 pub fn can_capture() -> Result<(), LiveError> {
     match sys::packet_socket() {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(LiveError::Permission(e)),
-        Err(e) => Err(LiveError::NoInterface(format!(
-            "cannot open a packet socket: {e}"
-        ))),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(Denied::now(e).into()),
+        Err(e) => Err(LiveError::Socket(e)),
     }
+}
+
+/// Why a namespace capture has no interface, given the configured interfaces and the
+/// errors of those that failed to open. Pure.
+pub fn idle_reason(configured: &[String], errors: &[OpenError]) -> String {
+    if !errors.is_empty() {
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!(
+            "no interface could be opened: {}; trying again every few seconds",
+            errors.join("; ")
+        )
+    } else if configured.is_empty() {
+        "no interface is up but loopback; capture starts on each as it comes up".into()
+    } else {
+        format!(
+            "none of the interfaces in capture.interfaces ({}) exists; each is captured once it \
+             appears, or leave capture.interfaces empty to capture every interface that is up",
+            configured.join(", ")
+        )
+    }
+}
+
+/// The addresses of the interfaces named in `names`, loopback addresses aside, as netlink
+/// lists them now.
+fn addresses_of(names: &[String]) -> Vec<IpAddr> {
+    let links = netlink::links().unwrap_or_default();
+    let addrs = netlink::addresses().unwrap_or_default();
+    addresses_on(&links, names, addrs)
 }
 
 /// Of `addrs` (interface index and address, as [`netlink::addresses`] lists them), those
@@ -271,8 +325,10 @@ pub struct NamespaceCapture {
     missing: BTreeSet<String>,
     /// Interfaces that failed to open, with the error last logged for each.
     failed: HashMap<String, String>,
-    /// Already warned that there is nothing to capture.
+    /// Nothing captured at the last reconcile.
     idle: bool,
+    /// Warn when nothing is left to capture (off where the owner reports it itself).
+    warn_idle: bool,
 }
 
 impl NamespaceCapture {
@@ -293,6 +349,7 @@ impl NamespaceCapture {
             missing: BTreeSet::new(),
             failed: HashMap::new(),
             idle: false,
+            warn_idle: true,
         }
     }
 
@@ -376,7 +433,7 @@ impl NamespaceCapture {
 
         if self.workers.is_empty() != self.idle {
             self.idle = self.workers.is_empty();
-            if self.idle {
+            if self.idle && self.warn_idle {
                 tracing::warn!(
                     configured = ?self.configured,
                     netns = ns,
@@ -435,7 +492,7 @@ impl Drop for NamespaceCapture {
 /// Runs the capture of podflow's own namespace, re-reading its interfaces every [`RECHECK`].
 struct Watcher {
     capture: NamespaceCapture,
-    captured: Arc<Mutex<Vec<String>>>,
+    watched: Arc<Mutex<Watched>>,
 }
 
 impl Watcher {
@@ -446,19 +503,21 @@ impl Watcher {
         self.capture.stop();
     }
 
-    fn reconcile(&mut self) -> Vec<OpenError> {
-        let errors = match netlink::links() {
+    fn reconcile(&mut self) {
+        let idle = match netlink::links() {
             Ok(links) => {
                 let links: Vec<Link> = links.iter().map(Link::from).collect();
-                self.capture.reconcile(&links)
+                let errors = self.capture.reconcile(&links);
+                (self.capture.count() == 0).then(|| idle_reason(&self.capture.configured, &errors))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the interfaces; trying again in a few seconds");
-                Vec::new()
+                (self.capture.count() == 0).then(|| format!("cannot list the interfaces: {e}"))
             }
         };
-        *self.captured.lock().unwrap_or_else(PoisonError::into_inner) = self.capture.captured();
-        errors
+        let mut watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        watched.captured = self.capture.captured();
+        watched.idle = idle;
     }
 }
 
