@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark nfdump tcpdump iproute2 iputils-ping curl python3-venv)
+APT_PACKAGES=(tshark nfdump tcpdump iproute2 iputils-ping curl python3-venv libcap2-bin)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
