@@ -323,52 +323,27 @@ fn as_non_root_without_the_file_capability_the_sidecar_stays_up_needs_root() {
     );
 }
 
-/// A pod namespace with nothing but loopback, and a peer namespace to join it to later.
-struct LonelyPod {
-    pod: String,
-    peer: String,
+/// A pod namespace with nothing but loopback: the pair of [`PodNet`] with its veth pair
+/// taken away (deleting one end deletes both), to be plugged back in later.
+fn lonely_pod(tag: u8) -> PodNet {
+    let net = PodNet::new(tag);
+    ip(&["-n", &net.pod, "link", "del", "eth0"]);
+    net
 }
 
-impl LonelyPod {
-    fn new(tag: u8) -> LonelyPod {
-        let id = std::process::id();
-        let p = LonelyPod {
-            pod: format!("pf-lonely-{id}-{tag}"),
-            peer: format!("pf-lpeer-{id}-{tag}"),
-        };
-        for ns in [&p.pod, &p.peer] {
-            ip(&["netns", "add", ns]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        p
-    }
-
-    /// `eth0` in the pod (10.251.<tag>.1/24), `peer0` in the peer (.2), both up.
-    fn plug(&self, tag: u8) -> (String, String) {
-        let (pod_v4, peer_v4) = (format!("10.251.{tag}.1"), format!("10.251.{tag}.2"));
-        ip(&[
-            "link", "add", "eth0", "netns", &self.pod, "type", "veth", "peer", "name", "peer0",
-            "netns", &self.peer,
-        ]);
-        for (ns, dev, addr) in [
-            (&self.pod, "eth0", &pod_v4),
-            (&self.peer, "peer0", &peer_v4),
-        ] {
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
-        (pod_v4, peer_v4)
-    }
-}
-
-impl Drop for LonelyPod {
-    fn drop(&mut self) {
-        for ns in [&self.pod, &self.peer] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
+/// Gives the pod of [`lonely_pod`] its `eth0` back, joined to the peer's `peer0`, with
+/// their IPv4 addresses, both up.
+fn plug(net: &PodNet) {
+    ip(&[
+        "link", "add", "eth0", "netns", &net.pod, "type", "veth", "peer", "name", "peer0", "netns",
+        &net.peer,
+    ]);
+    for (ns, dev, addr) in [
+        (&net.pod, "eth0", &net.pod_v4),
+        (&net.peer, "peer0", &net.peer_v4),
+    ] {
+        ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+        ip(&["-n", ns, "link", "set", dev, "up"]);
     }
 }
 
@@ -389,7 +364,7 @@ fn python_in(ns: &str, args: &[&str]) -> Command {
 }
 
 /// The one record of the UDP conversation from `sport` to `dport`.
-fn udp_record<'a>(records: &'a [Value], sport: u16, dport: u16) -> &'a Value {
+fn udp_record(records: &[Value], sport: u16, dport: u16) -> &Value {
     let mine: Vec<&Value> = records
         .iter()
         .filter(|r| {
@@ -400,6 +375,18 @@ fn udp_record<'a>(records: &'a [Value], sport: u16, dport: u16) -> &'a Value {
         .collect();
     assert_eq!(mine.len(), 1, "records of {sport} -> {dport}: {records:#?}");
     mine[0]
+}
+
+/// Asserts that record `r` counts `n` packets of `ip_bytes` bytes each way.
+fn assert_echoed(r: &Value, n: u64, ip_bytes: u64) {
+    let counts = |packets: &str, octets: &str| (r[packets].as_u64(), r[octets].as_u64());
+    let want = (Some(n), Some(n * ip_bytes));
+    assert_eq!(counts("packetDeltaCount", "octetDeltaCount"), want, "{r}");
+    assert_eq!(
+        counts("reversePacketDeltaCount", "reverseOctetDeltaCount"),
+        want,
+        "{r}"
+    );
 }
 
 /// Sends `n` datagrams of `size` bytes from the pod to an echo server on the peer; returns
@@ -424,11 +411,10 @@ fn udp_exchange(pod: &str, peer: &str, peer_v4: &str, n: u32, size: u32) -> u16 
 
 #[test]
 fn capture_starts_when_an_interface_appears_needs_root() {
-    const TAG: u8 = 43;
-    let pod = LonelyPod::new(TAG);
+    let net = lonely_pod(43);
     let dir = tempfile::tempdir().unwrap();
     let program = assert_cmd::cargo::cargo_bin("podflow");
-    let mut sidecar = Sidecar::start(&pod.pod, &[], &program, &[], dir.path());
+    let mut sidecar = Sidecar::start(&net.pod, &[], &program, &[], dir.path());
 
     let (status, body) = sidecar.get("/readyz");
     assert_eq!(status, 503, "{body}");
@@ -440,13 +426,13 @@ fn capture_starts_when_an_interface_appears_needs_root() {
     let (status, body) = sidecar.get("/startupz");
     assert_eq!(status, 503, "{body}");
 
-    let (_pod_v4, peer_v4) = pod.plug(TAG);
+    plug(&net);
     sidecar.wait_for("/readyz to answer 200", 10, |s| s.get("/readyz").0 == 200);
     assert_eq!(sidecar.metric("podflow_capture_up"), 1.0);
     assert_eq!(sidecar.metric("podflow_capture_interfaces"), 1.0);
     assert_eq!(sidecar.get("/startupz"), (200, "started".to_owned()));
 
-    let sport = udp_exchange(&pod.pod, &pod.peer, &peer_v4, 25, 300);
+    let sport = udp_exchange(&net.pod, &net.peer, &net.peer_v4, 25, 300);
     assert!(sidecar.metric("podflow_capture_packets_total") >= 50.0);
     assert_eq!(sidecar.logged(DOWN).len(), 1, "{}", sidecar.log());
     let started = sidecar.logged("capture started");
@@ -455,22 +441,9 @@ fn capture_starts_when_an_interface_appears_needs_root() {
 
     let (status, records) = sidecar.terminate();
     assert!(status.success(), "{status}");
-    let r = udp_record(&records, sport, 5353);
     // 25 datagrams each way, 20 + 8 + 300 bytes of IP each.
-    assert_eq!(
-        (
-            r["packetDeltaCount"].as_u64(),
-            r["octetDeltaCount"].as_u64()
-        ),
-        (Some(25), Some(25 * 328))
-    );
-    assert_eq!(
-        (
-            r["reversePacketDeltaCount"].as_u64(),
-            r["reverseOctetDeltaCount"].as_u64()
-        ),
-        (Some(25), Some(25 * 328))
-    );
+    let r = udp_record(&records, sport, 5353);
+    assert_echoed(r, 25, 328);
     assert_eq!(r["interfaceName"], "eth0");
 }
 
@@ -521,20 +494,7 @@ fn a_non_root_sidecar_captures_through_its_file_capability_needs_root() {
     let (status, records) = sidecar.terminate();
     assert!(status.success(), "{status}");
     let r = udp_record(&records, sport, 5353);
-    assert_eq!(
-        (
-            r["packetDeltaCount"].as_u64(),
-            r["octetDeltaCount"].as_u64()
-        ),
-        (Some(40), Some(40 * 148))
-    );
-    assert_eq!(
-        (
-            r["reversePacketDeltaCount"].as_u64(),
-            r["reverseOctetDeltaCount"].as_u64()
-        ),
-        (Some(40), Some(40 * 148))
-    );
+    assert_echoed(r, 40, 148);
     assert_eq!(r["sourceIPv4Address"], net.pod_v4.as_str());
     assert_eq!(r["flowDirection"], 1);
 }

@@ -177,24 +177,24 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<State>) -> HttpResponse {
     let readiness = state.health.readiness();
-    let mut response = if readiness.is_ready() {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::ServiceUnavailable()
-    };
-    response.content_type(TEXT).body(readiness.to_string())
+    answer(readiness.is_ready(), readiness.to_string())
 }
 
 /// 200 once the mode's main work has run, or (live sidecar) once the startup grace has
 /// passed; 503 before. The body says which.
 async fn startupz(state: web::Data<State>) -> HttpResponse {
     let startup = state.health.startup();
-    let mut response = if startup.is_started() {
+    answer(startup.is_started(), startup.to_string())
+}
+
+/// 200 or 503 with a plain-text `body`.
+fn answer(ok: bool, body: String) -> HttpResponse {
+    let mut response = if ok {
         HttpResponse::Ok()
     } else {
         HttpResponse::ServiceUnavailable()
     };
-    response.content_type(TEXT).body(startup.to_string())
+    response.content_type(TEXT).body(body)
 }
 
 async fn metrics(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
