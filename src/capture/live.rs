@@ -7,13 +7,13 @@
 //! nothing to capture), retrying with backoff and publishing its [`CaptureState`]. Node mode
 //! runs one [`NamespaceCapture`] per pod namespace from its own thread.
 
+mod namespace;
 pub mod netlink;
 mod reader;
 mod select;
 mod supervisor;
 mod sys;
 
-use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use namespace::{idle_reason, NamespaceCapture};
 pub use reader::OpenError;
-use reader::Source;
 use select::select;
 pub use select::Link;
 pub use select::{Interfaces, PointInfo};
@@ -30,7 +30,7 @@ pub use supervisor::{CaptureState, SupervisedCapture};
 
 use super::{CaptureStats, Config};
 use crate::capabilities::Denied;
-use crate::flow::{FlowTable, Meter};
+use crate::flow::FlowTable;
 
 /// How often the set of interfaces is read again.
 const RECHECK: Duration = Duration::from_secs(3);
@@ -175,10 +175,9 @@ impl LiveCapture {
     pub fn start_in(cfg: &Config, sink: CaptureSink) -> Result<LiveCapture, LiveError> {
         can_capture()?;
         let watched = Arc::new(Mutex::new(Watched::default()));
-        let mut capture =
-            NamespaceCapture::new(0, String::new(), cfg.interfaces.clone(), sink.clone());
         // Whoever runs this capture reports idleness (the supervisor does, with the cause).
-        capture.warn_idle = false;
+        let capture = NamespaceCapture::new(0, String::new(), cfg.interfaces.clone(), sink.clone())
+            .quiet_when_idle();
         let mut watcher = Watcher {
             capture,
             watched: watched.clone(),
@@ -246,26 +245,6 @@ pub fn can_capture() -> Result<(), LiveError> {
     }
 }
 
-/// Why a namespace capture has no interface, given the configured interfaces and the
-/// errors of those that failed to open. Pure.
-pub fn idle_reason(configured: &[String], errors: &[OpenError]) -> String {
-    if !errors.is_empty() {
-        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!(
-            "no interface could be opened: {}; trying again every few seconds",
-            errors.join("; ")
-        )
-    } else if configured.is_empty() {
-        "no interface is up but loopback; capture starts on each as it comes up".into()
-    } else {
-        format!(
-            "none of the interfaces in capture.interfaces ({}) exists; each is captured once it \
-             appears, or leave capture.interfaces empty to capture every interface that is up",
-            configured.join(", ")
-        )
-    }
-}
-
 /// The addresses of the interfaces named in `names`, loopback addresses aside, as netlink
 /// lists them now.
 fn addresses_of(names: &[String]) -> Vec<IpAddr> {
@@ -305,190 +284,6 @@ impl From<&netlink::LinkInfo> for Link {
     }
 }
 
-/// One capture thread.
-struct Worker {
-    name: String,
-    index: u32,
-    thread: StoppableThread,
-}
-
-/// The capture threads of one network namespace: one per selected interface.
-pub struct NamespaceCapture {
-    /// Inode of the namespace; 0 for podflow's own.
-    netns: u64,
-    /// What logs call the namespace (its path); empty for podflow's own.
-    label: String,
-    configured: Vec<String>,
-    sink: CaptureSink,
-    workers: Vec<Worker>,
-    /// Configured interfaces already warned about as missing.
-    missing: BTreeSet<String>,
-    /// Interfaces that failed to open, with the error last logged for each.
-    failed: HashMap<String, String>,
-    /// Nothing captured at the last reconcile.
-    idle: bool,
-    /// Warn when nothing is left to capture (off where the owner reports it itself).
-    warn_idle: bool,
-}
-
-impl NamespaceCapture {
-    /// Capture of the `configured` interfaces (empty: every one that is up, loopback and
-    /// skipped links aside) of namespace `netns`, named `label` in logs.
-    pub fn new(
-        netns: u64,
-        label: String,
-        configured: Vec<String>,
-        sink: CaptureSink,
-    ) -> NamespaceCapture {
-        NamespaceCapture {
-            netns,
-            label,
-            configured,
-            sink,
-            workers: Vec::new(),
-            missing: BTreeSet::new(),
-            failed: HashMap::new(),
-            idle: false,
-            warn_idle: true,
-        }
-    }
-
-    /// How many interfaces are being captured.
-    pub fn count(&self) -> usize {
-        self.workers.len()
-    }
-
-    /// The names of the interfaces being captured.
-    pub fn captured(&self) -> Vec<String> {
-        self.workers.iter().map(|w| w.name.clone()).collect()
-    }
-
-    /// Stops every capture thread and waits for them.
-    pub fn stop(&mut self) {
-        for w in &self.workers {
-            w.thread.signal();
-        }
-        for mut w in self.workers.drain(..) {
-            w.thread.stop();
-        }
-    }
-
-    /// Brings the capture threads in line with `links`, the interfaces present now; returns
-    /// the errors of the interfaces that could not be opened. Must run in the namespace:
-    /// a packet socket belongs to the namespace of the thread that opens it.
-    pub fn reconcile(&mut self, links: &[Link]) -> Vec<OpenError> {
-        let selection = select(&self.configured, links);
-        let ns = self.label.as_str();
-        for name in &selection.missing {
-            if self.missing.insert(name.clone()) {
-                tracing::warn!(
-                    interface = %name,
-                    netns = ns,
-                    "a configured interface does not exist; it will be captured once it appears"
-                );
-            }
-        }
-        self.missing.retain(|n| selection.missing.contains(n));
-        self.failed
-            .retain(|n, _| selection.capture.iter().any(|(c, _)| c == n));
-
-        let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.workers)
-            .into_iter()
-            .partition(|w| {
-                !w.thread.is_finished()
-                    && selection
-                        .capture
-                        .iter()
-                        .any(|(n, i)| *n == w.name && *i == w.index)
-            });
-        self.workers = keep;
-        for w in &gone {
-            w.thread.signal();
-        }
-        for mut w in gone {
-            w.thread.stop();
-            tracing::info!(interface = %w.name, netns = ns, "stopped capturing: the interface is gone, down or re-created");
-        }
-
-        let mut errors = Vec::new();
-        for (name, index) in selection.capture {
-            if self.workers.iter().any(|w| w.name == name) {
-                continue;
-            }
-            match self.spawn(&name, index) {
-                Ok(w) => {
-                    self.failed.remove(&name);
-                    self.workers.push(w);
-                }
-                Err(e) => {
-                    let text = e.to_string();
-                    if self.failed.get(&name) != Some(&text) {
-                        tracing::warn!(interface = %name, netns = ns, error = %text, "cannot capture on this interface; trying again in a few seconds");
-                        self.failed.insert(name, text);
-                    }
-                    errors.push(e);
-                }
-            }
-        }
-
-        if self.workers.is_empty() != self.idle {
-            self.idle = self.workers.is_empty();
-            if self.idle && self.warn_idle {
-                tracing::warn!(
-                    configured = ?self.configured,
-                    netns = ns,
-                    "no interface to capture now; checking again every few seconds"
-                );
-            }
-        }
-        errors
-    }
-
-    fn spawn(&self, name: &str, index: u32) -> Result<Worker, OpenError> {
-        let point = self
-            .sink
-            .registry
-            .point_in(self.netns, name)
-            .ok_or_else(|| OpenError::NoPoint {
-                name: name.to_owned(),
-            })?;
-        let source = Source::open(name, index)?;
-        tracing::info!(
-            interface = %name,
-            index,
-            point,
-            netns = self.label.as_str(),
-            receive_buffer_bytes = source.receive_buffer,
-            "capturing"
-        );
-        let mut meter = Meter::new(self.sink.table.clone(), point);
-        let stats = self.sink.stats.clone();
-        let alive = Alive::new(self.sink.running.clone());
-        let label = name.to_owned();
-        let thread = StoppableThread::spawn(format!("capture-{name}"), move |stop| {
-            let _alive = alive;
-            source.run(&mut meter, &stats, &stop, |e| {
-                tracing::warn!(interface = %label, error = %e, "receive failed; still trying");
-            });
-        })
-        .map_err(|source| OpenError::Thread {
-            name: name.to_owned(),
-            source,
-        })?;
-        Ok(Worker {
-            name: name.to_owned(),
-            index,
-            thread,
-        })
-    }
-}
-
-impl Drop for NamespaceCapture {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// Runs the capture of podflow's own namespace, re-reading its interfaces every [`RECHECK`].
 struct Watcher {
     capture: NamespaceCapture,
@@ -508,7 +303,7 @@ impl Watcher {
             Ok(links) => {
                 let links: Vec<Link> = links.iter().map(Link::from).collect();
                 let errors = self.capture.reconcile(&links);
-                (self.capture.count() == 0).then(|| idle_reason(&self.capture.configured, &errors))
+                (self.capture.count() == 0).then(|| idle_reason(self.capture.configured(), &errors))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the interfaces; trying again in a few seconds");
@@ -518,21 +313,5 @@ impl Watcher {
         let mut watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
         watched.captured = self.capture.captured();
         watched.idle = idle;
-    }
-}
-
-/// Counts a capture thread as running from its creation until it ends, panic or not.
-struct Alive(Arc<AtomicUsize>);
-
-impl Alive {
-    fn new(running: Arc<AtomicUsize>) -> Alive {
-        running.fetch_add(1, Ordering::Relaxed);
-        Alive(running)
-    }
-}
-
-impl Drop for Alive {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
