@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use anyhow::Context as _;
@@ -30,6 +30,8 @@ enum Input {
 }
 
 pub fn run(config: Config) -> Result<(), Failure> {
+    // The startup grace counts from here, not from when the listener is up.
+    let started = Instant::now();
     let usage = Failure::Usage;
     let metadata = Metadata::load(&config.k8s);
     let table = Arc::new(FlowTable::new(config.flow.table()));
@@ -68,7 +70,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
     let mut health = Health::capture(exporter.stats());
     if let Input::Live(live) = &input {
         let grace = Duration::from_secs(config.telemetry.startup_grace_secs);
-        health = health.supervised(live.state(), grace);
+        health = health.supervised(live.state(), started, grace);
     }
     let health = Arc::new(health);
     let metadata_stats = metadata.stats();
@@ -107,8 +109,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
                     telemetry = %config.telemetry.listen,
                     "sidecar running"
                 );
-                let sig = super::shutdown_signal().await;
-                tracing::info!(signal = sig, "shutting down");
+                super::until_shutdown().await;
                 let _ = tokio::task::spawn_blocking(move || live.stop()).await;
                 (FileEnd::Stopped, telemetry)
             }

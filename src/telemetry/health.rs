@@ -59,9 +59,16 @@ impl Health {
     }
 
     /// Reads whether capture runs (and why not) from `state` at each request, and lets
-    /// `/startupz` answer 200 after `grace` even while capture does not run.
-    pub fn supervised(mut self, state: Arc<CaptureState>, grace: Duration) -> Health {
+    /// `/startupz` answer 200 once `grace` has passed `since` the mode started, even while
+    /// capture does not run.
+    pub fn supervised(
+        mut self,
+        state: Arc<CaptureState>,
+        since: Instant,
+        grace: Duration,
+    ) -> Health {
         self.capture = Some(state);
+        self.since = since;
         self.grace = Some(grace);
         self
     }

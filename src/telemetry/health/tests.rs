@@ -49,7 +49,7 @@ fn supervised(grace: Duration) -> (Health, Arc<CaptureState>) {
     export.ready.store(true, Relaxed);
     let state = Arc::new(CaptureState::default());
     (
-        Health::capture(export).supervised(state.clone(), grace),
+        Health::capture(export).supervised(state.clone(), Instant::now(), grace),
         state,
     )
 }
