@@ -435,6 +435,8 @@ fn capture_starts_when_an_interface_appears_needs_root() {
     let sport = udp_exchange(&net.pod, &net.peer, &net.peer_v4, 25, 300);
     assert!(sidecar.metric("podflow_capture_packets_total") >= 50.0);
     assert_eq!(sidecar.logged(DOWN).len(), 1, "{}", sidecar.log());
+    // Waiting for an interface is no failed retry: nothing logged per look.
+    assert!(sidecar.logged(STILL_DOWN).is_empty(), "{}", sidecar.log());
     let started = sidecar.logged("capture started");
     assert_eq!(started.len(), 1, "{}", sidecar.log());
     assert_eq!(started[0]["interfaces"], "[\"eth0\"]");

@@ -241,7 +241,10 @@ impl Supervisor {
     fn look(&mut self) -> Duration {
         if self.live.as_ref().is_some_and(LiveCapture::watcher_ended) {
             self.live = None;
-            self.down("the interface watcher thread ended unexpectedly; restarting capture");
+            self.down(
+                "the interface watcher thread ended unexpectedly; restarting capture",
+                true,
+            );
             return self.backoff.next_wait();
         }
         let live = match self.live.take() {
@@ -249,7 +252,7 @@ impl Supervisor {
             None => match LiveCapture::start_in(&self.cfg, self.sink.clone()) {
                 Ok(live) => live,
                 Err(e) => {
-                    self.down(&e.to_string());
+                    self.down(&e.to_string(), true);
                     return self.backoff.next_wait();
                 }
             },
@@ -265,21 +268,23 @@ impl Supervisor {
             let cause = live
                 .idle()
                 .unwrap_or_else(|| "no capture thread runs".to_owned());
-            self.down(&cause);
+            self.down(&cause, false);
         }
         self.live = Some(live);
         LOOK
     }
 
-    /// Publishes that capture is not running and logs it once per distinct cause.
-    fn down(&mut self, cause: &str) {
+    /// Publishes that capture is not running and logs it once per distinct cause; a
+    /// `retry` (a start attempt) that failed the same way is logged at debug level.
+    fn down(&mut self, cause: &str, retry: bool) {
         self.state.set_down(cause);
         match self.reporter.down(cause) {
             Report::Failed => tracing::error!(
                 cause,
                 "capture is not running; podflow stays up and keeps trying"
             ),
-            _ => tracing::debug!(cause, "capture is still not running"),
+            _ if retry => tracing::debug!(cause, "capture is still not running"),
+            _ => {}
         }
     }
 }
