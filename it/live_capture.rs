@@ -288,6 +288,11 @@ fn capture_in_this_namespace() {
     )
     .unwrap();
     assert!(!probe.running());
+    let idle = probe.idle().expect("a reason to be idle");
+    assert!(
+        idle.starts_with("none of the interfaces in capture.interfaces (nope0) exists"),
+        "{idle}"
+    );
     probe.stop();
 
     let _sink = std::net::UdpSocket::bind(("0.0.0.0", BURST_PORT)).unwrap();
@@ -296,6 +301,7 @@ fn capture_in_this_namespace() {
     let capture = LiveCapture::start(&Config::default(), table.clone(), stats.clone()).unwrap();
     assert!(capture.running());
     assert_eq!(capture.captured(), ["eth0"]);
+    assert_eq!(capture.idle(), None);
     println!("@@ ready");
 
     for line in std::io::stdin().lines() {

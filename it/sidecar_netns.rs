@@ -366,6 +366,7 @@ fn sidecar_in_a_pod_namespace_root() {
             .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
     };
     assert_eq!(metric("podflow_capture_interfaces"), 1.0);
+    assert_eq!(metric("podflow_capture_up"), 1.0);
     assert!(metric("podflow_capture_packets_total") > 100.0);
     assert!(metric("podflow_export_records_total") > 0.0);
     assert_eq!(metric("podflow_export_records_not_sent_total"), 0.0);

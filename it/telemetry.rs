@@ -1,5 +1,8 @@
 //! The telemetry listener in-process: started on a loopback port inside an actix System,
-//! asked over plain HTTP/1.1 on a TCP stream.
+//! asked over plain HTTP/1.1 on a TCP stream; and the real binary's listener under a flood
+//! of idle connections.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -109,10 +112,17 @@ fn serves_health_readiness_and_metrics_then_stops() {
         assert!(r.body.contains("capture is not running"), "{}", r.body);
         assert!(r.body.contains("exporter cannot send"), "{}", r.body);
 
+        // Node and webhook modes: started once their main work runs, not before.
+        let r = request(addr, "GET", "/startupz", None).await;
+        assert_eq!(r.status, 503);
+        assert_eq!(r.body, "starting: capture is not running yet");
+
         health.running.store(true, Relaxed);
         let r = request(addr, "GET", "/readyz", None).await;
         assert_eq!(r.status, 503);
         assert!(!r.body.contains("capture"), "{}", r.body);
+        let r = request(addr, "GET", "/startupz", None).await;
+        assert_eq!((r.status, r.body.as_str()), (200, "started"));
 
         let export = health.export.as_ref().unwrap();
         export.ready.store(true, Relaxed);
@@ -132,6 +142,7 @@ fn serves_health_readiness_and_metrics_then_stops() {
             "podflow_capture_packets_total 41",
             "podflow_export_records_total 7",
             "podflow_live_flows 0",
+            "podflow_capture_up 1",
             "podflow_flows_ended_total{reason=\"idle_timeout\"} 0",
         ] {
             assert!(r.body.lines().any(|l| l == line), "{line} in\n{}", r.body);
@@ -197,4 +208,171 @@ fn an_address_without_a_port_is_refused() {
         let err = Telemetry::start("127.0.0.1", probe().sources).unwrap_err();
         assert!(err.to_string().contains("\"127.0.0.1\""), "{err}");
     });
+}
+
+/// The real binary's telemetry listener, flooded with connections that send nothing or
+/// half a request line, as a misbehaving neighbour or a port scanner would: the kubelet's
+/// probes must still be answered within a second, and the idle connections must be let go.
+/// The sidecar is given an interface that does not exist, so it captures nothing and needs
+/// neither root nor NET_RAW.
+#[test]
+fn idle_connections_do_not_starve_the_probes() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream as StdStream;
+    use std::process::Stdio;
+    use std::time::Instant;
+
+    const IDLE: usize = 500;
+    // The flood and podflow (which inherits it) need more descriptors than some defaults.
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if nofile.current.is_some_and(|n| n < 4 * IDLE as u64) {
+        let raised = rustix::process::Rlimit {
+            current: nofile.maximum,
+            maximum: nofile.maximum,
+        };
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).unwrap();
+    }
+
+    let child = common::podflow_process()
+        .args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__INTERFACES", "[\"pf-absent0\"]")
+        .env("PODFLOW_TELEMETRY__LISTEN", "127.0.0.1:0")
+        .env("PODFLOW_LOG__FORMAT", "json")
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent/labels")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent/annotations")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Stopped(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.0.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if v["message"] == "serving /healthz, /readyz, /startupz and /metrics" {
+                let _ = tx.send(v["addr"].as_str().unwrap().to_owned());
+            }
+        }
+    });
+    let addr: SocketAddr = rx
+        .recv_timeout(Duration::from_secs(15))
+        .expect("podflow serves telemetry")
+        .parse()
+        .unwrap();
+
+    // One probe as the kubelet sends it: a fresh connection, the request at once; the
+    // status and how long the whole exchange took.
+    let probe = |path: &str| -> (u16, Duration) {
+        let t = Instant::now();
+        let mut s = StdStream::connect_timeout(&addr, Duration::from_secs(1)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        let _ = s.read_to_string(&mut raw);
+        let status = raw
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, t.elapsed())
+    };
+    let open = move |n: usize| -> Vec<StdStream> {
+        (0..n)
+            .map(|i| {
+                let mut s = StdStream::connect(addr).unwrap();
+                if i % 5 == 0 {
+                    s.write_all(b"GET /heal").unwrap();
+                }
+                s
+            })
+            .collect()
+    };
+
+    // 500 connections held open at once, a fifth of them halfway through a request line.
+    let idle = open(IDLE);
+    let mut slowest = Duration::ZERO;
+    for path in ["/healthz", "/readyz", "/startupz", "/healthz", "/metrics"] {
+        let (status, took) = probe(path);
+        assert_ne!(
+            status, 0,
+            "{path}: no answer within {took:?} with {IDLE} idle connections"
+        );
+        assert!(took < Duration::from_secs(1), "{path} took {took:?}");
+        slowest = slowest.max(took);
+    }
+    assert_eq!(probe("/healthz").0, 200);
+
+    // They are let go: a connection that sent nothing gets 408 and is closed.
+    let mut one = idle.into_iter().nth(1).unwrap();
+    one.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let t = Instant::now();
+    let mut answer = String::new();
+    let _ = one.read_to_string(&mut answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "an idle connection held {:?}",
+        t.elapsed()
+    );
+
+    // A flood that keeps 500 connections open all the time, replacing those closed.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held: std::collections::VecDeque<(Instant, Vec<StdStream>)> =
+                Default::default();
+            while !stop.load(Relaxed) {
+                held.retain(|(at, _)| at.elapsed() < Duration::from_millis(2500));
+                let count: usize = held.iter().map(|(_, v)| v.len()).sum();
+                if count < IDLE {
+                    held.push_back((Instant::now(), open(IDLE - count)));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let until = Instant::now() + Duration::from_secs(6);
+    let mut probes = 0;
+    while Instant::now() < until {
+        let (status, took) = probe("/healthz");
+        assert_eq!(status, 200, "no answer within {took:?} under a flood");
+        assert!(
+            took < Duration::from_secs(1),
+            "/healthz took {took:?} under a flood"
+        );
+        slowest = slowest.max(took);
+        probes += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Relaxed);
+    flood.join().unwrap();
+    eprintln!("{probes} probes under {IDLE} idle connections; slowest {slowest:?}");
+
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.0.wait().unwrap().success());
+}
+
+/// A child process killed when the test ends, unless it has exited already.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

@@ -2,6 +2,8 @@
 //! flows and exports IPFIX records tagged with the pod's Kubernetes identity.
 #![deny(unsafe_code)]
 
+/// CAP_NET_RAW: raised at start, explained when a packet socket is refused.
+pub mod capabilities;
 /// Packet sources (pcap files, live interfaces) and the pure frame decoder.
 pub mod capture;
 /// Command line: modes and global flags.

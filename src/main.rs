@@ -6,9 +6,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use podflow::cli::{Cli, Command, InjectArgs, KustomizeArgs};
-use podflow::{config::Config, modes, telemetry, webhook};
+use podflow::{capabilities, config::Config, modes, telemetry, webhook};
 
 fn main() -> ExitCode {
+    // First, while this is the only thread: capabilities are per thread, and every thread
+    // started later inherits this one's.
+    let net_raw = capabilities::raise_net_raw();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -17,6 +20,7 @@ fn main() -> ExitCode {
     if let Err(e) = telemetry::logging::init(&config.log) {
         return usage_error(&e);
     }
+    tracing::debug!(%net_raw, "CAP_NET_RAW");
     let mode = match (&cli.command, cli.mode) {
         (Some(Command::Inject(args)), _) => return inject(args, &config),
         (Some(Command::KustomizeComponent(args)), _) => return kustomize(args, &config),

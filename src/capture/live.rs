@@ -2,15 +2,18 @@
 //! `AF_PACKET` socket through pnet and meters every frame, in and out, into the shared
 //! flow table. [`NamespaceCapture`] keeps those threads in line with the interfaces of one
 //! network namespace; [`LiveCapture`] runs it for podflow's own namespace on a watcher
-//! thread (`capture-watch`) that re-reads the interfaces every few seconds. Node mode runs
-//! one per pod namespace from its own thread.
+//! thread (`capture-watch`) that re-reads the interfaces every few seconds, and
+//! [`SupervisedCapture`] keeps a [`LiveCapture`] going whatever happens (no permission yet,
+//! nothing to capture), retrying with backoff and publishing its [`CaptureState`]. Node mode
+//! runs one [`NamespaceCapture`] per pod namespace from its own thread.
 
+mod namespace;
 pub mod netlink;
 mod reader;
 mod select;
+mod supervisor;
 mod sys;
 
-use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,14 +21,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use namespace::{idle_reason, NamespaceCapture};
 pub use reader::OpenError;
-use reader::Source;
 use select::select;
 pub use select::Link;
 pub use select::{Interfaces, PointInfo};
+pub use supervisor::{CaptureState, SupervisedCapture};
 
 use super::{CaptureStats, Config};
-use crate::flow::{FlowTable, Meter};
+use crate::capabilities::Denied;
+use crate::flow::FlowTable;
 
 /// How often the set of interfaces is read again.
 const RECHECK: Duration = Duration::from_secs(3);
@@ -33,10 +38,12 @@ const RECHECK: Duration = Duration::from_secs(3);
 /// Why live capture could not start at all.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error("cannot open a packet socket ({0}): live capture needs the NET_RAW capability (CAP_NET_RAW); add it to the container's securityContext.capabilities")]
-    Permission(io::Error),
-    #[error("cannot capture on any interface: {0}")]
-    NoInterface(String),
+    /// No permission (EPERM, EACCES): what the process lacks and the fix.
+    #[error("cannot open a packet socket: {0}")]
+    Permission(#[from] Denied),
+    /// Any other failure to open one (no packet socket support, no descriptor left, ...).
+    #[error("cannot open a packet socket: {0}")]
+    Socket(io::Error),
     #[error("cannot start a capture thread: {0}")]
     Thread(io::Error),
 }
@@ -135,43 +142,53 @@ pub fn sleep_unless_stopped(stop: &AtomicBool, d: Duration) -> bool {
 /// A running live capture. Dropping it stops it, as [`LiveCapture::stop`] does.
 pub struct LiveCapture {
     sink: CaptureSink,
-    /// Names of the interfaces being captured now.
-    captured: Arc<Mutex<Vec<String>>>,
+    /// What the watcher saw at its last look.
+    watched: Arc<Mutex<Watched>>,
     watcher: StoppableThread,
+}
+
+/// What the watcher publishes after each look at the interfaces.
+#[derive(Debug, Default)]
+struct Watched {
+    /// Names of the interfaces being captured.
+    captured: Vec<String>,
+    /// Why nothing is captured, when nothing is.
+    idle: Option<String>,
 }
 
 impl LiveCapture {
     /// Starts capturing the interfaces of `cfg.interfaces` (empty: every interface that is
-    /// up, loopback aside) into `table`, counting frames in `stats`. Fails only when nothing
-    /// at all can be captured: no permission, or every interface selected now failed to
-    /// open. Configured interfaces that do not exist yet are warned about and waited for.
+    /// up, loopback aside) into `table`, counting frames in `stats`. See
+    /// [`LiveCapture::start_in`].
     pub fn start(
         cfg: &Config,
         table: Arc<FlowTable>,
         stats: Arc<CaptureStats>,
     ) -> Result<LiveCapture, LiveError> {
+        LiveCapture::start_in(cfg, CaptureSink::new(table, stats))
+    }
+
+    /// Starts capturing into `sink`. Fails only when no packet socket can be opened at all
+    /// (no permission, no packet socket support) or no thread started. Interfaces that do
+    /// not exist, are down or fail to open are warned about and looked at again every few
+    /// seconds; meanwhile [`LiveCapture::idle`] says why nothing is captured.
+    pub fn start_in(cfg: &Config, sink: CaptureSink) -> Result<LiveCapture, LiveError> {
         can_capture()?;
-        let sink = CaptureSink::new(table, stats);
-        let captured = Arc::new(Mutex::new(Vec::new()));
+        let watched = Arc::new(Mutex::new(Watched::default()));
+        // Whoever runs this capture reports idleness (the supervisor does, with the cause).
+        let capture = NamespaceCapture::new(0, String::new(), cfg.interfaces.clone(), sink.clone())
+            .quiet_when_idle();
         let mut watcher = Watcher {
-            capture: NamespaceCapture::new(0, String::new(), cfg.interfaces.clone(), sink.clone()),
-            captured: captured.clone(),
+            capture,
+            watched: watched.clone(),
         };
-        let errors = watcher.reconcile();
-        if watcher.capture.workers.is_empty() && !errors.is_empty() {
-            let text = errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(LiveError::NoInterface(text));
-        }
+        watcher.reconcile();
         let watcher =
             StoppableThread::spawn("capture-watch".into(), move |stop| watcher.run(&stop))
                 .map_err(LiveError::Thread)?;
         Ok(LiveCapture {
             sink,
-            captured,
+            watched,
             watcher,
         })
     }
@@ -181,25 +198,34 @@ impl LiveCapture {
         self.sink.registry.clone()
     }
 
+    fn watched(&self) -> std::sync::MutexGuard<'_, Watched> {
+        self.watched.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The names of the interfaces being captured now.
     pub fn captured(&self) -> Vec<String> {
-        self.captured
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.watched().captured.clone()
+    }
+
+    /// Why nothing is captured, as of the watcher's last look; `None` while something is.
+    pub fn idle(&self) -> Option<String> {
+        self.watched().idle.clone()
     }
 
     /// The addresses of the interfaces being captured now (for flowDirection when the
     /// pod's IPs are not configured).
     pub fn addresses(&self) -> Vec<IpAddr> {
-        let links = netlink::links().unwrap_or_default();
-        let addrs = netlink::addresses().unwrap_or_default();
-        addresses_on(&links, &self.captured(), addrs)
+        addresses_of(&self.captured())
     }
 
     /// True while at least one capture thread runs.
     pub fn running(&self) -> bool {
         self.sink.running.load(Ordering::Relaxed) > 0
+    }
+
+    /// The watcher thread has ended (it only does when stopped, or by a panic).
+    fn watcher_ended(&self) -> bool {
+        self.watcher.is_finished()
     }
 
     /// Stops every capture thread and waits for them; each publishes its last counters
@@ -209,15 +235,22 @@ impl LiveCapture {
     }
 }
 
-/// Whether this process may open packet sockets (CAP_NET_RAW).
+/// Whether this process may open packet sockets (CAP_NET_RAW); when it may not, the error
+/// says what the process lacks and how to grant it.
 pub fn can_capture() -> Result<(), LiveError> {
     match sys::packet_socket() {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(LiveError::Permission(e)),
-        Err(e) => Err(LiveError::NoInterface(format!(
-            "cannot open a packet socket: {e}"
-        ))),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(Denied::now(e).into()),
+        Err(e) => Err(LiveError::Socket(e)),
     }
+}
+
+/// The addresses of the interfaces named in `names`, loopback addresses aside, as netlink
+/// lists them now.
+fn addresses_of(names: &[String]) -> Vec<IpAddr> {
+    let links = netlink::links().unwrap_or_default();
+    let addrs = netlink::addresses().unwrap_or_default();
+    addresses_on(&links, names, addrs)
 }
 
 /// Of `addrs` (interface index and address, as [`netlink::addresses`] lists them), those
@@ -251,191 +284,10 @@ impl From<&netlink::LinkInfo> for Link {
     }
 }
 
-/// One capture thread.
-struct Worker {
-    name: String,
-    index: u32,
-    thread: StoppableThread,
-}
-
-/// The capture threads of one network namespace: one per selected interface.
-pub struct NamespaceCapture {
-    /// Inode of the namespace; 0 for podflow's own.
-    netns: u64,
-    /// What logs call the namespace (its path); empty for podflow's own.
-    label: String,
-    configured: Vec<String>,
-    sink: CaptureSink,
-    workers: Vec<Worker>,
-    /// Configured interfaces already warned about as missing.
-    missing: BTreeSet<String>,
-    /// Interfaces that failed to open, with the error last logged for each.
-    failed: HashMap<String, String>,
-    /// Already warned that there is nothing to capture.
-    idle: bool,
-}
-
-impl NamespaceCapture {
-    /// Capture of the `configured` interfaces (empty: every one that is up, loopback and
-    /// skipped links aside) of namespace `netns`, named `label` in logs.
-    pub fn new(
-        netns: u64,
-        label: String,
-        configured: Vec<String>,
-        sink: CaptureSink,
-    ) -> NamespaceCapture {
-        NamespaceCapture {
-            netns,
-            label,
-            configured,
-            sink,
-            workers: Vec::new(),
-            missing: BTreeSet::new(),
-            failed: HashMap::new(),
-            idle: false,
-        }
-    }
-
-    /// How many interfaces are being captured.
-    pub fn count(&self) -> usize {
-        self.workers.len()
-    }
-
-    /// The names of the interfaces being captured.
-    pub fn captured(&self) -> Vec<String> {
-        self.workers.iter().map(|w| w.name.clone()).collect()
-    }
-
-    /// Stops every capture thread and waits for them.
-    pub fn stop(&mut self) {
-        for w in &self.workers {
-            w.thread.signal();
-        }
-        for mut w in self.workers.drain(..) {
-            w.thread.stop();
-        }
-    }
-
-    /// Brings the capture threads in line with `links`, the interfaces present now; returns
-    /// the errors of the interfaces that could not be opened. Must run in the namespace:
-    /// a packet socket belongs to the namespace of the thread that opens it.
-    pub fn reconcile(&mut self, links: &[Link]) -> Vec<OpenError> {
-        let selection = select(&self.configured, links);
-        let ns = self.label.as_str();
-        for name in &selection.missing {
-            if self.missing.insert(name.clone()) {
-                tracing::warn!(
-                    interface = %name,
-                    netns = ns,
-                    "a configured interface does not exist; it will be captured once it appears"
-                );
-            }
-        }
-        self.missing.retain(|n| selection.missing.contains(n));
-        self.failed
-            .retain(|n, _| selection.capture.iter().any(|(c, _)| c == n));
-
-        let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.workers)
-            .into_iter()
-            .partition(|w| {
-                !w.thread.is_finished()
-                    && selection
-                        .capture
-                        .iter()
-                        .any(|(n, i)| *n == w.name && *i == w.index)
-            });
-        self.workers = keep;
-        for w in &gone {
-            w.thread.signal();
-        }
-        for mut w in gone {
-            w.thread.stop();
-            tracing::info!(interface = %w.name, netns = ns, "stopped capturing: the interface is gone, down or re-created");
-        }
-
-        let mut errors = Vec::new();
-        for (name, index) in selection.capture {
-            if self.workers.iter().any(|w| w.name == name) {
-                continue;
-            }
-            match self.spawn(&name, index) {
-                Ok(w) => {
-                    self.failed.remove(&name);
-                    self.workers.push(w);
-                }
-                Err(e) => {
-                    let text = e.to_string();
-                    if self.failed.get(&name) != Some(&text) {
-                        tracing::warn!(interface = %name, netns = ns, error = %text, "cannot capture on this interface; trying again in a few seconds");
-                        self.failed.insert(name, text);
-                    }
-                    errors.push(e);
-                }
-            }
-        }
-
-        if self.workers.is_empty() != self.idle {
-            self.idle = self.workers.is_empty();
-            if self.idle {
-                tracing::warn!(
-                    configured = ?self.configured,
-                    netns = ns,
-                    "no interface to capture now; checking again every few seconds"
-                );
-            }
-        }
-        errors
-    }
-
-    fn spawn(&self, name: &str, index: u32) -> Result<Worker, OpenError> {
-        let point = self
-            .sink
-            .registry
-            .point_in(self.netns, name)
-            .ok_or_else(|| OpenError::NoPoint {
-                name: name.to_owned(),
-            })?;
-        let source = Source::open(name, index)?;
-        tracing::info!(
-            interface = %name,
-            index,
-            point,
-            netns = self.label.as_str(),
-            receive_buffer_bytes = source.receive_buffer,
-            "capturing"
-        );
-        let mut meter = Meter::new(self.sink.table.clone(), point);
-        let stats = self.sink.stats.clone();
-        let alive = Alive::new(self.sink.running.clone());
-        let label = name.to_owned();
-        let thread = StoppableThread::spawn(format!("capture-{name}"), move |stop| {
-            let _alive = alive;
-            source.run(&mut meter, &stats, &stop, |e| {
-                tracing::warn!(interface = %label, error = %e, "receive failed; still trying");
-            });
-        })
-        .map_err(|source| OpenError::Thread {
-            name: name.to_owned(),
-            source,
-        })?;
-        Ok(Worker {
-            name: name.to_owned(),
-            index,
-            thread,
-        })
-    }
-}
-
-impl Drop for NamespaceCapture {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// Runs the capture of podflow's own namespace, re-reading its interfaces every [`RECHECK`].
 struct Watcher {
     capture: NamespaceCapture,
-    captured: Arc<Mutex<Vec<String>>>,
+    watched: Arc<Mutex<Watched>>,
 }
 
 impl Watcher {
@@ -446,34 +298,20 @@ impl Watcher {
         self.capture.stop();
     }
 
-    fn reconcile(&mut self) -> Vec<OpenError> {
-        let errors = match netlink::links() {
+    fn reconcile(&mut self) {
+        let idle = match netlink::links() {
             Ok(links) => {
                 let links: Vec<Link> = links.iter().map(Link::from).collect();
-                self.capture.reconcile(&links)
+                let errors = self.capture.reconcile(&links);
+                (self.capture.count() == 0).then(|| idle_reason(self.capture.configured(), &errors))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the interfaces; trying again in a few seconds");
-                Vec::new()
+                (self.capture.count() == 0).then(|| format!("cannot list the interfaces: {e}"))
             }
         };
-        *self.captured.lock().unwrap_or_else(PoisonError::into_inner) = self.capture.captured();
-        errors
-    }
-}
-
-/// Counts a capture thread as running from its creation until it ends, panic or not.
-struct Alive(Arc<AtomicUsize>);
-
-impl Alive {
-    fn new(running: Arc<AtomicUsize>) -> Alive {
-        running.fetch_add(1, Ordering::Relaxed);
-        Alive(running)
-    }
-}
-
-impl Drop for Alive {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        let mut watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        watched.captured = self.capture.captured();
+        watched.idle = idle;
     }
 }

@@ -69,8 +69,9 @@ fn open_exporter(
         .map_err(Failure::Usage)
 }
 
-/// Keeps readiness in line with the capture (`state` says whether it runs and how many
-/// interfaces it captures; interfaces come and go) until SIGTERM or SIGINT, then logs it.
+/// Keeps readiness in line with a capture that publishes no state of its own (node mode:
+/// `state` says whether it runs and how many interfaces it captures; interfaces come and
+/// go) until SIGTERM or SIGINT, then logs it.
 async fn serve_until_signal(health: &Health, state: impl Fn() -> (bool, usize)) {
     let signal = shutdown_signal();
     tokio::pin!(signal);
@@ -129,6 +130,12 @@ async fn finish(
             "the exporter did not finish within export.drain_timeout_secs; unsent records are lost"
         ),
     }
+}
+
+/// Waits for SIGTERM or SIGINT and logs which.
+async fn until_shutdown() {
+    let sig = shutdown_signal().await;
+    tracing::info!(signal = sig, "shutting down");
 }
 
 /// Waits for SIGTERM or SIGINT and names it.

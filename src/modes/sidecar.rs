@@ -1,9 +1,11 @@
 //! Sidecar mode: capture -> flow table -> sweeper -> exporter, with the pod identity from
 //! the metadata actor. Captures the pod's interfaces live, or meters `capture.pcap` offline.
+//! Live capture is supervised: when it cannot run the sidecar stays up, `/readyz` says why
+//! and capture starts as soon as it can.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use anyhow::Context as _;
@@ -11,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::Failure;
 use crate::capture::file::{self, FileEnd};
-use crate::capture::{CaptureStats, LiveCapture, PcapReader};
+use crate::capture::{CaptureStats, PcapReader, SupervisedCapture};
 use crate::config::Config;
 use crate::export::{Enricher, Exporter};
 use crate::flow::{Clock, FlowTable, Meter, Sweeper};
@@ -24,10 +26,12 @@ const OBSERVATION_POINT_SIDECAR: u8 = 1;
 /// Where packets come from.
 enum Input {
     File(PcapReader),
-    Live(LiveCapture),
+    Live(SupervisedCapture),
 }
 
 pub fn run(config: Config) -> Result<(), Failure> {
+    // The startup grace counts from here, not from when the listener is up.
+    let started = Instant::now();
     let usage = Failure::Usage;
     let metadata = Metadata::load(&config.k8s);
     let table = Arc::new(FlowTable::new(config.flow.table()));
@@ -35,8 +39,9 @@ pub fn run(config: Config) -> Result<(), Failure> {
     let input = match &config.capture.pcap {
         Some(path) => Input::File(PcapReader::open(path).map_err(|e| usage(e.into()))?),
         None => Input::Live(
-            LiveCapture::start(&config.capture, table.clone(), capture_stats.clone())
-                .map_err(|e| usage(e.into()))?,
+            SupervisedCapture::start(&config.capture, table.clone(), capture_stats.clone())
+                .context("cannot start the capture supervisor thread")
+                .map_err(Failure::Runtime)?,
         ),
     };
 
@@ -62,7 +67,12 @@ pub fn run(config: Config) -> Result<(), Failure> {
     }
     let encoder = super::encoder_options(&config, false);
     let exporter = super::open_exporter(&config, encoder, enricher, &table, &capture_stats)?;
-    let health = Arc::new(Health::capture(exporter.stats()));
+    let mut health = Health::capture(exporter.stats());
+    if let Input::Live(live) = &input {
+        let grace = Duration::from_secs(config.telemetry.startup_grace_secs);
+        health = health.supervised(live.state(), started, grace);
+    }
+    let health = Arc::new(health);
     let metadata_stats = metadata.stats();
 
     System::new().block_on(async move {
@@ -94,15 +104,12 @@ pub fn run(config: Config) -> Result<(), Failure> {
                         .with_collector(MetadataCollector(metadata_stats)),
                 )
                 .map_err(|e| Failure::Usage(e.into()))?;
-                health.running.store(live.running(), Ordering::Relaxed);
                 tracing::info!(
-                    interfaces = ?live.captured(),
                     collector = %config.export.collector,
                     telemetry = %config.telemetry.listen,
-                    "capturing"
+                    "sidecar running"
                 );
-                super::serve_until_signal(&health, || (live.running(), live.captured().len()))
-                    .await;
+                super::until_shutdown().await;
                 let _ = tokio::task::spawn_blocking(move || live.stop()).await;
                 (FileEnd::Stopped, telemetry)
             }

@@ -9,12 +9,20 @@ pub struct Config {
     /// Address of `/healthz`, `/readyz` and `/metrics`; empty disables the listener.
     /// 9477 is chosen to stay clear of common application ports.
     pub listen: String,
+    /// Live sidecar: seconds after start when `/startupz` answers 200 even though capture
+    /// does not run (its body then says why). Keep it below the startup probe's
+    /// `failureThreshold` x `periodSeconds` (10 x 1 s on the injected sidecar), or the
+    /// kubelet restarts a sidecar that cannot capture instead of letting the pod start. 5 s
+    /// leaves room for capture to start first, so that the application's first packets are
+    /// metered, while delaying a pod whose sidecar cannot capture by 5 s at most.
+    pub startup_grace_secs: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             listen: "0.0.0.0:9477".into(),
+            startup_grace_secs: 5,
         }
     }
 }

@@ -88,7 +88,7 @@ pub struct TelemetryListening {
 
 impl TelemetryListening {
     pub fn emit(self) {
-        tracing::info!(addr = %self.addr, "serving /healthz, /readyz and /metrics");
+        tracing::info!(addr = %self.addr, "serving /healthz, /readyz, /startupz and /metrics");
     }
 }
 

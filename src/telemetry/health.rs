@@ -1,16 +1,20 @@
-//! Liveness and readiness: what `/readyz` answers, shared by the actors of a mode.
+//! Liveness, readiness and startup: what `/readyz` and `/startupz` answer, shared by the
+//! actors of a mode.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use crate::capture::CaptureState;
 use crate::export::ExportStats;
 
 /// Whether a mode can do its job: its main work running (capture threads, or the HTTPS
 /// listener of the webhook) and, where there is one, an exporter able to send.
 #[derive(Debug)]
 pub struct Health {
-    /// Set once the mode's main work runs, cleared when it stops.
+    /// Set once the mode's main work runs, cleared when it stops. Unused when a supervised
+    /// capture's state is attached ([`Health::supervised`]), which is read instead.
     pub running: AtomicBool,
     /// What `running` is about, for the `/readyz` body ("capture", "the HTTPS listener").
     what: &'static str,
@@ -19,6 +23,15 @@ pub struct Health {
     /// The exporter's counters, where the mode exports; [`ExportStats::ready`] says whether
     /// it can send.
     pub export: Option<Arc<ExportStats>>,
+    /// The sidecar's supervised capture: whether it runs, and why not.
+    capture: Option<Arc<CaptureState>>,
+    /// When the mode started, for the startup grace.
+    since: Instant,
+    /// After this long `/startupz` answers 200 whether the main work runs or not; `None`:
+    /// only once it runs.
+    grace: Option<Duration>,
+    /// The main work has been seen running at least once.
+    started: AtomicBool,
 }
 
 impl Health {
@@ -38,25 +51,77 @@ impl Health {
             what,
             interfaces: AtomicUsize::new(0),
             export,
+            capture: None,
+            since: Instant::now(),
+            grace: None,
+            started: AtomicBool::new(false),
+        }
+    }
+
+    /// Reads whether capture runs (and why not) from `state` at each request, and lets
+    /// `/startupz` answer 200 once `grace` has passed `since` the mode started, even while
+    /// capture does not run.
+    pub fn supervised(
+        mut self,
+        state: Arc<CaptureState>,
+        since: Instant,
+        grace: Duration,
+    ) -> Health {
+        self.capture = Some(state);
+        self.since = since;
+        self.grace = Some(grace);
+        self
+    }
+
+    /// Whether the main work runs now.
+    pub fn is_running(&self) -> bool {
+        let running = match &self.capture {
+            Some(state) => state.is_up(),
+            None => self.running.load(Relaxed),
+        };
+        if running {
+            self.started.store(true, Relaxed);
+        }
+        running
+    }
+
+    /// Interfaces being captured now.
+    pub fn captured_interfaces(&self) -> usize {
+        match &self.capture {
+            Some(state) => state.interfaces(),
+            None => self.interfaces.load(Relaxed),
         }
     }
 
     /// Reads the flags now.
     pub fn readiness(&self) -> Readiness {
+        let running = self.is_running();
         Readiness {
             what: self.what,
-            running: self.running.load(Relaxed),
+            running,
+            problem: (!running)
+                .then(|| self.capture.as_ref()?.problem())
+                .flatten(),
             export_ready: self.export.as_ref().is_none_or(|e| e.ready.load(Relaxed)),
         }
+    }
+
+    /// What `/startupz` answers now.
+    pub fn startup(&self) -> Startup {
+        let readiness = self.readiness();
+        let phase = startup_phase(self.started.load(Relaxed), self.since.elapsed(), self.grace);
+        Startup { phase, readiness }
     }
 }
 
 /// One reading of [`Health`]; its `Display` is the `/readyz` body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Readiness {
     what: &'static str,
     /// The mode's main work runs.
     pub running: bool,
+    /// Why it does not, where the mode knows.
+    pub problem: Option<Arc<str>>,
     /// The exporter can hand records to its collector (true where there is none).
     pub export_ready: bool,
 }
@@ -66,71 +131,89 @@ impl Readiness {
     pub fn is_ready(&self) -> bool {
         self.running && self.export_ready
     }
+
+    /// What is wrong, without the "not ready: " head; empty when ready.
+    fn reasons(&self) -> String {
+        let mut out = Vec::new();
+        if !self.running {
+            out.push(match &self.problem {
+                Some(p) => format!("{} is not running: {p}", self.what),
+                None => format!("{} is not running", self.what),
+            });
+        }
+        if !self.export_ready {
+            out.push("the exporter cannot send to the collector".to_owned());
+        }
+        out.join("; ")
+    }
 }
 
 impl fmt::Display for Readiness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_ready() {
-            return f.write_str("ready");
+            f.write_str("ready")
+        } else {
+            write!(f, "not ready: {}", self.reasons())
         }
-        f.write_str("not ready: ")?;
-        let mut sep = "";
-        if !self.running {
-            write!(f, "{} is not running", self.what)?;
-            sep = ", ";
+    }
+}
+
+/// Where a mode is in its start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartupPhase {
+    /// The main work has run: started.
+    Started,
+    /// It has not run yet, but the grace has passed: started all the same, so that the
+    /// kubelet starts the pod's other containers and never restarts this one for it.
+    GraceOver,
+    /// Neither yet: still starting.
+    Starting,
+}
+
+/// The phase for a mode whose main work has run (`started`) or not, `elapsed` after its
+/// start, with a startup `grace` (`None`: none, wait for the main work). Pure.
+pub fn startup_phase(started: bool, elapsed: Duration, grace: Option<Duration>) -> StartupPhase {
+    if started {
+        StartupPhase::Started
+    } else if grace.is_some_and(|g| elapsed >= g) {
+        StartupPhase::GraceOver
+    } else {
+        StartupPhase::Starting
+    }
+}
+
+/// What `/startupz` answers: 200 unless still starting. Its `Display` is the body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Startup {
+    pub phase: StartupPhase,
+    readiness: Readiness,
+}
+
+impl Startup {
+    /// 200 rather than 503.
+    pub fn is_started(&self) -> bool {
+        self.phase != StartupPhase::Starting
+    }
+}
+
+impl fmt::Display for Startup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = self.readiness.what;
+        let why = || match &self.readiness.problem {
+            Some(p) => format!(": {p}"),
+            None => String::new(),
+        };
+        match self.phase {
+            StartupPhase::Started => f.write_str("started"),
+            StartupPhase::GraceOver => write!(
+                f,
+                "started after the startup grace, but {what} is not running{}",
+                why()
+            ),
+            StartupPhase::Starting => write!(f, "starting: {what} is not running yet{}", why()),
         }
-        if !self.export_ready {
-            write!(f, "{sep}the exporter cannot send to the collector")?;
-        }
-        Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn health(capture: bool, export: bool) -> Readiness {
-        let stats = Arc::new(ExportStats::default());
-        stats.ready.store(export, Relaxed);
-        let h = Health::capture(stats);
-        h.running.store(capture, Relaxed);
-        h.readiness()
-    }
-
-    #[test]
-    fn ready_only_when_both_sides_are() {
-        assert!(health(true, true).is_ready());
-        assert!(!health(false, true).is_ready());
-        assert!(!health(true, false).is_ready());
-        assert!(!health(false, false).is_ready());
-    }
-
-    #[test]
-    fn body_names_what_is_not_ready() {
-        assert_eq!(health(true, true).to_string(), "ready");
-        assert_eq!(
-            health(false, true).to_string(),
-            "not ready: capture is not running"
-        );
-        assert_eq!(
-            health(true, false).to_string(),
-            "not ready: the exporter cannot send to the collector"
-        );
-        assert_eq!(
-            health(false, false).to_string(),
-            "not ready: capture is not running, the exporter cannot send to the collector"
-        );
-    }
-
-    #[test]
-    fn a_server_without_exporter_is_ready_while_it_runs() {
-        let h = Health::server("the HTTPS listener");
-        assert_eq!(
-            h.readiness().to_string(),
-            "not ready: the HTTPS listener is not running"
-        );
-        h.running.store(true, Relaxed);
-        assert!(h.readiness().is_ready());
-    }
-}
+mod tests;

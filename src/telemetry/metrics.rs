@@ -15,6 +15,8 @@
 //! | `podflow_export_errors_total` | counter | failed writes to the collector |
 //! | `podflow_export_bytes_total` | counter | bytes of the messages sent |
 //! | `podflow_export_messages_total` | counter | IPFIX messages (or JSON lines) sent |
+//! | `podflow_capture_up` | gauge | 1 while capture threads run, 0 otherwise |
+//! | `podflow_capture_interfaces` | gauge | interfaces captured now |
 //! | `podflow_build_info{version}` | info | always 1 |
 //!
 //! Node mode adds `podflow_node_*` (namespaces, interfaces, namespace errors) and
@@ -242,7 +244,14 @@ impl Collector for ProbeCollector {
             None,
             MetricType::Gauge,
         )?
-        .encode_gauge(&(self.health.interfaces.load(Relaxed) as u64))?;
+        .encode_gauge(&(self.health.captured_interfaces() as u64))?;
+        out.encode_descriptor(
+            "capture_up",
+            "1 while capture runs, 0 while it does not (/readyz says why).",
+            None,
+            MetricType::Gauge,
+        )?
+        .encode_gauge(&u64::from(self.health.is_running()))?;
 
         let mut ended = out.encode_descriptor(
             "flows_ended",

@@ -1,5 +1,5 @@
 //! Logging initialisation, the named events that log and count, and the telemetry
-//! listener (`/healthz`, `/readyz`, Prometheus `/metrics`).
+//! listener (`/healthz`, `/readyz`, `/startupz`, Prometheus `/metrics`).
 
 mod config;
 pub mod events;
@@ -9,7 +9,7 @@ mod metrics;
 mod server;
 
 pub use config::{Config, LogConfig, LogFormat};
-pub use health::{Health, Readiness};
+pub use health::{startup_phase, Health, Readiness, Startup, StartupPhase};
 pub(crate) use metrics::encode_counters;
 pub use metrics::{render, Format, MetadataCollector, MetricSources, NodeCollector};
 pub use server::{Telemetry, TelemetryError};

@@ -1,10 +1,12 @@
 //! The telemetry listener: plain HTTP, one worker, inside the mode's actix System.
-//! `GET /healthz`, `GET /readyz` and `GET /metrics`; any other path is 404, any other
-//! method 405.
+//! `GET /healthz`, `GET /readyz`, `GET /startupz` and `GET /metrics`; any other path is
+//! 404, any other method 405. It answers kubelet probes, so connections that sit idle must
+//! not keep it from answering: see [`CLIENT_REQUEST_TIMEOUT`] and [`connection_limit`].
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::header;
@@ -16,6 +18,34 @@ use super::health::Health;
 use super::metrics::{render, Format, MetricSources};
 
 const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Time a client has to send its request head, from the moment it connects; then it gets
+/// 408 and the connection is closed. The kubelet and Prometheus send theirs at once, so 2 s
+/// is generous for them, and it bounds how long a connection that sends nothing (or half
+/// a request line) holds a place: to keep the listener full one must open more than
+/// [`MAX_CONNECTIONS`] connections every 2 s.
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Idle time allowed between two requests on one connection. Probes connect afresh each
+/// time and scrapers come back every 15 s or more: a longer keep-alive would only hold
+/// connections open for nobody.
+const KEEP_ALIVE: Duration = Duration::from_secs(2);
+/// Time to wait for a client to take the last response before the connection is dropped.
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Most connections held at once (actix counts per worker; there is one). An idle HTTP/1
+/// connection costs a descriptor and a few KiB; past the limit actix stops accepting, and
+/// a probe would wait in the accept queue until idle connections time out. 1024 keeps
+/// hundreds of idle connections from blocking a probe; [`connection_limit`] lowers it when
+/// the descriptor limit is tight.
+const MAX_CONNECTIONS: usize = 1024;
+/// Descriptors left for everything but telemetry connections: packet sockets (one per
+/// interface), the collector, watched files, the runtime's own. Capture matters more than
+/// telemetry: a flood of connections must not take the descriptors packet sockets need.
+const RESERVED_DESCRIPTORS: u64 = 256;
+/// Fewest connections allowed whatever the descriptor limit.
+const MIN_CONNECTIONS: usize = 16;
+/// Accept queue of the listening socket (the kernel caps it at `net.core.somaxconn`): a
+/// burst of connections waits there, not in SYN retransmits, while the acceptor catches up.
+const BACKLOG: u32 = 1024;
 
 /// Why the listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,11 +98,15 @@ impl Telemetry {
                 .app_data(state.clone())
                 .service(get_only("/healthz").route(web::get().to(healthz)))
                 .service(get_only("/readyz").route(web::get().to(readyz)))
+                .service(get_only("/startupz").route(web::get().to(startupz)))
                 .service(get_only("/metrics").route(web::get().to(metrics)))
         })
         .workers(1)
-        .backlog(64)
-        .max_connections(64)
+        .backlog(BACKLOG)
+        .max_connections(connection_limit(descriptor_limit()))
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
+        .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
         .disable_signals()
         .shutdown_timeout(1)
         .bind(listen)
@@ -111,6 +145,23 @@ impl Telemetry {
     }
 }
 
+/// The connections the listener may hold with `descriptors` open files allowed (the
+/// soft `RLIMIT_NOFILE`): [`MAX_CONNECTIONS`], less when fewer than that are left after
+/// [`RESERVED_DESCRIPTORS`]. Pure.
+pub fn connection_limit(descriptors: u64) -> usize {
+    let room = descriptors.saturating_sub(RESERVED_DESCRIPTORS);
+    usize::try_from(room)
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_CONNECTIONS, MAX_CONNECTIONS)
+}
+
+/// The process's soft limit on open files (`u64::MAX` when unlimited).
+fn descriptor_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX)
+}
+
 /// A resource that answers 405 with `Allow: GET` to any method it has no route for.
 fn get_only(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(|| async {
@@ -126,12 +177,24 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<State>) -> HttpResponse {
     let readiness = state.health.readiness();
-    let mut response = if readiness.is_ready() {
+    answer(readiness.is_ready(), readiness.to_string())
+}
+
+/// 200 once the mode's main work has run, or (live sidecar) once the startup grace has
+/// passed; 503 before. The body says which.
+async fn startupz(state: web::Data<State>) -> HttpResponse {
+    let startup = state.health.startup();
+    answer(startup.is_started(), startup.to_string())
+}
+
+/// 200 or 503 with a plain-text `body`.
+fn answer(ok: bool, body: String) -> HttpResponse {
+    let mut response = if ok {
         HttpResponse::Ok()
     } else {
         HttpResponse::ServiceUnavailable()
     };
-    response.content_type(TEXT).body(readiness.to_string())
+    response.content_type(TEXT).body(body)
 }
 
 async fn metrics(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
@@ -147,5 +210,21 @@ async fn metrics(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
         Err(_) => HttpResponse::InternalServerError()
             .content_type(TEXT)
             .body("cannot encode the metrics"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_fit_the_descriptor_limit() {
+        assert_eq!(connection_limit(u64::MAX), MAX_CONNECTIONS);
+        assert_eq!(connection_limit(1_048_576), MAX_CONNECTIONS);
+        // Debian's and containerd's usual soft limit: room for 768, well above 500.
+        assert_eq!(connection_limit(1024), 768);
+        assert_eq!(connection_limit(300), 44);
+        assert_eq!(connection_limit(260), MIN_CONNECTIONS);
+        assert_eq!(connection_limit(0), MIN_CONNECTIONS);
     }
 }

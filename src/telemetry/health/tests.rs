@@ -1,0 +1,128 @@
+use super::*;
+
+fn health(capture: bool, export: bool) -> Readiness {
+    let stats = Arc::new(ExportStats::default());
+    stats.ready.store(export, Relaxed);
+    let h = Health::capture(stats);
+    h.running.store(capture, Relaxed);
+    h.readiness()
+}
+
+#[test]
+fn ready_only_when_both_sides_are() {
+    assert!(health(true, true).is_ready());
+    assert!(!health(false, true).is_ready());
+    assert!(!health(true, false).is_ready());
+    assert!(!health(false, false).is_ready());
+}
+
+#[test]
+fn body_names_what_is_not_ready() {
+    assert_eq!(health(true, true).to_string(), "ready");
+    assert_eq!(
+        health(false, true).to_string(),
+        "not ready: capture is not running"
+    );
+    assert_eq!(
+        health(true, false).to_string(),
+        "not ready: the exporter cannot send to the collector"
+    );
+    assert_eq!(
+        health(false, false).to_string(),
+        "not ready: capture is not running; the exporter cannot send to the collector"
+    );
+}
+
+#[test]
+fn a_server_without_exporter_is_ready_while_it_runs() {
+    let h = Health::server("the HTTPS listener");
+    assert_eq!(
+        h.readiness().to_string(),
+        "not ready: the HTTPS listener is not running"
+    );
+    h.running.store(true, Relaxed);
+    assert!(h.readiness().is_ready());
+}
+
+fn supervised(grace: Duration) -> (Health, Arc<CaptureState>) {
+    let export = Arc::new(ExportStats::default());
+    export.ready.store(true, Relaxed);
+    let state = Arc::new(CaptureState::default());
+    (
+        Health::capture(export).supervised(state.clone(), Instant::now(), grace),
+        state,
+    )
+}
+
+#[test]
+fn a_supervised_capture_says_why_it_is_not_running() {
+    let (h, state) = supervised(Duration::from_secs(5));
+    state.set_down("cannot open a packet socket: EPERM: add NET_RAW");
+    // The flag a poller would set is not what counts.
+    h.running.store(true, Relaxed);
+    assert_eq!(
+        h.readiness().to_string(),
+        "not ready: capture is not running: cannot open a packet socket: EPERM: add NET_RAW"
+    );
+    state.set_up(2);
+    assert_eq!(h.readiness().to_string(), "ready");
+    assert_eq!(h.captured_interfaces(), 2);
+}
+
+#[test]
+fn startup_phases() {
+    let s = Duration::from_secs;
+    assert_eq!(startup_phase(true, s(0), Some(s(5))), StartupPhase::Started);
+    assert_eq!(
+        startup_phase(false, s(4), Some(s(5))),
+        StartupPhase::Starting
+    );
+    assert_eq!(
+        startup_phase(false, s(5), Some(s(5))),
+        StartupPhase::GraceOver
+    );
+    assert_eq!(startup_phase(false, s(3600), None), StartupPhase::Starting);
+    assert_eq!(startup_phase(true, s(3600), None), StartupPhase::Started);
+    // A zero grace: started at once.
+    assert_eq!(
+        startup_phase(false, s(0), Some(s(0))),
+        StartupPhase::GraceOver
+    );
+}
+
+#[test]
+fn startup_answers_once_capture_ran_or_the_grace_is_over() {
+    let (h, state) = supervised(Duration::from_secs(3600));
+    state.set_down("no interface is up but loopback");
+    let a = h.startup();
+    assert!(!a.is_started());
+    assert_eq!(
+        a.to_string(),
+        "starting: capture is not running yet: no interface is up but loopback"
+    );
+    state.set_up(1);
+    assert_eq!(h.startup().to_string(), "started");
+    // Once started, it stays started whatever capture does next.
+    state.set_down("gone");
+    assert!(h.startup().is_started());
+
+    let (h, state) = supervised(Duration::ZERO);
+    state.set_down("cannot open a packet socket: no NET_RAW");
+    let a = h.startup();
+    assert!(a.is_started());
+    assert_eq!(
+        a.to_string(),
+        "started after the startup grace, but capture is not running: cannot open a packet socket: no NET_RAW"
+    );
+}
+
+#[test]
+fn servers_start_when_their_work_runs() {
+    let h = Health::server("the HTTPS listener");
+    assert_eq!(
+        h.startup().to_string(),
+        "starting: the HTTPS listener is not running yet"
+    );
+    h.running.store(true, Relaxed);
+    assert!(h.startup().is_started());
+}
