@@ -1,0 +1,12 @@
+//! A real container runtime for the tests: containerd started by the test ([`node`]), a CRI
+//! client speaking `runtime.v1` as the kubelet does ([`client`]), the kubelet's translation
+//! of a Kubernetes pod into CRI requests ([`kubelet`], pure), the kubelet's sync of one pod
+//! through them ([`runner`]), and images from local tarballs ([`images`]).
+#![allow(dead_code)]
+
+pub mod client;
+pub mod images;
+pub mod kubelet;
+pub mod node;
+pub mod probe;
+pub mod runner;
