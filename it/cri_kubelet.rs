@@ -15,7 +15,9 @@ use k8s_cri::v1::{MountPropagation, NamespaceMode};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use kubelet::expand::expand;
 use kubelet::fieldpath::{format_map, go_quote, PodAddresses};
-use kubelet::resources::{milli_cpu_to_quota, milli_cpu_to_shares, oom_score_adj, qos, Qos, Quantity};
+use kubelet::resources::{
+    milli_cpu_to_quota, milli_cpu_to_shares, oom_score_adj, qos, Qos, Quantity,
+};
 use kubelet::security::{linux_security_context, verify_run_as_non_root, ImageUser};
 use kubelet::volumes::{self, write_atomic, File, Setup};
 use kubelet::{ContainerContext, NodeInfo, Objects, Start, TranslateError};
@@ -92,7 +94,10 @@ fn labels_and_annotations_are_written_as_go_quotes_them() {
     assert_eq!(go_quote("\n\t\r\x07\x08\x0b\x0c"), r#""\n\t\r\a\b\v\f""#);
     assert_eq!(go_quote("\x00\x1f\x7f"), r#""\x00\x1f\x7f""#);
     assert_eq!(go_quote("é ü 日本 ✓"), "\"é ü 日本 ✓\"");
-    assert_eq!(go_quote("\u{a0}\u{200b}\u{feff}"), r#""\u00a0\u200b\ufeff""#);
+    assert_eq!(
+        go_quote("\u{a0}\u{200b}\u{feff}"),
+        r#""\u00a0\u200b\ufeff""#
+    );
     assert_eq!(go_quote("\u{e000}\u{10fffd}"), r#""\ue000\U0010fffd""#);
     let map = BTreeMap::from([
         ("b".to_string(), "two".to_string()),
@@ -154,28 +159,46 @@ fn qos_classes_and_oom_scores() {
     let both = json!({"requests": {"cpu": "1", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}});
     let g = resources_pod(both.clone(), both.clone());
     assert_eq!(qos(&g).unwrap(), Qos::Guaranteed);
-    assert_eq!(oom_score_adj(&g, &container(&g, "web"), &node()).unwrap(), -997);
+    assert_eq!(
+        oom_score_adj(&g, &container(&g, "web"), &node()).unwrap(),
+        -997
+    );
     let none = resources_pod(json!({}), json!({}));
     assert_eq!(qos(&none).unwrap(), Qos::BestEffort);
-    assert_eq!(oom_score_adj(&none, &container(&none, "web"), &node()).unwrap(), 1000);
+    assert_eq!(
+        oom_score_adj(&none, &container(&none, "web"), &node()).unwrap(),
+        1000
+    );
     // Burstable: 1000 - 1000 * request / capacity (1 GiB here).
     let b = resources_pod(
         json!({"requests": {"memory": "256Mi"}}),
         json!({"requests": {"memory": "512Mi"}}),
     );
     assert_eq!(qos(&b).unwrap(), Qos::Burstable);
-    assert_eq!(oom_score_adj(&b, &container(&b, "web"), &node()).unwrap(), 750);
-    assert_eq!(oom_score_adj(&b, &container(&b, "side"), &node()).unwrap(), 500);
+    assert_eq!(
+        oom_score_adj(&b, &container(&b, "web"), &node()).unwrap(),
+        750
+    );
+    assert_eq!(
+        oom_score_adj(&b, &container(&b, "side"), &node()).unwrap(),
+        500
+    );
     // A sidecar is kept no higher than the smallest regular container.
     let s = resources_pod(json!({"requests": {"memory": "512Mi"}}), json!({}));
-    assert_eq!(oom_score_adj(&s, &container(&s, "side"), &node()).unwrap(), 500);
+    assert_eq!(
+        oom_score_adj(&s, &container(&s, "side"), &node()).unwrap(),
+        500
+    );
     // Limits that do not equal requests: Burstable.
     let l = resources_pod(
         json!({"requests": {"cpu": "1", "memory": "1Mi"}, "limits": {"cpu": "2", "memory": "1Mi"}}),
         both,
     );
     assert_eq!(qos(&l).unwrap(), Qos::Burstable);
-    assert_eq!(oom_score_adj(&l, &container(&l, "web"), &node()).unwrap(), 999);
+    assert_eq!(
+        oom_score_adj(&l, &container(&l, "web"), &node()).unwrap(),
+        999
+    );
 }
 
 fn secure_pod() -> Pod {
@@ -229,27 +252,53 @@ fn security_contexts_merge_as_the_kubelet_merges_them() {
     assert_eq!(locked.run_as_group.unwrap().value, 3000, "from the pod");
     assert!(locked.no_new_privs && locked.readonly_rootfs);
     let caps = locked.capabilities.unwrap();
-    assert_eq!((caps.add_capabilities, caps.drop_capabilities), (vec!["NET_RAW".to_string()], vec!["ALL".to_string()]));
+    assert_eq!(
+        (caps.add_capabilities, caps.drop_capabilities),
+        (vec!["NET_RAW".to_string()], vec!["ALL".to_string()])
+    );
     assert!(caps.add_ambient_capabilities.is_empty());
-    assert_eq!(locked.seccomp.unwrap().profile_type, ProfileType::RuntimeDefault as i32);
+    assert_eq!(
+        locked.seccomp.unwrap().profile_type,
+        ProfileType::RuntimeDefault as i32
+    );
     assert_eq!(locked.apparmor.unwrap().localhost_ref, "k8s-podflow");
     assert_eq!(locked.apparmor_profile, "localhost/k8s-podflow");
 
     // A pod without any profile is Unconfined (no --seccomp-default).
     let bare = pod(json!({"metadata": {"name": "b"}, "spec": {"containers": [{"name": "c"}]}}));
-    let sc = linux_security_context(&bare, &container(&bare, "c"), &ImageUser { uid: Some(7), username: String::new() });
-    assert_eq!(sc.seccomp.unwrap().profile_type, ProfileType::Unconfined as i32);
+    let sc = linux_security_context(
+        &bare,
+        &container(&bare, "c"),
+        &ImageUser {
+            uid: Some(7),
+            username: String::new(),
+        },
+    );
+    assert_eq!(
+        sc.seccomp.unwrap().profile_type,
+        ProfileType::Unconfined as i32
+    );
     assert_eq!(sc.run_as_user.unwrap().value, 7, "the image's user");
 }
 
 #[test]
 fn run_as_non_root_is_checked_by_the_kubelet() {
     let p = secure_pod();
-    let root_image = ImageUser { uid: Some(0), username: String::new() };
-    let check = |name: &str, image: &ImageUser| verify_run_as_non_root(&p, &container(&p, name), image);
-    assert!(check("inherits", &root_image).is_ok(), "runAsUser 1000 wins over the image");
+    let root_image = ImageUser {
+        uid: Some(0),
+        username: String::new(),
+    };
+    let check =
+        |name: &str, image: &ImageUser| verify_run_as_non_root(&p, &container(&p, name), image);
+    assert!(
+        check("inherits", &root_image).is_ok(),
+        "runAsUser 1000 wins over the image"
+    );
     let err = check("root", &root_image).unwrap_err();
-    assert!(matches!(&err, TranslateError::NonRoot { container, .. } if container == "root"), "{err}");
+    assert!(
+        matches!(&err, TranslateError::NonRoot { container, .. } if container == "root"),
+        "{err}"
+    );
     assert!(err.to_string().contains("runAsUser breaks non-root policy"));
     // runAsNonRoot false on the container lifts the pod's rule.
     assert!(check("image-user", &root_image).is_ok());
@@ -259,9 +308,23 @@ fn run_as_non_root_is_checked_by_the_kubelet() {
     let c = container(&q, "c");
     let err = verify_run_as_non_root(&q, &c, &root_image).unwrap_err();
     assert!(err.to_string().contains("image will run as root"), "{err}");
-    let named = ImageUser { uid: None, username: "nobody".into() };
-    assert!(verify_run_as_non_root(&q, &c, &named).unwrap_err().to_string().contains("non-numeric user"));
-    assert!(verify_run_as_non_root(&q, &c, &ImageUser { uid: Some(65532), username: String::new() }).is_ok());
+    let named = ImageUser {
+        uid: None,
+        username: "nobody".into(),
+    };
+    assert!(verify_run_as_non_root(&q, &c, &named)
+        .unwrap_err()
+        .to_string()
+        .contains("non-numeric user"));
+    assert!(verify_run_as_non_root(
+        &q,
+        &c,
+        &ImageUser {
+            uid: Some(65532),
+            username: String::new()
+        }
+    )
+    .is_ok());
     // And container_config refuses too.
     let volumes = BTreeMap::new();
     let ctx = ContainerContext {
@@ -286,9 +349,24 @@ fn sandbox_configs_for_pod_and_host_network() {
     }));
     let config = kubelet::sandbox_config(&p, &node(), 2);
     let meta = config.metadata.as_ref().unwrap();
-    assert_eq!((meta.name.as_str(), meta.namespace.as_str(), meta.uid.as_str(), meta.attempt), (long.as_str(), "shop", "u1", 2));
-    assert_eq!(config.hostname, "x".repeat(62), "63 characters, trailing '-' trimmed");
-    assert_eq!(config.log_directory, format!("/var/log/pods/shop_{long}_u1"));
+    assert_eq!(
+        (
+            meta.name.as_str(),
+            meta.namespace.as_str(),
+            meta.uid.as_str(),
+            meta.attempt
+        ),
+        (long.as_str(), "shop", "u1", 2)
+    );
+    assert_eq!(
+        config.hostname,
+        "x".repeat(62),
+        "63 characters, trailing '-' trimmed"
+    );
+    assert_eq!(
+        config.log_directory,
+        format!("/var/log/pods/shop_{long}_u1")
+    );
     assert_eq!(config.labels["app"], "a");
     assert_eq!(config.labels["io.kubernetes.pod.name"], long);
     assert_eq!(config.labels["io.kubernetes.pod.namespace"], "shop");
@@ -298,8 +376,14 @@ fn sandbox_configs_for_pod_and_host_network() {
     assert_eq!(linux.cgroup_parent, "/test/podu1");
     assert_eq!(linux.sysctls["net.ipv4.ip_unprivileged_port_start"], "0");
     let sc = linux.security_context.unwrap();
-    assert!(sc.privileged, "a privileged container makes a privileged sandbox");
-    assert_eq!(sc.seccomp.unwrap().profile_type, ProfileType::RuntimeDefault as i32);
+    assert!(
+        sc.privileged,
+        "a privileged container makes a privileged sandbox"
+    );
+    assert_eq!(
+        sc.seccomp.unwrap().profile_type,
+        ProfileType::RuntimeDefault as i32
+    );
 
     let h = pod(json!({
         "metadata": {"name": "agent", "uid": "u2"},
@@ -308,9 +392,24 @@ fn sandbox_configs_for_pod_and_host_network() {
     let config = kubelet::sandbox_config(&h, &node(), 0);
     assert_eq!(config.hostname, "", "the node's UTS namespace");
     assert_eq!(config.metadata.unwrap().namespace, "default");
-    let ns = config.linux.unwrap().security_context.unwrap().namespace_options.unwrap();
-    assert_eq!((ns.network, ns.pid, ns.ipc), (NamespaceMode::Node as i32, NamespaceMode::Node as i32, NamespaceMode::Node as i32));
-    let shared = pod(json!({"metadata": {"name": "s"}, "spec": {"shareProcessNamespace": true, "containers": [{"name": "c"}]}}));
+    let ns = config
+        .linux
+        .unwrap()
+        .security_context
+        .unwrap()
+        .namespace_options
+        .unwrap();
+    assert_eq!(
+        (ns.network, ns.pid, ns.ipc),
+        (
+            NamespaceMode::Node as i32,
+            NamespaceMode::Node as i32,
+            NamespaceMode::Node as i32
+        )
+    );
+    let shared = pod(
+        json!({"metadata": {"name": "s"}, "spec": {"shareProcessNamespace": true, "containers": [{"name": "c"}]}}),
+    );
     let ns = kubelet::security::namespaces(&shared);
     assert_eq!(ns.pid, NamespaceMode::Pod as i32);
 }
@@ -321,14 +420,20 @@ fn containers_start_in_the_kubelets_order() {
         "initContainers": [{"name": "sidecar", "restartPolicy": "Always"}, {"name": "init"}, {"name": "second-sidecar", "restartPolicy": "Always"}],
         "containers": [{"name": "a"}, {"name": "b"}]
     }}));
-    let order: Vec<(Start, &str)> = kubelet::start_order(&p).into_iter().map(|(s, c)| (s, c.name.as_str())).collect();
-    assert_eq!(order, [
-        (Start::Started, "sidecar"),
-        (Start::RunToCompletion, "init"),
-        (Start::Started, "second-sidecar"),
-        (Start::Regular, "a"),
-        (Start::Regular, "b"),
-    ]);
+    let order: Vec<(Start, &str)> = kubelet::start_order(&p)
+        .into_iter()
+        .map(|(s, c)| (s, c.name.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (Start::Started, "sidecar"),
+            (Start::RunToCompletion, "init"),
+            (Start::Started, "second-sidecar"),
+            (Start::Regular, "a"),
+            (Start::Regular, "b"),
+        ]
+    );
 }
 
 fn env_pod() -> Pod {
@@ -371,34 +476,43 @@ fn env_pod() -> Pod {
 fn environment_and_command_as_the_kubelet_builds_them() {
     let p = env_pod();
     let objects = Objects {
-        config_maps: BTreeMap::from([("settings".to_string(), BTreeMap::from([("COLOR".to_string(), "blue".to_string())]))]),
+        config_maps: BTreeMap::from([(
+            "settings".to_string(),
+            BTreeMap::from([("COLOR".to_string(), "blue".to_string())]),
+        )]),
         ..Default::default()
     };
     let c = container(&p, "web");
     let env = kubelet::env::environment(&p, &c, &node(), &addresses(), &objects).unwrap();
     let got: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(got, [
-        ("CFG_COLOR", "blue"),
-        ("NAME", "again"),
-        ("NS", "shop"),
-        ("UID", "u3"),
-        ("TIER", "front"),
-        ("NOPE", ""),
-        ("NODE", "node-a"),
-        ("SA", "robot"),
-        ("HOST_IP", "10.0.0.7"),
-        ("POD_IP", "10.88.1.5"),
-        ("POD_IPS", "10.88.1.5,fd00::5"),
-        ("IPS_LIST", "[10.88.1.5,fd00::5]"),
-        ("GREETING", "hi web-1 from blue $(LATER)"),
-        ("LATER", "late"),
-        ("MEM_MI", "64"),
-        ("CPU_LIMIT", "2"),
-        ("CPU_REQ_M", "250"),
-    ]);
+    assert_eq!(
+        got,
+        [
+            ("CFG_COLOR", "blue"),
+            ("NAME", "again"),
+            ("NS", "shop"),
+            ("UID", "u3"),
+            ("TIER", "front"),
+            ("NOPE", ""),
+            ("NODE", "node-a"),
+            ("SA", "robot"),
+            ("HOST_IP", "10.0.0.7"),
+            ("POD_IP", "10.88.1.5"),
+            ("POD_IPS", "10.88.1.5,fd00::5"),
+            ("IPS_LIST", "[10.88.1.5,fd00::5]"),
+            ("GREETING", "hi web-1 from blue $(LATER)"),
+            ("LATER", "late"),
+            ("MEM_MI", "64"),
+            ("CPU_LIMIT", "2"),
+            ("CPU_REQ_M", "250"),
+        ]
+    );
     let (command, args) = kubelet::env::command_and_args(&c, &env).unwrap();
     assert_eq!(command, ["/bin/app", "--name=again"]);
-    assert_eq!(args, ["hi web-1 from blue $(LATER)", "$(GREETING)", "$(MISSING)"]);
+    assert_eq!(
+        args,
+        ["hi web-1 from blue $(LATER)", "$(GREETING)", "$(MISSING)"]
+    );
 
     let missing = kubelet::env::environment(&p, &c, &node(), &addresses(), &Objects::default());
     assert!(matches!(missing, Err(TranslateError::Missing(name)) if name == "settings"));
@@ -427,10 +541,29 @@ fn container_config_carries_what_the_kubelet_sends() {
     assert_eq!(config.log_path, "web/3.log");
     assert_eq!(config.labels["io.kubernetes.container.name"], "web");
     assert_eq!(config.labels["io.kubernetes.pod.uid"], "u3");
-    assert_eq!(config.annotations["io.kubernetes.container.restartCount"], "3");
-    assert_eq!(config.envs.iter().find(|kv| kv.key == "NODE").unwrap().value, "node-a");
+    assert_eq!(
+        config.annotations["io.kubernetes.container.restartCount"],
+        "3"
+    );
+    assert_eq!(
+        config
+            .envs
+            .iter()
+            .find(|kv| kv.key == "NODE")
+            .unwrap()
+            .value,
+        "node-a"
+    );
     let r = config.linux.unwrap().resources.unwrap();
-    assert_eq!((r.cpu_shares, r.cpu_quota, r.cpu_period, r.memory_limit_in_bytes), (256, 0, 100_000, 64 << 20));
+    assert_eq!(
+        (
+            r.cpu_shares,
+            r.cpu_quota,
+            r.cpu_period,
+            r.memory_limit_in_bytes
+        ),
+        (256, 0, 100_000, 64 << 20)
+    );
 }
 
 fn volume_pod() -> Pod {
@@ -466,46 +599,123 @@ fn volume_pod() -> Pod {
 fn volumes_and_mounts_as_the_kubelet_lays_them_out() {
     let p = volume_pod();
     let objects = Objects {
-        config_maps: BTreeMap::from([("cfg".to_string(), BTreeMap::from([("a".to_string(), "A".to_string()), ("b".to_string(), "B".to_string())]))]),
+        config_maps: BTreeMap::from([(
+            "cfg".to_string(),
+            BTreeMap::from([
+                ("a".to_string(), "A".to_string()),
+                ("b".to_string(), "B".to_string()),
+            ]),
+        )]),
         service_account_token: Some("tok".into()),
         ..Default::default()
     };
     let plan = volumes::plan(&p, &node(), &addresses(), &objects).unwrap();
     let pod_dir = Path::new("/var/lib/kubelet/pods/u4/volumes");
-    assert_eq!(plan["info"].path, pod_dir.join("kubernetes.io~downward-api/info"));
-    assert_eq!(plan["cfg"].path, pod_dir.join("kubernetes.io~configmap/cfg"));
-    assert_eq!(plan["token"].path, pod_dir.join("kubernetes.io~projected/token"));
-    assert_eq!(plan["scratch"], volumes::PodVolume { path: pod_dir.join("kubernetes.io~empty-dir/scratch"), setup: Setup::EmptyDir });
+    assert_eq!(
+        plan["info"].path,
+        pod_dir.join("kubernetes.io~downward-api/info")
+    );
+    assert_eq!(
+        plan["cfg"].path,
+        pod_dir.join("kubernetes.io~configmap/cfg")
+    );
+    assert_eq!(
+        plan["token"].path,
+        pod_dir.join("kubernetes.io~projected/token")
+    );
+    assert_eq!(
+        plan["scratch"],
+        volumes::PodVolume {
+            path: pod_dir.join("kubernetes.io~empty-dir/scratch"),
+            setup: Setup::EmptyDir
+        }
+    );
     assert_eq!(plan["netns"].path, Path::new("/node/netns"));
-    let Setup::Payload(info) = &plan["info"].setup else { panic!() };
-    assert_eq!(info["labels"], File { data: b"app=\"v\"".to_vec(), mode: 0o600 });
-    assert_eq!(info["sub/name"], File { data: b"v".to_vec(), mode: 0o400 });
-    let Setup::Payload(cfg) = &plan["cfg"].setup else { panic!() };
+    let Setup::Payload(info) = &plan["info"].setup else {
+        panic!()
+    };
+    assert_eq!(
+        info["labels"],
+        File {
+            data: b"app=\"v\"".to_vec(),
+            mode: 0o600
+        }
+    );
+    assert_eq!(
+        info["sub/name"],
+        File {
+            data: b"v".to_vec(),
+            mode: 0o400
+        }
+    );
+    let Setup::Payload(cfg) = &plan["cfg"].setup else {
+        panic!()
+    };
     assert_eq!(cfg.keys().collect::<Vec<_>>(), ["renamed"]);
-    let Setup::Payload(token) = &plan["token"].setup else { panic!() };
+    let Setup::Payload(token) = &plan["token"].setup else {
+        panic!()
+    };
     assert_eq!(token.keys().collect::<Vec<_>>(), ["a", "b", "token"]);
     assert_eq!(token["token"].mode, 0o644);
 
     let mounts = volumes::mounts(&container(&p, "c"), &plan, false).unwrap();
     let got: Vec<(&str, &str, bool, i32)> = mounts
         .iter()
-        .map(|m| (m.container_path.as_str(), m.host_path.as_str(), m.readonly, m.propagation))
+        .map(|m| {
+            (
+                m.container_path.as_str(),
+                m.host_path.as_str(),
+                m.readonly,
+                m.propagation,
+            )
+        })
         .collect();
     let private = MountPropagation::PropagationPrivate as i32;
-    assert_eq!(got, [
-        ("/etc/podinfo", "/var/lib/kubelet/pods/u4/volumes/kubernetes.io~downward-api/info", true, private),
-        ("/cfg/renamed", "/var/lib/kubelet/pods/u4/volumes/kubernetes.io~configmap/cfg/renamed", false, private),
-        ("/var/run/netns", "/node/netns", false, MountPropagation::PropagationHostToContainer as i32),
-        ("/tmp", "/var/lib/kubelet/pods/u4/volumes/kubernetes.io~empty-dir/scratch", false, private),
-    ]);
-    assert!(volumes::mounts(&container(&p, "bidi"), &plan, false).is_err(), "Bidirectional needs privileged");
+    assert_eq!(
+        got,
+        [
+            (
+                "/etc/podinfo",
+                "/var/lib/kubelet/pods/u4/volumes/kubernetes.io~downward-api/info",
+                true,
+                private
+            ),
+            (
+                "/cfg/renamed",
+                "/var/lib/kubelet/pods/u4/volumes/kubernetes.io~configmap/cfg/renamed",
+                false,
+                private
+            ),
+            (
+                "/var/run/netns",
+                "/node/netns",
+                false,
+                MountPropagation::PropagationHostToContainer as i32
+            ),
+            (
+                "/tmp",
+                "/var/lib/kubelet/pods/u4/volumes/kubernetes.io~empty-dir/scratch",
+                false,
+                private
+            ),
+        ]
+    );
+    assert!(
+        volumes::mounts(&container(&p, "bidi"), &plan, false).is_err(),
+        "Bidirectional needs privileged"
+    );
     let bidi = volumes::mounts(&container(&p, "bidi"), &plan, true).unwrap();
-    assert_eq!(bidi[0].propagation, MountPropagation::PropagationBidirectional as i32);
+    assert_eq!(
+        bidi[0].propagation,
+        MountPropagation::PropagationBidirectional as i32
+    );
 
     // A hostPath the node does not map is refused; a missing configMap too.
     let mut other = node();
     other.host_paths.clear();
-    assert!(matches!(volumes::plan(&p, &other, &addresses(), &objects), Err(TranslateError::HostPath(p)) if p == "/var/run/netns"));
+    assert!(
+        matches!(volumes::plan(&p, &other, &addresses(), &objects), Err(TranslateError::HostPath(p)) if p == "/var/run/netns")
+    );
     assert!(volumes::plan(&p, &node(), &addresses(), &Objects::default()).is_err());
 }
 
@@ -515,10 +725,16 @@ fn the_atomic_writer_swaps_payloads() {
     // 2024-02-29T13:05:09Z
     let t = UNIX_EPOCH + Duration::from_secs(1_709_211_909);
     assert_eq!(volumes::payload_dir_name(t, 42), "..2024_02_29_13_05_09.42");
-    assert_eq!(volumes::payload_dir_name(UNIX_EPOCH, 7), "..1970_01_01_00_00_00.7");
+    assert_eq!(
+        volumes::payload_dir_name(UNIX_EPOCH, 7),
+        "..1970_01_01_00_00_00.7"
+    );
 
     let dir = tempfile::tempdir().unwrap();
-    let file = |data: &str, mode| File { data: data.as_bytes().to_vec(), mode };
+    let file = |data: &str, mode| File {
+        data: data.as_bytes().to_vec(),
+        mode,
+    };
     let first = BTreeMap::from([
         ("labels".to_string(), file("app=\"a\"", 0o644)),
         ("sub/name".to_string(), file("x", 0o400)),
@@ -526,10 +742,22 @@ fn the_atomic_writer_swaps_payloads() {
     let name = write_atomic(dir.path(), &first).unwrap();
     assert!(name.starts_with("..") && name.len() > 22, "{name}");
     let d = dir.path();
-    assert_eq!(std::fs::read_link(d.join("..data")).unwrap(), Path::new(&name));
-    assert_eq!(std::fs::read_link(d.join("labels")).unwrap(), Path::new("..data/labels"));
-    assert_eq!(std::fs::read_link(d.join("sub")).unwrap(), Path::new("..data/sub"));
-    assert_eq!(std::fs::read_to_string(d.join("labels")).unwrap(), "app=\"a\"");
+    assert_eq!(
+        std::fs::read_link(d.join("..data")).unwrap(),
+        Path::new(&name)
+    );
+    assert_eq!(
+        std::fs::read_link(d.join("labels")).unwrap(),
+        Path::new("..data/labels")
+    );
+    assert_eq!(
+        std::fs::read_link(d.join("sub")).unwrap(),
+        Path::new("..data/sub")
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("labels")).unwrap(),
+        "app=\"a\""
+    );
     assert_eq!(std::fs::read_to_string(d.join("sub/name")).unwrap(), "x");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&d.join(&name)), 0o755);
@@ -540,10 +768,16 @@ fn the_atomic_writer_swaps_payloads() {
     let second = BTreeMap::from([("labels".to_string(), file("app=\"b\"", 0o644))]);
     let next = write_atomic(d, &second).unwrap();
     assert_ne!(next, name);
-    assert_eq!(std::fs::read_to_string(d.join("labels")).unwrap(), "app=\"b\"");
+    assert_eq!(
+        std::fs::read_to_string(d.join("labels")).unwrap(),
+        "app=\"b\""
+    );
     assert!(!d.join(&name).exists());
     assert!(std::fs::symlink_metadata(d.join("sub")).is_err());
-    let mut entries: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut entries: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     entries.sort();
     let mut want = vec!["..data".to_string(), next, "labels".to_string()];
     want.sort();
@@ -556,7 +790,10 @@ fn etc_hosts_as_the_kubelet_writes_it() {
     assert!(hosts.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
     assert!(hosts.ends_with("fe00::2\tip6-allrouters\n10.88.1.5\tweb-0\n"));
     let host = volumes::etc_hosts(&[], "", Some("127.0.0.1 node\n"));
-    assert_eq!(host, "# Kubernetes-managed hosts file (host network).\n127.0.0.1 node\n");
+    assert_eq!(
+        host,
+        "# Kubernetes-managed hosts file (host network).\n127.0.0.1 node\n"
+    );
 }
 
 #[test]
@@ -565,5 +802,8 @@ fn admitted_pods_carry_the_kubelets_annotations() {
     kubelet::admit(&mut p, "2026-01-02T03:04:05.000000006Z");
     let a = p.metadata.annotations.unwrap();
     assert_eq!(a["kubernetes.io/config.source"], "api");
-    assert_eq!(a["kubernetes.io/config.seen"], "2026-01-02T03:04:05.000000006Z");
+    assert_eq!(
+        a["kubernetes.io/config.seen"],
+        "2026-01-02T03:04:05.000000006Z"
+    );
 }

@@ -195,7 +195,8 @@ fn busybox_pods_under_containerd_root() {
     let run = run_pod(&node, web_pod(&info.name), info.clone(), &objects);
     let pod_ip: IpAddr = run.pod_ips[0].parse().unwrap();
     assert!(
-        node.pod_subnet.starts_with(&run.pod_ips[0][..run.pod_ips[0].rfind('.').unwrap()]),
+        node.pod_subnet
+            .starts_with(&run.pod_ips[0][..run.pod_ips[0].rfind('.').unwrap()]),
         "{} not in {}",
         run.pod_ips[0],
         node.pod_subnet
@@ -210,7 +211,10 @@ fn busybox_pods_under_containerd_root() {
 
     // HTTP from the node's namespace: the app serves what the init container copied.
     assert_eq!(get(&node, pod_ip, 8080, "/"), (200, SITE.to_string()));
-    assert_eq!(get(&node, pod_ip, 8081, "/index.html"), (200, SITE.to_string()));
+    assert_eq!(
+        get(&node, pod_ip, 8081, "/index.html"),
+        (200, SITE.to_string())
+    );
 
     // Logs in the CRI format, with the environment as the kubelet expanded it.
     let log = run.wait_log("web", "rootfs=", Duration::from_secs(10));
@@ -262,7 +266,10 @@ fn busybox_pods_under_containerd_root() {
         annotations,
         format_map(run.pod.metadata.annotations.as_ref().unwrap()),
     );
-    assert!(annotations.ends_with("\nnote=\"say \\\"hi\\\"\\tthen leave\""), "{annotations}");
+    assert!(
+        annotations.ends_with("\nnote=\"say \\\"hi\\\"\\tthen leave\""),
+        "{annotations}"
+    );
 
     // Each container's process as the runtime made it.
     let web = proc_status(run.pid("web"));
@@ -274,31 +281,63 @@ fn busybox_pods_under_containerd_root() {
     assert_eq!(web["Seccomp"], "2", "RuntimeDefault is a filter");
     let helper = proc_status(run.pid("helper"));
     assert_eq!(helper["Uid"].split_whitespace().next(), Some("0"));
-    assert_eq!(hex(&helper["CapEff"]), 0xa80425fb, "containerd's 14 defaults");
+    assert_eq!(
+        hex(&helper["CapEff"]),
+        0xa80425fb,
+        "containerd's 14 defaults"
+    );
     assert_eq!(helper["NoNewPrivs"], "0");
     assert_eq!(helper["Seccomp"], "0", "Unconfined without seccompDefault");
-    assert_eq!(cgroup_file(&run, "memory", "web", "memory.limit_in_bytes"), "67108864");
+    assert_eq!(
+        cgroup_file(&run, "memory", "web", "memory.limit_in_bytes"),
+        "67108864"
+    );
     assert_eq!(cgroup_file(&run, "cpu", "web", "cpu.shares"), "256");
     assert_eq!(cgroup_file(&run, "cpu", "web", "cpu.cfs_quota_us"), "50000");
-    assert_eq!(cgroup_file(&run, "cpu", "web", "cpu.cfs_period_us"), "100000");
+    assert_eq!(
+        cgroup_file(&run, "cpu", "web", "cpu.cfs_period_us"),
+        "100000"
+    );
 
     // A host-network, host-PID pod: the node's namespace and address, an empty hostname
     // (the node's).
-    let host = run_pod(&node, host_pod(&info.name), info.clone(), &Objects::default());
+    let host = run_pod(
+        &node,
+        host_pod(&info.name),
+        info.clone(),
+        &Objects::default(),
+    );
     assert_eq!(host.pod_ips, [node.address.to_string()]);
     let (code, body) = get(&node, node.address.into(), 18080, "/");
     assert_eq!((code, body.as_str()), (200, images::BUSYBOX_INDEX));
     let agent = host.pid("agent");
     let netns = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
-    let node_netns = std::fs::metadata(format!("/run/netns/{}", node.name)).unwrap().ino();
+    let node_netns = std::fs::metadata(format!("/run/netns/{}", node.name))
+        .unwrap()
+        .ino();
     let node_netns = std::path::PathBuf::from(format!("net:[{node_netns}]"));
-    assert_eq!(netns(agent), node_netns, "host network is the node's namespace");
-    assert_ne!(netns(run.pid("web")), node_netns, "a pod network is the pod's own");
+    assert_eq!(
+        netns(agent),
+        node_netns,
+        "host network is the node's namespace"
+    );
+    assert_ne!(
+        netns(run.pid("web")),
+        node_netns,
+        "a pod network is the pod's own"
+    );
     let pidns = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
-    assert_eq!(pidns(agent), pidns(std::process::id()), "host PID namespace");
+    assert_eq!(
+        pidns(agent),
+        pidns(std::process::id()),
+        "host PID namespace"
+    );
     let hostname = host.wait_log("agent", "stdout", Duration::from_secs(10));
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    assert!(hostname.contains(&format!(" stdout F {}", machine.trim())), "{hostname}");
+    assert!(
+        hostname.contains(&format!(" stdout F {}", machine.trim())),
+        "{hostname}"
+    );
 
     // StopContainer: SIGTERM, the shell's trap, exit 0 well within the grace period.
     let stopping = run.stop_container("web");

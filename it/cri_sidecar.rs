@@ -49,7 +49,10 @@ fn admitted_pod(config: &Config, node_name: &str) -> Value {
     let mut pod = request["request"]["object"].clone();
     json_patch::patch(&mut pod, &patch).unwrap();
 
-    let prefix = pod["metadata"]["generateName"].as_str().unwrap().to_string();
+    let prefix = pod["metadata"]["generateName"]
+        .as_str()
+        .unwrap()
+        .to_string();
     pod["metadata"]["name"] = json!(format!("{prefix}x2x9k"));
     pod["metadata"]["uid"] = json!("0d5cf0b4-3f6e-4a3b-8d0e-4c1f5e2a7b01");
     pod["spec"]["nodeName"] = json!(node_name);
@@ -106,6 +109,10 @@ fn injected_sidecar_under_containerd_root() {
     let sidecar = &pod["spec"]["initContainers"][0];
     assert_eq!(sidecar["name"], "podflow");
     assert_eq!(sidecar["image"], podflow.reference);
+    let uid = sidecar["securityContext"]["runAsUser"]
+        .as_i64()
+        .unwrap()
+        .to_string();
     let objects = Objects {
         config_maps: BTreeMap::from([(
             "kube-root-ca.crt".to_string(),
@@ -114,19 +121,15 @@ fn injected_sidecar_under_containerd_root() {
         service_account_token: Some("placeholder-token".into()),
         ..Default::default()
     };
-    let run = run_pod(
-        &node,
-        serde_json::from_value(pod).unwrap(),
-        info,
-        &objects,
-    );
+    let run = run_pod(&node, serde_json::from_value(pod).unwrap(), info, &objects);
     let name = run.pod.metadata.name.clone().unwrap();
     let names: Vec<&str> = run.containers.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["podflow", "web"], "the sidecar starts first");
     let pod_ip: IpAddr = run.pod_ips[0].parse().unwrap();
 
-    // The sidecar as the runtime made it: UID 65532, NET_RAW permitted through the image's
-    // file capability and bounded to it, no privilege escalation.
+    // The sidecar as the runtime made it: the injected UID (65532 by default), NET_RAW
+    // permitted (through the image's file capability when not root) and bounded to it, no
+    // privilege escalation.
     let status = std::fs::read_to_string(format!("/proc/{}/status", run.pid("podflow")))
         .unwrap_or_else(|e| {
             panic!(
@@ -143,7 +146,7 @@ fn injected_sidecar_under_containerd_root() {
             .trim()
             .to_string()
     };
-    assert_eq!(field("Uid").split_whitespace().next(), Some("65532"));
+    assert_eq!(field("Uid").split_whitespace().next(), Some(uid.as_str()));
     assert_eq!(u64::from_str_radix(&field("CapPrm"), 16).unwrap(), 1 << 13);
     assert_eq!(u64::from_str_radix(&field("CapBnd"), 16).unwrap(), 1 << 13);
     assert_eq!(field("NoNewPrivs"), "1");
@@ -212,7 +215,10 @@ fn injected_sidecar_under_containerd_root() {
         assert_eq!(r.get_str("k8sWorkloadName"), Some("shop-web"));
         assert_eq!(r.get_str("k8sClusterName"), Some("test"));
         assert!(r.get_u64("packetDeltaCount").unwrap_or(0) >= 4, "{r:?}");
-        assert!(r.get_u64("reversePacketDeltaCount").unwrap_or(0) >= 4, "{r:?}");
+        assert!(
+            r.get_u64("reversePacketDeltaCount").unwrap_or(0) >= 4,
+            "{r:?}"
+        );
     }
     drop(run);
     let left = node.shut_down();

@@ -51,62 +51,56 @@ fn cached(cell: &OnceLock<PathBuf>, name: &str, build: impl FnOnce(&Path)) -> Pa
     .clone()
 }
 
-fn oci_image(out: &Path, reference: &str, args: &[&str]) {
-    assert!(
-        Path::new(BUSYBOX_BIN).exists(),
-        "{BUSYBOX_BIN} is missing: install busybox-static"
-    );
-    let status = Command::new("python3")
-        .arg(repo().join("scripts/oci-image.py"))
-        .arg("--out")
-        .arg(out)
-        .args(["--ref", reference])
-        .args(args)
-        .status()
-        .expect("python3 runs scripts/oci-image.py");
-    assert!(status.success(), "oci-image.py {reference}: {status}");
+/// A busybox image named `reference`, built once per process into `file` with
+/// oci-image.py's `args`.
+fn busybox_image(cell: &OnceLock<PathBuf>, file: &str, reference: &str, args: &[&str]) -> Image {
+    let archive = cached(cell, file, |out| {
+        assert!(
+            Path::new(BUSYBOX_BIN).exists(),
+            "{BUSYBOX_BIN} is missing: install busybox-static"
+        );
+        let status = Command::new("python3")
+            .arg(repo().join("scripts/oci-image.py"))
+            .arg("--out")
+            .arg(out)
+            .args(["--ref", reference])
+            .args(args)
+            .arg(format!("{BUSYBOX_BIN}={BUSYBOX_BIN}"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("python3 runs scripts/oci-image.py");
+        assert!(status.success(), "oci-image.py {reference}: {status}");
+    });
+    Image {
+        archive,
+        reference: reference.into(),
+    }
 }
 
 /// The pause image.
 pub fn pause() -> Image {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
-    let archive = cached(&ARCHIVE, "pause.tar", |out| {
-        oci_image(out, PAUSE, &[
-            "--entrypoint",
-            r#"["/bin/busybox","sleep","2147483647"]"#,
-            "/bin/busybox=/bin/busybox",
-        ],
-        )
-    });
-    Image {
-        archive,
-        reference: PAUSE.into(),
-    }
+    let entrypoint = r#"["/bin/busybox","sleep","2147483647"]"#;
+    busybox_image(&ARCHIVE, "pause.tar", PAUSE, &["--entrypoint", entrypoint])
 }
 
-/// The application image. Its entrypoint is a shell that runs
-/// `httpd` in the foreground and leaves on SIGTERM (httpd as PID 1 would ignore it).
+/// The application image. Its entrypoint is a shell that runs `httpd` in the foreground
+/// and leaves on SIGTERM (httpd as PID 1 would ignore it).
 pub fn busybox() -> Image {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
-    let archive = cached(&ARCHIVE, "busybox.tar", |out| {
-        let index = format!("text:/www/index.html={BUSYBOX_INDEX}");
-        oci_image(out, BUSYBOX, &[
-            "--entrypoint",
-            r#"["/bin/sh","-c","trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]"#,
-            "--env",
-            "PATH=/bin",
-            "/bin/busybox=/bin/busybox",
-            "link:/bin/sh=busybox",
-            "link:/bin/httpd=busybox",
-            "dir:/tmp",
-            &index,
-        ],
-        )
-    });
-    Image {
-        archive,
-        reference: BUSYBOX.into(),
-    }
+    let index = format!("text:/www/index.html={BUSYBOX_INDEX}");
+    let entrypoint = r#"["/bin/sh","-c","trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]"#;
+    let args = [
+        "--entrypoint",
+        entrypoint,
+        "--env",
+        "PATH=/bin",
+        "link:/bin/sh=busybox",
+        "link:/bin/httpd=busybox",
+        "dir:/tmp",
+        &index,
+    ];
+    busybox_image(&ARCHIVE, "busybox.tar", BUSYBOX, &args)
 }
 
 /// podflow's image as it ships, from `scripts/image.sh` and the release binary.

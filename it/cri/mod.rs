@@ -4,6 +4,7 @@
 //! through them ([`runner`]), and images from local tarballs ([`images`]).
 #![allow(dead_code)]
 
+pub mod cleanup;
 pub mod client;
 pub mod images;
 pub mod kubelet;

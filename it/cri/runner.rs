@@ -141,7 +141,11 @@ pub fn run_pod<'n>(node: &'n Node, mut pod: Pod, info: NodeInfo, objects: &Objec
             host_path: hosts.display().to_string(),
             ..Default::default()
         }];
-        if let Some(path) = container.termination_message_path.as_deref().filter(|p| !p.is_empty()) {
+        if let Some(path) = container
+            .termination_message_path
+            .as_deref()
+            .filter(|p| !p.is_empty())
+        {
             let dir = pod_dir.join("containers").join(&container.name);
             std::fs::create_dir_all(&dir).unwrap();
             let file = dir.join(format!("{:08x}", rand_u32()));
@@ -210,7 +214,9 @@ pub fn run_pod<'n>(node: &'n Node, mut pod: Pod, info: NodeInfo, objects: &Objec
 fn rand_u32() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(7))
+        .map_or(0, |d| {
+            d.subsec_nanos() ^ (d.as_secs() as u32).rotate_left(7)
+        })
 }
 
 impl PodRun<'_> {
@@ -284,7 +290,10 @@ impl PodRun<'_> {
                 ),
                 _ => {}
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "{container} never ran");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{container} never ran"
+            );
             std::thread::sleep(POLL);
         }
     }

@@ -181,15 +181,22 @@ fn pod_labels(pod: &Pod) -> HashMap<String, String> {
 }
 
 fn all_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
-    pod.spec
-        .iter()
-        .flat_map(|s| s.init_containers.iter().flatten().chain(s.containers.iter()))
+    pod.spec.iter().flat_map(|s| {
+        s.init_containers
+            .iter()
+            .flatten()
+            .chain(s.containers.iter())
+    })
 }
 
 /// The RunPodSandbox config of `pod`.
 pub fn sandbox_config(pod: &Pod, node: &NodeInfo, attempt: u32) -> PodSandboxConfig {
     let (name, namespace, uid) = meta(pod);
-    let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.clone()).unwrap_or_default();
+    let pod_sc = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.security_context.clone())
+        .unwrap_or_default();
     let privileged = all_containers(pod).any(|c| {
         c.security_context
             .as_ref()
@@ -217,14 +224,17 @@ pub fn sandbox_config(pod: &Pod, node: &NodeInfo, attempt: u32) -> PodSandboxCon
             cgroup_parent: cgroup_parent(pod, node),
             security_context: Some(LinuxSandboxSecurityContext {
                 namespace_options: Some(security::namespaces(pod)),
-                run_as_user: pod_sc.run_as_user.map(|value| k8s_cri::v1::Int64Value { value }),
-                run_as_group: pod_sc.run_as_group.map(|value| k8s_cri::v1::Int64Value { value }),
+                run_as_user: pod_sc
+                    .run_as_user
+                    .map(|value| k8s_cri::v1::Int64Value { value }),
+                run_as_group: pod_sc
+                    .run_as_group
+                    .map(|value| k8s_cri::v1::Int64Value { value }),
                 supplemental_groups: security::supplemental_groups(pod),
                 privileged,
                 // The kubelet always runs the sandbox itself under the runtime's default.
                 seccomp: Some(k8s_cri::v1::SecurityProfile {
-                    profile_type: k8s_cri::v1::security_profile::ProfileType::RuntimeDefault
-                        as i32,
+                    profile_type: k8s_cri::v1::security_profile::ProfileType::RuntimeDefault as i32,
                     localhost_ref: String::new(),
                 }),
                 ..Default::default()
@@ -269,9 +279,15 @@ pub fn container_config(
     mounts.extend(ctx.extra_mounts.iter().cloned());
     let image = container.image.clone().unwrap_or_default();
     let labels = HashMap::from([
-        ("io.kubernetes.container.name".to_string(), container.name.clone()),
+        (
+            "io.kubernetes.container.name".to_string(),
+            container.name.clone(),
+        ),
         ("io.kubernetes.pod.name".to_string(), name.to_string()),
-        ("io.kubernetes.pod.namespace".to_string(), namespace.to_string()),
+        (
+            "io.kubernetes.pod.namespace".to_string(),
+            namespace.to_string(),
+        ),
         ("io.kubernetes.pod.uid".to_string(), uid.to_string()),
     ]);
     let grace = pod
@@ -286,11 +302,17 @@ pub fn container_config(
         ),
         (
             "io.kubernetes.container.terminationMessagePath".to_string(),
-            container.termination_message_path.clone().unwrap_or_default(),
+            container
+                .termination_message_path
+                .clone()
+                .unwrap_or_default(),
         ),
         (
             "io.kubernetes.container.terminationMessagePolicy".to_string(),
-            container.termination_message_policy.clone().unwrap_or_default(),
+            container
+                .termination_message_policy
+                .clone()
+                .unwrap_or_default(),
         ),
         (
             "io.kubernetes.pod.terminationGracePeriod".to_string(),

@@ -2,8 +2,8 @@
 //! CPU shares, CFS quota and period, the memory limit, and the OOM score of the pod's QoS
 //! class.
 
-use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 use k8s_cri::v1::LinuxContainerResources;
+use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 
 use super::{NodeInfo, TranslateError};
 
@@ -130,7 +130,13 @@ pub fn amount(
     limits: bool,
     name: &str,
 ) -> Result<Quantity, TranslateError> {
-    let list = resources.and_then(|r| if limits { r.limits.as_ref() } else { r.requests.as_ref() });
+    let list = resources.and_then(|r| {
+        if limits {
+            r.limits.as_ref()
+        } else {
+            r.requests.as_ref()
+        }
+    });
     match list.and_then(|l| l.get(name)) {
         Some(q) => Quantity::parse(&q.0),
         None => Ok(Quantity::ZERO),
@@ -176,7 +182,11 @@ pub fn qos(pod: &Pod) -> Result<Qos, TranslateError> {
     }
     let spec = pod.spec.as_ref();
     let containers = spec
-        .map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+        .map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
         .into_iter()
         .flatten();
     let mut requests = [Quantity::ZERO; 2];
@@ -220,7 +230,11 @@ fn memory_request(c: &Container) -> Result<i64, TranslateError> {
 /// The container's OOM score adjustment: by QoS class, and for Burstable pods by the share
 /// of the node's memory the container requests (a native sidecar no higher than the
 /// smallest regular container).
-pub fn oom_score_adj(pod: &Pod, container: &Container, node: &NodeInfo) -> Result<i64, TranslateError> {
+pub fn oom_score_adj(
+    pod: &Pod,
+    container: &Container,
+    node: &NodeInfo,
+) -> Result<i64, TranslateError> {
     match qos(pod)? {
         Qos::Guaranteed => return Ok(GUARANTEED_OOM_SCORE_ADJ),
         Qos::BestEffort => return Ok(BEST_EFFORT_OOM_SCORE_ADJ),

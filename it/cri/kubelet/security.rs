@@ -157,7 +157,10 @@ fn apparmor(sc: &SecurityContext, pod: &Pod) -> (Option<SecurityProfile>, String
                     format!("localhost/{name}"),
                 )
             }
-            _ => (Some(profile(ProfileType::Unconfined, "")), "unconfined".into()),
+            _ => (
+                Some(profile(ProfileType::Unconfined, "")),
+                "unconfined".into(),
+            ),
         },
     }
 }
@@ -202,7 +205,11 @@ pub fn supplemental_groups(pod: &Pod) -> Vec<i64> {
     let sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
     sc.and_then(|s| s.fs_group)
         .into_iter()
-        .chain(sc.and_then(|s| s.supplemental_groups.clone()).into_iter().flatten())
+        .chain(
+            sc.and_then(|s| s.supplemental_groups.clone())
+                .into_iter()
+                .flatten(),
+        )
         .collect()
 }
 
@@ -233,12 +240,15 @@ pub fn linux_security_context(
         }),
         privileged: sc.privileged.unwrap_or(false),
         namespace_options: Some(namespaces(pod)),
-        selinux_options: sc.se_linux_options.as_ref().map(|o| k8s_cri::v1::SeLinuxOption {
-            user: o.user.clone().unwrap_or_default(),
-            role: o.role.clone().unwrap_or_default(),
-            r#type: o.type_.clone().unwrap_or_default(),
-            level: o.level.clone().unwrap_or_default(),
-        }),
+        selinux_options: sc
+            .se_linux_options
+            .as_ref()
+            .map(|o| k8s_cri::v1::SeLinuxOption {
+                user: o.user.clone().unwrap_or_default(),
+                role: o.role.clone().unwrap_or_default(),
+                r#type: o.type_.clone().unwrap_or_default(),
+                level: o.level.clone().unwrap_or_default(),
+            }),
         run_as_user: run_as_user.map(|value| Int64Value { value }),
         run_as_group: sc.run_as_group.map(|value| Int64Value { value }),
         run_as_username: if sc.run_as_user.is_none() {

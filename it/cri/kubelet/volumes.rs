@@ -75,6 +75,19 @@ pub fn plan(
     Ok(volumes)
 }
 
+/// One source of a payload volume's files.
+enum Source<'a> {
+    Downward(&'a [DownwardAPIVolumeFile]),
+    /// The keys of a ConfigMap or Secret.
+    Keys {
+        objects: &'a BTreeMap<String, BTreeMap<String, String>>,
+        name: &'a str,
+        items: Option<&'a [KeyToPath]>,
+        optional: Option<bool>,
+    },
+    Token(&'a str),
+}
+
 fn volume_plan(
     pod: &Pod,
     volume: &Volume,
@@ -83,57 +96,86 @@ fn volume_plan(
     objects: &Objects,
     dir: impl Fn(&str) -> PathBuf,
 ) -> Result<PodVolume, TranslateError> {
-    let payload = |plugin: &str, files| PodVolume {
-        path: dir(plugin),
-        setup: Setup::Payload(files),
+    let config_map = |name, items, optional| Source::Keys {
+        objects: &objects.config_maps,
+        name,
+        items,
+        optional,
     };
-    if let Some(d) = &volume.downward_api {
-        let mut files = BTreeMap::new();
-        let mode = d.default_mode.unwrap_or(DEFAULT_MODE);
-        downward_files(pod, d.items.iter().flatten(), mode, node, addresses, &mut files)?;
-        return Ok(payload("downward-api", files));
-    }
-    if let Some(c) = &volume.config_map {
-        let mut files = BTreeMap::new();
-        let mode = c.default_mode.unwrap_or(DEFAULT_MODE);
-        key_files(&objects.config_maps, &c.name, c.items.as_deref(), c.optional, mode, &mut files)?;
-        return Ok(payload("configmap", files));
-    }
-    if let Some(s) = &volume.secret {
-        let mut files = BTreeMap::new();
-        let mode = s.default_mode.unwrap_or(DEFAULT_MODE);
-        let name = s.secret_name.clone().unwrap_or_default();
-        key_files(&objects.secrets, &name, s.items.as_deref(), s.optional, mode, &mut files)?;
-        return Ok(payload("secret", files));
-    }
-    if let Some(p) = &volume.projected {
-        let mut files = BTreeMap::new();
-        let mode = p.default_mode.unwrap_or(DEFAULT_MODE);
+    let secret = |name, items, optional| Source::Keys {
+        objects: &objects.secrets,
+        name,
+        items,
+        optional,
+    };
+    let payload = if let Some(d) = &volume.downward_api {
+        let items = d.items.as_deref().unwrap_or_default();
+        Some((
+            "downward-api",
+            d.default_mode,
+            vec![Source::Downward(items)],
+        ))
+    } else if let Some(c) = &volume.config_map {
+        let source = config_map(c.name.as_str(), c.items.as_deref(), c.optional);
+        Some(("configmap", c.default_mode, vec![source]))
+    } else if let Some(s) = &volume.secret {
+        let name = s.secret_name.as_deref().unwrap_or_default();
+        Some((
+            "secret",
+            s.default_mode,
+            vec![secret(name, s.items.as_deref(), s.optional)],
+        ))
+    } else if let Some(p) = &volume.projected {
+        let mut sources = Vec::new();
         for source in p.sources.iter().flatten() {
             if let Some(d) = &source.downward_api {
-                downward_files(pod, d.items.iter().flatten(), mode, node, addresses, &mut files)?;
+                sources.push(Source::Downward(d.items.as_deref().unwrap_or_default()));
             }
             if let Some(c) = &source.config_map {
-                key_files(&objects.config_maps, &c.name, c.items.as_deref(), c.optional, mode, &mut files)?;
+                sources.push(config_map(c.name.as_str(), c.items.as_deref(), c.optional));
             }
             if let Some(s) = &source.secret {
-                key_files(&objects.secrets, &s.name, s.items.as_deref(), s.optional, mode, &mut files)?;
+                sources.push(secret(s.name.as_str(), s.items.as_deref(), s.optional));
             }
             if let Some(t) = &source.service_account_token {
-                let token = objects
-                    .service_account_token
-                    .clone()
-                    .ok_or_else(|| TranslateError::Missing("a service account token".into()))?;
-                files.insert(
-                    t.path.clone(),
-                    File {
-                        data: token.into_bytes(),
-                        mode: mode as u32,
-                    },
-                );
+                sources.push(Source::Token(&t.path));
             }
         }
-        return Ok(payload("projected", files));
+        Some(("projected", p.default_mode, sources))
+    } else {
+        None
+    };
+    if let Some((plugin, mode, sources)) = payload {
+        let mode = mode.unwrap_or(DEFAULT_MODE);
+        let mut files = BTreeMap::new();
+        for source in sources {
+            match source {
+                Source::Downward(items) => {
+                    downward_files(pod, items, mode, node, addresses, &mut files)?
+                }
+                Source::Keys {
+                    objects,
+                    name,
+                    items,
+                    optional,
+                } => key_files(objects, name, items, optional, mode, &mut files)?,
+                Source::Token(path) => {
+                    let token = objects
+                        .service_account_token
+                        .clone()
+                        .ok_or_else(|| TranslateError::Missing("a service account token".into()))?;
+                    let file = File {
+                        data: token.into_bytes(),
+                        mode: mode as u32,
+                    };
+                    files.insert(path.to_string(), file);
+                }
+            }
+        }
+        return Ok(PodVolume {
+            path: dir(plugin),
+            setup: Setup::Payload(files),
+        });
     }
     if volume.empty_dir.is_some() {
         return Ok(PodVolume {
@@ -159,9 +201,9 @@ fn volume_plan(
     )))
 }
 
-fn downward_files<'a>(
+fn downward_files(
     pod: &Pod,
-    items: impl Iterator<Item = &'a DownwardAPIVolumeFile>,
+    items: &[DownwardAPIVolumeFile],
     default_mode: i32,
     node: &NodeInfo,
     addresses: &PodAddresses,
@@ -175,7 +217,11 @@ fn downward_files<'a>(
             let name = r.container_name.as_deref().unwrap_or_default();
             let container = spec
                 .into_iter()
-                .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+                .flat_map(|s| {
+                    s.containers
+                        .iter()
+                        .chain(s.init_containers.iter().flatten())
+                })
                 .find(|c| c.name == name)
                 .ok_or_else(|| TranslateError::Missing(format!("container {name}")))?;
             resource_value(container, r, node)?
@@ -241,7 +287,9 @@ fn check_path(path: &str) -> Result<(), TranslateError> {
     if ok {
         Ok(())
     } else {
-        Err(TranslateError::Unsupported(format!("payload path {path:?}")))
+        Err(TranslateError::Unsupported(format!(
+            "payload path {path:?}"
+        )))
     }
 }
 
@@ -306,10 +354,8 @@ pub fn write_atomic(dir: &Path, files: &BTreeMap<String, File>) -> io::Result<St
     let _ = std::fs::remove_file(&tmp);
     symlink(&name, &tmp)?;
     std::fs::rename(&tmp, dir.join(DATA_DIR))?;
-    let top: std::collections::BTreeSet<&str> = files
-        .keys()
-        .filter_map(|p| p.split('/').next())
-        .collect();
+    let top: std::collections::BTreeSet<&str> =
+        files.keys().filter_map(|p| p.split('/').next()).collect();
     for entry in &top {
         let link = dir.join(entry);
         if std::fs::symlink_metadata(&link).is_err() {
