@@ -1,0 +1,14 @@
+//! A real container runtime for the tests: containerd started by the test ([`node`], torn
+//! down by [`cleanup`]), a CRI client speaking `runtime.v1` as the kubelet does
+//! ([`client`]), the kubelet's translation of a Kubernetes pod into CRI requests
+//! ([`kubelet`], pure), the kubelet's sync of one pod through them ([`runner`]) with its
+//! startup probes ([`probe`]), and images from local tarballs ([`images`]).
+#![allow(dead_code)]
+
+pub mod cleanup;
+pub mod client;
+pub mod images;
+pub mod kubelet;
+pub mod node;
+pub mod probe;
+pub mod runner;
