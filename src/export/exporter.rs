@@ -244,13 +244,10 @@ impl Exporter {
             }
             Output::Udp(_) | Output::File(_) => {
                 let records: Vec<_> = flows.iter().map(|f| self.enrich.record(f)).collect();
-                let msgs = self.encoder.records(&records, export_time());
-                let counts = records_per_message(&msgs, self.encoder.sequence());
-                for (msg, n) in msgs.iter().zip(counts) {
-                    match self.write(msg) {
-                        Ok(()) => {
-                            self.stats.sent(msg.len(), n);
-                        }
+                for msg in self.encoder.records(&records, export_time()) {
+                    let n = u64::from(msg.records);
+                    match self.write(&msg.bytes) {
+                        Ok(()) => self.stats.sent(msg.bytes.len(), n),
                         Err(_) => self.stats.lost(n),
                     }
                 }
@@ -323,18 +320,16 @@ impl Exporter {
             let chunk: Vec<FlowRecord> = link.pending.iter().take(take).copied().collect();
             self.enrich.prepare(&chunk);
             let records: Vec<_> = chunk.iter().map(|f| self.enrich.record(f)).collect();
-            let msgs = self.encoder.records(&records, export_time());
-            let counts = records_per_message(&msgs, self.encoder.sequence());
-            for (msg, n) in msgs.iter().zip(counts) {
-                if !self.tcp_write(msg) {
+            for msg in self.encoder.records(&records, export_time()) {
+                if !self.tcp_write(&msg.bytes) {
                     // The records of the failed message stay pending for the next connection.
                     return;
                 }
                 let Output::Tcp(link) = &mut self.output else {
                     return;
                 };
-                link.pending.drain(..n as usize);
-                self.stats.sent(msg.len(), n);
+                link.pending.drain(..msg.records as usize);
+                self.stats.sent(msg.bytes.len(), u64::from(msg.records));
             }
         }
     }
@@ -404,18 +399,6 @@ impl Exporter {
             not_sent: self.stats.not_sent.load(Relaxed),
         }
     }
-}
-
-/// Data records in each message, from the sequence numbers in the headers: a message's
-/// sequence number counts the records sent before it.
-fn records_per_message(msgs: &[Vec<u8>], next_sequence: u32) -> Vec<u64> {
-    let seq = |m: &Vec<u8>| u32::from_be_bytes([m[8], m[9], m[10], m[11]]);
-    (0..msgs.len())
-        .map(|i| {
-            let next = msgs.get(i + 1).map(seq).unwrap_or(next_sequence);
-            next.wrapping_sub(seq(&msgs[i])) as u64
-        })
-        .collect()
 }
 
 fn export_time() -> u32 {

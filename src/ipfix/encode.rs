@@ -92,6 +92,16 @@ pub struct Counts {
     pub period_end: Nanos,
 }
 
+/// One encoded message with the data records it carries: the sender counts what it sent
+/// from here, never from the bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encoded {
+    /// The whole message, header included.
+    pub bytes: Vec<u8>,
+    /// Data records in it: what its header's sequence number advanced the session by.
+    pub records: u32,
+}
+
 /// Turns records into IPFIX messages and keeps the sequence number of one transport
 /// session and observation domain.
 #[derive(Clone, Debug)]
@@ -364,7 +374,7 @@ impl Encoder {
     /// come first in one data set, IPv6 records in another, both in the same message when
     /// they fit. A record too large for the budget on its own goes alone in a message of up
     /// to 65535 bytes. Each message advances the sequence number by its records.
-    pub fn records(&mut self, recs: &[ExportRecord<'_>], export_time_secs: u32) -> Vec<Vec<u8>> {
+    pub fn records(&mut self, recs: &[ExportRecord<'_>], export_time_secs: u32) -> Vec<Encoded> {
         let budget = self.budget();
         let mut out = Vec::new();
         let mut msg = Vec::with_capacity(budget);
@@ -389,7 +399,10 @@ impl Encoder {
                     close_set(&mut msg, start);
                 }
                 self.finish_message(&mut msg, export_time_secs, in_msg);
-                out.push(std::mem::replace(&mut msg, Vec::with_capacity(budget)));
+                out.push(Encoded {
+                    bytes: std::mem::replace(&mut msg, Vec::with_capacity(budget)),
+                    records: in_msg,
+                });
                 in_msg = 0;
             }
             if in_msg == 0 {
@@ -412,7 +425,10 @@ impl Encoder {
                 close_set(&mut msg, start);
             }
             self.finish_message(&mut msg, export_time_secs, in_msg);
-            out.push(msg);
+            out.push(Encoded {
+                bytes: msg,
+                records: in_msg,
+            });
         }
         out
     }

@@ -182,7 +182,7 @@ fn data_record_matches_hand_built_bytes() {
     let f = flow(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), PROTO_TCP, 40000, 443);
     let p = pod();
     let mut enc = Encoder::new(opts(false, false, 1400));
-    let msgs = enc.records(&[record(&f, &p)], 1_700_000_006);
+    let msgs = bytes(enc.records(&[record(&f, &p)], 1_700_000_006));
     assert_eq!(msgs.len(), 1);
 
     let mut r = Vec::new();
@@ -243,6 +243,11 @@ fn options_record_matches_hand_built_bytes() {
 
 // ---- sequence numbers and packing -------------------------------------------------------
 
+/// The bytes of encoded messages.
+fn bytes(msgs: Vec<Encoded>) -> Vec<Vec<u8>> {
+    msgs.into_iter().map(|m| m.bytes).collect()
+}
+
 fn seq_of(msg: &[u8]) -> u32 {
     u32::from_be_bytes([msg[8], msg[9], msg[10], msg[11]])
 }
@@ -268,21 +273,23 @@ fn sequence_counts_data_and_options_records_and_resets() {
 
     let mut expected = 0u32;
     for msg in enc.records(&recs, 2) {
-        assert_eq!(seq_of(&msg), expected);
-        expected += session.decode(&msg).unwrap().records.len() as u32;
+        assert_eq!(seq_of(&msg.bytes), expected);
+        let decoded = session.decode(&msg.bytes).unwrap().records.len() as u32;
+        assert_eq!(msg.records, decoded, "the encoder counts what it packed");
+        expected += decoded;
     }
     assert_eq!(expected, 30);
     let opt = enc.options(&Counts::default(), 3);
     assert_eq!(seq_of(&opt), 30);
     assert_eq!(enc.sequence(), 31);
-    let more = enc.records(&recs[..2], 4);
+    let more = bytes(enc.records(&recs[..2], 4));
     assert_eq!(seq_of(&more[0]), 31);
     assert_eq!(seq_of(&enc.templates(5)), 33);
 
     enc.reset_session();
     assert_eq!(enc.sequence(), 0);
     assert_eq!(seq_of(&enc.templates(6)), 0);
-    assert_eq!(seq_of(&enc.records(&recs[..1], 7)[0]), 0);
+    assert_eq!(seq_of(&bytes(enc.records(&recs[..1], 7))[0]), 0);
     assert_eq!(enc.sequence(), 1);
 }
 
@@ -315,13 +322,13 @@ fn records_are_packed_within_the_budget() {
         let mut enc = Encoder::new(opts(biflow, false, budget));
         // Every record of a family has the same length here: measure one of each.
         let shortest = [&recs[0], &recs[1]]
-            .map(|r| enc.records(std::slice::from_ref(r), 0)[0].len() - 20)
+            .map(|r| bytes(enc.records(std::slice::from_ref(r), 0))[0].len() - 20)
             .into_iter()
             .min()
             .unwrap();
         let mut session = Session::new(PEN);
         session.decode(&enc.templates(0)).unwrap();
-        let msgs = enc.records(&recs, 0);
+        let msgs = bytes(enc.records(&recs, 0));
         let mut total = 0;
         let (mut n4, mut n6) = (0, 0);
         for (i, msg) in msgs.iter().enumerate() {
@@ -356,7 +363,7 @@ fn oversized_record_goes_alone_and_huge_strings_are_cut() {
     let mut session = Session::new(PEN);
     session.decode(&enc.templates(0)).unwrap();
     let recs = [record(&f, &small), record(&f, &big), record(&f, &small)];
-    let msgs = enc.records(&recs, 0);
+    let msgs = bytes(enc.records(&recs, 0));
     let sizes: Vec<usize> = msgs
         .iter()
         .map(|m| session.decode(m).unwrap().records.len())
@@ -367,7 +374,7 @@ fn oversized_record_goes_alone_and_huge_strings_are_cut() {
     let mut huge = pod();
     huge.annotations_json = "é".repeat(40_000); // 80 000 bytes
     huge.labels_json = "b".repeat(30_000);
-    let msgs = enc.records(&[record(&f, &huge)], 0);
+    let msgs = bytes(enc.records(&[record(&f, &huge)], 0));
     assert_eq!(msgs.len(), 1);
     assert!(msgs[0].len() <= MAX_MESSAGE_LEN);
     assert!(msgs[0].len() > 60_000, "cut no more than needed");
@@ -387,7 +394,7 @@ fn check_round_trip(rec: &ExportRecord<'_>, biflow: bool, with_peer: bool) {
     let t = session.decode(&enc.templates(10)).unwrap();
     assert_eq!(t.templates.len(), 3);
     assert_eq!(t.header.observation_domain_id, 7);
-    let msgs = enc.records(std::slice::from_ref(rec), 11);
+    let msgs = bytes(enc.records(std::slice::from_ref(rec), 11));
     let m = session.decode(&msgs[0]).unwrap();
     assert_eq!(m.header.export_time, 11);
     let d = &m.records[0];
@@ -576,7 +583,7 @@ fn another_enterprise_number_is_used_throughout() {
     o.enterprise_number = 99999;
     let mut enc = Encoder::new(o);
     let templates = enc.templates(0);
-    let data = enc.records(&[record(&f, &p)], 0).remove(0);
+    let data = bytes(enc.records(&[record(&f, &p)], 0)).remove(0);
 
     let mut mine = Session::new(99999);
     mine.decode(&templates).unwrap();
@@ -601,7 +608,7 @@ fn stream_splits_into_messages() {
     let mut enc = Encoder::new(opts(true, true, 1400));
     let mut stream = enc.templates(0);
     let recs = vec![record(&f, &p); 20];
-    for m in enc.records(&recs, 0) {
+    for m in bytes(enc.records(&recs, 0)) {
         stream.extend(m);
     }
     stream.extend(enc.options(&Counts::default(), 0));
@@ -635,7 +642,7 @@ fn data_before_templates_is_skipped_and_withdrawal_forgets() {
     let f = flow(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), PROTO_TCP, 1, 2);
     let p = pod();
     let mut enc = Encoder::new(opts(false, false, 1400));
-    let data = enc.records(&[record(&f, &p)], 0).remove(0);
+    let data = bytes(enc.records(&[record(&f, &p)], 0)).remove(0);
     let mut session = Session::default();
     let m = session.decode(&data).unwrap();
     assert_eq!((m.records.len(), m.unknown_sets.clone()), (0, vec![256]));
@@ -726,7 +733,7 @@ fn garbage_never_panics() {
     let p = pod();
     let mut enc = Encoder::new(opts(true, true, 1400));
     let templates = enc.templates(0);
-    let data = enc.records(&[record(&f, &p); 3], 0).remove(0);
+    let data = bytes(enc.records(&[record(&f, &p); 3], 0)).remove(0);
     let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
 
     // Every prefix of valid messages, with the header length patched to match.
