@@ -2,11 +2,15 @@
 //! file, or JSON lines on stdout.
 
 mod config;
+mod encoding;
 mod enrich;
+mod events;
 mod exporter;
-pub mod json;
+mod stats;
 mod transport;
 
 pub use config::{Collector, Config, IpfixConfig};
+pub use encoding::StatsSources;
 pub use enrich::{Enricher, DIRECTION_UNKNOWN, POINT_HOST, POINT_POD_NAMESPACE};
-pub use exporter::{Drain, DrainReport, ExportStats, Exporter, IdentityChanged, StatsSources};
+pub use exporter::{Drain, DrainReport, Exporter, IdentityChanged};
+pub use stats::ExportStats;

@@ -32,7 +32,6 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::events;
 use super::health::Health;
 use crate::capture::CaptureStats;
 use crate::export::ExportStats;
@@ -212,7 +211,7 @@ impl Collector for ProbeCollector {
                 "export_errors",
                 "Failed writes to the collector.",
                 None,
-                events::export_errors(),
+                read(&export.errors),
             ),
             (
                 "export",

@@ -1,11 +1,64 @@
-//! JSON lines for people: one flow record a line, IPFIX element names as keys.
+//! JSON lines for people: one flow record a line on stdout, IPFIX element names as keys.
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Stdout, Write};
+use std::sync::atomic::Ordering::Relaxed;
 
 use serde_json::{json, Map, Value};
 
+use super::Transport;
+use crate::export::encoding::Encoding;
+use crate::export::events::ExportError;
 use crate::flow::FlowRecord;
 use crate::ipfix::ExportRecord;
+
+/// Name of this collector in logs.
+const NAME: &str = "stdout";
+
+/// Records as JSON lines on standard output, flushed after every batch.
+pub struct JsonLines {
+    out: BufWriter<Stdout>,
+}
+
+impl JsonLines {
+    pub fn new(out: BufWriter<Stdout>) -> JsonLines {
+        JsonLines { out }
+    }
+
+    fn flush(&mut self, enc: &Encoding) {
+        if let Err(error) = self.out.flush() {
+            ExportError {
+                collector: NAME,
+                error: &error,
+            }
+            .emit(enc.stats());
+        }
+    }
+}
+
+impl Transport for JsonLines {
+    fn open(&mut self, _enc: &mut Encoding) {}
+
+    fn send(&mut self, flows: Vec<FlowRecord>, enc: &mut Encoding) {
+        let biflow = enc.biflow();
+        let stats = enc.stats().clone();
+        let mut failed = 0;
+        for rec in enc.attribute(&flows) {
+            if write_record(&mut self.out, &rec, biflow).is_err() {
+                failed += 1;
+            }
+        }
+        // One line is one message and one record.
+        let written = (flows.len() - failed) as u64;
+        stats.messages.fetch_add(written, Relaxed);
+        stats.records.fetch_add(written, Relaxed);
+        stats.lost(failed as u64);
+        self.flush(enc);
+    }
+
+    fn drain(&mut self, enc: &mut Encoding) {
+        self.flush(enc);
+    }
+}
 
 /// Writes one record as a JSON object and a newline.
 pub fn write_record(out: &mut impl Write, rec: &ExportRecord<'_>, biflow: bool) -> io::Result<()> {
