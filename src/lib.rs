@@ -22,6 +22,8 @@ pub mod metadata;
 pub mod modes;
 /// Node mode's capture across the pods' network namespaces.
 pub mod node;
+/// The probe pipeline: a source of packets, the flow table, the exporter, an attribution.
+pub mod pipeline;
 /// Values from outside quoted in warnings and log lines, cut to a bounded length.
 pub mod quote;
 /// Logging initialisation and the named events that log and count.

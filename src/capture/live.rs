@@ -26,7 +26,7 @@ pub use reader::OpenError;
 use select::select;
 pub use select::Link;
 pub use select::{Interfaces, PointInfo};
-pub use supervisor::{CaptureState, SupervisedCapture};
+pub use supervisor::{selected_addresses, CaptureState, SupervisedCapture};
 
 use super::{CaptureStats, Config};
 use crate::capabilities::Denied;

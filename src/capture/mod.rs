@@ -11,6 +11,8 @@ mod stats;
 
 pub use config::Config;
 pub use decode::{decode, Ignored, LinkType};
-pub use live::{CaptureState, Interfaces, LiveCapture, LiveError, PointInfo, SupervisedCapture};
+pub use live::{
+    CaptureSink, CaptureState, Interfaces, LiveCapture, LiveError, PointInfo, SupervisedCapture,
+};
 pub use pcap::{Frame, PcapError, PcapReader};
 pub use stats::{CaptureStats, LocalStats};

@@ -5,11 +5,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::enrich::Enricher;
+use super::attribution::Attribution;
 use super::stats::ExportStats;
 use crate::capture::CaptureStats;
 use crate::flow::{wall_now, FlowRecord, FlowTable, Nanos};
 use crate::ipfix::{Counts, Encoded, Encoder, EncoderOptions, ExportRecord};
+use crate::metadata::PodIdentity;
 
 /// Everything the exporter reads to fill the options record.
 #[derive(Clone)]
@@ -21,7 +22,7 @@ pub struct StatsSources {
 /// Finished flows to records and messages, for whichever transport sends them.
 pub struct Encoding {
     encoder: Encoder,
-    pub(super) enrich: Enricher,
+    attribution: Box<dyn Attribution>,
     biflow: bool,
     sources: StatsSources,
     stats: Arc<ExportStats>,
@@ -29,11 +30,15 @@ pub struct Encoding {
 }
 
 impl Encoding {
-    pub fn new(opts: EncoderOptions, enrich: Enricher, sources: StatsSources) -> Encoding {
+    pub fn new(
+        opts: EncoderOptions,
+        attribution: Box<dyn Attribution>,
+        sources: StatsSources,
+    ) -> Encoding {
         Encoding {
             biflow: opts.biflow,
             encoder: Encoder::new(opts),
-            enrich,
+            attribution,
             sources,
             stats: Arc::default(),
             started: wall_now(),
@@ -52,12 +57,17 @@ impl Encoding {
 
     /// The records of `flows`, attributed (one read of the shared registries per call).
     pub fn attribute<'a>(&'a mut self, flows: &'a [FlowRecord]) -> Vec<ExportRecord<'a>> {
-        attribute(&mut self.enrich, flows)
+        attribute(self.attribution.as_mut(), flows)
+    }
+
+    /// The observed pod's identity changed.
+    pub fn pod_changed(&mut self, pod: Arc<PodIdentity>) {
+        self.attribution.pod_changed(pod);
     }
 
     /// `flows` attributed and encoded into IPFIX data messages.
     pub fn data(&mut self, flows: &[FlowRecord]) -> Vec<Encoded> {
-        let records = attribute(&mut self.enrich, flows);
+        let records = attribute(self.attribution.as_mut(), flows);
         self.encoder.records(&records, export_time())
     }
 
@@ -98,9 +108,12 @@ impl Encoding {
     }
 }
 
-fn attribute<'a>(enrich: &'a mut Enricher, flows: &'a [FlowRecord]) -> Vec<ExportRecord<'a>> {
-    enrich.prepare(flows);
-    flows.iter().map(|f| enrich.record(f)).collect()
+fn attribute<'a>(
+    attribution: &'a mut dyn Attribution,
+    flows: &'a [FlowRecord],
+) -> Vec<ExportRecord<'a>> {
+    attribution.prepare(flows);
+    flows.iter().map(|f| attribution.record(f)).collect()
 }
 
 /// The export time of a message header: seconds since 1970.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
+use super::attribution::Attribution;
 use super::encoding::{Encoding, StatsSources};
-use super::enrich::Enricher;
 use super::stats::ExportStats;
 use super::transport::{self, Transport};
 use super::Config;
@@ -46,11 +46,11 @@ impl Exporter {
     pub fn open(
         cfg: &Config,
         encoder: EncoderOptions,
-        enrich: Enricher,
+        attribution: Box<dyn Attribution>,
         sources: StatsSources,
     ) -> io::Result<Exporter> {
         let transport = transport::open(&cfg.collector, cfg)?;
-        let enc = Encoding::new(encoder, enrich, sources);
+        let enc = Encoding::new(encoder, attribution, sources);
         enc.stats().set_ready(transport.ready_when_open());
         Ok(Exporter { transport, enc })
     }
@@ -84,7 +84,7 @@ impl Handler<IdentityChanged> for Exporter {
     type Result = ();
 
     fn handle(&mut self, msg: IdentityChanged, _: &mut Self::Context) {
-        self.enc.enrich.pod = msg.0;
+        self.enc.pod_changed(msg.0);
     }
 }
 

@@ -1,16 +1,21 @@
-//! The exporter actor and its transports: enrichment, IPFIX over UDP, TCP or into a
-//! file, or JSON lines on stdout.
+//! The exporter actor and its transports: attribution of each record, IPFIX over UDP, TCP
+//! or into a file, or JSON lines on stdout.
 
+mod attribution;
 mod config;
 mod encoding;
-mod enrich;
 mod events;
 mod exporter;
 mod stats;
 mod transport;
 
+#[cfg(test)]
+pub use attribution::test_flow;
+pub use attribution::{
+    addresses, direction, peer_address, Attribution, PodAttribution, Points, DIRECTION_UNKNOWN,
+    POINT_HOST, POINT_POD_NAMESPACE, POINT_SIDECAR,
+};
 pub use config::{Collector, Config, IpfixConfig};
 pub use encoding::StatsSources;
-pub use enrich::{Enricher, DIRECTION_UNKNOWN, POINT_HOST, POINT_POD_NAMESPACE};
 pub use exporter::{Drain, DrainReport, Exporter, IdentityChanged};
 pub use stats::ExportStats;

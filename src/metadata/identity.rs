@@ -102,6 +102,27 @@ pub fn build(
     }
 }
 
+/// The identity of records observed outside any known pod (node mode): the node, named by
+/// `k8s.node_name` (else by the host name, with a warning), and the cluster.
+pub fn node_identity(cfg: &Config) -> PodIdentity {
+    let node_name = cfg.node_name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        tracing::warn!(
+            hostname = %host,
+            "k8s.node_name is not set (the DaemonSet sets PODFLOW_K8S__NODE_NAME from spec.nodeName); using the host name"
+        );
+        host
+    });
+    PodIdentity {
+        node_name,
+        node_ip: cfg.node_ip,
+        cluster_name: cfg.cluster_name.clone().unwrap_or_default(),
+        ..PodIdentity::default()
+    }
+}
+
 /// Builds the identity from the configuration and the Downward-API files, read once. A
 /// missing file means no labels (or annotations): the pod may simply not mount them.
 pub fn from_config(cfg: &Config) -> Result<PodIdentity, MetadataError> {

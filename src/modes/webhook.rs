@@ -5,18 +5,15 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use actix::prelude::*;
-use tokio::signal::unix::{signal, SignalKind};
-
-use super::Failure;
 use crate::config::Config;
+use crate::pipeline::{self, shutdown_signal, Failure};
 use crate::telemetry::{Health, MetricSources, Telemetry};
 use crate::webhook::server::{Admission, WebhookMetrics, WebhookServer};
 use crate::webhook::Injector;
 
 pub fn run(config: Config) -> Result<(), Failure> {
     let admission: Arc<dyn Admission> = Arc::new(Injector::new(&config));
-    System::new().block_on(async move {
+    pipeline::block_on(async move {
         let metrics = Arc::new(WebhookMetrics::default());
         let health = Arc::new(Health::server("the HTTPS listener"));
         let server = WebhookServer::start(&config.webhook, admission, metrics.clone())
@@ -33,28 +30,13 @@ pub fn run(config: Config) -> Result<(), Failure> {
             "serving admission reviews"
         );
 
-        let sig = wait_for_stop().await;
+        let sig = shutdown_signal().await;
         tracing::info!(signal = sig, "shutting down");
         health.running.store(false, Ordering::Relaxed);
         server.stop().await;
         if let Some(t) = telemetry {
             t.stop().await;
         }
-        System::current().stop();
         Ok(())
     })
-}
-
-/// Resolves on the first SIGTERM or SIGINT, with its name.
-async fn wait_for_stop() -> &'static str {
-    let term = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => stream.recv().await,
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = term => "SIGTERM",
-        Ok(()) = tokio::signal::ctrl_c() => "SIGINT",
-    }
 }

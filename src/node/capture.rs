@@ -20,6 +20,7 @@ use super::{Config, SharedNamespaces};
 use crate::capture::live::netlink::{self, LinkInfo};
 use crate::capture::live::{addresses_on, CaptureSink, Link, NamespaceCapture, StoppableThread};
 use crate::metadata::SharedIndex;
+use crate::telemetry::Work;
 
 /// How long what is known of a vanished namespace (its interface names, its pod) is kept
 /// for records still on their way to the collector (a TCP backlog, for instance).
@@ -48,6 +49,28 @@ pub struct NodeStats {
     pub namespace_errors: AtomicU64,
     /// Interfaces captured now, pod namespaces and host together.
     pub interfaces: AtomicUsize,
+    /// The node thread runs (it keeps the capture threads in line with the namespaces and
+    /// interfaces present); false once it has ended, however it ended.
+    pub running: AtomicBool,
+}
+
+impl Work for NodeStats {
+    fn running(&self) -> bool {
+        self.running.load(Relaxed)
+    }
+
+    fn interfaces(&self) -> usize {
+        self.interfaces.load(Relaxed)
+    }
+}
+
+/// Clears [`NodeStats::running`] when the node thread ends, by returning or by a panic.
+struct Running(Arc<NodeStats>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.store(false, Relaxed);
+    }
 }
 
 /// Node mode's running capture. Dropping it stops it, as [`NodeCapture::stop`] does.
@@ -123,19 +146,19 @@ impl NodeCapture {
             watch,
             trouble: Default::default(),
         };
-        let thread = StoppableThread::spawn("node-capture".into(), move |stop| node.run(&stop))
-            .map_err(NodeError::Thread)?;
+        stats.running.store(true, Relaxed);
+        let running = Running(stats.clone());
+        let thread = StoppableThread::spawn("node-capture".into(), move |stop| {
+            let _running = running;
+            node.run(&stop)
+        })
+        .map_err(NodeError::Thread)?;
         Ok(NodeCapture { stats, thread })
     }
 
+    /// Its counters, and whether it runs: what metrics and readiness read.
     pub fn stats(&self) -> Arc<NodeStats> {
         self.stats.clone()
-    }
-
-    /// True while the node thread runs (it keeps the capture threads in line with the
-    /// namespaces and interfaces present); false once it has ended, however it ended.
-    pub fn running(&self) -> bool {
-        !self.thread.is_finished()
     }
 
     /// Stops every capture thread and waits for them.

@@ -1,11 +1,13 @@
 //! Node mode's capture: every pod network namespace of the node, and the node's own
 //! interfaces.
 
+mod attribution;
 mod capture;
 mod config;
 mod discover;
 mod state;
 
+pub use attribution::NodeAttribution;
 pub use capture::{NodeCapture, NodeError, NodeStats};
 pub use config::Config;
 pub use state::{NamespaceView, SharedNamespaces};

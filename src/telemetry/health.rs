@@ -6,25 +6,41 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::capture::CaptureState;
 use crate::export::ExportStats;
+
+/// A mode's main work as readiness sees it, read at each request: capture threads (a
+/// supervised capture, node mode's namespaces) or a server.
+pub trait Work: Send + Sync + fmt::Debug {
+    /// It runs now.
+    fn running(&self) -> bool;
+
+    /// Why it does not run, where that is known.
+    fn problem(&self) -> Option<Arc<str>> {
+        None
+    }
+
+    /// Interfaces captured now.
+    fn interfaces(&self) -> usize {
+        0
+    }
+}
 
 /// Whether a mode can do its job: its main work running (capture threads, or the HTTPS
 /// listener of the webhook) and, where there is one, an exporter able to send.
 #[derive(Debug)]
 pub struct Health {
-    /// Set once the mode's main work runs, cleared when it stops. Unused when a supervised
-    /// capture's state is attached ([`Health::supervised`]), which is read instead.
+    /// Set once the mode's main work runs, cleared when it stops. Unused when the work is
+    /// attached ([`Health::watching`], [`Health::supervised`]), which is read instead.
     pub running: AtomicBool,
     /// What `running` is about, for the `/readyz` body ("capture", "the HTTPS listener").
     what: &'static str,
-    /// Interfaces being captured now (live capture).
+    /// Interfaces being captured now, where no work is attached.
     pub interfaces: AtomicUsize,
     /// The exporter's counters, where the mode exports; [`ExportStats::ready`] says whether
     /// it can send.
     pub export: Option<Arc<ExportStats>>,
-    /// The sidecar's supervised capture: whether it runs, and why not.
-    capture: Option<Arc<CaptureState>>,
+    /// The capture: whether it runs, and why not.
+    capture: Option<Arc<dyn Work>>,
     /// When the mode started, for the startup grace.
     since: Instant,
     /// After this long `/startupz` answers 200 whether the main work runs or not; `None`:
@@ -58,25 +74,25 @@ impl Health {
         }
     }
 
-    /// Reads whether capture runs (and why not) from `state` at each request, and lets
+    /// Reads whether capture runs (and why not) from `work` at each request.
+    pub fn watching(mut self, work: Arc<dyn Work>) -> Health {
+        self.capture = Some(work);
+        self
+    }
+
+    /// Reads whether capture runs (and why not) from `work` at each request, and lets
     /// `/startupz` answer 200 once `grace` has passed `since` the mode started, even while
     /// capture does not run.
-    pub fn supervised(
-        mut self,
-        state: Arc<CaptureState>,
-        since: Instant,
-        grace: Duration,
-    ) -> Health {
-        self.capture = Some(state);
+    pub fn supervised(mut self, work: Arc<dyn Work>, since: Instant, grace: Duration) -> Health {
         self.since = since;
         self.grace = Some(grace);
-        self
+        self.watching(work)
     }
 
     /// Whether the main work runs now.
     pub fn is_running(&self) -> bool {
         let running = match &self.capture {
-            Some(state) => state.is_up(),
+            Some(work) => work.running(),
             None => self.running.load(Relaxed),
         };
         if running {
@@ -88,7 +104,7 @@ impl Health {
     /// Interfaces being captured now.
     pub fn captured_interfaces(&self) -> usize {
         match &self.capture {
-            Some(state) => state.interfaces(),
+            Some(work) => work.interfaces(),
             None => self.interfaces.load(Relaxed),
         }
     }

@@ -340,12 +340,8 @@ fn encode_gauges<'a>(
     Ok(())
 }
 
-/// Node mode's families: the namespaces it captures and the pod index it attributes them
-/// with.
-pub struct NodeCollector {
-    pub node: Arc<crate::node::NodeStats>,
-    pub pods: crate::metadata::Pods,
-}
+/// Node mode's capture: the namespaces it captures.
+pub struct NodeCollector(pub Arc<crate::node::NodeStats>);
 
 impl fmt::Debug for NodeCollector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -355,14 +351,8 @@ impl fmt::Debug for NodeCollector {
 
 impl Collector for NodeCollector {
     fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
-        let n = &self.node;
-        let summary = self
-            .pods
-            .index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .summary();
-        let gauges: [(&str, &str, usize); 5] = [
+        let n = &self.0;
+        let gauges: [(&str, &str, usize); 3] = [
             (
                 "node_namespaces",
                 "Pod network namespaces captured now.",
@@ -378,16 +368,9 @@ impl Collector for NodeCollector {
                 "Interfaces captured now, pod namespaces and host together.",
                 n.interfaces.load(Relaxed),
             ),
-            ("pod_index_pods", "Pods in the index.", summary.pods),
-            (
-                "pod_index_addresses",
-                "Pod addresses the index resolves.",
-                summary.addresses,
-            ),
         ];
         encode_gauges(&mut out, gauges)?;
-        let p = &self.pods.stats;
-        let counters: [(&str, &str, u64); 5] = [
+        let counters: [(&str, &str, u64); 3] = [
             (
                 "node_namespaces_added",
                 "Network namespaces found since start.",
@@ -403,6 +386,39 @@ impl Collector for NodeCollector {
                 "Failures to open or enter a namespace or to list its interfaces (each retried with backoff).",
                 n.namespace_errors.load(Relaxed),
             ),
+        ];
+        encode_counters(&mut out, counters)
+    }
+}
+
+/// Node mode's pod index: the pods it holds and how its source fares.
+pub struct PodIndexCollector(pub crate::metadata::Pods);
+
+impl fmt::Debug for PodIndexCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PodIndexCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for PodIndexCollector {
+    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
+        let pods = &self.0;
+        let summary = pods
+            .index
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .summary();
+        let gauges: [(&str, &str, usize); 2] = [
+            ("pod_index_pods", "Pods in the index.", summary.pods),
+            (
+                "pod_index_addresses",
+                "Pod addresses the index resolves.",
+                summary.addresses,
+            ),
+        ];
+        encode_gauges(&mut out, gauges)?;
+        let p = &pods.stats;
+        let counters: [(&str, &str, u64); 2] = [
             (
                 "pod_index_watch_failures",
                 "Failed lists or watches of pods on the API server (each retried with backoff).",

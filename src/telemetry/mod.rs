@@ -9,7 +9,9 @@ mod metrics;
 mod server;
 
 pub use config::{Config, LogConfig, LogFormat};
-pub use health::{startup_phase, Health, Readiness, Startup, StartupPhase};
+pub use health::{startup_phase, Health, Readiness, Startup, StartupPhase, Work};
 pub(crate) use metrics::encode_counters;
-pub use metrics::{render, Format, MetadataCollector, MetricSources, NodeCollector};
+pub use metrics::{
+    render, Format, MetadataCollector, MetricSources, NodeCollector, PodIndexCollector,
+};
 pub use server::{Telemetry, TelemetryError};

@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::{
-    addresses_of, netlink, select, sleep_unless_stopped, CaptureSink, Interfaces, Link,
-    LiveCapture, StoppableThread,
+    addresses_of, netlink, select, sleep_unless_stopped, CaptureSink, Link, LiveCapture,
+    StoppableThread,
 };
-use crate::capture::{CaptureStats, Config};
-use crate::flow::FlowTable;
+use crate::capture::Config;
+use crate::telemetry::Work;
 
 /// First wait after a failed start; it doubles after each failure.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -71,6 +71,20 @@ impl CaptureState {
         if problem.as_deref() != Some(cause) {
             *problem = Some(cause.into());
         }
+    }
+}
+
+impl Work for CaptureState {
+    fn running(&self) -> bool {
+        self.is_up()
+    }
+
+    fn problem(&self) -> Option<Arc<str>> {
+        CaptureState::problem(self)
+    }
+
+    fn interfaces(&self) -> usize {
+        CaptureState::interfaces(self)
     }
 }
 
@@ -147,23 +161,15 @@ impl Reporter {
 
 /// Live capture under a supervisor thread; stopped when dropped.
 pub struct SupervisedCapture {
-    registry: Interfaces,
-    configured: Vec<String>,
     state: Arc<CaptureState>,
     thread: StoppableThread,
 }
 
 impl SupervisedCapture {
-    /// Tries to start capturing `cfg.interfaces` into `table` at once (so that the state is
+    /// Tries to start capturing `cfg.interfaces` into `sink` at once (so that the state is
     /// known when this returns), then keeps trying from its own thread. Fails only when
     /// that thread cannot be started.
-    pub fn start(
-        cfg: &Config,
-        table: Arc<FlowTable>,
-        stats: Arc<CaptureStats>,
-    ) -> std::io::Result<SupervisedCapture> {
-        let sink = CaptureSink::new(table, stats);
-        let registry = sink.registry.clone();
+    pub fn start(cfg: &Config, sink: CaptureSink) -> std::io::Result<SupervisedCapture> {
         let state = Arc::new(CaptureState::default());
         let mut supervisor = Supervisor {
             cfg: cfg.clone(),
@@ -177,17 +183,7 @@ impl SupervisedCapture {
         let thread = StoppableThread::spawn("capture-supervise".into(), move |stop| {
             supervisor.run(&stop, first_wait)
         })?;
-        Ok(SupervisedCapture {
-            registry,
-            configured: cfg.interfaces.clone(),
-            state,
-            thread,
-        })
-    }
-
-    /// The registry of observation points, kept across restarts of the capture.
-    pub fn interfaces(&self) -> Interfaces {
-        self.registry.clone()
+        Ok(SupervisedCapture { state, thread })
     }
 
     /// What readiness and metrics read.
@@ -195,23 +191,24 @@ impl SupervisedCapture {
         self.state.clone()
     }
 
-    /// The addresses of the interfaces selected for capture now, captured yet or not (for
-    /// flowDirection when the pod's IPs are not configured).
-    pub fn addresses(&self) -> Vec<IpAddr> {
-        let links = netlink::links().unwrap_or_default();
-        let links: Vec<Link> = links.iter().map(Link::from).collect();
-        let names: Vec<String> = select(&self.configured, &links)
-            .capture
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect();
-        addresses_of(&names)
-    }
-
     /// Stops the supervisor and the capture threads, and waits for them.
     pub fn stop(mut self) {
         self.thread.stop();
     }
+}
+
+/// The addresses of the interfaces `configured` selects now (every one that is up but
+/// loopback when empty), captured yet or not: for flowDirection when the pod's IPs are
+/// not configured.
+pub fn selected_addresses(configured: &[String]) -> Vec<IpAddr> {
+    let links = netlink::links().unwrap_or_default();
+    let links: Vec<Link> = links.iter().map(Link::from).collect();
+    let names: Vec<String> = select(configured, &links)
+        .capture
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    addresses_of(&names)
 }
 
 /// The supervisor thread's own state.

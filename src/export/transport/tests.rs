@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::*;
 use crate::capture::CaptureStats;
 use crate::export::encoding::StatsSources;
-use crate::export::Enricher;
+use crate::export::PodAttribution;
 use crate::flow::{from_addr, Counters, EndReason, FlowKey, FlowTable};
 use crate::ipfix::{EncoderOptions, Session};
 
@@ -76,8 +76,8 @@ fn encoding() -> Encoding {
         table: Arc::new(FlowTable::new(crate::flow::Config::default().table())),
         capture: Arc::new(CaptureStats::default()),
     };
-    let enrich = Enricher::new(Arc::default(), &[], Vec::new(), 1);
-    Encoding::new(EncoderOptions::default(), enrich, sources)
+    let attribution = PodAttribution::new(Arc::default(), &[], Default::default());
+    Encoding::new(EncoderOptions::default(), Box::new(attribution), sources)
 }
 
 fn flows(n: u16) -> Vec<FlowRecord> {

@@ -44,10 +44,43 @@ fn a_server_without_exporter_is_ready_while_it_runs() {
     assert!(h.readiness().is_ready());
 }
 
-fn supervised(grace: Duration) -> (Health, Arc<CaptureState>) {
+/// A capture whose state the test sets, as a supervisor would.
+/// Not looked at yet: `None`; up on some interfaces: `Ok`; down: `Err` with the cause.
+#[derive(Debug, Default)]
+struct Capture(std::sync::Mutex<Option<Result<usize, &'static str>>>);
+
+impl Capture {
+    fn set_up(&self, interfaces: usize) {
+        *self.0.lock().unwrap() = Some(Ok(interfaces));
+    }
+
+    fn set_down(&self, cause: &'static str) {
+        *self.0.lock().unwrap() = Some(Err(cause));
+    }
+
+    fn now(&self) -> Option<Result<usize, &'static str>> {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl Work for Capture {
+    fn running(&self) -> bool {
+        matches!(self.now(), Some(Ok(_)))
+    }
+
+    fn problem(&self) -> Option<Arc<str>> {
+        self.now()?.err().map(Arc::from)
+    }
+
+    fn interfaces(&self) -> usize {
+        self.now().and_then(Result::ok).unwrap_or(0)
+    }
+}
+
+fn supervised(grace: Duration) -> (Health, Arc<Capture>) {
     let export = Arc::new(ExportStats::default());
     export.ready.store(true, Relaxed);
-    let state = Arc::new(CaptureState::default());
+    let state = Arc::new(Capture::default());
     (
         Health::capture(export).supervised(state.clone(), Instant::now(), grace),
         state,

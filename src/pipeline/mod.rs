@@ -1,0 +1,243 @@
+//! The probe pipeline, written once for every mode that meters: a [`Source`] of packets
+//! meters into the shared flow table, the sweeper ends flows and hands them to the
+//! exporter, and an [`Attribution`] says whose records they are.
+//!
+//! [`Pipeline::start`] wires a probe from the configuration, a source and an attribution
+//! and hands back the running [`Probe`]; [`Probe::run_until_signal`] waits for SIGTERM,
+//! SIGINT or the end of the input, and [`Probe::shutdown`] stops capture, ends every live
+//! flow, lets the exporter send what it holds and returns the totals.
+
+mod attribution;
+mod signal;
+mod source;
+
+use std::future::Future;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use prometheus_client::collector::Collector;
+
+use crate::capture::{CaptureSink, CaptureStats};
+use crate::config::Config;
+use crate::export::{Drain, DrainReport, ExportStats, Exporter, StatsSources};
+use crate::flow::{FlowTable, FlushAll, Sweeper};
+use crate::ipfix::EncoderOptions;
+use crate::telemetry::{MetricSources, Telemetry};
+pub use attribution::{Attribution, NodePods, SidecarPod};
+pub use signal::shutdown_signal;
+pub use source::{Live, Namespaces, Replay, Source};
+
+/// Why a mode stopped with an error.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad configuration or input (a file that is not a pcap, ...): exit code 2.
+    Usage(anyhow::Error),
+    /// Something failed while running: exit code 1.
+    Runtime(anyhow::Error),
+}
+
+/// Runs `work` on an actix System, which stops once `work` is done.
+pub fn block_on<T>(work: impl Future<Output = Result<T, Failure>>) -> Result<T, Failure> {
+    System::new().block_on(async move {
+        let result = work.await;
+        System::current().stop();
+        result
+    })
+}
+
+/// A probe about to start: its configuration, and the flow table and capture totals its
+/// source meters into.
+pub struct Pipeline<'a> {
+    config: &'a Config,
+    sink: CaptureSink,
+}
+
+impl<'a> Pipeline<'a> {
+    pub fn new(config: &'a Config) -> Pipeline<'a> {
+        let table = Arc::new(FlowTable::new(config.flow.table()));
+        Pipeline {
+            config,
+            sink: CaptureSink::new(table, Arc::default()),
+        }
+    }
+
+    /// Starts the exporter on a thread of its own, the attribution, the sweeper, the
+    /// source and (where the source serves it) the telemetry listener. Call it inside the
+    /// System ([`block_on`]). A collector it cannot use, or a source that cannot start, is
+    /// an error here.
+    pub fn start<S: Source, A: Attribution>(
+        self,
+        source: S,
+        attribution: A,
+    ) -> Result<Probe<S>, Failure> {
+        let Pipeline { config, sink } = self;
+        let records = attribution.records(sink.registry.clone(), || source.addresses());
+        let encoder = EncoderOptions {
+            observation_domain_id: config.ipfix.observation_domain_id,
+            enterprise_number: config.ipfix.enterprise_number,
+            biflow: config.flow.biflow,
+            with_peer: attribution.with_peer(),
+            max_message_bytes: config.export.message_bytes(),
+        };
+        let totals = StatsSources {
+            table: sink.table.clone(),
+            capture: sink.stats.clone(),
+        };
+        let exporter = Exporter::open(&config.export, encoder, records, totals)
+            .with_context(|| format!("export.collector = {}", config.export.collector))
+            .map_err(Failure::Usage)?;
+        let export_stats = exporter.stats();
+
+        // The exporter does blocking I/O (TCP connects, file writes): its own thread.
+        let arbiter = Arbiter::new();
+        let exporter = Exporter::start_in_arbiter(&arbiter.handle(), move |_| exporter);
+        let collectors = attribution.start(&exporter);
+        let sweeper = Sweeper::new(
+            sink.table.clone(),
+            source.clock(),
+            Duration::from_millis(config.flow.sweep_interval_ms),
+            exporter.clone().recipient(),
+        )
+        .start();
+        let mut probe = Probe {
+            source,
+            sink,
+            sweeper,
+            exporter,
+            arbiter,
+            telemetry: None,
+            drain_timeout: Duration::from_secs(config.export.drain_timeout_secs),
+        };
+        match probe.begin(config, export_stats, collectors) {
+            Ok(()) => Ok(probe),
+            Err(e) => {
+                probe.arbiter.stop();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A running probe. Dropping it without [`Probe::shutdown`] leaves its capture threads
+/// to stop with the process.
+pub struct Probe<S> {
+    source: S,
+    sink: CaptureSink,
+    sweeper: Addr<Sweeper>,
+    exporter: Addr<Exporter>,
+    arbiter: Arbiter,
+    telemetry: Option<Telemetry>,
+    drain_timeout: Duration,
+}
+
+/// What a probe did over its run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Records of the flows still live at shutdown.
+    pub at_shutdown: usize,
+    /// What the exporter sent and could not send; `None` when it did not finish within
+    /// `export.drain_timeout_secs`.
+    pub export: Option<DrainReport>,
+}
+
+impl<S: Source> Probe<S> {
+    /// Starts the source, then the telemetry listener where the source serves one.
+    fn begin(
+        &mut self,
+        config: &Config,
+        export: Arc<ExportStats>,
+        mut collectors: Vec<Box<dyn Collector>>,
+    ) -> Result<(), Failure> {
+        self.source
+            .start(&self.sink, self.sweeper.clone().recipient())?;
+        if let Some(health) = self.source.health(export) {
+            collectors.extend(self.source.collectors());
+            let mut metrics = MetricSources::new(
+                self.sink.stats.clone(),
+                self.sink.table.clone(),
+                Arc::new(health),
+            );
+            metrics.extra.extend(collectors);
+            self.telemetry = Telemetry::start(&config.telemetry.listen, metrics)
+                .map_err(|e| Failure::Usage(e.into()))?;
+        }
+        self.source.announce(config);
+        Ok(())
+    }
+
+    /// Runs until SIGTERM or SIGINT (logged), or until the source ends by itself.
+    pub async fn run_until_signal(&mut self) {
+        tokio::select! {
+            sig = shutdown_signal() => tracing::info!(signal = sig, "shutting down"),
+            () = self.source.ended() => {}
+        }
+    }
+
+    /// Stops capture, ends every live flow, lets the exporter send what it holds within
+    /// `export.drain_timeout_secs`, logs the totals once and stops the listener and the
+    /// exporter's thread.
+    pub async fn shutdown(self) -> Result<Totals, Failure> {
+        let Probe {
+            source,
+            sink,
+            sweeper,
+            exporter,
+            arbiter,
+            telemetry,
+            drain_timeout,
+        } = self;
+        let stopped = tokio::task::spawn_blocking(move || source.stop())
+            .await
+            .unwrap_or(Ok(()));
+        let at_shutdown = sweeper.send(FlushAll).await.unwrap_or(0);
+        let drain = tokio::time::timeout(drain_timeout, exporter.send(Drain)).await;
+        let export = drain.ok().and_then(Result::ok);
+        log_totals(&sink, at_shutdown, export, drain_timeout);
+        if let Some(t) = telemetry {
+            t.stop().await;
+        }
+        arbiter.stop();
+        stopped.map(|()| Totals {
+            at_shutdown,
+            export,
+        })
+    }
+}
+
+/// The last log line of a run: what was captured, metered and exported.
+fn log_totals(
+    sink: &CaptureSink,
+    at_shutdown: usize,
+    export: Option<DrainReport>,
+    drain_timeout: Duration,
+) {
+    let Some(report) = export else {
+        tracing::warn!(
+            timeout_secs = drain_timeout.as_secs(),
+            "the exporter did not finish within export.drain_timeout_secs; unsent records are lost"
+        );
+        return;
+    };
+    let capture: &CaptureStats = &sink.stats;
+    let table = sink.table.stats();
+    tracing::info!(
+        packets = capture.frames.load(Relaxed),
+        ignored = capture.ignored.load(Relaxed),
+        kernel_drops = capture.kernel_drops.load(Relaxed),
+        flows = table.flows,
+        records = report.exported,
+        not_sent = report.not_sent,
+        records_at_shutdown = at_shutdown,
+        evicted = table.evictions,
+        "done"
+    );
+    if report.not_sent > 0 {
+        tracing::warn!(
+            not_sent = report.not_sent,
+            "some flow records could not be sent"
+        );
+    }
+}

@@ -1,0 +1,64 @@
+//! Where packets come from. A [`Source`] meters into the probe's flow table through the
+//! [`CaptureSink`] it is started with, drives (or not) the flow clock, says whether it runs
+//! and how it stops: [`Live`] captures the interfaces of podflow's own network namespace
+//! under a supervisor, [`Replay`] reads a capture file with the packets' own clock, and
+//! [`Namespaces`] captures every network namespace of the node.
+
+mod live;
+mod namespaces;
+mod replay;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix::Recipient;
+use futures::future::BoxFuture;
+use prometheus_client::collector::Collector;
+
+use super::Failure;
+use crate::capture::CaptureSink;
+use crate::config::Config;
+use crate::export::ExportStats;
+use crate::flow::{Clock, FlushPoints};
+use crate::telemetry::Health;
+pub use live::Live;
+pub use namespaces::Namespaces;
+pub use replay::Replay;
+
+/// A source of packets, from its start to its stop.
+pub trait Source: Send + 'static {
+    /// What "now" is to the flow table's timeouts.
+    fn clock(&self) -> Clock;
+
+    /// The addresses of the interfaces it would capture now: what flowDirection is seen
+    /// from when the pod's own addresses are not configured.
+    fn addresses(&self) -> Vec<IpAddr> {
+        Vec::new()
+    }
+
+    /// Starts metering into `sink`; `flush` ends the flows of observation points that are
+    /// gone. Called inside the running System, once the exporter and the sweeper run.
+    fn start(&mut self, sink: &CaptureSink, flush: Recipient<FlushPoints>) -> Result<(), Failure>;
+
+    /// What `/readyz` and `/startupz` read, once started; `None` for a source that serves
+    /// no telemetry (a replay runs offline).
+    fn health(&self, export: Arc<ExportStats>) -> Option<Health>;
+
+    /// Metric families of its own, read at each scrape.
+    fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        Vec::new()
+    }
+
+    /// Logs what it is doing, once it has started.
+    fn announce(&self, config: &Config);
+
+    /// Resolves when the source has nothing more to give (the end of a capture file);
+    /// never for live capture.
+    fn ended(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::pending())
+    }
+
+    /// Stops the capture threads and waits for them; blocks. An input that could not be
+    /// read to its end is a usage error.
+    fn stop(self) -> Result<(), Failure>;
+}
