@@ -10,20 +10,22 @@
 //! `$IPFIX_PYTHON` or `.venv/bin/python`; `scripts/test.sh` installs both.
 
 mod common;
+#[path = "common/helm.rs"]
+mod helm;
 #[path = "common/kubernetes.rs"]
 mod kubernetes;
 #[path = "common/pss.rs"]
 mod pss;
 
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use helm::{chart_dir, helm};
 use pss::Level;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 const RELEASE: &str = "pf";
@@ -31,22 +33,6 @@ const NAMESPACE: &str = "flows";
 const FULLNAME: &str = "pf-podflow";
 const NODE_NAME: &str = "pf-podflow-node";
 const KUBE_VERSION: &str = "1.33.0";
-
-fn helm() -> PathBuf {
-    let path = std::env::var_os("HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".tools/helm/package/bin/helm"));
-    assert!(
-        path.is_file(),
-        "helm not found at {} (set HELM or run scripts/test.sh, which installs it)",
-        path.display()
-    );
-    path
-}
-
-fn chart_dir() -> PathBuf {
-    root().join("chart/podflow")
-}
 
 /// `helm template` of the chart with these values files (under it/fixtures/chart) and
 /// `--set` pairs: the objects, or helm's error output.
@@ -56,32 +42,17 @@ fn render(files: &[&str], sets: &[&str]) -> Result<Vec<Value>, String> {
 
 /// `render` for a cluster of this Kubernetes version.
 fn render_for(kube_version: &str, files: &[&str], sets: &[&str]) -> Result<Vec<Value>, String> {
-    let mut cmd = Command::new(helm());
-    cmd.args(["template", RELEASE]).arg(chart_dir()).args([
-        "--namespace",
-        NAMESPACE,
-        "--kube-version",
-        kube_version,
-    ]);
+    let mut args: Vec<OsString> = ["--namespace", NAMESPACE, "--kube-version", kube_version]
+        .map(OsString::from)
+        .into();
     for file in files {
-        cmd.arg("--values").arg(fixture(&format!("chart/{file}")));
+        args.push("--values".into());
+        args.push(fixture(&format!("chart/{file}")).into());
     }
     for set in sets {
-        cmd.args(["--set", set]);
+        args.extend(["--set", set].map(OsString::from));
     }
-    let out = cmd.output().expect("run helm");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut objects = Vec::new();
-    for doc in serde_norway::Deserializer::from_str(&text) {
-        let value = Value::deserialize(doc).expect("helm's output is YAML");
-        if !value.is_null() {
-            objects.push(value);
-        }
-    }
-    Ok(objects)
+    helm::template(RELEASE, args)
 }
 
 fn rendered(files: &[&str]) -> Vec<Value> {
@@ -936,7 +907,11 @@ fn assert_process_scan_access(objects: &[Value], scan: bool) {
     if scan {
         expected.push("SYS_PTRACE");
     }
-    assert_eq!(capabilities["add"], json!(expected), "exactly these capabilities");
+    assert_eq!(
+        capabilities["add"],
+        json!(expected),
+        "exactly these capabilities"
+    );
     let (_, config) = config_of(objects, NODE_NAME);
     assert_eq!(config["node"]["scan_processes"], scan);
 }
@@ -1360,7 +1335,11 @@ fn node_mode_with_a_pod_list_file_and_no_process_scan() {
     let host_paths: Vec<&Value> = volumes.iter().map(|v| &v["hostPath"]["path"]).collect();
     assert_eq!(
         host_paths,
-        [&Value::Null, &json!("/var/run/netns"), &json!("/var/lib/podflow")]
+        [
+            &Value::Null,
+            &json!("/var/run/netns"),
+            &json!("/var/lib/podflow")
+        ]
     );
     assert_eq!(
         volumes.last().unwrap(),
