@@ -10,20 +10,22 @@
 //! `$IPFIX_PYTHON` or `.venv/bin/python`; `scripts/test.sh` installs both.
 
 mod common;
+#[path = "common/helm.rs"]
+mod helm;
 #[path = "common/kubernetes.rs"]
 mod kubernetes;
 #[path = "common/pss.rs"]
 mod pss;
 
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use helm::{chart_dir, helm};
 use pss::Level;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 const RELEASE: &str = "pf";
@@ -31,22 +33,6 @@ const NAMESPACE: &str = "flows";
 const FULLNAME: &str = "pf-podflow";
 const NODE_NAME: &str = "pf-podflow-node";
 const KUBE_VERSION: &str = "1.33.0";
-
-fn helm() -> PathBuf {
-    let path = std::env::var_os("HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".tools/helm/package/bin/helm"));
-    assert!(
-        path.is_file(),
-        "helm not found at {} (set HELM or run scripts/test.sh, which installs it)",
-        path.display()
-    );
-    path
-}
-
-fn chart_dir() -> PathBuf {
-    root().join("chart/podflow")
-}
 
 /// `helm template` of the chart with these values files (under it/fixtures/chart) and
 /// `--set` pairs: the objects, or helm's error output.
@@ -56,32 +42,17 @@ fn render(files: &[&str], sets: &[&str]) -> Result<Vec<Value>, String> {
 
 /// `render` for a cluster of this Kubernetes version.
 fn render_for(kube_version: &str, files: &[&str], sets: &[&str]) -> Result<Vec<Value>, String> {
-    let mut cmd = Command::new(helm());
-    cmd.args(["template", RELEASE]).arg(chart_dir()).args([
-        "--namespace",
-        NAMESPACE,
-        "--kube-version",
-        kube_version,
-    ]);
+    let mut args: Vec<OsString> = ["--namespace", NAMESPACE, "--kube-version", kube_version]
+        .map(OsString::from)
+        .into();
     for file in files {
-        cmd.arg("--values").arg(fixture(&format!("chart/{file}")));
+        args.push("--values".into());
+        args.push(fixture(&format!("chart/{file}")).into());
     }
     for set in sets {
-        cmd.args(["--set", set]);
+        args.extend(["--set", set].map(OsString::from));
     }
-    let out = cmd.output().expect("run helm");
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut objects = Vec::new();
-    for doc in serde_norway::Deserializer::from_str(&text) {
-        let value = Value::deserialize(doc).expect("helm's output is YAML");
-        if !value.is_null() {
-            objects.push(value);
-        }
-    }
-    Ok(objects)
+    helm::template(RELEASE, args)
 }
 
 fn rendered(files: &[&str]) -> Vec<Value> {
@@ -920,6 +891,31 @@ fn assert_node_config_loads(config_text: &str) {
     );
 }
 
+/// What the process scan costs, and only the process scan: the node's PID namespace and
+/// SYS_PTRACE, on top of NET_RAW and SYS_ADMIN (drop ALL first).
+fn assert_process_scan_access(objects: &[Value], scan: bool) {
+    let (pod, c) = node_pod(objects);
+    assert_eq!(pod["hostNetwork"], true);
+    if scan {
+        assert_eq!(pod["hostPID"], true);
+    } else {
+        assert!(pod.get("hostPID").is_none(), "no host PID without the scan");
+    }
+    let capabilities = &c["securityContext"]["capabilities"];
+    assert_eq!(capabilities["drop"], json!(["ALL"]));
+    let mut expected = vec!["NET_RAW", "SYS_ADMIN"];
+    if scan {
+        expected.push("SYS_PTRACE");
+    }
+    assert_eq!(
+        capabilities["add"],
+        json!(expected),
+        "exactly these capabilities"
+    );
+    let (_, config) = config_of(objects, NODE_NAME);
+    assert_eq!(config["node"]["scan_processes"], scan);
+}
+
 /// The netns directories: each a read-only hostPath mount at the same path, with
 /// HostToContainer propagation, and nothing else from the host but these.
 fn assert_netns_mounts(objects: &[Value], dirs: &[&str]) {
@@ -1064,19 +1060,7 @@ fn node_mode_next_to_the_webhook() {
     assert_eq!(sc["runAsUser"], 0);
     assert_eq!(sc["runAsNonRoot"], false);
     assert_eq!(sc["readOnlyRootFilesystem"], true);
-    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
-    let added: BTreeSet<&str> = sc["capabilities"]["add"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
-    assert_eq!(
-        added,
-        BTreeSet::from(["NET_RAW", "SYS_ADMIN", "SYS_PTRACE"]),
-        "exactly these capabilities"
-    );
-    assert_eq!(sc["capabilities"]["add"].as_array().unwrap().len(), 3);
+    assert_process_scan_access(&objects, true);
     assert!(
         sc.get("allowPrivilegeEscalation").is_none(),
         "Kubernetes refuses allowPrivilegeEscalation: false with SYS_ADMIN: {sc}"
@@ -1295,8 +1279,15 @@ fn node_mode_privileged() {
     );
     assert_eq!(sc["runAsUser"], 0);
     assert_eq!(sc["readOnlyRootFilesystem"], true);
+    // Privileged holds every capability, but not the node's PID namespace: the process
+    // scan still asks for it.
+    assert_eq!(node_pod(&objects).0["hostPID"], true);
     assert_netns_mounts(&objects, &["/var/run/netns"]);
     assert_node_config_loads(&config_of(&objects, NODE_NAME).0);
+    let objects = render(&["node-privileged.yaml"], &["node.scanProcesses=false"])
+        .unwrap_or_else(|e| panic!("node.scanProcesses=false:\n{e}"));
+    validate(&objects);
+    assert!(node_pod(&objects).0.get("hostPID").is_none());
 }
 
 #[test]
@@ -1308,7 +1299,7 @@ fn node_mode_second_netns_dir() {
         config["node"]["netns_dirs"],
         json!(["/var/run/netns", "/var/run/docker/netns"])
     );
-    assert_eq!(config["node"]["scan_processes"], false);
+    assert_process_scan_access(&objects, false);
     assert_node_config_loads(&text);
 
     // No directory at all: the namespaces are found through the processes alone.
@@ -1318,7 +1309,56 @@ fn node_mode_second_netns_dir() {
     assert_netns_mounts(&objects, &[]);
     let (text, config) = config_of(&objects, NODE_NAME);
     assert_eq!(config["node"]["netns_dirs"], json!([]));
-    assert_eq!(config["node"]["scan_processes"], true);
+    assert_process_scan_access(&objects, true);
+    assert_node_config_loads(&text);
+}
+
+/// The values `it/cri_node.rs` runs under containerd: no process scan, and the pod index
+/// from a PodList file that an extra hostPath volume brings in.
+#[test]
+fn node_mode_with_a_pod_list_file_and_no_process_scan() {
+    let objects = rendered(&["node-cri.yaml"]);
+    assert_eq!(
+        kinds(&objects),
+        BTreeSet::from([
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "DaemonSet",
+            "ServiceAccount"
+        ])
+    );
+    assert_process_scan_access(&objects, false);
+    let (pod, c) = node_pod(&objects);
+    // From the host: the namespace directory, and the extra volume after the chart's own.
+    let volumes = pod["volumes"].as_array().unwrap();
+    let host_paths: Vec<&Value> = volumes.iter().map(|v| &v["hostPath"]["path"]).collect();
+    assert_eq!(
+        host_paths,
+        [
+            &Value::Null,
+            &json!("/var/run/netns"),
+            &json!("/var/lib/podflow")
+        ]
+    );
+    assert_eq!(
+        volumes.last().unwrap(),
+        &json!({"name": "pod-list", "hostPath": {"path": "/var/lib/podflow", "type": "Directory"}})
+    );
+    assert_eq!(
+        c["volumeMounts"].as_array().unwrap().last().unwrap(),
+        &json!({"name": "pod-list", "mountPath": "/var/lib/podflow", "readOnly": true})
+    );
+    assert_eq!(
+        c["env"].as_array().unwrap()[2],
+        json!({"name": "PODFLOW_K8S__SOURCE", "value": "file:/var/lib/podflow/pods.json"})
+    );
+    let (text, config) = config_of(&objects, NODE_NAME);
+    assert_eq!(
+        config["k8s"],
+        json!({"source": "kube", "cluster_name": "lab"}),
+        "node.env overrides the file's source"
+    );
     assert_node_config_loads(&text);
 }
 
@@ -1544,6 +1584,36 @@ fn bad_values_fail_naming_the_value() {
             "node.resources.limits.memory",
         ),
         (&["node.yaml"], &["node.enabled=yes"], "node.enabled=yes"),
+        (
+            &["node.yaml"],
+            &["node.extraVolumes=pods"],
+            "node.extraVolumes must be a list",
+        ),
+        (
+            &["node.yaml"],
+            &["node.extraVolumes[0].hostPath.path=/var/lib/podflow"],
+            "node.extraVolumes: map[hostPath:map[path:/var/lib/podflow]] has no name",
+        ),
+        (
+            &["node.yaml"],
+            &["node.extraVolumes[0].name=netns-0"],
+            "node.extraVolumes: the name \"netns-0\" is the chart's own",
+        ),
+        (
+            &["node-cri.yaml"],
+            &["node.extraVolumes[1].name=pod-list"],
+            "node.extraVolumes: \"pod-list\" is listed twice",
+        ),
+        (
+            &["node-cri.yaml"],
+            &["node.extraVolumeMounts[0].name=pods"],
+            "node.extraVolumeMounts: \"pods\" names no volume of node.extraVolumes",
+        ),
+        (
+            &["node-cri.yaml"],
+            &["node.extraVolumeMounts[0].mountPath=var/lib/podflow"],
+            "node.extraVolumeMounts: \"pod-list\" needs an absolute mountPath",
+        ),
     ];
     for (files, sets, named) in cases {
         match render(files, sets) {
@@ -1676,4 +1746,13 @@ fn notes_say_what_node_mode_installed() {
     let text = notes("node-privileged.yaml");
     assert!(text.contains("privileged (node.privileged)"), "{text}");
     assert!(!text.contains("SYS_ADMIN"), "{text}");
+
+    let text = notes("node-cri.yaml");
+    for expected in [
+        "root in the node's network namespace, with NET_RAW and SYS_ADMIN.",
+        "(in /var/run/netns) and on the node's own interfaces",
+    ] {
+        assert!(text.contains(expected), "NOTES lacks {expected:?}:\n{text}");
+    }
+    assert!(!text.contains("SYS_PTRACE"), "{text}");
 }

@@ -31,16 +31,6 @@ use serde_json::json;
 
 const SITE: &str = "served from the site configMap\n";
 
-/// `/proc/<pid>/status` fields of a container's first process.
-fn proc_status(pid: u32) -> BTreeMap<String, String> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect()
-}
-
 fn hex(text: &str) -> u64 {
     u64::from_str_radix(text, 16).unwrap()
 }
@@ -272,14 +262,14 @@ fn busybox_pods_under_containerd_root() {
     );
 
     // Each container's process as the runtime made it.
-    let web = proc_status(run.pid("web"));
+    let web = run.process_status("web");
     assert_eq!(web["Uid"].split_whitespace().next(), Some("1000"));
     assert_eq!(hex(&web["CapEff"]), 0, "{web:?}");
     assert_eq!(hex(&web["CapPrm"]), 0);
     assert_eq!(hex(&web["CapBnd"]), 1 << 10, "NET_BIND_SERVICE only");
     assert_eq!(web["NoNewPrivs"], "1");
     assert_eq!(web["Seccomp"], "2", "RuntimeDefault is a filter");
-    let helper = proc_status(run.pid("helper"));
+    let helper = run.process_status("helper");
     assert_eq!(helper["Uid"].split_whitespace().next(), Some("0"));
     assert_eq!(
         hex(&helper["CapEff"]),

@@ -247,6 +247,23 @@ impl Cri {
         .map(|r| r.items)
     }
 
+    /// Runs `cmd` in a running container and waits for it (at most `timeout_secs`): its exit
+    /// code and output, as the kubelet's exec probes and `kubectl exec` get them.
+    pub fn exec_sync(
+        &self,
+        container_id: &str,
+        cmd: &[&str],
+        timeout_secs: i64,
+    ) -> Result<k8s_cri::v1::ExecSyncResponse> {
+        let mut c = self.service.clone();
+        let request = k8s_cri::v1::ExecSyncRequest {
+            container_id: container_id.to_string(),
+            cmd: cmd.iter().map(|a| a.to_string()).collect(),
+            timeout: timeout_secs,
+        };
+        self.call("ExecSync", async move { c.exec_sync(request).await })
+    }
+
     /// The image the runtime holds under `reference`, if any (the kubelet reads the image's
     /// user from it for the runAsNonRoot check).
     pub fn image_status(&self, reference: &str) -> Result<Option<Image>> {

@@ -438,3 +438,19 @@ impl Drop for Node {
         }
     }
 }
+
+impl Node {
+    /// Makes the directory of the pods' namespace mounts ([`Node::netns_dir`]) a shared
+    /// mount of its own, so that a container's `HostToContainer` mount of it receives the
+    /// namespaces mounted after the container started, as on a node whose root is shared
+    /// (systemd makes it so; the test machine's may be private, and containerd refuses such
+    /// a mount from a private one). Teardown unmounts it with the node's other mounts.
+    pub fn share_netns_dir(&self) -> PathBuf {
+        let dir = self.netns_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.display().to_string();
+        run("mount", &["--bind", &path, &path]);
+        run("mount", &["--make-shared", &path]);
+        dir
+    }
+}

@@ -254,6 +254,18 @@ impl PodRun<'_> {
         info["pid"].as_u64().expect("pid in the verbose info") as u32
     }
 
+    /// The `/proc/<pid>/status` fields of the container's first process (its UID, its
+    /// capability sets, NoNewPrivs, Seccomp, ...).
+    pub fn process_status(&self, container: &str) -> BTreeMap<String, String> {
+        let pid = self.pid(container);
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_else(|e| panic!("{container}'s process {pid}: {e}"))
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect()
+    }
+
     /// The container's log file as written (CRI format).
     pub fn log(&self, container: &str) -> String {
         let path = PathBuf::from(&self.sandbox_config.log_directory)

@@ -232,9 +232,32 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- end }}
 {{- end }}
 {{- end }}
-{{- range $key := list "env" "tolerations" }}
+{{- range $key := list "env" "tolerations" "extraVolumes" "extraVolumeMounts" }}
 {{- if not (kindIs "slice" (index $n $key | default list)) }}
 {{- fail (printf "node.%s must be a list" $key) }}
+{{- end }}
+{{- end }}
+{{- $extra := dict }}
+{{- range $n.extraVolumes }}
+{{- $name := (kindIs "map" .) | ternary (get . "name" | default "" | toString) "" }}
+{{- if not $name }}
+{{- fail (printf "node.extraVolumes: %v has no name" .) }}
+{{- end }}
+{{- if or (eq $name "config") (regexMatch "^netns-[0-9]+$" $name) }}
+{{- fail (printf "node.extraVolumes: the name %q is the chart's own (config, netns-<N>)" $name) }}
+{{- end }}
+{{- if hasKey $extra $name }}
+{{- fail (printf "node.extraVolumes: %q is listed twice" $name) }}
+{{- end }}
+{{- $_ := set $extra $name true }}
+{{- end }}
+{{- range $n.extraVolumeMounts }}
+{{- $name := (kindIs "map" .) | ternary (get . "name" | default "" | toString) "" }}
+{{- if not (hasKey $extra $name) }}
+{{- fail (printf "node.extraVolumeMounts: %q names no volume of node.extraVolumes" $name) }}
+{{- end }}
+{{- if not (hasPrefix "/" (get . "mountPath" | default "" | toString)) }}
+{{- fail (printf "node.extraVolumeMounts: %q needs an absolute mountPath" $name) }}
 {{- end }}
 {{- end }}
 {{- end }}

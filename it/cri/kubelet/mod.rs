@@ -1,13 +1,15 @@
 //! The kubelet's translation of a Kubernetes Pod into CRI requests, as pure functions of
 //! the pod (as the API server hands it to the kubelet) and of what the node knows: the
 //! sandbox config, each container's config in the kubelet's start order, environment,
-//! volumes and mounts, resources and security context.
+//! volumes and mounts, resources and security context; and the pod's status as the kubelet
+//! reports it back ([`status`]).
 
 pub mod env;
 pub mod expand;
 pub mod fieldpath;
 pub mod resources;
 pub mod security;
+pub mod status;
 pub mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
