@@ -12,7 +12,7 @@ use std::time::Duration;
 use podflow::capture::CaptureStats;
 use podflow::export::ExportStats;
 use podflow::flow::{FlowTable, FlowTableConfig, NANOS_PER_SEC};
-use podflow::telemetry::{Health, MetricSources, Telemetry, TelemetryError};
+use podflow::telemetry::{self, Health, Registry, Telemetry, TelemetryError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -68,8 +68,9 @@ async fn request(addr: SocketAddr, method: &str, path: &str, accept: Option<&str
 
 struct Probe {
     capture: Arc<CaptureStats>,
+    export: Arc<ExportStats>,
     health: Arc<Health>,
-    sources: MetricSources,
+    metrics: Registry,
 }
 
 fn probe() -> Probe {
@@ -81,12 +82,19 @@ fn probe() -> Probe {
         max_flows: 16,
         biflow: true,
     }));
-    let health = Arc::new(Health::capture(Arc::new(ExportStats::default())));
-    let sources = MetricSources::new(capture.clone(), table, health.clone());
+    let export = Arc::new(ExportStats::default());
+    let health = Arc::new(Health::capture(export.clone()));
+    // What a probe registers.
+    let mut metrics = telemetry::registry();
+    capture.register(&mut metrics);
+    table.register(&mut metrics);
+    export.register(&mut metrics);
+    health.register(&mut metrics);
     Probe {
         capture,
+        export,
         health,
-        sources,
+        metrics,
     }
 }
 
@@ -94,11 +102,12 @@ fn probe() -> Probe {
 fn serves_health_readiness_and_metrics_then_stops() {
     let Probe {
         capture,
+        export,
         health,
-        sources,
+        metrics,
     } = probe();
     actix::System::new().block_on(async move {
-        let telemetry = Telemetry::start("127.0.0.1:0", sources)
+        let telemetry = Telemetry::start("127.0.0.1:0", metrics, health.clone())
             .unwrap()
             .expect("a listener for a non-empty address");
         let addr = telemetry.local_addr();
@@ -124,7 +133,6 @@ fn serves_health_readiness_and_metrics_then_stops() {
         let r = request(addr, "GET", "/startupz", None).await;
         assert_eq!((r.status, r.body.as_str()), (200, "started"));
 
-        let export = health.export.as_ref().unwrap();
         export.ready.store(true, Relaxed);
         let r = request(addr, "GET", "/readyz", None).await;
         assert_eq!((r.status, r.body.as_str()), (200, "ready"));
@@ -182,7 +190,7 @@ fn a_port_in_use_is_one_error_naming_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listen = taken.local_addr().unwrap().to_string();
     actix::System::new().block_on(async move {
-        let err = Telemetry::start(&listen, probe().sources).unwrap_err();
+        let err = Telemetry::start(&listen, probe().metrics, probe().health).unwrap_err();
         let TelemetryError::Bind { listen: named, .. } = &err;
         assert_eq!(named, &listen);
         let msg = err.to_string();
@@ -198,14 +206,16 @@ fn a_port_in_use_is_one_error_naming_the_address() {
 #[test]
 fn an_empty_address_disables_the_listener() {
     actix::System::new().block_on(async {
-        assert!(Telemetry::start("", probe().sources).unwrap().is_none());
+        assert!(Telemetry::start("", probe().metrics, probe().health)
+            .unwrap()
+            .is_none());
     });
 }
 
 #[test]
 fn an_address_without_a_port_is_refused() {
     actix::System::new().block_on(async {
-        let err = Telemetry::start("127.0.0.1", probe().sources).unwrap_err();
+        let err = Telemetry::start("127.0.0.1", probe().metrics, probe().health).unwrap_err();
         assert!(err.to_string().contains("\"127.0.0.1\""), "{err}");
     });
 }

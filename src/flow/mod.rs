@@ -5,6 +5,7 @@ mod config;
 mod frag;
 mod key;
 mod meter;
+mod metrics;
 mod record;
 mod sweeper;
 mod table;

@@ -16,6 +16,7 @@ mod events;
 mod identity;
 mod index;
 mod kube;
+mod metrics;
 mod podlist;
 mod select;
 mod watched;

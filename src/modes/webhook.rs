@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::pipeline::{self, shutdown_signal, Failure};
-use crate::telemetry::{Health, MetricSources, Telemetry};
+use crate::telemetry::{self, Health, Telemetry};
 use crate::webhook::server::{Admission, WebhookMetrics, WebhookServer};
 use crate::webhook::Injector;
 
@@ -18,11 +18,10 @@ pub fn run(config: Config) -> Result<(), Failure> {
         let health = Arc::new(Health::server("the HTTPS listener"));
         let server = WebhookServer::start(&config.webhook, admission, metrics.clone())
             .map_err(|e| Failure::Usage(e.into()))?;
-        let telemetry = Telemetry::start(
-            &config.telemetry.listen,
-            MetricSources::without_probe(health.clone()).with_collector(metrics.collector()),
-        )
-        .map_err(|e| Failure::Usage(e.into()))?;
+        let mut registry = telemetry::registry();
+        metrics.register(&mut registry);
+        let telemetry = Telemetry::start(&config.telemetry.listen, registry, health.clone())
+            .map_err(|e| Failure::Usage(e.into()))?;
         health.running.store(true, Ordering::Relaxed);
         tracing::info!(
             listen = %server.local_addr(),

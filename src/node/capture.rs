@@ -9,18 +9,18 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
 use super::discover::{self, DirWatch, Nsfs};
+use super::stats::NodeStats;
 use super::{Config, SharedNamespaces};
 use crate::capture::live::netlink::{self, LinkInfo};
 use crate::capture::live::{addresses_on, CaptureSink, Link, NamespaceCapture, StoppableThread};
 use crate::metadata::SharedIndex;
-use crate::telemetry::Work;
 
 /// How long what is known of a vanished namespace (its interface names, its pod) is kept
 /// for records still on their way to the collector (a TCP backlog, for instance).
@@ -34,35 +34,6 @@ const SETTLE_AGAIN: Duration = Duration::from_millis(1500);
 /// Backoff of a namespace that cannot be entered or opened: from the rescan interval,
 /// doubling up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// Counters of node mode's capture, read by `/metrics`.
-#[derive(Debug, Default)]
-pub struct NodeStats {
-    /// Pod namespaces captured now.
-    pub namespaces: AtomicUsize,
-    /// Of those, the ones whose pod the index knows.
-    pub namespaces_with_pod: AtomicUsize,
-    /// Namespaces found and ended since start.
-    pub namespaces_added: AtomicU64,
-    pub namespaces_removed: AtomicU64,
-    /// Failures to open or enter a namespace, or to list its interfaces.
-    pub namespace_errors: AtomicU64,
-    /// Interfaces captured now, pod namespaces and host together.
-    pub interfaces: AtomicUsize,
-    /// The node thread runs (it keeps the capture threads in line with the namespaces and
-    /// interfaces present); false once it has ended, however it ended.
-    pub running: AtomicBool,
-}
-
-impl Work for NodeStats {
-    fn running(&self) -> bool {
-        self.running.load(Relaxed)
-    }
-
-    fn interfaces(&self) -> usize {
-        self.interfaces.load(Relaxed)
-    }
-}
 
 /// Clears [`NodeStats::running`] when the node thread ends, by returning or by a panic.
 struct Running(Arc<NodeStats>);

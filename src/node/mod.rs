@@ -6,8 +6,10 @@ mod capture;
 mod config;
 mod discover;
 mod state;
+mod stats;
 
 pub use attribution::NodeAttribution;
-pub use capture::{NodeCapture, NodeError, NodeStats};
+pub use capture::{NodeCapture, NodeError};
 pub use config::Config;
 pub use state::{NamespaceView, SharedNamespaces};
+pub use stats::NodeStats;

@@ -7,13 +7,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use prometheus_client::collector::Collector;
 
 use crate::capture::Interfaces;
 use crate::export::{self, Exporter, PodAttribution};
 use crate::metadata::{self, Metadata, PodIdentity, Pods};
 use crate::node::{NodeAttribution, SharedNamespaces};
-use crate::telemetry::{MetadataCollector, PodIndexCollector};
+use crate::telemetry::Registry;
 
 /// The attribution side of a probe.
 pub trait Attribution {
@@ -29,9 +28,9 @@ pub trait Attribution {
         addresses: impl FnOnce() -> Vec<IpAddr>,
     ) -> Box<dyn export::Attribution>;
 
-    /// Starts what keeps the attribution current, reporting to `exporter`; called inside
-    /// the running System. Returns its metric families.
-    fn start(self, exporter: &Addr<Exporter>) -> Vec<Box<dyn Collector>>;
+    /// Starts what keeps the attribution current, reporting to `exporter`, and registers
+    /// its metric families; called inside the running System.
+    fn start(self, exporter: &Addr<Exporter>, metrics: &mut Registry);
 }
 
 /// The pod a sidecar runs in.
@@ -69,10 +68,9 @@ impl Attribution for SidecarPod {
         Box::new(pod)
     }
 
-    fn start(self, exporter: &Addr<Exporter>) -> Vec<Box<dyn Collector>> {
-        let stats = self.metadata.stats();
+    fn start(self, exporter: &Addr<Exporter>, metrics: &mut Registry) {
+        self.metadata.stats().register(metrics);
         self.metadata.send_to(exporter.clone().recipient()).start();
-        vec![Box::new(MetadataCollector(stats))]
     }
 }
 
@@ -113,7 +111,7 @@ impl Attribution for NodePods {
         ))
     }
 
-    fn start(self, _: &Addr<Exporter>) -> Vec<Box<dyn Collector>> {
-        vec![Box::new(PodIndexCollector(self.pods))]
+    fn start(self, _: &Addr<Exporter>, metrics: &mut Registry) {
+        self.pods.register(metrics);
     }
 }

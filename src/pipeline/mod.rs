@@ -18,14 +18,13 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use anyhow::Context as _;
-use prometheus_client::collector::Collector;
 
 use crate::capture::{CaptureSink, CaptureStats};
 use crate::config::Config;
 use crate::export::{Drain, DrainReport, ExportStats, Exporter, StatsSources};
 use crate::flow::{FlowTable, FlushAll, Sweeper};
 use crate::ipfix::EncoderOptions;
-use crate::telemetry::{MetricSources, Telemetry};
+use crate::telemetry::{self, Registry, Telemetry};
 pub use attribution::{Attribution, NodePods, SidecarPod};
 pub use signal::shutdown_signal;
 pub use source::{Live, Namespaces, Replay, Source};
@@ -94,7 +93,8 @@ impl<'a> Pipeline<'a> {
         // The exporter does blocking I/O (TCP connects, file writes): its own thread.
         let arbiter = Arbiter::new();
         let exporter = Exporter::start_in_arbiter(&arbiter.handle(), move |_| exporter);
-        let collectors = attribution.start(&exporter);
+        let mut metrics = probe_metrics(&sink, &export_stats);
+        attribution.start(&exporter, &mut metrics);
         let sweeper = Sweeper::new(
             sink.table.clone(),
             source.clock(),
@@ -111,7 +111,7 @@ impl<'a> Pipeline<'a> {
             telemetry: None,
             drain_timeout: Duration::from_secs(config.export.drain_timeout_secs),
         };
-        match probe.begin(config, export_stats, collectors) {
+        match probe.begin(config, export_stats, metrics) {
             Ok(()) => Ok(probe),
             Err(e) => {
                 probe.arbiter.stop();
@@ -119,6 +119,15 @@ impl<'a> Pipeline<'a> {
             }
         }
     }
+}
+
+/// The metrics of every probe: capture totals, the flow table, the exporter.
+fn probe_metrics(sink: &CaptureSink, export: &Arc<ExportStats>) -> Registry {
+    let mut metrics = telemetry::registry();
+    sink.stats.register(&mut metrics);
+    sink.table.register(&mut metrics);
+    export.register(&mut metrics);
+    metrics
 }
 
 /// A running probe. Dropping it without [`Probe::shutdown`] leaves its capture threads
@@ -149,19 +158,15 @@ impl<S: Source> Probe<S> {
         &mut self,
         config: &Config,
         export: Arc<ExportStats>,
-        mut collectors: Vec<Box<dyn Collector>>,
+        mut metrics: Registry,
     ) -> Result<(), Failure> {
         self.source
             .start(&self.sink, self.sweeper.clone().recipient())?;
         if let Some(health) = self.source.health(export) {
-            collectors.extend(self.source.collectors());
-            let mut metrics = MetricSources::new(
-                self.sink.stats.clone(),
-                self.sink.table.clone(),
-                Arc::new(health),
-            );
-            metrics.extra.extend(collectors);
-            self.telemetry = Telemetry::start(&config.telemetry.listen, metrics)
+            let health = Arc::new(health);
+            health.register(&mut metrics);
+            self.source.register(&mut metrics);
+            self.telemetry = Telemetry::start(&config.telemetry.listen, metrics, health)
                 .map_err(|e| Failure::Usage(e.into()))?;
         }
         self.source.announce(config);
@@ -239,5 +244,50 @@ fn log_totals(
             not_sent = report.not_sent,
             "some flow records could not be sent"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::{render, Format, Health};
+
+    #[test]
+    fn every_probe_metric_is_there_prefixed_with_counters_ending_in_total() {
+        let config = Config::default();
+        let sink = CaptureSink::new(
+            Arc::new(FlowTable::new(config.flow.table())),
+            Arc::default(),
+        );
+        let export = Arc::new(ExportStats::default());
+        let mut metrics = probe_metrics(&sink, &export);
+        Arc::new(Health::capture(export)).register(&mut metrics);
+        let body = render(&metrics, Format::Prometheus).unwrap();
+        for line in body.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(name.starts_with("podflow_"), "{line}");
+        }
+        for line in body.lines().filter(|l| l.ends_with(" counter")) {
+            assert!(line.ends_with("_total counter"), "{line}");
+        }
+        for name in [
+            "podflow_capture_packets_total",
+            "podflow_capture_ignored_packets_total",
+            "podflow_capture_dropped_packets_total",
+            "podflow_metered_bytes_total",
+            "podflow_live_flows",
+            "podflow_flows_started_total",
+            "podflow_flows_ended_total{reason=",
+            "podflow_export_records_total",
+            "podflow_export_records_not_sent_total",
+            "podflow_export_errors_total",
+            "podflow_export_bytes_total",
+            "podflow_export_messages_total",
+            "podflow_capture_up",
+            "podflow_capture_interfaces",
+            "podflow_build_info{version=",
+        ] {
+            assert!(body.contains(&format!("\n{name}")), "no {name} in\n{body}");
+        }
     }
 }

@@ -13,14 +13,13 @@ use std::sync::Arc;
 
 use actix::Recipient;
 use futures::future::BoxFuture;
-use prometheus_client::collector::Collector;
 
 use super::Failure;
 use crate::capture::CaptureSink;
 use crate::config::Config;
 use crate::export::ExportStats;
 use crate::flow::{Clock, FlushPoints};
-use crate::telemetry::Health;
+use crate::telemetry::{Health, Registry};
 pub use live::Live;
 pub use namespaces::Namespaces;
 pub use replay::Replay;
@@ -44,10 +43,8 @@ pub trait Source: Send + 'static {
     /// no telemetry (a replay runs offline).
     fn health(&self, export: Arc<ExportStats>) -> Option<Health>;
 
-    /// Metric families of its own, read at each scrape.
-    fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        Vec::new()
-    }
+    /// Registers metric families of its own, once started.
+    fn register(&self, _metrics: &mut Registry) {}
 
     /// Logs what it is doing, once it has started.
     fn announce(&self, config: &Config);

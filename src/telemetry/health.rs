@@ -6,7 +6,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::export::ExportStats;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+
+use super::metrics::{encode_gauges, Registry};
+
+/// An exporter as readiness sees it.
+pub trait Sending: Send + Sync + fmt::Debug {
+    /// It can hand records to its collector now.
+    fn can_send(&self) -> bool;
+}
 
 /// A mode's main work as readiness sees it, read at each request: capture threads (a
 /// supervised capture, node mode's namespaces) or a server.
@@ -36,9 +45,8 @@ pub struct Health {
     what: &'static str,
     /// Interfaces being captured now, where no work is attached.
     pub interfaces: AtomicUsize,
-    /// The exporter's counters, where the mode exports; [`ExportStats::ready`] says whether
-    /// it can send.
-    pub export: Option<Arc<ExportStats>>,
+    /// The exporter, where the mode exports.
+    export: Option<Arc<dyn Sending>>,
     /// The capture: whether it runs, and why not.
     capture: Option<Arc<dyn Work>>,
     /// When the mode started, for the startup grace.
@@ -52,7 +60,7 @@ pub struct Health {
 
 impl Health {
     /// A probe: ready when capture runs and the exporter can send.
-    pub fn capture(export: Arc<ExportStats>) -> Health {
+    pub fn capture(export: Arc<dyn Sending>) -> Health {
         Health::new("capture", Some(export))
     }
 
@@ -61,7 +69,7 @@ impl Health {
         Health::new(what, None)
     }
 
-    fn new(what: &'static str, export: Option<Arc<ExportStats>>) -> Health {
+    fn new(what: &'static str, export: Option<Arc<dyn Sending>>) -> Health {
         Health {
             running: AtomicBool::new(false),
             what,
@@ -118,7 +126,7 @@ impl Health {
             problem: (!running)
                 .then(|| self.capture.as_ref()?.problem())
                 .flatten(),
-            export_ready: self.export.as_ref().is_none_or(|e| e.ready.load(Relaxed)),
+            export_ready: self.export.as_ref().is_none_or(|e| e.can_send()),
         }
     }
 
@@ -127,6 +135,39 @@ impl Health {
         let readiness = self.readiness();
         let phase = startup_phase(self.started.load(Relaxed), self.since.elapsed(), self.grace);
         Startup { phase, readiness }
+    }
+
+    /// Registers `podflow_capture_up` and `podflow_capture_interfaces` for a probe (a
+    /// health made by [`Health::capture`]); nothing for a server.
+    pub fn register(self: &Arc<Self>, registry: &mut Registry) {
+        if self.export.is_some() {
+            registry.register_collector(Box::new(CaptureGauges(self.clone())));
+        }
+    }
+}
+
+/// Whether capture runs and on how many interfaces, read at each scrape.
+#[derive(Debug)]
+struct CaptureGauges(Arc<Health>);
+
+impl Collector for CaptureGauges {
+    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
+        let health = &self.0;
+        encode_gauges(
+            &mut out,
+            [
+                (
+                    "capture_interfaces",
+                    "Interfaces being captured now; fewer than expected when a configured one is missing.",
+                    health.captured_interfaces() as u64,
+                ),
+                (
+                    "capture_up",
+                    "1 while capture runs, 0 while it does not (/readyz says why).",
+                    u64::from(health.is_running()),
+                ),
+            ],
+        )
     }
 }
 

@@ -2,16 +2,13 @@
 //! listener (`/healthz`, `/readyz`, `/startupz`, Prometheus `/metrics`).
 
 mod config;
-pub mod events;
+mod events;
 mod health;
 pub mod logging;
 mod metrics;
 mod server;
 
 pub use config::{Config, LogConfig, LogFormat};
-pub use health::{startup_phase, Health, Readiness, Startup, StartupPhase, Work};
-pub(crate) use metrics::encode_counters;
-pub use metrics::{
-    render, Format, MetadataCollector, MetricSources, NodeCollector, PodIndexCollector,
-};
+pub use health::{startup_phase, Health, Readiness, Sending, Startup, StartupPhase, Work};
+pub use metrics::{encode_counters, encode_gauges, registry, render, Format, Registry, Unit};
 pub use server::{Telemetry, TelemetryError};

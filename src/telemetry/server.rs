@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 
 use super::events;
 use super::health::Health;
-use super::metrics::{render, Format, MetricSources};
+use super::metrics::{render, Format};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
@@ -73,22 +73,20 @@ struct State {
 }
 
 impl Telemetry {
-    /// Binds `listen` and serves until [`Telemetry::stop`]. An empty `listen` disables the
-    /// listener (`Ok(None)`). Call it from inside the actix System (`System::block_on`):
-    /// the server runs on it, with one worker thread. It does not handle signals; the
-    /// mode does.
+    /// Binds `listen` and serves `/metrics` from `registry` and the probes from `health`
+    /// until [`Telemetry::stop`]. An empty `listen` disables the listener (`Ok(None)`).
+    /// Call it from inside the actix System (`System::block_on`): the server runs on it,
+    /// with one worker thread. It does not handle signals; the mode does.
     pub fn start(
         listen: &str,
-        sources: MetricSources,
+        registry: Registry,
+        health: Arc<Health>,
     ) -> Result<Option<Telemetry>, TelemetryError> {
         let listen = listen.trim();
         if listen.is_empty() {
             return Ok(None);
         }
-        let state = web::Data::new(State {
-            health: sources.health.clone(),
-            registry: sources.registry(),
-        });
+        let state = web::Data::new(State { registry, health });
         let bind_error = |source| TelemetryError::Bind {
             listen: listen.to_owned(),
             source,

@@ -21,7 +21,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
 mod metrics;
 use metrics::Outcome;
-pub use metrics::{WebhookCollector, WebhookMetrics};
+pub use metrics::WebhookMetrics;
 
 use super::tls::{self, CertFiles, CertWatch, Check, TlsError};
 use super::{BadRequest, Injector, Reviewed};
@@ -316,7 +316,7 @@ mod tests {
     use actix_web::test::{call_service, init_service, read_body, TestRequest};
 
     use super::*;
-    use crate::telemetry::{render, Format};
+    use crate::telemetry::{registry, render, Format};
     use crate::webhook::Decision;
 
     fn state(admission: impl Admission) -> (web::Data<State>, Arc<WebhookMetrics>) {
@@ -351,8 +351,8 @@ mod tests {
     }
 
     fn scrape(metrics: &Arc<WebhookMetrics>) -> String {
-        let mut registry = prometheus_client::registry::Registry::with_prefix("podflow");
-        registry.register_collector(Box::new(metrics.collector()));
+        let mut registry = registry();
+        metrics.register(&mut registry);
         render(&registry, Format::Prometheus).unwrap()
     }
 

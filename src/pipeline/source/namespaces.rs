@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use actix::Recipient;
-use prometheus_client::collector::Collector;
 
 use super::Source;
 use crate::capture::CaptureSink;
@@ -14,7 +13,7 @@ use crate::flow::{Clock, FlushPoints};
 use crate::metadata::SharedIndex;
 use crate::node::{self, NodeCapture, SharedNamespaces};
 use crate::pipeline::Failure;
-use crate::telemetry::{Health, NodeCollector};
+use crate::telemetry::{Health, Registry};
 
 /// The namespaces of the node, on the wall clock.
 pub struct Namespaces {
@@ -60,11 +59,10 @@ impl Source for Namespaces {
         Some(Health::capture(export).watching(stats))
     }
 
-    fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        self.capture
-            .iter()
-            .map(|c| Box::new(NodeCollector(c.stats())) as Box<dyn Collector>)
-            .collect()
+    fn register(&self, metrics: &mut Registry) {
+        if let Some(capture) = &self.capture {
+            capture.stats().register(metrics);
+        }
     }
 
     fn announce(&self, config: &Config) {

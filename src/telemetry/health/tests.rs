@@ -1,8 +1,18 @@
 use super::*;
 
+/// An exporter whose readiness the test sets.
+#[derive(Debug, Default)]
+struct Exporter(AtomicBool);
+
+impl Sending for Exporter {
+    fn can_send(&self) -> bool {
+        self.0.load(Relaxed)
+    }
+}
+
 fn health(capture: bool, export: bool) -> Readiness {
-    let stats = Arc::new(ExportStats::default());
-    stats.ready.store(export, Relaxed);
+    let stats = Arc::new(Exporter::default());
+    stats.0.store(export, Relaxed);
     let h = Health::capture(stats);
     h.running.store(capture, Relaxed);
     h.readiness()
@@ -78,8 +88,7 @@ impl Work for Capture {
 }
 
 fn supervised(grace: Duration) -> (Health, Arc<Capture>) {
-    let export = Arc::new(ExportStats::default());
-    export.ready.store(true, Relaxed);
+    let export = Arc::new(Exporter(AtomicBool::new(true)));
     let state = Arc::new(Capture::default());
     (
         Health::capture(export).supervised(state.clone(), Instant::now(), grace),

@@ -12,6 +12,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
+use crate::telemetry::{encode_counters, Registry};
 use crate::webhook::Decision;
 
 /// How one `/mutate` request ended, as counted in `podflow_webhook_requests_total`.
@@ -121,15 +122,15 @@ impl WebhookMetrics {
         self.latency.observe(took.as_secs_f64());
     }
 
-    /// A collector for `MetricSources::with_collector`.
-    pub fn collector(self: &Arc<Self>) -> WebhookCollector {
-        WebhookCollector(self.clone())
+    /// Registers the `podflow_webhook_*` families.
+    pub fn register(self: &Arc<Self>, registry: &mut Registry) {
+        registry.register_collector(Box::new(WebhookCollector(self.clone())));
     }
 }
 
 /// Encodes [`WebhookMetrics`] at each scrape.
 #[derive(Debug)]
-pub struct WebhookCollector(Arc<WebhookMetrics>);
+struct WebhookCollector(Arc<WebhookMetrics>);
 
 impl Collector for WebhookCollector {
     fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
@@ -179,6 +180,9 @@ impl Collector for WebhookCollector {
                 &m.cert_rejected,
             ),
         ];
-        crate::telemetry::encode_counters(&mut out, certs.map(|(n, h, v)| (n, h, v.load(Relaxed))))
+        encode_counters(
+            &mut out,
+            certs.map(|(n, h, v)| (n, h, None, v.load(Relaxed))),
+        )
     }
 }
