@@ -232,7 +232,7 @@ fn pretty(v: &Value) -> String {
 fn committed_component_is_what_the_code_generates() {
     let committed = files_of(&root().join(COMPONENT));
     let generated: BTreeMap<String, String> =
-        kustomize::component(&Template::from_config(&Config::default()))
+        kustomize::component(&Template::from(&Config::default()))
             .into_iter()
             .map(|f| (f.name.to_string(), f.text))
             .collect();

@@ -7,6 +7,9 @@ use figment::providers::{Format, Serialized, Toml, Yaml};
 use figment::{error::Kind, Figment};
 use serde::{Deserialize, Serialize};
 
+use crate::webhook::sidecar::Template;
+use crate::webhook::Injector;
+
 /// Every section of the configuration. Each domain owns its section's type.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -32,30 +35,6 @@ pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
 mod env;
 pub use env::EnvLayer;
-
-/// Serde for values written as one string and parsed with `FromStr` (`export.collector`,
-/// `k8s.source`): a parse error names the value and what was expected.
-pub(crate) mod as_str {
-    use std::fmt::Display;
-    use std::str::FromStr;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(value)
-    }
-
-    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
-    where
-        T: FromStr<Err = String>,
-        D: Deserializer<'de>,
-    {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(|why: String| {
-            serde::de::Error::invalid_value(serde::de::Unexpected::Str(&s), &why.as_str())
-        })
-    }
-}
 
 /// Prefix of the environment variables read as configuration.
 pub const ENV_PREFIX: &str = "PODFLOW_";
@@ -121,6 +100,26 @@ impl Config {
             return bad("k8s.max_metadata_bytes", "must be at least 2 (room for {})");
         }
         Ok(())
+    }
+}
+
+impl From<&Config> for Template {
+    /// The sidecar every injection adds: `webhook.sidecar`, and the collector, enterprise
+    /// number and cluster name of this process.
+    fn from(config: &Config) -> Template {
+        Template {
+            settings: config.webhook.sidecar.clone(),
+            collector: config.export.collector.to_string(),
+            enterprise_number: config.ipfix.enterprise_number,
+            cluster_name: config.k8s.cluster_name.clone(),
+        }
+    }
+}
+
+impl From<&Config> for Injector {
+    /// The webhook's injector: `webhook.match` and the sidecar of [`Template`].
+    fn from(config: &Config) -> Injector {
+        Injector::with_rules(config.webhook.matching.clone(), Template::from(config))
     }
 }
 
@@ -233,143 +232,4 @@ fn one_line(msg: &str) -> String {
 #[cfg(test)]
 // figment's Jail closures return figment::Error, whose size is figment's choice.
 #[allow(clippy::result_large_err)]
-mod tests {
-    use super::*;
-    use figment::Jail;
-
-    use std::path::PathBuf;
-
-    fn load(jail: &Jail, file: Option<&str>) -> Result<Config> {
-        let path = file.map(|f| jail.directory().join(f));
-        Config::from_figment(Config::figment(path.as_deref(), EnvLayer::from_process())?)
-    }
-
-    #[test]
-    fn shipped_config_file_documents_the_defaults() {
-        Jail::expect_with(|_| {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/podflow.toml");
-            let c = Config::from_figment(
-                Config::figment(Some(&path), EnvLayer::from_process()).unwrap(),
-            )
-            .map_err(|e| e.to_string())?;
-            assert_eq!(c, Config::default());
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn defaults_match_the_contract() {
-        let c = Config::default();
-        assert!(c.capture.interfaces.is_empty());
-        assert_eq!(c.capture.pcap, None);
-        assert_eq!(
-            (c.flow.idle_timeout_secs, c.flow.active_timeout_secs),
-            (15, 60)
-        );
-        assert_eq!(c.flow.max_flows, 262_144);
-        assert!(c.flow.biflow);
-        assert_eq!(c.export.collector, crate::export::Collector::Stdout);
-        assert_eq!(c.export.template_refresh_secs, 60);
-        assert_eq!(c.ipfix.enterprise_number, 32473);
-        assert_eq!(c.ipfix.observation_domain_id, 1);
-        assert_eq!(c.k8s.labels_file, PathBuf::from("/etc/podinfo/labels"));
-        assert_eq!(
-            c.k8s.annotations_file,
-            PathBuf::from("/etc/podinfo/annotations")
-        );
-        assert_eq!(c.telemetry.listen, "0.0.0.0:9477");
-        assert_eq!(c.webhook.listen, "0.0.0.0:8443");
-    }
-
-    #[test]
-    fn layers_file_then_env() {
-        Jail::expect_with(|jail| {
-            jail.create_file(
-                "p.toml",
-                "[flow]\nidle_timeout_secs = 30\nactive_timeout_secs = 90\n[k8s]\npod_name = \"web-1\"\n",
-            )?;
-            jail.set_env("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "45");
-            jail.set_env("PODFLOW_EXPORT__COLLECTOR", "udp://127.0.0.1:4739");
-            let c = load(jail, Some("p.toml")).map_err(|e| e.to_string())?;
-            assert_eq!(c.flow.idle_timeout_secs, 45);
-            assert_eq!(c.flow.active_timeout_secs, 90);
-            assert_eq!(c.k8s.pod_name.as_deref(), Some("web-1"));
-            assert_eq!(
-                c.export.collector,
-                crate::export::Collector::Udp("127.0.0.1:4739".into())
-            );
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn yaml_file() {
-        Jail::expect_with(|jail| {
-            jail.create_file(
-                "p.yaml",
-                "flow:\n  biflow: false\nk8s:\n  pod_ips: [10.0.0.7]\n",
-            )?;
-            let c = load(jail, Some("p.yaml")).map_err(|e| e.to_string())?;
-            assert!(!c.flow.biflow);
-            assert_eq!(
-                c.k8s.pod_ips,
-                vec!["10.0.0.7".parse::<std::net::IpAddr>().unwrap()]
-            );
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn numeric_looking_strings_stay_strings() {
-        Jail::expect_with(|jail| {
-            jail.set_env("PODFLOW_K8S__POD_NAME", "1234");
-            let c = load(jail, None).map_err(|e| e.to_string())?;
-            assert_eq!(c.k8s.pod_name.as_deref(), Some("1234"));
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn errors_name_key_value_and_source() {
-        Jail::expect_with(|jail| {
-            jail.set_env("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "soon");
-            let e = load(jail, None).unwrap_err().to_string();
-            assert!(e.contains("flow.idle_timeout_secs"), "{e}");
-            assert!(e.contains("soon"), "{e}");
-            assert!(e.contains("PODFLOW_FLOW__IDLE_TIMEOUT_SECS"), "{e}");
-            Ok(())
-        });
-        Jail::expect_with(|jail| {
-            jail.create_file("p.toml", "[flow]\nidle_timeout_sec = 3\n")?;
-            let e = load(jail, Some("p.toml")).unwrap_err().to_string();
-            assert!(
-                e.contains("unknown key flow.idle_timeout_sec = 3 from file"),
-                "{e}"
-            );
-            assert!(e.contains("p.toml"), "{e}");
-            Ok(())
-        });
-        Jail::expect_with(|jail| {
-            jail.set_env("PODFLOW_EXPORT__COLLECTOR", "udp://collector");
-            let e = load(jail, None).unwrap_err().to_string();
-            assert!(e.contains("export.collector"), "{e}");
-            assert!(e.contains("udp://collector"), "{e}");
-            assert!(e.contains("PODFLOW_EXPORT__COLLECTOR"), "{e}");
-            Ok(())
-        });
-        Jail::expect_with(|jail| {
-            jail.create_file("p.toml", "[flow]\nmax_flows = 0\n")?;
-            let e = load(jail, Some("p.toml")).unwrap_err().to_string();
-            assert!(e.contains("flow.max_flows = 0"), "{e}");
-            assert!(e.contains("p.toml"), "{e}");
-            Ok(())
-        });
-        Jail::expect_with(|jail| {
-            jail.set_env("PODFLOW_BOGUS__KEY", "1");
-            let e = load(jail, None).unwrap_err().to_string();
-            assert!(e.contains("unknown key bogus"), "{e}");
-            assert!(e.contains("PODFLOW_BOGUS"), "{e}");
-            Ok(())
-        });
-    }
-}
+mod tests;

@@ -14,6 +14,8 @@ pub mod config;
 pub mod export;
 /// Flow keys, records, the shared flow table and the sweeper actor.
 pub mod flow;
+/// Who a flow record belongs to: the identity types shared by metadata, export and ipfix.
+pub mod identity;
 /// IPFIX (RFC 7011) information elements, templates, encoder and decoder.
 pub mod ipfix;
 /// Who the observed pod is: identity from configuration and the Downward API.
@@ -26,6 +28,8 @@ pub mod node;
 pub mod pipeline;
 /// Values from outside quoted in warnings and log lines, cut to a bounded length.
 pub mod quote;
+/// What every configuration section shares.
+pub mod section;
 /// Logging initialisation and the named events that log and count.
 pub mod telemetry;
 /// The Mutating Admission Webhook Server.

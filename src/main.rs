@@ -71,7 +71,7 @@ fn inject(args: &InjectArgs, config: &Config) -> ExitCode {
 
 /// `podflow kustomize-component`: the component's files written into `--out`.
 fn kustomize(args: &KustomizeArgs, config: &Config) -> ExitCode {
-    let template = webhook::sidecar::Template::from_config(config);
+    let template = webhook::sidecar::Template::from(config);
     match webhook::kustomize::write(&args.out, &template) {
         Ok(paths) => {
             for path in paths {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::capture::{Interfaces, PointInfo};
 use crate::flow::{from_addr, FlowRecord};
+use crate::identity::PodIdentity;
 use crate::ipfix::ExportRecord;
-use crate::metadata::PodIdentity;
 
 /// flowDirection when podflow knows none of the pod's addresses (offline input without
 /// `k8s.pod_ips`): outside the 0/1 of the registry, so no collector mistakes it for either.

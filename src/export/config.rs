@@ -140,13 +140,13 @@ impl fmt::Display for Collector {
 
 impl Serialize for Collector {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        crate::config::as_str::serialize(self, s)
+        crate::section::as_str::serialize(self, s)
     }
 }
 
 impl<'de> Deserialize<'de> for Collector {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::config::as_str::deserialize(d)
+        crate::section::as_str::deserialize(d)
     }
 }
 

@@ -9,8 +9,8 @@ use super::attribution::Attribution;
 use super::stats::ExportStats;
 use crate::capture::CaptureStats;
 use crate::flow::{wall_now, FlowRecord, FlowTable, Nanos};
+use crate::identity::PodIdentity;
 use crate::ipfix::{Counts, Encoded, Encoder, EncoderOptions, ExportRecord};
-use crate::metadata::PodIdentity;
 
 /// Everything the exporter reads to fill the options record.
 #[derive(Clone)]

@@ -12,9 +12,14 @@ use super::encoding::{Encoding, StatsSources};
 use super::stats::ExportStats;
 use super::transport::{self, Transport};
 use super::Config;
-use crate::flow::FinishedFlows;
+use crate::flow::FlowRecord;
+use crate::identity::PodIdentity;
 use crate::ipfix::EncoderOptions;
-use crate::metadata::PodIdentity;
+
+/// A batch of ended flow records to export.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FinishedFlows(pub Vec<FlowRecord>);
 
 /// The pod identity changed (labels or annotations files were rewritten).
 #[derive(Message)]

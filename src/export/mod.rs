@@ -17,5 +17,5 @@ pub use attribution::{
 };
 pub use config::{Collector, Config, IpfixConfig};
 pub use encoding::StatsSources;
-pub use exporter::{Drain, DrainReport, Exporter, IdentityChanged};
+pub use exporter::{Drain, DrainReport, Exporter, FinishedFlows, IdentityChanged};
 pub use stats::ExportStats;

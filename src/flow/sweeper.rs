@@ -1,4 +1,5 @@
-//! The sweeper actor: ends due flows on an interval and hands them to the exporter.
+//! The sweeper actor: ends due flows on an interval and hands each batch of records on
+//! to whoever exports them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,10 +8,8 @@ use actix::prelude::*;
 
 use super::{Clock, FlowRecord, FlowTable};
 
-/// A batch of ended flow records, sent to whoever exports them.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct FinishedFlows(pub Vec<FlowRecord>);
+/// Where batches of ended flow records go.
+pub type Finished = Box<dyn Fn(Vec<FlowRecord>)>;
 
 /// Ends every live flow (forced end) and sends the records on. Answered once they are
 /// queued at the exporter.
@@ -29,16 +28,11 @@ pub struct Sweeper {
     table: Arc<FlowTable>,
     clock: Clock,
     interval: Duration,
-    sink: Recipient<FinishedFlows>,
+    sink: Finished,
 }
 
 impl Sweeper {
-    pub fn new(
-        table: Arc<FlowTable>,
-        clock: Clock,
-        interval: Duration,
-        sink: Recipient<FinishedFlows>,
-    ) -> Self {
+    pub fn new(table: Arc<FlowTable>, clock: Clock, interval: Duration, sink: Finished) -> Self {
         Sweeper {
             table,
             clock,
@@ -51,7 +45,7 @@ impl Sweeper {
         let mut out = Vec::new();
         self.table.sweep(self.clock.now(), &mut out);
         if !out.is_empty() {
-            self.sink.do_send(FinishedFlows(out));
+            (self.sink)(out);
         }
     }
 }
@@ -73,7 +67,7 @@ impl Handler<FlushAll> for Sweeper {
         self.table.flush(self.clock.now(), &mut out);
         let n = out.len();
         if n > 0 {
-            self.sink.do_send(FinishedFlows(out));
+            (self.sink)(out);
         }
         n
     }
@@ -87,7 +81,7 @@ impl Handler<FlushPoints> for Sweeper {
         self.table.flush_points(&msg.0, self.clock.now(), &mut out);
         let n = out.len();
         if n > 0 {
-            self.sink.do_send(FinishedFlows(out));
+            (self.sink)(out);
         }
         n
     }

@@ -13,7 +13,7 @@ use super::template::{
     TEMPLATE_ID_OPTIONS,
 };
 use crate::flow::{FlowRecord, Nanos};
-use crate::metadata::PodIdentity;
+use crate::identity::{PeerIdentity, PodIdentity};
 
 /// IPFIX version number in every message header.
 pub const VERSION: u16 = 10;
@@ -23,18 +23,6 @@ pub const HEADER_LEN: usize = 16;
 pub const SET_HEADER_LEN: usize = 4;
 /// The largest message the 16-bit length field can describe.
 pub const MAX_MESSAGE_LEN: usize = 65535;
-
-/// The Kubernetes identity of the other end of a flow, when it is a pod the index knows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PeerIdentity {
-    pub pod_name: String,
-    pub pod_namespace: String,
-    pub workload_name: String,
-    pub workload_kind: String,
-    pub node_name: String,
-    /// JSON object of the peer's labels, keys sorted.
-    pub labels_json: String,
-}
 
 /// Everything one data record carries: the flow plus what enrichment added.
 #[derive(Clone, Copy, Debug)]

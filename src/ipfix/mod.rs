@@ -27,8 +27,7 @@ pub use elements::{
     DataType, Element, Ie, Registry, DEFAULT_ENTERPRISE_NUMBER, REVERSE_PEN, VARLEN,
 };
 pub use encode::{
-    Counts, Encoded, Encoder, EncoderOptions, ExportRecord, PeerIdentity, HEADER_LEN,
-    MAX_MESSAGE_LEN,
+    Counts, Encoded, Encoder, EncoderOptions, ExportRecord, HEADER_LEN, MAX_MESSAGE_LEN,
 };
 pub use framing::{peek_header, split_messages, Header, Messages};
 pub use template::{TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6, TEMPLATE_ID_OPTIONS};

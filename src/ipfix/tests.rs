@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
 use crate::flow::{from_addr, Counters, EndReason, FlowKey, FlowRecord, PROTO_ICMP, PROTO_TCP};
-use crate::metadata::PodIdentity;
+use crate::identity::{PeerIdentity, PodIdentity};
 
 const PEN: u32 = 32473;
 

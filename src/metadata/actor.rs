@@ -11,10 +11,11 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::events::{FileMissing, FileUnusable, FileVanished, IdentityBuilt, MetadataStats};
-use super::identity::{build, PodIdentity};
+use super::identity::build;
 use super::watched::{Change, WatchedFile};
 use super::Config;
 use crate::export::IdentityChanged;
+use crate::identity::PodIdentity;
 
 /// How often the files are looked at unless told otherwise.
 const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);

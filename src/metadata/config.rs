@@ -104,13 +104,13 @@ impl fmt::Display for PodSource {
 
 impl Serialize for PodSource {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        crate::config::as_str::serialize(self, s)
+        crate::section::as_str::serialize(self, s)
     }
 }
 
 impl<'de> Deserialize<'de> for PodSource {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        crate::config::as_str::deserialize(d)
+        crate::section::as_str::deserialize(d)
     }
 }
 

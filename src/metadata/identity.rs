@@ -3,32 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::downward::{self, ParseError};
 use super::select::{allowed, capped_json};
 use super::{workload, Config};
-
-/// Who the observed pod is. Labels and annotations are kept as their exported JSON form
-/// (keys sorted), computed once when the identity changes rather than per record.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PodIdentity {
-    pub node_name: String,
-    pub node_ip: Option<IpAddr>,
-    pub pod_name: String,
-    pub pod_namespace: String,
-    pub pod_uid: String,
-    /// The pod's top owner, configured or derived (see `workload`).
-    pub workload_name: String,
-    /// `Deployment`, `StatefulSet`, ... or `Pod`; empty when unknown.
-    pub workload_kind: String,
-    pub cluster_name: String,
-    /// JSON object of the labels, keys sorted, within `k8s.max_metadata_bytes`; `{}` for none.
-    pub labels_json: String,
-    /// JSON object of the exported annotations, keys sorted; `{}` for none.
-    pub annotations_json: String,
-}
+use crate::identity::PodIdentity;
 
 /// A JSON object with sorted keys, as k8sPodLabels and k8sPodAnnotations carry it.
 pub fn json_object(map: &BTreeMap<String, String>) -> String {

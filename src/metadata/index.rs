@@ -14,8 +14,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Pod as ApiPod;
 
 use super::select::{allowed, capped_json};
-use super::{derive_workload, PodIdentity, Workload};
-use crate::ipfix::PeerIdentity;
+use super::{derive_workload, Workload};
+use crate::identity::{PeerIdentity, PodIdentity};
 
 /// The owner reference that a controller sets on the pods it makes.
 #[derive(Clone, Debug, PartialEq, Eq)]

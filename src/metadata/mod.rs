@@ -26,9 +26,7 @@ pub use actor::{CurrentIdentity, Metadata};
 pub use config::{Config, PodSource};
 pub use downward::ParseError;
 pub use events::MetadataStats;
-pub use identity::{
-    build, from_config, json_object, node_identity, Built, MetadataError, PodIdentity,
-};
+pub use identity::{build, from_config, json_object, node_identity, Built, MetadataError};
 pub use index::{
     workload_of, IdentityRules, IndexSummary, IndexedPod, Owner, PodEvent, PodIndex, TrimmedPod,
 };

@@ -12,8 +12,9 @@ use crate::export::{
     addresses, direction, peer_address, Attribution, Points, POINT_HOST, POINT_POD_NAMESPACE,
 };
 use crate::flow::FlowRecord;
-use crate::ipfix::{ExportRecord, PeerIdentity};
-use crate::metadata::{IndexedPod, PodIdentity, SharedIndex};
+use crate::identity::{PeerIdentity, PodIdentity};
+use crate::ipfix::ExportRecord;
+use crate::metadata::{IndexedPod, SharedIndex};
 
 /// The namespaces and the pod index, read once per batch.
 pub struct NodeAttribution {

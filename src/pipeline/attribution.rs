@@ -10,7 +10,8 @@ use actix::prelude::*;
 
 use crate::capture::Interfaces;
 use crate::export::{self, Exporter, PodAttribution};
-use crate::metadata::{self, Metadata, PodIdentity, Pods};
+use crate::identity::PodIdentity;
+use crate::metadata::{self, Metadata, Pods};
 use crate::node::{NodeAttribution, SharedNamespaces};
 use crate::telemetry::Registry;
 

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 
 use crate::capture::{CaptureSink, CaptureStats};
 use crate::config::Config;
-use crate::export::{Drain, DrainReport, ExportStats, Exporter, StatsSources};
+use crate::export::{Drain, DrainReport, ExportStats, Exporter, FinishedFlows, StatsSources};
 use crate::flow::{FlowTable, FlushAll, Sweeper};
 use crate::ipfix::EncoderOptions;
 use crate::telemetry::{self, Registry, Telemetry};
@@ -95,11 +95,12 @@ impl<'a> Pipeline<'a> {
         let exporter = Exporter::start_in_arbiter(&arbiter.handle(), move |_| exporter);
         let mut metrics = probe_metrics(&sink, &export_stats);
         attribution.start(&exporter, &mut metrics);
+        let to_exporter = exporter.clone();
         let sweeper = Sweeper::new(
             sink.table.clone(),
             source.clock(),
             Duration::from_millis(config.flow.sweep_interval_ms),
-            exporter.clone().recipient(),
+            Box::new(move |flows| to_exporter.do_send(FinishedFlows(flows))),
         )
         .start();
         let mut probe = Probe {

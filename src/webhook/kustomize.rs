@@ -179,7 +179,7 @@ fn yaml(value: &Value, about: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::webhook::Sidecar;
 
     fn parse(text: &str) -> Value {
         serde_norway::from_str(text).unwrap()
@@ -187,9 +187,11 @@ mod tests {
 
     #[test]
     fn native_sidecar_is_merged_into_init_containers() {
-        let mut config = Config::default();
-        config.export.collector = "udp://10.0.0.5:4739".parse().unwrap();
-        let files = component(&Template::from_config(&config));
+        let template = Template {
+            collector: "udp://10.0.0.5:4739".into(),
+            ..Template::for_tests(Sidecar::default())
+        };
+        let files = component(&template);
         let names: Vec<_> = files.iter().map(|f| f.name).collect();
         assert_eq!(names, ["kustomization.yaml", "sidecar.yaml"]);
         let k = parse(&files[0].text);
@@ -222,9 +224,11 @@ mod tests {
 
     #[test]
     fn regular_sidecar_is_appended_to_containers() {
-        let mut config = Config::default();
-        config.webhook.sidecar.native = false;
-        let files = component(&Template::from_config(&config));
+        let settings = Sidecar {
+            native: false,
+            ..Sidecar::default()
+        };
+        let files = component(&Template::for_tests(settings));
         let names: Vec<_> = files.iter().map(|f| f.name).collect();
         assert_eq!(
             names,
@@ -243,7 +247,7 @@ mod tests {
 
     #[test]
     fn numbers_stay_strings() {
-        let files = component(&Template::from_config(&Config::default()));
+        let files = component(&Template::for_tests(Sidecar::default()));
         let patch = parse(&files[1].text);
         let env = &patch["spec"]["template"]["spec"]["initContainers"][0]["env"];
         let pen = env

@@ -53,13 +53,16 @@ pub(super) struct Plan {
 }
 
 impl Injector {
-    /// The injector of the process's configuration (`webhook`, `export.collector`,
-    /// `ipfix.enterprise_number`, `k8s.cluster_name`).
-    pub fn new(config: &crate::config::Config) -> Injector {
-        Injector {
-            rules: config.webhook.matching.clone(),
-            template: Template::from_config(config),
-        }
+    /// The injector `settings` describe: the process's configuration (`&Config`, whose
+    /// `webhook`, `export.collector`, `ipfix.enterprise_number` and `k8s.cluster_name`
+    /// it takes) is one.
+    pub fn new(settings: impl Into<Injector>) -> Injector {
+        settings.into()
+    }
+
+    /// Adds the sidecar of `template` to the pods `rules` select.
+    pub fn with_rules(rules: Match, template: Template) -> Injector {
+        Injector { rules, template }
     }
 
     /// Answers one AdmissionReview request body.
@@ -216,7 +219,7 @@ mod tests {
     use super::*;
 
     fn injector() -> Injector {
-        Injector::new(&crate::config::Config::default())
+        Injector::with_rules(Match::default(), Template::for_tests(Default::default()))
     }
 
     const POD_CREATE: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",

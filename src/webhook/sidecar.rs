@@ -42,14 +42,16 @@ pub struct Template {
     pub cluster_name: Option<String>,
 }
 
+#[cfg(test)]
 impl Template {
-    /// The template of the processes' configuration.
-    pub fn from_config(config: &crate::config::Config) -> Template {
+    /// The template of a process configured with `settings` and every other default: JSON
+    /// lines on stdout, enterprise number 32473, no cluster name.
+    pub(crate) fn for_tests(settings: super::config::Sidecar) -> Template {
         Template {
-            settings: config.webhook.sidecar.clone(),
-            collector: config.export.collector.to_string(),
-            enterprise_number: config.ipfix.enterprise_number,
-            cluster_name: config.k8s.cluster_name.clone(),
+            settings,
+            collector: "stdout".into(),
+            enterprise_number: 32473,
+            cluster_name: None,
         }
     }
 }
@@ -263,6 +265,6 @@ fn podinfo_volume() -> Volume {
 }
 
 #[cfg(test)]
-mod kubelet;
+pub(crate) mod kubelet;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! Tests of `podflow inject` on small manifests.
 
 use super::*;
-use crate::config::Config;
+use crate::webhook::sidecar::Template;
+use crate::webhook::{Match, Sidecar};
 use serde_json::json;
 
 const MANIFESTS: &str = "\
@@ -44,7 +45,11 @@ spec:
 ";
 
 fn injector() -> Injector {
-    Injector::new(&Config::default())
+    injector_with(Sidecar::default())
+}
+
+fn injector_with(settings: Sidecar) -> Injector {
+    Injector::with_rules(Match::default(), Template::for_tests(settings))
 }
 
 fn docs(yaml: &str) -> Vec<Value> {
@@ -138,9 +143,11 @@ fn enforcing(level: &str) -> String {
 }
 
 fn refusals(level: &str, profile: crate::webhook::SecurityProfile) -> Vec<String> {
-    let mut config = Config::default();
-    config.webhook.sidecar.security_profile = profile;
-    manifests(&enforcing(level), &Injector::new(&config))
+    let settings = Sidecar {
+        security_profile: profile,
+        ..Sidecar::default()
+    };
+    manifests(&enforcing(level), &injector_with(settings))
         .unwrap()
         .notes
         .into_iter()

@@ -1,7 +1,6 @@
 //! Tests of the pod decisions and of the patch, applied to the pod.
 
 use super::*;
-use crate::config::Config;
 use crate::webhook::sidecar::{build, PodFacts, Template};
 use k8s_openapi::api::core::v1::Pod;
 
@@ -44,10 +43,12 @@ fn rules(labels: &[(&str, &str)], deployments: &[&str], mode: MatchMode) -> Matc
 }
 
 fn sidecar(native: bool) -> Sidecar {
-    let mut config = Config::default();
-    config.webhook.sidecar.native = native;
+    let settings = crate::webhook::Sidecar {
+        native,
+        ..Default::default()
+    };
     build(
-        &Template::from_config(&config),
+        &Template::for_tests(settings),
         &PodFacts {
             owner: Owner::Unknown,
             telemetry: true,

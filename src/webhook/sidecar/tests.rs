@@ -1,10 +1,10 @@
-//! Tests of the sidecar builder: the environment as the kubelet hands it to the process
-//! (then loaded as podflow's configuration), the probe, native or regular.
+//! Tests of the sidecar builder: the environment as the kubelet hands it to the process,
+//! the probe, native or regular. That environment loaded as podflow's configuration is
+//! tested with the configuration (`config/tests/sidecar.rs`).
 
 use super::kubelet;
 use super::*;
-use crate::config::{Config, EnvLayer};
-use crate::webhook::config::SecurityProfile;
+use crate::webhook::config::{SecurityProfile, Sidecar as Settings};
 
 /// The container's variables as written: a literal value, or `fieldRef:PATH`.
 fn env_of(sidecar: &Sidecar) -> Vec<(String, String)> {
@@ -23,25 +23,6 @@ fn env_of(sidecar: &Sidecar) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The podflow configuration the sidecar of a pod with these field values loads, from
-/// the environment the kubelet gives it.
-fn sidecar_config(sidecar: &Sidecar, fields: &[(&str, &str)]) -> Config {
-    let container = serde_json::to_value(&sidecar.container).unwrap();
-    let env = kubelet::environment(&container, fields)
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("PODFLOW_"));
-    Config::from_figment(Config::figment(None, EnvLayer::from_vars(env)).unwrap()).unwrap()
-}
-
-const FIELDS: &[(&str, &str)] = &[
-    ("metadata.name", "shop-web-7c9d8f6b5-x2x9k"),
-    ("metadata.namespace", "shop"),
-    ("metadata.uid", "0b1c6f3e-1111-2222-3333-444455556666"),
-    ("spec.nodeName", "node-1"),
-    ("status.hostIP", "192.168.1.10"),
-    ("status.podIPs", "10.1.2.3,fd00::3"),
-];
-
 /// The facts of a pod whose owner is not known, with the telemetry port free.
 fn unknown_owner() -> PodFacts {
     PodFacts {
@@ -58,75 +39,13 @@ fn workload(name: &str, kind: &str) -> Owner {
 }
 
 #[test]
-fn injected_environment_is_a_valid_sidecar_configuration() {
-    let mut config = Config::default();
-    config.k8s.cluster_name = Some("prod".into());
-    config.export.collector = "udp://10.0.0.5:4739".parse().unwrap();
-    let template = Template::from_config(&config);
+fn only_the_pod_ips_reference_is_left_for_the_kubelet() {
+    let template = Template {
+        cluster_name: Some("$(X)".into()),
+        ..Template::for_tests(Settings::default())
+    };
     let sidecar = build(
         &template,
-        &PodFacts {
-            owner: workload("shop-web", "Deployment"),
-            telemetry: true,
-        },
-    );
-    let c = sidecar_config(&sidecar, FIELDS);
-    assert_eq!(c.k8s.pod_name.as_deref(), Some("shop-web-7c9d8f6b5-x2x9k"));
-    assert_eq!(
-        c.k8s.pod_ips,
-        vec![
-            "10.1.2.3".parse::<std::net::IpAddr>().unwrap(),
-            "fd00::3".parse().unwrap()
-        ]
-    );
-    assert_eq!(c.k8s.node_ip, Some("192.168.1.10".parse().unwrap()));
-    assert_eq!(c.k8s.workload_name.as_deref(), Some("shop-web"));
-    assert_eq!(c.k8s.workload_kind.as_deref(), Some("Deployment"));
-    assert_eq!(c.k8s.cluster_name.as_deref(), Some("prod"));
-    assert_eq!(c.export.collector, config.export.collector);
-    assert_eq!(c.telemetry.listen, "0.0.0.0:9477");
-    assert_eq!(c.k8s.labels_file.to_str(), Some("/etc/podinfo/labels"));
-}
-
-#[test]
-fn dollar_signs_in_names_and_settings_arrive_as_written() {
-    let mut config = Config::default();
-    // A collector whose path holds a reference and lone dollar signs.
-    let collector = "file:/var/flows/$(POD_IPS)/$$a$b$(";
-    config.export.collector = collector.parse().unwrap();
-    config.k8s.cluster_name = Some("$(PODFLOW_K8S__POD_NAME)$".into());
-    let template = Template::from_config(&config);
-    for (name, kind) in [
-        ("$(PODFLOW_EXPORT__COLLECTOR)", "Deployment"),
-        ("$(POD_IPS)", "$(POD_IPS)"),
-        ("a$$b", "$"),
-    ] {
-        let sidecar = build(
-            &template,
-            &PodFacts {
-                owner: workload(name, kind),
-                telemetry: true,
-            },
-        );
-        let c = sidecar_config(&sidecar, FIELDS);
-        assert_eq!(c.k8s.workload_name.as_deref(), Some(name));
-        assert_eq!(c.k8s.workload_kind.as_deref(), Some(kind));
-        assert_eq!(c.export.collector.to_string(), collector);
-        assert_eq!(
-            c.k8s.cluster_name.as_deref(),
-            Some("$(PODFLOW_K8S__POD_NAME)$")
-        );
-        // The one intended reference is still expanded.
-        assert_eq!(c.k8s.pod_ips.len(), 2, "{name}");
-    }
-}
-
-#[test]
-fn only_the_pod_ips_reference_is_left_for_the_kubelet() {
-    let mut config = Config::default();
-    config.k8s.cluster_name = Some("$(X)".into());
-    let sidecar = build(
-        &Template::from_config(&config),
         &PodFacts {
             owner: workload("$(Y)", "Deployment"),
             telemetry: true,
@@ -146,40 +65,14 @@ fn only_the_pod_ips_reference_is_left_for_the_kubelet() {
 }
 
 #[test]
-fn single_stack_and_bare_pod() {
-    let template = Template::from_config(&Config::default());
-    let sidecar = build(
-        &template,
-        &PodFacts {
-            owner: Owner::ThePod,
-            telemetry: false,
-        },
-    );
-    let mut fields = FIELDS.to_vec();
-    fields[5] = ("status.podIPs", "10.1.2.3");
-    // A pod named with a reference: a field's value is never expanded.
-    fields[0] = ("metadata.name", "$(POD_IPS)");
-    let c = sidecar_config(&sidecar, &fields);
-    assert_eq!(c.k8s.pod_ips.len(), 1);
-    assert_eq!(c.k8s.workload_name.as_deref(), Some("$(POD_IPS)"));
-    assert_eq!(c.k8s.workload_kind.as_deref(), Some("Pod"));
-    assert_eq!(c.telemetry.listen, "");
-    assert!(sidecar.container.ports.is_none());
-    assert!(
-        sidecar.container.startup_probe.is_none(),
-        "no port to probe"
-    );
-}
-
-#[test]
 fn native_or_regular() {
-    let mut config = Config::default();
+    let mut settings = Settings::default();
     let facts = unknown_owner();
-    let native = build(&Template::from_config(&config), &facts);
+    let native = build(&Template::for_tests(settings.clone()), &facts);
     assert!(native.native);
     assert_eq!(native.container.restart_policy.as_deref(), Some("Always"));
-    config.webhook.sidecar.native = false;
-    let regular = build(&Template::from_config(&config), &facts);
+    settings.native = false;
+    let regular = build(&Template::for_tests(settings), &facts);
     assert!(!regular.native);
     assert_eq!(regular.container.restart_policy, None);
     assert!(
@@ -194,7 +87,7 @@ fn native_or_regular() {
 #[test]
 fn a_native_sidecar_with_telemetry_has_a_bounded_startup_probe_and_no_readiness() {
     let facts = unknown_owner();
-    let sidecar = build(&Template::from_config(&Config::default()), &facts);
+    let sidecar = build(&Template::for_tests(Settings::default()), &facts);
     let probe = serde_json::to_value(sidecar.container.startup_probe.as_ref().unwrap()).unwrap();
     assert_eq!(
         probe,
@@ -211,7 +104,7 @@ fn a_native_sidecar_with_telemetry_has_a_bounded_startup_probe_and_no_readiness(
 
 #[test]
 fn the_profile_shapes_the_security_context() {
-    let mut config = Config::default();
+    let mut settings = Settings::default();
     let facts = unknown_owner();
     for (profile, user, added) in [
         (
@@ -222,8 +115,8 @@ fn the_profile_shapes_the_security_context() {
         (SecurityProfile::Root, 0, Some(vec!["NET_RAW".into()])),
         (SecurityProfile::Baseline, 0, None),
     ] {
-        config.webhook.sidecar.security_profile = profile;
-        let sidecar = build(&Template::from_config(&config), &facts);
+        settings.security_profile = profile;
+        let sidecar = build(&Template::for_tests(settings.clone()), &facts);
         let sc = sidecar.container.security_context.unwrap();
         assert_eq!(sc.run_as_user, Some(user), "{profile:?}");
         assert_eq!(sc.capabilities.unwrap().add, added, "{profile:?}");
