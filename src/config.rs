@@ -7,6 +7,7 @@ use figment::providers::{Format, Serialized, Toml, Yaml};
 use figment::{error::Kind, Figment};
 use serde::{Deserialize, Serialize};
 
+use crate::section::Section;
 use crate::webhook::sidecar::Template;
 use crate::webhook::Injector;
 
@@ -34,6 +35,7 @@ pub struct ConfigError(String);
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
 mod env;
+mod keys;
 pub use env::EnvLayer;
 
 /// Prefix of the environment variables read as configuration.
@@ -61,43 +63,40 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks that serde cannot express: ranges and combinations.
+    /// Each section checks itself; a refusal is told with the section's name, the value
+    /// and where it came from.
     fn validate(&self, fig: &Figment) -> Result<()> {
-        let bad = |key: &str, why: &str| Err(invalid(fig, key, why));
-        if self.flow.idle_timeout_secs == 0 {
-            return bad("flow.idle_timeout_secs", "must be at least 1");
-        }
-        if self.flow.active_timeout_secs == 0 {
-            return bad("flow.active_timeout_secs", "must be at least 1");
-        }
-        if self.flow.max_flows == 0 {
-            return bad("flow.max_flows", "must be at least 1");
-        }
-        if self.flow.sweep_interval_ms == 0 {
-            return bad("flow.sweep_interval_ms", "must be at least 1");
-        }
-        if self.export.template_refresh_secs == 0 {
-            return bad("export.template_refresh_secs", "must be at least 1");
-        }
-        if let Some(n) = self.export.max_message_bytes {
-            if !(512..=65_535).contains(&n) {
-                return bad("export.max_message_bytes", "must be between 512 and 65535");
+        // Taken apart so that a new section cannot be left out.
+        let Config {
+            capture,
+            flow,
+            export,
+            ipfix,
+            k8s,
+            telemetry,
+            webhook,
+            node,
+            log,
+        } = self;
+        let sections: [(&str, &dyn Section); 9] = [
+            ("flow", flow),
+            ("export", export),
+            ("log", log),
+            ("webhook", webhook),
+            ("node", node),
+            ("k8s", k8s),
+            ("capture", capture),
+            ("ipfix", ipfix),
+            ("telemetry", telemetry),
+        ];
+        for (name, section) in sections {
+            if let Err(refused) = section.check() {
+                return Err(invalid(
+                    fig,
+                    &format!("{name}.{}", refused.key),
+                    &refused.why,
+                ));
             }
-        }
-        if self.export.buffer_records == 0 {
-            return bad("export.buffer_records", "must be at least 1");
-        }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            return bad("log.level", &e.to_string());
-        }
-        if let Err(why) = self.webhook.sidecar.check_run_as_user() {
-            return bad("webhook.sidecar.run_as_user", &why);
-        }
-        if self.node.rescan_secs == 0 {
-            return bad("node.rescan_secs", "must be at least 1");
-        }
-        if self.k8s.max_metadata_bytes < 2 {
-            return bad("k8s.max_metadata_bytes", "must be at least 2 (room for {})");
         }
         Ok(())
     }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::section::Section;
+
 /// What to capture.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -14,3 +16,5 @@ pub struct Config {
     /// the flow clock; at the end of the file every flow is ended and podflow exits.
     pub pcap: Option<PathBuf>,
 }
+
+impl Section for Config {}

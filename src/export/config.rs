@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::section::{at_least_one, Invalid, Section};
+
 /// Where flow records go.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -39,6 +41,23 @@ impl Default for Config {
         }
     }
 }
+
+impl Section for Config {
+    fn check(&self) -> Result<(), Invalid> {
+        at_least_one("template_refresh_secs", self.template_refresh_secs)?;
+        if let Some(n) = self.max_message_bytes {
+            if !(512..=65_535).contains(&n) {
+                return Err(Invalid::new(
+                    "max_message_bytes",
+                    "must be between 512 and 65535",
+                ));
+            }
+        }
+        at_least_one("buffer_records", self.buffer_records as u64)
+    }
+}
+
+impl Section for IpfixConfig {}
 
 impl Config {
     /// The message size limit in force for this collector.
@@ -179,6 +198,19 @@ mod tests {
         ] {
             assert!(bad.parse::<Collector>().is_err(), "{bad} should not parse");
         }
+    }
+
+    #[test]
+    fn message_size_and_buffer_are_checked() {
+        let mut c = Config::default();
+        assert_eq!(c.check(), Ok(()));
+        for (n, ok) in [(511, false), (512, true), (65_535, true), (65_536, false)] {
+            c.max_message_bytes = Some(n);
+            assert_eq!(c.check().is_ok(), ok, "{n}");
+        }
+        c.max_message_bytes = None;
+        c.buffer_records = 0;
+        assert_eq!(c.check().unwrap_err().key, "buffer_records");
     }
 
     #[test]

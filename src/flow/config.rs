@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::key::{Nanos, NANOS_PER_SEC};
 use super::table::FlowTableConfig;
+use crate::section::{at_least_one, Invalid, Section};
 
 /// How packets are metered into flows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,15 @@ impl Default for Config {
     }
 }
 
+impl Section for Config {
+    fn check(&self) -> Result<(), Invalid> {
+        at_least_one("idle_timeout_secs", self.idle_timeout_secs)?;
+        at_least_one("active_timeout_secs", self.active_timeout_secs)?;
+        at_least_one("max_flows", self.max_flows as u64)?;
+        at_least_one("sweep_interval_ms", self.sweep_interval_ms)
+    }
+}
+
 impl Config {
     pub fn idle_timeout(&self) -> Nanos {
         self.idle_timeout_secs.saturating_mul(NANOS_PER_SEC)
@@ -60,5 +70,30 @@ impl Config {
             max_flows: self.max_flows,
             biflow: self.biflow,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_durations_and_an_empty_table_are_refused() {
+        assert_eq!(Config::default().check(), Ok(()));
+        let c = Config {
+            sweep_interval_ms: 0,
+            ..Config::default()
+        };
+        assert_eq!(c.check().unwrap_err().key, "sweep_interval_ms");
+        let c = Config {
+            max_flows: 0,
+            idle_timeout_secs: 0,
+            ..Config::default()
+        };
+        let refused = c.check().unwrap_err();
+        assert_eq!(
+            (refused.key, refused.why.as_str()),
+            ("idle_timeout_secs", "must be at least 1")
+        );
     }
 }

@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::section::{Invalid, Section};
+
 /// The pod's identity. The injected sidecar sets these from the Downward API as
 /// `PODFLOW_K8S__POD_NAME` and so on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +80,18 @@ pub enum PodSource {
     File(PathBuf),
 }
 
+impl Section for Config {
+    fn check(&self) -> Result<(), Invalid> {
+        if self.max_metadata_bytes < 2 {
+            return Err(Invalid::new(
+                "max_metadata_bytes",
+                "must be at least 2 (room for {})",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl FromStr for PodSource {
     type Err = String;
 
@@ -117,6 +131,16 @@ impl<'de> Deserialize<'de> for PodSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_cap_leaves_room_for_an_empty_object() {
+        let mut c = Config::default();
+        assert_eq!(c.check(), Ok(()));
+        c.max_metadata_bytes = 2;
+        assert_eq!(c.check(), Ok(()));
+        c.max_metadata_bytes = 1;
+        assert_eq!(c.check().unwrap_err().key, "max_metadata_bytes");
+    }
 
     #[test]
     fn source_forms() {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::section::{at_least_one, Invalid, Section};
+
 /// Where node mode finds the pods' network namespaces, and which interfaces it captures.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -44,5 +46,26 @@ impl Default for Config {
             host_interfaces: Vec::new(),
             host_pod_veths: false,
         }
+    }
+}
+
+impl Section for Config {
+    fn check(&self) -> Result<(), Invalid> {
+        at_least_one("rescan_secs", self.rescan_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rescans_need_an_interval() {
+        assert_eq!(Config::default().check(), Ok(()));
+        let c = Config {
+            rescan_secs: 0,
+            ..Config::default()
+        };
+        assert_eq!(c.check().unwrap_err().key, "rescan_secs");
     }
 }

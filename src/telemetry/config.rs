@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::section::{Invalid, Section};
+
 /// Health and metrics endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -51,4 +53,29 @@ impl Default for LogConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl Section for Config {}
+
+impl Section for LogConfig {
+    fn check(&self) -> Result<(), Invalid> {
+        tracing_subscriber::EnvFilter::try_new(&self.level)
+            .map(drop)
+            .map_err(|e| Invalid::new("level", e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_level_must_parse_as_a_filter() {
+        let mut c = LogConfig::default();
+        assert_eq!(c.check(), Ok(()));
+        c.level = "podflow=debug,info".into();
+        assert_eq!(c.check(), Ok(()));
+        c.level = "podflow=loud".into();
+        assert_eq!(c.check().unwrap_err().key, "level");
+    }
 }

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::section::{Invalid, Section};
+
 /// The `webhook` section.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,6 +35,14 @@ impl Default for Config {
             matching: Match::default(),
             sidecar: Sidecar::default(),
         }
+    }
+}
+
+impl Section for Config {
+    fn check(&self) -> Result<(), Invalid> {
+        self.sidecar
+            .check_run_as_user()
+            .map_err(|why| Invalid::new("sidecar.run_as_user", why))
     }
 }
 
@@ -344,6 +354,14 @@ mod tests {
         for bad in ["", "m", "64MB", "1..2", "-1", "abc", "1e", "1 Gi", "."] {
             assert!(Quantity::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_section_refuses_a_root_uid_under_the_default_profile() {
+        let mut c = Config::default();
+        assert_eq!(c.check(), Ok(()));
+        c.sidecar.run_as_user = 0;
+        assert_eq!(c.check().unwrap_err().key, "sidecar.run_as_user");
     }
 
     #[test]
