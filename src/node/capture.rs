@@ -17,6 +17,7 @@ use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
 use super::discover::{self, DirWatch, Nsfs};
 use super::stats::NodeStats;
+use super::veth::pod_veth_host_ends;
 use super::{Config, SharedNamespaces};
 use crate::capture::live::netlink::{self, LinkInfo};
 use crate::capture::live::{addresses_on, CaptureSink, Link, NamespaceCapture, StoppableThread};
@@ -471,62 +472,5 @@ impl NodeThread {
         self.stats.namespaces.store(self.pods.len(), Relaxed);
         self.stats.namespaces_with_pod.store(with_pod, Relaxed);
         self.stats.interfaces.store(interfaces, Relaxed);
-    }
-}
-
-/// The host-side interface indexes of the veth pairs whose other end is one of
-/// `pod_links` (the interfaces of the pod namespaces): a pod's `eth0` names its peer's
-/// index (`IFLA_LINK`), and that peer names the pod's back; both say their peer is in
-/// another namespace. Indexes are per namespace, so both directions must agree.
-fn pod_veth_host_ends<'a>(
-    pod_links: impl Iterator<Item = &'a LinkInfo>,
-    host_links: &[LinkInfo],
-) -> HashSet<u32> {
-    let pairs: HashSet<(u32, u32)> = pod_links
-        .filter(|l| l.link_elsewhere)
-        .filter_map(|l| Some((l.index, l.link?)))
-        .collect();
-    host_links
-        .iter()
-        .filter(|l| l.link_elsewhere && l.link.is_some_and(|peer| pairs.contains(&(peer, l.index))))
-        .map(|l| l.index)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn link(name: &str, index: u32, link: Option<u32>, elsewhere: bool) -> LinkInfo {
-        LinkInfo {
-            index,
-            name: name.into(),
-            up: true,
-            link,
-            link_elsewhere: elsewhere,
-            kind: Some("veth".into()),
-            ..LinkInfo::default()
-        }
-    }
-
-    #[test]
-    fn host_ends_of_pod_veths_are_told_by_both_ends() {
-        // Two pods, both with eth0 = index 2, peers at host indexes 7 and 8.
-        let pods = [
-            link("eth0", 2, Some(7), true),
-            link("eth0", 2, Some(8), true),
-        ];
-        let host = [
-            link("eth0", 2, None, false),
-            link("vethp1", 7, Some(2), true),
-            link("vethp2", 8, Some(2), true),
-            // A veth whose peer is elsewhere but no captured pod's: kept.
-            link("vethx", 9, Some(2), true),
-            // A veth pair inside the host: kept.
-            link("cilium_host", 10, Some(11), false),
-        ];
-        let skip = pod_veth_host_ends(pods.iter(), &host);
-        assert_eq!(skip, HashSet::from([7, 8]));
-        assert!(pod_veth_host_ends([].iter(), &host).is_empty());
     }
 }

@@ -7,6 +7,7 @@ mod config;
 mod discover;
 mod state;
 mod stats;
+mod veth;
 
 pub use attribution::NodeAttribution;
 pub use capture::{NodeCapture, NodeError};
