@@ -139,27 +139,6 @@ fn resolve_config_map_refs(container: &mut Value, maps: &[Value]) -> usize {
     resolved
 }
 
-/// Standard base64 with padding, as the webhook writes its patch.
-fn unbase64(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let sextets: Vec<u32> = text
-        .bytes()
-        .take_while(|&b| b != b'=')
-        .map(|b| ALPHABET.iter().position(|&a| a == b).expect("base64") as u32)
-        .collect();
-    let mut out = Vec::new();
-    for group in sextets.chunks(4) {
-        let bits = group
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, s)| acc | s << (18 - 6 * i));
-        for i in 0..group.len() - 1 {
-            out.push((bits >> (16 - 8 * i)) as u8);
-        }
-    }
-    out
-}
-
 /// The pod the ReplicaSet controller creates for `deployment`, as the API server sends
 /// it to the webhook at CREATE, and that pod after the webhook's patch, with its name.
 fn webhook_pod(deployment: &Value, namespace: &str, collector: &str, hash: &str) -> Value {
@@ -203,8 +182,10 @@ fn webhook_pod(deployment: &Value, namespace: &str, collector: &str, hash: &str)
     assert_eq!(reviewed.decision, Decision::Injected);
     let response: Value = serde_json::from_slice(&reviewed.body).unwrap();
     assert_eq!(response["response"]["patchType"], "JSONPatch");
-    let patch: json_patch::Patch =
-        serde_json::from_slice(&unbase64(response["response"]["patch"].as_str().unwrap())).unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&base64_decode(
+        response["response"]["patch"].as_str().unwrap(),
+    ))
+    .unwrap();
     let mut pod = review["request"]["object"].clone();
     json_patch::patch(&mut pod, &patch).unwrap();
     pod["metadata"]["name"] = json!(format!("{replica_set}-x2x9k"));

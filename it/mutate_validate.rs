@@ -12,104 +12,16 @@ mod kubelet;
 mod kubernetes;
 #[path = "common/pss.rs"]
 mod pss;
+#[path = "mutate_validate/review.rs"]
+mod review;
 
 use common::*;
 use kubernetes::validate;
 use podflow::config::Config;
 use podflow::webhook::{Decision, Injector, SecurityProfile};
 use pss::Level;
+use review::{answer, injector, named, patched, review_fixture, sidecars, test_config};
 use serde_json::{json, Value};
-
-fn review_fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture(&format!("admission/{name}"))).unwrap()
-}
-
-/// The test configuration: pods labelled app.kubernetes.io/name=shop get the sidecar.
-fn test_config(native: bool) -> Config {
-    let mut config = Config::default();
-    config
-        .webhook
-        .matching
-        .labels
-        .insert("app.kubernetes.io/name".into(), "shop".into());
-    config.webhook.sidecar.native = native;
-    config.export.collector = "udp://collector.monitoring:4739".parse().unwrap();
-    config.k8s.cluster_name = Some("test".into());
-    config
-}
-
-fn injector(native: bool) -> Injector {
-    Injector::new(&test_config(native))
-}
-
-fn decode_base64(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => panic!("not base64: {c}"),
-    };
-    let mut out = Vec::new();
-    for chunk in text.as_bytes().chunks(4) {
-        let data: Vec<u8> = chunk
-            .iter()
-            .copied()
-            .filter(|&c| c != b'=')
-            .map(value)
-            .collect();
-        let n = data
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &v)| n | u32::from(v) << (18 - 6 * i));
-        out.extend((0..data.len() - 1).map(|i| (n >> (16 - 8 * i)) as u8));
-    }
-    out
-}
-
-/// The answer to `body`, checked for the fields every answer must carry.
-fn answer(injector: &Injector, body: &[u8]) -> (Decision, Value) {
-    let reviewed = injector.review(body).unwrap();
-    let v: Value = serde_json::from_slice(&reviewed.body).unwrap();
-    let request: Value = serde_json::from_slice(body).unwrap();
-    assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
-    assert_eq!(v["kind"], "AdmissionReview");
-    assert_eq!(v["response"]["uid"], request["request"]["uid"]);
-    assert_eq!(v["response"]["allowed"], true);
-    (reviewed.decision, v["response"].clone())
-}
-
-/// The pod of `body` with the patch of `response` applied.
-fn patched(body: &[u8], response: &Value) -> Value {
-    let request: Value = serde_json::from_slice(body).unwrap();
-    let mut pod = request["request"]["object"].clone();
-    assert_eq!(response["patchType"], "JSONPatch");
-    let bytes = decode_base64(response["patch"].as_str().unwrap());
-    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
-    json_patch::patch(&mut pod, &patch).unwrap();
-    pod
-}
-
-fn sidecars(pod: &Value) -> usize {
-    ["containers", "initContainers"]
-        .iter()
-        .flat_map(|list| pod["spec"][list].as_array().into_iter().flatten())
-        .filter(|c| c["name"] == "podflow")
-        .count()
-}
-
-/// The pod with the name the API server generates after admission.
-fn named(mut pod: Value) -> Value {
-    if pod["metadata"].get("name").is_none() {
-        let prefix = pod["metadata"]["generateName"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        pod["metadata"]["name"] = Value::String(prefix + "x2x9k");
-    }
-    pod
-}
 
 #[test]
 fn patched_pods_hold_one_sidecar_and_validate() {

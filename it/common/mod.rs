@@ -198,3 +198,11 @@ impl Drop for Background {
         let _ = self.0.wait();
     }
 }
+
+/// Standard base64 with padding (the webhook's JSON Patch, a Secret's data), decoded.
+pub fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {text}"))
+}
