@@ -104,29 +104,39 @@ pub fn addr(r: &DataRecord, v4: &str, v6: &str) -> IpAddr {
     r.get_ip(v4).or_else(|| r.get_ip(v6)).unwrap()
 }
 
+/// The 5-tuple of a record as [`truth_from_pcap`] keys packets: an ICMP flow's type and
+/// code as its destination port, its source port 0.
+pub fn key_of(r: &DataRecord) -> Key {
+    let proto = r.get_u64("protocolIdentifier").unwrap() as u8;
+    let port = |name: &str| r.get_u64(name).unwrap_or(0) as u16;
+    let (sport, dport) = match proto {
+        1 | 58 => (
+            0,
+            r.get_u64("icmpTypeCodeIPv4")
+                .or_else(|| r.get_u64("icmpTypeCodeIPv6"))
+                .map_or_else(|| port("destinationTransportPort"), |t| t as u16),
+        ),
+        _ => (
+            port("sourceTransportPort"),
+            port("destinationTransportPort"),
+        ),
+    };
+    (
+        addr(r, "sourceIPv4Address", "sourceIPv6Address"),
+        addr(r, "destinationIPv4Address", "destinationIPv6Address"),
+        proto,
+        sport,
+        dport,
+    )
+}
+
 /// The records' packets and bytes per direction, keyed as [`truth_from_pcap`] keys them:
-/// a biflow's reverse counts under the reversed 5-tuple, an ICMP flow's type and code as
-/// its destination port. Directions without packets are left out.
+/// a biflow's reverse counts under the reversed 5-tuple. Directions without packets are
+/// left out.
 pub fn per_direction<'a>(records: impl IntoIterator<Item = &'a DataRecord>) -> Truth {
     let mut sums = Truth::new();
     for r in records {
-        let src = addr(r, "sourceIPv4Address", "sourceIPv6Address");
-        let dst = addr(r, "destinationIPv4Address", "destinationIPv6Address");
-        let proto = r.get_u64("protocolIdentifier").unwrap() as u8;
-        let port = |name: &str| r.get_u64(name).unwrap_or(0) as u16;
-        let (sport, dport) = match proto {
-            1 | 58 => (
-                0,
-                r.get_u64("icmpTypeCodeIPv4")
-                    .or_else(|| r.get_u64("icmpTypeCodeIPv6"))
-                    .unwrap_or_else(|| r.get_u64("destinationTransportPort").unwrap_or(0))
-                    as u16,
-            ),
-            _ => (
-                port("sourceTransportPort"),
-                port("destinationTransportPort"),
-            ),
-        };
+        let (src, dst, proto, sport, dport) = key_of(r);
         let count = |packets: &str, octets: &str| {
             (
                 r.get_u64(packets).unwrap_or(0),

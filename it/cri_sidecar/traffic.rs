@@ -16,7 +16,7 @@ use podflow::ipfix::DataRecord;
 use crate::common::{root, run, start, Background};
 use crate::cri::node::Node;
 use crate::pod::APP_PORT;
-use crate::truth::{addr, per_direction, truth_from_pcap, Key, Truth};
+use crate::truth::{key_of, per_direction, truth_from_pcap, Key, Truth};
 
 /// The echo service's UDP port in the pod.
 pub const UDP_PORT: u16 = 5353;
@@ -37,25 +37,6 @@ fn is_test_traffic(key: &Key, pod_ip: IpAddr) -> bool {
             1 => true,
             _ => false,
         }
-}
-
-/// The 5-tuple of a record, as [`Key`] has it (ICMP: type and code as the port).
-fn key_of(r: &DataRecord) -> Key {
-    let proto = r.get_u64("protocolIdentifier").unwrap() as u8;
-    let port = |name: &str| r.get_u64(name).unwrap_or(0) as u16;
-    let dport = if proto == 1 {
-        r.get_u64("icmpTypeCodeIPv4")
-            .map_or_else(|| port("destinationTransportPort"), |t| t as u16)
-    } else {
-        port("destinationTransportPort")
-    };
-    (
-        addr(r, "sourceIPv4Address", "sourceIPv6Address"),
-        addr(r, "destinationIPv4Address", "destinationIPv6Address"),
-        proto,
-        port("sourceTransportPort"),
-        dport,
-    )
 }
 
 /// The records of the test's traffic with the pod at `pod_ip`.
@@ -87,9 +68,10 @@ pub fn answered_http<'a>(records: impl IntoIterator<Item = &'a DataRecord>) -> u
 }
 
 /// Asserts that `records` (the test's traffic) carry, per direction of each
-/// conversation, exactly the packets and IP bytes of `truth`; returns the packets.
-pub fn assert_exact(what: &str, records: &[&DataRecord], truth: &Truth, pod_ip: IpAddr) -> u64 {
+/// conversation, exactly the packets and IP bytes tcpdump saw; returns the packets.
+pub fn assert_exact(what: &str, records: &[&DataRecord], truth: &WireTruth, pod_ip: IpAddr) -> u64 {
     let wire: Truth = truth
+        .packets
         .iter()
         .filter(|(key, _)| is_test_traffic(key, pod_ip))
         .map(|(k, v)| (*k, *v))
@@ -115,10 +97,21 @@ pub fn assert_exact(what: &str, records: &[&DataRecord], truth: &Truth, pod_ip: 
     diff.dedup();
     assert!(
         diff.is_empty(),
-        "{what}: records and wire differ (packets, IP bytes):\n{}",
+        "{what}: records and wire differ (packets, IP bytes), {} packets passed tcpdump's \
+         filter after it stopped reading:\n{}",
+        truth.unread,
         diff.join("\n")
     );
     wire.values().map(|(packets, _)| packets).sum()
+}
+
+/// What tcpdump saw.
+pub struct WireTruth {
+    /// Per direction of each 5-tuple.
+    pub packets: Truth,
+    /// Packets that passed its filter after it stopped reading, so not in `packets`: a
+    /// record that counts more than the wire may have counted one of them.
+    pub unread: u64,
 }
 
 /// tcpdump on the host-side veth of a pod, in the node's network namespace.
@@ -207,10 +200,10 @@ impl Wire {
     }
 
     /// Stops tcpdump once it has written everything it read (its file has not grown for
-    /// half a second); what it saw, per direction of each 5-tuple. Stop it while the
-    /// pod's veth still exists: when the veth goes, tcpdump leaves without what it had not
-    /// read yet. Fails when tcpdump says it lost packets.
-    pub fn truth(mut self) -> Truth {
+    /// half a second); what it saw. Stop it while the pod's veth still exists: when the
+    /// veth goes, tcpdump leaves without what it had not read yet. Fails when tcpdump's
+    /// buffer overflowed.
+    pub fn truth(mut self) -> WireTruth {
         let size = || std::fs::metadata(&self.pcap).map_or(0, |m| m.len());
         let mut seen = size();
         loop {
@@ -228,12 +221,15 @@ impl Wire {
                 .find_map(|l| l.strip_suffix(what)?.trim().parse::<u64>().ok())
                 .unwrap_or_else(|| panic!("tcpdump's summary has no {what:?}: {said}"))
         };
-        assert!(
-            count(" packets dropped by kernel") == 0
-                && count(" packets captured") == count(" packets received by filter"),
-            "tcpdump lost packets, the ground truth is incomplete: {said}"
+        assert_eq!(
+            count(" packets dropped by kernel"),
+            0,
+            "tcpdump's buffer overflowed, the ground truth is incomplete: {said}"
         );
-        truth_from_pcap(&self.pcap)
+        WireTruth {
+            packets: truth_from_pcap(&self.pcap),
+            unread: count(" packets received by filter").saturating_sub(count(" packets captured")),
+        }
     }
 }
 
