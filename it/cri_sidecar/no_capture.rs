@@ -104,6 +104,11 @@ fn a_sidecar_that_cannot_capture_never_harms_its_pod_root() {
         matched: None,
     }
     .print();
+    println!(
+        "its startupProbe succeeded at attempt {} after {:.2} s",
+        probe.attempts,
+        probe.elapsed.as_secs_f64()
+    );
     drop(pod);
     let left = node.shut_down();
     assert!(left.is_empty(), "left behind: {left:#?}");

@@ -76,7 +76,7 @@ pub struct Row {
 
 pub fn print_header() {
     println!(
-        "| case | UID | CapEff | CapPrm | CapBnd | NoNewPrivs | packet socket | app held back | app answers | first record | first app record | records matched | packets matched |"
+        "| case | UID | CapEff | CapPrm | CapBnd | NoNewPrivs | packet socket opens | app held back | app answers | first record | first app record | records matched | packets matched |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 }
@@ -99,7 +99,7 @@ impl Row {
             s.permitted,
             s.bounding,
             u8::from(s.no_new_privs),
-            if self.captures { "opens" } else { "refused" },
+            if self.captures { "yes" } else { "no" },
             secs(self.held_back),
             secs(self.answered),
         );
