@@ -26,15 +26,8 @@ fn review_fixture(name: &str) -> Vec<u8> {
 
 /// The test configuration: pods labelled app.kubernetes.io/name=shop get the sidecar.
 fn test_config(native: bool) -> Config {
-    let mut config = Config::default();
-    config
-        .webhook
-        .matching
-        .labels
-        .insert("app.kubernetes.io/name".into(), "shop".into());
+    let mut config = shop_webhook_config("udp://collector.monitoring:4739");
     config.webhook.sidecar.native = native;
-    config.export.collector = "udp://collector.monitoring:4739".parse().unwrap();
-    config.k8s.cluster_name = Some("test".into());
     config
 }
 

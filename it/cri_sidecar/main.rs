@@ -21,7 +21,6 @@ mod cri;
 #[path = "../common/truth.rs"]
 mod truth;
 
-mod collector;
 mod pod;
 mod process;
 mod traffic;

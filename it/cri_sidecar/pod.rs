@@ -12,8 +12,8 @@ use podflow::config::Config;
 use podflow::webhook::{Decision, Injector};
 use serde_json::{json, Value};
 
-use crate::collector::Collector;
 use crate::common::fixture;
+use crate::cri::collector::Collector;
 use crate::cri::images;
 use crate::cri::kubelet::Objects;
 use crate::cri::node::Node;
@@ -88,15 +88,7 @@ fn objects() -> Objects {
 /// The webhook's configuration in these tests: the fixture's label selects the pod, the
 /// sidecar exports to `collector`, the cluster is `test`.
 pub fn webhook_config(collector: SocketAddr) -> Config {
-    let mut config = Config::default();
-    config
-        .webhook
-        .matching
-        .labels
-        .insert("app.kubernetes.io/name".into(), "shop".into());
-    config.export.collector = format!("udp://{collector}").parse().unwrap();
-    config.k8s.cluster_name = Some("test".into());
-    config
+    crate::common::shop_webhook_config(&format!("udp://{collector}"))
 }
 
 /// An injected pod that runs on a node, and the collector its sidecar exports to.
