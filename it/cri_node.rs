@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use cri::collector::UdpCollector;
+use cri::collector::Collector;
 use cri::images;
 use cri::kubelet::Objects;
 use cri::node::Node;
@@ -188,7 +188,7 @@ fn node_daemonset_under_containerd_root() {
     std::fs::create_dir(&pod_list_dir).unwrap();
     let host_paths = [(NETNS_DIR, netns), (POD_LIST_DIR, pod_list_dir.clone())];
     let info = node_info(&node, host_paths.map(|(k, v)| (k.to_string(), v)).into());
-    let collector = UdpCollector::start(&node, COLLECTOR_PORT);
+    let collector = Collector::start(&node, COLLECTOR_PORT);
 
     // The application pods first: their addresses exist once their sandboxes run.
     let apps: Vec<(Pod, PodRun)> = (0..3)

@@ -7,7 +7,7 @@
 mod common;
 #[path = "common/netns.rs"]
 mod netns;
-#[path = "sidecar_netns/truth.rs"]
+#[path = "common/truth.rs"]
 mod truth;
 
 use std::io::{BufRead, BufReader};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use netns::PodNet;
 use podflow::ipfix::DataRecord;
-use truth::{records_of, truth_from_pcap, Key, Truth};
+use truth::{addr, truth_from_pcap, Key, Truth};
 
 fn python_in(ns: &str, script: &str, args: &[&str]) -> Command {
     let mut cmd = PodNet::exec(ns, "python3");
@@ -58,6 +58,36 @@ impl DownwardVolume {
         std::os::unix::fs::symlink(&ts, &tmp).unwrap();
         std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
     }
+}
+
+/// The records of one conversation (initiator first), pieces summed: (fwd pkts, fwd bytes,
+/// rev pkts, rev bytes, the records).
+fn records_of(records: &[DataRecord], key: Key) -> (u64, u64, u64, u64, Vec<&DataRecord>) {
+    let (src, dst, proto, sport, dport) = key;
+    let mine: Vec<&DataRecord> = records
+        .iter()
+        .filter(|r| {
+            addr(r, "sourceIPv4Address", "sourceIPv6Address") == src
+                && addr(r, "destinationIPv4Address", "destinationIPv6Address") == dst
+                && r.get_u64("protocolIdentifier") == Some(proto.into())
+                && r.get_u64("sourceTransportPort") == Some(sport.into())
+                && (r.get_u64("destinationTransportPort") == Some(dport.into())
+                    || r.get_u64("icmpTypeCodeIPv4") == Some(dport.into())
+                    || r.get_u64("icmpTypeCodeIPv6") == Some(dport.into()))
+        })
+        .collect();
+    let sum = |name: &str| {
+        mine.iter()
+            .map(|r| r.get_u64(name).unwrap_or(0))
+            .sum::<u64>()
+    };
+    (
+        sum("packetDeltaCount"),
+        sum("octetDeltaCount"),
+        sum("reversePacketDeltaCount"),
+        sum("reverseOctetDeltaCount"),
+        mine,
+    )
 }
 
 fn wait_until(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {

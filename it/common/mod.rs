@@ -15,6 +15,21 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The webhook configuration of the admission tests: pods labelled
+/// `app.kubernetes.io/name=shop` (the fixtures' label) get the sidecar, which exports to
+/// `collector` (`udp://HOST:PORT`) in cluster `test`.
+pub fn shop_webhook_config(collector: &str) -> podflow::config::Config {
+    let mut config = podflow::config::Config::default();
+    config
+        .webhook
+        .matching
+        .labels
+        .insert("app.kubernetes.io/name".into(), "shop".into());
+    config.export.collector = collector.parse().unwrap();
+    config.k8s.cluster_name = Some("test".into());
+    config
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     root().join("it/fixtures").join(name)
 }

@@ -130,3 +130,32 @@ pub fn podflow() -> Image {
         reference: format!("ghcr.io/podflow/podflow:{}", env!("CARGO_PKG_VERSION")),
     }
 }
+
+/// The name of [`podflow_without_file_capability`]'s image.
+pub const PODFLOW_WITHOUT_FILE_CAPABILITY: &str = "localhost/podflow-test/podflow-copied:1";
+
+/// podflow's image with the file capability taken off its binary, as a build that copies
+/// the binary without its extended attributes makes it: a non-root podflow in it cannot
+/// get NET_RAW.
+pub fn podflow_without_file_capability() -> Image {
+    static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
+    let shipped = podflow();
+    let archive = cached(&ARCHIVE, "podflow-copied.tar", |out| {
+        let result = Command::new("python3")
+            .arg(repo().join("it/py/without_file_caps.py"))
+            .arg(&shipped.archive)
+            .arg(out)
+            .arg(PODFLOW_WITHOUT_FILE_CAPABILITY)
+            .output()
+            .expect("python3 runs it/py/without_file_caps.py");
+        assert!(
+            result.status.success(),
+            "without_file_caps.py: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+    });
+    Image {
+        archive,
+        reference: PODFLOW_WITHOUT_FILE_CAPABILITY.into(),
+    }
+}

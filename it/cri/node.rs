@@ -129,6 +129,11 @@ impl Node {
             n.socket.exists()
         });
         node.cri = Some(Cri::connect(&node.socket).unwrap_or_else(|e| node.fail(&e.to_string())));
+        // The socket answers before the CRI plugin has initialised ("server is not
+        // initialized yet"), the longer the busier the machine.
+        node.wait_for("the CRI service", Duration::from_secs(20), |n| {
+            n.cri().version().is_ok()
+        });
         let version = node.cri().version().unwrap();
         assert_eq!(version.runtime_api_version, "v1", "{version:?}");
         for image in images {

@@ -346,6 +346,13 @@ impl PodRun<'_> {
     /// The kubelet's termination: regular containers, then native sidecars in reverse
     /// order, then the sandbox.
     pub fn stop(&self) {
+        self.stop_containers();
+        self.node.cri().stop_pod_sandbox(&self.sandbox_id).unwrap();
+    }
+
+    /// The kubelet's termination of the containers alone (regular ones, then native
+    /// sidecars in reverse order), the sandbox and its network left up.
+    pub fn stop_containers(&self) {
         let order = kubelet::start_order(&self.pod);
         let running = |name: &str| self.containers.iter().any(|(n, _)| n == name);
         for (start, c) in &order {
@@ -358,6 +365,5 @@ impl PodRun<'_> {
                 self.stop_container(&c.name);
             }
         }
-        self.node.cri().stop_pod_sandbox(&self.sandbox_id).unwrap();
     }
 }

@@ -9,7 +9,7 @@ use podflow::ipfix::{DataRecord, Session};
 
 use super::pods::{ipv4, App, APP_PORT};
 use crate::common::PEN;
-use crate::cri::collector::Datagram;
+use crate::cri::collector::Arrival;
 use crate::cri::node::Node;
 use crate::cri::runner::PodRun;
 use crate::cri::wire::{interface_to, Counts};
@@ -35,11 +35,11 @@ impl Observed<'_> {
 
 /// Every flow record the collector received, and when the first message and the first
 /// flow record arrived.
-pub fn decode(received: &[Datagram]) -> (Vec<DataRecord>, Option<Instant>, Option<Instant>) {
+pub fn decode(received: &[Arrival]) -> (Vec<DataRecord>, Option<Instant>, Option<Instant>) {
     let mut session = Session::new(PEN);
     let mut records = Vec::new();
     let mut first_record = None;
-    for (at, bytes) in received {
+    for Arrival { at, bytes } in received {
         let message = session.decode(bytes).expect("an IPFIX message");
         let flows: Vec<_> = message
             .records
@@ -51,7 +51,7 @@ pub fn decode(received: &[Datagram]) -> (Vec<DataRecord>, Option<Instant>, Optio
         }
         records.extend(flows);
     }
-    (records, received.first().map(|(at, _)| *at), first_record)
+    (records, received.first().map(|a| a.at), first_record)
 }
 
 pub fn s<'a>(r: &'a DataRecord, name: &str) -> &'a str {

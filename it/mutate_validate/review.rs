@@ -4,7 +4,7 @@ use podflow::config::Config;
 use podflow::webhook::{Decision, Injector};
 use serde_json::Value;
 
-use crate::common::{base64_decode, fixture};
+use crate::common::{base64_decode, fixture, shop_webhook_config};
 
 pub fn review_fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixture(&format!("admission/{name}"))).unwrap()
@@ -12,15 +12,8 @@ pub fn review_fixture(name: &str) -> Vec<u8> {
 
 /// The test configuration: pods labelled app.kubernetes.io/name=shop get the sidecar.
 pub fn test_config(native: bool) -> Config {
-    let mut config = Config::default();
-    config
-        .webhook
-        .matching
-        .labels
-        .insert("app.kubernetes.io/name".into(), "shop".into());
+    let mut config = shop_webhook_config("udp://collector.monitoring:4739");
     config.webhook.sidecar.native = native;
-    config.export.collector = "udp://collector.monitoring:4739".parse().unwrap();
-    config.k8s.cluster_name = Some("test".into());
     config
 }
 

@@ -9,6 +9,8 @@
   traffic.py tcp-hold ADDR PORT             connect, send 100 bytes every 0.5 s until killed
   traffic.py udp-send ADDR PORT N SIZE      send N datagrams of SIZE bytes; prints local port
   traffic.py udp-echo ADDR PORT             echo datagrams back forever
+  traffic.py udp-ask ADDR PORT N SIZE       send N datagrams of SIZE bytes, each once the echo
+                                            of the one before is back; prints the local port
 """
 import socket
 import struct
@@ -81,6 +83,16 @@ def udp_send(addr, port, n, size):
         time.sleep(0.002)
 
 
+def udp_ask(addr, port, n, size):
+    s = socket.socket(family(addr), socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.connect((addr, port))
+    print(s.getsockname()[1], flush=True)
+    for _ in range(n):
+        s.send(b"x" * size)
+        assert len(s.recv(65535)) == size
+
+
 def udp_echo(addr, port):
     s = socket.socket(family(addr), socket.SOCK_DGRAM)
     s.bind((addr, port))
@@ -100,6 +112,8 @@ if __name__ == "__main__":
         tcp_hold(args[0], int(args[1]))
     elif cmd == "udp-send":
         udp_send(args[0], int(args[1]), int(args[2]), int(args[3]))
+    elif cmd == "udp-ask":
+        udp_ask(args[0], int(args[1]), int(args[2]), int(args[3]))
     elif cmd == "udp-echo":
         udp_echo(args[0], int(args[1]))
     else:

@@ -254,9 +254,11 @@ impl Supervisor {
                 }
             },
         };
-        if live.running() {
+        // The watcher starts a capture thread before it publishes the interface's name: up
+        // only once both say so, so that `podflow_capture_interfaces` is never 0 while up.
+        let captured = live.captured();
+        if live.running() && !captured.is_empty() {
             self.backoff.reset();
-            let captured = live.captured();
             self.state.set_up(captured.len());
             if self.reporter.up() == Report::Started {
                 tracing::info!(interfaces = ?captured, "capture started");

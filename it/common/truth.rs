@@ -1,5 +1,7 @@
-//! What tcpdump saw on the wire, per 5-tuple and direction, and the records of one
-//! conversation, to compare the two.
+//! The ground truth of a capture: per direction of each 5-tuple, the packets and IP bytes
+//! tcpdump wrote to a pcap file (read back with tshark), and the same sums made of flow
+//! records, so that the two compare with `==`.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -7,8 +9,6 @@ use std::path::Path;
 use std::process::Command;
 
 use podflow::ipfix::DataRecord;
-
-use crate::common::assert_success;
 
 /// Source, destination, protocol, source port, destination port (type*256+code for ICMP).
 pub type Key = (IpAddr, IpAddr, u8, u16, u16);
@@ -56,7 +56,12 @@ pub fn truth_from_pcap(pcap: &Path) -> Truth {
         ])
         .output()
         .unwrap();
-    assert_success(&out);
+    assert!(
+        out.status.success(),
+        "tshark -r {}: {}",
+        pcap.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut truth = Truth::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let f: Vec<&str> = line.split(',').collect();
@@ -94,36 +99,67 @@ pub fn truth_from_pcap(pcap: &Path) -> Truth {
     truth
 }
 
-fn addr(r: &DataRecord, v4: &str, v6: &str) -> IpAddr {
+/// An address element of a record, IPv4 or IPv6.
+pub fn addr(r: &DataRecord, v4: &str, v6: &str) -> IpAddr {
     r.get_ip(v4).or_else(|| r.get_ip(v6)).unwrap()
 }
 
-/// The records of one conversation (initiator first), pieces summed: (fwd pkts, fwd bytes,
-/// rev pkts, rev bytes, the records).
-pub fn records_of(records: &[DataRecord], key: Key) -> (u64, u64, u64, u64, Vec<&DataRecord>) {
-    let (src, dst, proto, sport, dport) = key;
-    let mine: Vec<&DataRecord> = records
-        .iter()
-        .filter(|r| {
-            addr(r, "sourceIPv4Address", "sourceIPv6Address") == src
-                && addr(r, "destinationIPv4Address", "destinationIPv6Address") == dst
-                && r.get_u64("protocolIdentifier") == Some(proto.into())
-                && r.get_u64("sourceTransportPort") == Some(sport.into())
-                && (r.get_u64("destinationTransportPort") == Some(dport.into())
-                    || r.get_u64("icmpTypeCodeIPv4") == Some(dport.into())
-                    || r.get_u64("icmpTypeCodeIPv6") == Some(dport.into()))
-        })
-        .collect();
-    let sum = |name: &str| {
-        mine.iter()
-            .map(|r| r.get_u64(name).unwrap_or(0))
-            .sum::<u64>()
+/// The 5-tuple of a record as [`truth_from_pcap`] keys packets: an ICMP flow's type and
+/// code as its destination port, its source port 0.
+pub fn key_of(r: &DataRecord) -> Key {
+    let proto = r.get_u64("protocolIdentifier").unwrap() as u8;
+    let port = |name: &str| r.get_u64(name).unwrap_or(0) as u16;
+    let (sport, dport) = match proto {
+        1 | 58 => (
+            0,
+            r.get_u64("icmpTypeCodeIPv4")
+                .or_else(|| r.get_u64("icmpTypeCodeIPv6"))
+                .map_or_else(|| port("destinationTransportPort"), |t| t as u16),
+        ),
+        _ => (
+            port("sourceTransportPort"),
+            port("destinationTransportPort"),
+        ),
     };
     (
-        sum("packetDeltaCount"),
-        sum("octetDeltaCount"),
-        sum("reversePacketDeltaCount"),
-        sum("reverseOctetDeltaCount"),
-        mine,
+        addr(r, "sourceIPv4Address", "sourceIPv6Address"),
+        addr(r, "destinationIPv4Address", "destinationIPv6Address"),
+        proto,
+        sport,
+        dport,
     )
+}
+
+/// The records' packets and bytes per direction, keyed as [`truth_from_pcap`] keys them:
+/// a biflow's reverse counts under the reversed 5-tuple. Directions without packets are
+/// left out.
+pub fn per_direction<'a>(records: impl IntoIterator<Item = &'a DataRecord>) -> Truth {
+    let mut sums = Truth::new();
+    for r in records {
+        let (src, dst, proto, sport, dport) = key_of(r);
+        let count = |packets: &str, octets: &str| {
+            (
+                r.get_u64(packets).unwrap_or(0),
+                r.get_u64(octets).unwrap_or(0),
+            )
+        };
+        let directions = [
+            (
+                (src, dst, proto, sport, dport),
+                count("packetDeltaCount", "octetDeltaCount"),
+            ),
+            (
+                (dst, src, proto, dport, sport),
+                count("reversePacketDeltaCount", "reverseOctetDeltaCount"),
+            ),
+        ];
+        for (key, (packets, octets)) in directions {
+            if packets > 0 {
+                let e = sums.entry(key).or_default();
+                e.0 += packets;
+                e.1 += octets;
+            }
+        }
+    }
+    sums
 }
