@@ -13,7 +13,7 @@ mod transport;
 pub use attribution::test_flow;
 pub use attribution::{
     addresses, direction, peer_address, Attribution, PodAttribution, Points, DIRECTION_UNKNOWN,
-    POINT_HOST, POINT_POD_NAMESPACE, POINT_SIDECAR,
+    POINT_HOST, POINT_POD_NAMESPACE,
 };
 pub use config::{Collector, Config, IpfixConfig};
 pub use encoding::StatsSources;

@@ -66,7 +66,7 @@ impl FragmentTracker {
     }
 
     /// A tracker of at least `slots` datagrams (rounded up to a power of two, at least 4).
-    pub fn with_slots(slots: usize) -> FragmentTracker {
+    fn with_slots(slots: usize) -> FragmentTracker {
         let buckets = slots.div_ceil(WAYS).max(1).next_power_of_two();
         FragmentTracker {
             slots: vec![Slot::default(); buckets * WAYS].into_boxed_slice(),

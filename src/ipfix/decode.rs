@@ -1,7 +1,7 @@
 //! A small IPFIX collector core: parses messages (RFC 7011 §3), keeps the templates of
 //! each observation domain (§8) and decodes data records, including enterprise-specific
-//! and variable-length fields (§3.2, §7). Built for tests and `podflow collect`; it reads
-//! anything, not only what podflow writes, and returns errors rather than panicking.
+//! and variable-length fields (§3.2, §7). Built for the tests; it reads anything, not only
+//! what podflow writes, and returns errors rather than panicking.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

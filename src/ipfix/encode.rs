@@ -24,7 +24,7 @@ pub const SET_HEADER_LEN: usize = 4;
 /// The largest message the 16-bit length field can describe.
 pub const MAX_MESSAGE_LEN: usize = 65535;
 
-/// Everything one data record carries: the flow plus what enrichment added.
+/// Everything one data record carries: the flow plus what attribution added.
 #[derive(Clone, Copy, Debug)]
 pub struct ExportRecord<'a> {
     pub flow: &'a FlowRecord,
@@ -246,11 +246,6 @@ impl Encoder {
             opts,
             sequence: 0,
         }
-    }
-
-    /// The options this encoder was built with.
-    pub fn encoder_options(&self) -> &EncoderOptions {
-        &self.opts
     }
 
     /// Data records sent so far in this session, modulo 2^32: the next header's sequence

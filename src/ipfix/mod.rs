@@ -11,7 +11,8 @@
 //!   (PEN 29305) for biflows; RFC 5655 message framing of IPFIX files and streams (decoder).
 //!
 //! Template ids are stable: 256 IPv4 flows, 257 IPv6 flows, 258 exporter statistics.
-//! The encoder is pure (bytes out, no I/O); the decoder serves tests and `podflow collect`.
+//! The encoder is pure (bytes out, no I/O); the decoder serves the tests, which read what
+//! podflow exported.
 #![forbid(unsafe_code)]
 
 mod decode;
@@ -23,9 +24,7 @@ mod template;
 pub use decode::{
     DataRecord, DecodeError, FieldSpec, Message, Session, Template, TemplateField, Value,
 };
-pub use elements::{
-    DataType, Element, Ie, Registry, DEFAULT_ENTERPRISE_NUMBER, REVERSE_PEN, VARLEN,
-};
+pub use elements::{DataType, Element, Ie, Registry, DEFAULT_ENTERPRISE_NUMBER, VARLEN};
 pub use encode::{
     Counts, Encoded, Encoder, EncoderOptions, ExportRecord, HEADER_LEN, MAX_MESSAGE_LEN,
 };

@@ -10,11 +10,6 @@ use super::select::{allowed, capped_json};
 use super::{workload, Config};
 use crate::identity::PodIdentity;
 
-/// A JSON object with sorted keys, as k8sPodLabels and k8sPodAnnotations carry it.
-pub fn json_object(map: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(map).expect("a map of strings always serialises")
-}
-
 /// A Downward-API file that exists but cannot be read or parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
@@ -112,7 +107,7 @@ pub fn from_config(cfg: &Config) -> Result<PodIdentity, MetadataError> {
 }
 
 /// The entries of a Downward-API file; `None` when there is no such file.
-pub fn read_map(path: &Path) -> Result<Option<BTreeMap<String, String>>, MetadataError> {
+fn read_map(path: &Path) -> Result<Option<BTreeMap<String, String>>, MetadataError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse_file(path, &text).map(Some),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

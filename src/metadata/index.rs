@@ -1,4 +1,4 @@
-//! The pod index of node mode: every pod of the cluster, trimmed to what enrichment needs,
+//! The pod index of node mode: every pod of the cluster, trimmed to what attribution needs,
 //! looked up by IP address (for both ends of a flow) and listed by node. Pure: the sources
 //! (`kube` watch, static PodList file) feed it events, nothing here does I/O.
 //!

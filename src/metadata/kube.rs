@@ -72,11 +72,6 @@ impl PodWatch {
         }
     }
 
-    /// The index this watch keeps.
-    pub fn index(&self) -> &SharedIndex {
-        &self.index
-    }
-
     /// Whether a full list has been applied.
     pub fn synced(&self) -> bool {
         self.stats.synced()
@@ -244,20 +239,20 @@ mod tests {
         let mut w = PodWatch::new(SharedIndex::default());
         w.handle(Event::Init);
         w.handle(Event::InitApply(pod("a", "10.0.0.1")));
-        assert!(w.index().read().unwrap().is_empty() && !w.synced());
+        assert!(w.index.read().unwrap().is_empty() && !w.synced());
         w.handle(Event::InitApply(pod("b", "10.0.0.2")));
         w.handle(Event::InitDone);
         assert!(w.synced());
         assert_eq!(w.stats.lists.load(Relaxed), 1);
-        assert_eq!(w.index().read().unwrap().names(), ["ns/a", "ns/b"]);
+        assert_eq!(w.index.read().unwrap().names(), ["ns/a", "ns/b"]);
         w.handle(Event::Apply(pod("c", "10.0.0.3")));
         w.handle(Event::Delete(pod("a", "10.0.0.1")));
-        assert_eq!(w.index().read().unwrap().names(), ["ns/b", "ns/c"]);
+        assert_eq!(w.index.read().unwrap().names(), ["ns/b", "ns/c"]);
         // A relist: until it is done the old state stays, then the new list replaces it.
         w.handle(Event::Init);
         w.handle(Event::InitApply(pod("d", "10.0.0.4")));
-        assert_eq!(w.index().read().unwrap().names(), ["ns/b", "ns/c"]);
+        assert_eq!(w.index.read().unwrap().names(), ["ns/b", "ns/c"]);
         w.handle(Event::InitDone);
-        assert_eq!(w.index().read().unwrap().names(), ["ns/d"]);
+        assert_eq!(w.index.read().unwrap().names(), ["ns/d"]);
     }
 }

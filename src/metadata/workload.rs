@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 
 /// Owner kinds podflow names, as the API spells them.
-pub const KINDS: &[&str] = &[
+const KINDS: &[&str] = &[
     "Deployment",
     "StatefulSet",
     "DaemonSet",

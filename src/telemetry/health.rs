@@ -98,7 +98,7 @@ impl Health {
     }
 
     /// Whether the main work runs now.
-    pub fn is_running(&self) -> bool {
+    fn is_running(&self) -> bool {
         let running = match &self.capture {
             Some(work) => work.running(),
             None => self.running.load(Relaxed),

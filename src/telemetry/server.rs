@@ -146,7 +146,7 @@ impl Telemetry {
 /// The connections the listener may hold with `descriptors` open files allowed (the
 /// soft `RLIMIT_NOFILE`): [`MAX_CONNECTIONS`], less when fewer than that are left after
 /// [`RESERVED_DESCRIPTORS`]. Pure.
-pub fn connection_limit(descriptors: u64) -> usize {
+fn connection_limit(descriptors: u64) -> usize {
     let room = descriptors.saturating_sub(RESERVED_DESCRIPTORS);
     usize::try_from(room)
         .unwrap_or(usize::MAX)

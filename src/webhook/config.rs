@@ -123,7 +123,7 @@ impl Sidecar {
     }
 
     /// Checks `run_as_user` for the profile that uses it: why it cannot be used, if not.
-    pub fn check_run_as_user(&self) -> Result<(), String> {
+    fn check_run_as_user(&self) -> Result<(), String> {
         if self.security_profile != SecurityProfile::Default {
             return Ok(());
         }

@@ -67,7 +67,7 @@ const TEMPLATES: &[(&str, &[&str])] = &[
 
 const ADDED: &str = "sidecar added";
 /// The label of a Namespace that makes Pod Security Admission refuse pods below a level.
-pub const ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
+const ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
 
 /// What every document is patched with.
 struct Context<'a> {

@@ -75,7 +75,7 @@ impl PodView<'_> {
     }
 
     /// Whether the sidecar is there already, by its container name or the annotation.
-    pub fn has_sidecar(&self) -> bool {
+    fn has_sidecar(&self) -> bool {
         let named = |list: &[k8s_openapi::api::core::v1::Container]| {
             list.iter().any(|c| c.name == CONTAINER_NAME)
         };

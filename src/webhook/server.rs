@@ -29,7 +29,7 @@ use crate::quote::quote;
 
 /// Largest AdmissionReview accepted. The API server caps objects near 1.5 MiB, but a pod
 /// spec that large is not one podflow needs to see.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+const MAX_BODY_BYTES: usize = 1 << 20;
 /// Time to receive the request head, and then the body. The API server gives up after
 /// 10 s by default; every answer must come well before.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,7 +37,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const KEEP_ALIVE: Duration = Duration::from_secs(60);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long requests in progress may take to finish after a stop.
-pub const SHUTDOWN_GRACE_SECS: u64 = 5;
+const SHUTDOWN_GRACE_SECS: u64 = 5;
 /// How often the certificate files are looked at (two `stat` calls).
 const CERT_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 

@@ -17,17 +17,17 @@ pub mod security;
 /// Name of the injected container.
 pub const CONTAINER_NAME: &str = "podflow";
 /// Name of the Downward-API volume with the pod's labels and annotations.
-pub const VOLUME_NAME: &str = "podflow-podinfo";
+const VOLUME_NAME: &str = "podflow-podinfo";
 /// Where that volume is mounted; `k8s.labels_file` and `k8s.annotations_file` point here.
-pub const PODINFO_DIR: &str = "/etc/podinfo";
+const PODINFO_DIR: &str = "/etc/podinfo";
 /// Name of the telemetry port of the sidecar (at most 15 characters).
 pub const TELEMETRY_PORT_NAME: &str = "podflow-metrics";
 /// Variable that holds `status.podIPs` as the kubelet gives it (`10.1.2.3,fd00::3`); it
 /// is outside the `PODFLOW_` prefix because it is not configuration itself.
-pub const POD_IPS_VAR: &str = "POD_IPS";
+const POD_IPS_VAR: &str = "POD_IPS";
 /// Path of the sidecar's startup probe: 200 once capture runs, or once its startup grace
 /// has passed when it cannot capture.
-pub const STARTUP_PATH: &str = "/startupz";
+const STARTUP_PATH: &str = "/startupz";
 
 /// What every injected sidecar shares, from the configuration of the injecting process.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -35,7 +35,7 @@ const ARPHRD_RAWIP: u16 = 519;
 
 /// What header the frames of an `ARPHRD_*` hardware type start with; `None` when podflow
 /// cannot decode them.
-pub fn link_type(hardware: u16) -> Option<LinkType> {
+fn link_type(hardware: u16) -> Option<LinkType> {
     match hardware {
         // Loopback frames carry an Ethernet header with zero addresses.
         libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK => Some(LinkType::Ethernet),

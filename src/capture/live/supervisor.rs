@@ -106,7 +106,7 @@ impl Backoff {
     }
 
     /// The wait before the next attempt; the one after is twice as long, up to `max`.
-    pub fn next_wait(&mut self) -> Duration {
+    fn next_wait(&mut self) -> Duration {
         let wait = self.next;
         self.next = (self.next * 2).min(self.max);
         wait
@@ -120,7 +120,7 @@ impl Backoff {
 
 /// What to log about one look at the capture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Report {
+enum Report {
     /// Capture runs, and did not at the previous look: log that it started.
     Started,
     /// Capture does not run, for a cause not reported just before: log an error.
@@ -133,7 +133,7 @@ pub enum Report {
 
 /// Remembers what was last reported, so that each change is logged once. Pure.
 #[derive(Debug, Default)]
-pub struct Reporter {
+struct Reporter {
     /// `None` before the first look; `Some(None)` while up; `Some(Some(cause))` while down.
     last: Option<Option<String>>,
 }

@@ -61,7 +61,7 @@ impl Transport for JsonLines {
 }
 
 /// Writes one record as a JSON object and a newline.
-pub fn write_record(out: &mut impl Write, rec: &ExportRecord<'_>, biflow: bool) -> io::Result<()> {
+fn write_record(out: &mut impl Write, rec: &ExportRecord<'_>, biflow: bool) -> io::Result<()> {
     serde_json::to_writer(&mut *out, &to_value(rec, biflow))?;
     out.write_all(b"\n")
 }

@@ -52,7 +52,7 @@ impl MessageSink for TcpStream {
 /// True when the collector has closed its end of the connection. IPFIX collectors never
 /// send on the stream, so end-of-file on a read means the connection is gone; checking
 /// before writing keeps records from vanishing into a socket the peer already closed.
-pub fn peer_closed(stream: &TcpStream) -> bool {
+fn peer_closed(stream: &TcpStream) -> bool {
     if stream.set_nonblocking(true).is_err() {
         return true;
     }

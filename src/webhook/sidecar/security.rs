@@ -17,7 +17,7 @@ pub const NET_RAW: &str = "NET_RAW";
 /// `baseline` profile drops them by name, so that the sidecar keeps NET_RAW from the
 /// runtime's default set without adding it, which PSA `baseline` would refuse. CRI-O's
 /// default set is a subset of these (it has no NET_RAW).
-pub const RUNTIME_DEFAULTS_BUT_NET_RAW: [&str; 13] = [
+const RUNTIME_DEFAULTS_BUT_NET_RAW: [&str; 13] = [
     "AUDIT_WRITE",
     "CHOWN",
     "DAC_OVERRIDE",
