@@ -2,6 +2,33 @@
 //! meters into the shared flow table, the sweeper ends flows and hands them to the
 //! exporter, and an [`Attribution`] says whose records they are.
 //!
+//! ```text
+//!  DATA PLANE: OS threads, no message and no allocation per packet
+//!
+//!   Live        capture-<ifname> (one per interface), watched by capture-watch,
+//!               restarted by capture-supervise
+//!   Replay      capture-pcap (the file, on the packets' own clock)        --+
+//!   Namespaces  node-capture (enters each pod namespace) + capture-<if>     | decode,
+//!               per interface of every namespace and of the node            | meter
+//!                                                                           v
+//!                                              FlowTable: sharded, shared by every thread
+//!                                                                           |
+//!  CONTROL PLANE: actix actors; the exporter on a thread of its own         | swept every
+//!                                                                           | sweep_interval_ms
+//!   node-capture --FlushPoints (a namespace is gone)--> Sweeper <-----------+
+//!   Probe::shutdown --FlushAll--------------------------> |
+//!                                                         | FinishedFlows (batches of records)
+//!                                                         v
+//!   Metadata --IdentityChanged (labels rewritten)----> Exporter --> Transport: UDP, TCP,
+//!   (sidecar: Downward-API files)                      attributes,   IPFIX file, JSON lines
+//!                                                      encodes
+//!   Probe::shutdown --Drain-------------------------------^
+//!
+//!  HTTP: the telemetry listener (/healthz, /readyz, /startupz, /metrics) reads Health and
+//!  the registry every domain registered its counters into; the webhook mode runs its
+//!  HTTPS server beside it instead of a probe.
+//! ```
+//!
 //! [`Pipeline::start`] wires a probe from the configuration, a source and an attribution
 //! and hands back the running [`Probe`]; [`Probe::run_until_signal`] waits for SIGTERM,
 //! SIGINT or the end of the input, and [`Probe::shutdown`] stops capture, ends every live
