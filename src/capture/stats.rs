@@ -1,14 +1,10 @@
 //! Capture counters shared with the exporter (options records) and metrics. Capture
 //! threads count locally and publish here in batches, never per packet.
 
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::DescriptorEncoder;
-
-use crate::telemetry::{encode_counters, Registry};
+use crate::telemetry::{collector, encode_counters, Registry};
 
 /// Totals over every capture thread of the process.
 #[derive(Debug, Default)]
@@ -32,7 +28,32 @@ impl CaptureStats {
     /// Registers `podflow_capture_packets_total`, `podflow_capture_ignored_packets_total`
     /// and `podflow_capture_dropped_packets_total`.
     pub fn register(self: &Arc<Self>, registry: &mut Registry) {
-        registry.register_collector(Box::new(CaptureCollector(self.clone())));
+        let s = self.clone();
+        registry.register_collector(collector(move |out| {
+            encode_counters(
+                out,
+                [
+                    (
+                        "capture_packets",
+                        "Frames read from the interfaces or the capture file.",
+                        None,
+                        s.frames.load(Relaxed),
+                    ),
+                    (
+                        "capture_ignored_packets",
+                        "Frames not metered: not IP, or not decodable.",
+                        None,
+                        s.ignored.load(Relaxed),
+                    ),
+                    (
+                        "capture_dropped_packets",
+                        "Frames the kernel dropped before podflow could read them.",
+                        None,
+                        s.kernel_drops.load(Relaxed),
+                    ),
+                ],
+            )
+        }));
     }
 }
 
@@ -54,42 +75,10 @@ impl LocalStats {
     }
 }
 
-#[derive(Debug)]
-struct CaptureCollector(Arc<CaptureStats>);
-
-impl Collector for CaptureCollector {
-    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
-        let s = &self.0;
-        encode_counters(
-            &mut out,
-            [
-                (
-                    "capture_packets",
-                    "Frames read from the interfaces or the capture file.",
-                    None,
-                    s.frames.load(Relaxed),
-                ),
-                (
-                    "capture_ignored_packets",
-                    "Frames not metered: not IP, or not decodable.",
-                    None,
-                    s.ignored.load(Relaxed),
-                ),
-                (
-                    "capture_dropped_packets",
-                    "Frames the kernel dropped before podflow could read them.",
-                    None,
-                    s.kernel_drops.load(Relaxed),
-                ),
-            ],
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::{registry, render, Format};
+    use crate::telemetry::{assert_lines, registry};
 
     #[test]
     fn capture_counters() {
@@ -99,15 +88,15 @@ mod tests {
         stats.kernel_drops.store(1, Relaxed);
         let mut registry = registry();
         stats.register(&mut registry);
-        let body = render(&registry, Format::Prometheus).unwrap();
-        for line in [
-            "podflow_capture_packets_total 10",
-            "podflow_capture_ignored_packets_total 2",
-            "podflow_capture_dropped_packets_total 1",
-            "# TYPE podflow_capture_packets_total counter",
-        ] {
-            assert!(body.lines().any(|l| l == line), "no {line:?} in\n{body}");
-        }
+        assert_lines(
+            &registry,
+            &[
+                "podflow_capture_packets_total 10",
+                "podflow_capture_ignored_packets_total 2",
+                "podflow_capture_dropped_packets_total 1",
+                "# TYPE podflow_capture_packets_total counter",
+            ],
+        );
         assert_eq!(stats.not_metered(), 3);
     }
 }

@@ -1,13 +1,9 @@
 //! What the exporter has done since start, shared with metrics and health checks.
 
-use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::DescriptorEncoder;
-
-use crate::telemetry::{encode_counters, Registry, Sending, Unit};
+use crate::telemetry::{collector, encode_counters, Registry, Sending, Unit};
 
 /// The exporter's counters. Written by the exporter's thread only; read anywhere.
 #[derive(Debug, Default)]
@@ -49,7 +45,44 @@ impl ExportStats {
     /// `podflow_export_errors_total`, `podflow_export_bytes_total` and
     /// `podflow_export_messages_total`.
     pub fn register(self: &Arc<Self>, registry: &mut Registry) {
-        registry.register_collector(Box::new(ExportCollector(self.clone())));
+        let s = self.clone();
+        registry.register_collector(collector(move |out| {
+            encode_counters(
+                out,
+                [
+                    (
+                        "export_records",
+                        "Flow records handed to the transport.",
+                        None,
+                        s.records.load(Relaxed),
+                    ),
+                    (
+                        "export_records_not_sent",
+                        "Flow records that could not be sent: collector down, buffer full, write errors.",
+                        None,
+                        s.not_sent.load(Relaxed),
+                    ),
+                    (
+                        "export_errors",
+                        "Failed writes to the collector.",
+                        None,
+                        s.errors.load(Relaxed),
+                    ),
+                    (
+                        "export",
+                        "Bytes of the messages sent to the collector.",
+                        Some(Unit::Bytes),
+                        s.octets.load(Relaxed),
+                    ),
+                    (
+                        "export_messages",
+                        "IPFIX messages (or JSON lines) sent to the collector.",
+                        None,
+                        s.messages.load(Relaxed),
+                    ),
+                ],
+            )
+        }));
     }
 }
 
@@ -59,54 +92,10 @@ impl Sending for ExportStats {
     }
 }
 
-#[derive(Debug)]
-struct ExportCollector(Arc<ExportStats>);
-
-impl Collector for ExportCollector {
-    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
-        let s = &self.0;
-        encode_counters(
-            &mut out,
-            [
-                (
-                    "export_records",
-                    "Flow records handed to the transport.",
-                    None,
-                    s.records.load(Relaxed),
-                ),
-                (
-                    "export_records_not_sent",
-                    "Flow records that could not be sent: collector down, buffer full, write errors.",
-                    None,
-                    s.not_sent.load(Relaxed),
-                ),
-                (
-                    "export_errors",
-                    "Failed writes to the collector.",
-                    None,
-                    s.errors.load(Relaxed),
-                ),
-                (
-                    "export",
-                    "Bytes of the messages sent to the collector.",
-                    Some(Unit::Bytes),
-                    s.octets.load(Relaxed),
-                ),
-                (
-                    "export_messages",
-                    "IPFIX messages (or JSON lines) sent to the collector.",
-                    None,
-                    s.messages.load(Relaxed),
-                ),
-            ],
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::{registry, render, Format};
+    use crate::telemetry::{assert_lines, registry, render, Format};
 
     #[test]
     fn export_counters() {
@@ -118,20 +107,16 @@ mod tests {
         export.errors.store(3, Relaxed);
         let mut registry = registry();
         export.register(&mut registry);
-        let body = render(&registry, Format::Prometheus).unwrap();
-        for line in [
-            "podflow_export_records_total 2",
-            "podflow_export_records_not_sent_total 1",
-            "podflow_export_errors_total 3",
-            "podflow_export_bytes_total 512",
-            "podflow_export_messages_total 4",
-        ] {
-            assert!(
-                body.lines().any(|l| l == line),
-                "no {line:?} in
-{body}"
-            );
-        }
+        assert_lines(
+            &registry,
+            &[
+                "podflow_export_records_total 2",
+                "podflow_export_records_not_sent_total 1",
+                "podflow_export_errors_total 3",
+                "podflow_export_bytes_total 512",
+                "podflow_export_messages_total 4",
+            ],
+        );
         let body = render(&registry, Format::OpenMetrics).unwrap();
         assert!(
             body.contains("\n# UNIT podflow_export_bytes bytes\n"),

@@ -1,66 +1,49 @@
 //! The flow table's metrics, read from its counters at each scrape.
 
-use std::fmt;
 use std::sync::Arc;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::NoLabelSet;
 use prometheus_client::metrics::MetricType;
 
 use super::{EndReason, FlowTable};
-use crate::telemetry::{encode_counters, encode_gauges, Registry, Unit};
+use crate::telemetry::{collector, encode_counters, encode_gauges, Registry, Unit};
 
 impl FlowTable {
     /// Registers `podflow_metered_bytes_total`, `podflow_flows_started_total`,
     /// `podflow_live_flows` and `podflow_flows_ended_total{reason}`.
     pub fn register(self: &Arc<Self>, registry: &mut Registry) {
-        registry.register_collector(Box::new(TableCollector(self.clone())));
-    }
-}
-
-struct TableCollector(Arc<FlowTable>);
-
-impl fmt::Debug for TableCollector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TableCollector").finish_non_exhaustive()
-    }
-}
-
-impl Collector for TableCollector {
-    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
-        let stats = self.0.stats();
-        encode_counters(
-            &mut out,
-            [
-                (
-                    "metered",
-                    "IP bytes (headers and payload) metered into flows.",
-                    Some(Unit::Bytes),
-                    stats.octets,
-                ),
-                ("flows_started", "Flows created.", None, stats.flows),
-            ],
-        )?;
-        encode_gauges(
-            &mut out,
-            [(
-                "live_flows",
-                "Flows in the flow table.",
-                self.0.len() as u64,
-            )],
-        )?;
-        let mut ended = out.encode_descriptor(
-            "flows_ended",
-            "Flow records ended, by IPFIX flowEndReason.",
-            None,
-            MetricType::Counter,
-        )?;
-        for reason in EndReason::ALL {
-            ended
-                .encode_family(&[("reason", reason.as_str())])?
-                .encode_counter::<NoLabelSet, _, u64>(&stats.ended(reason), None)?;
-        }
-        Ok(())
+        let table = self.clone();
+        registry.register_collector(collector(move |out| {
+            let stats = table.stats();
+            encode_counters(
+                out,
+                [
+                    (
+                        "metered",
+                        "IP bytes (headers and payload) metered into flows.",
+                        Some(Unit::Bytes),
+                        stats.octets,
+                    ),
+                    ("flows_started", "Flows created.", None, stats.flows),
+                ],
+            )?;
+            encode_gauges(
+                out,
+                [("live_flows", "Flows in the flow table.", table.len() as u64)],
+            )?;
+            let mut ended = out.encode_descriptor(
+                "flows_ended",
+                "Flow records ended, by IPFIX flowEndReason.",
+                None,
+                MetricType::Counter,
+            )?;
+            for reason in EndReason::ALL {
+                ended
+                    .encode_family(&[("reason", reason.as_str())])?
+                    .encode_counter::<NoLabelSet, _, u64>(&stats.ended(reason), None)?;
+            }
+            Ok(())
+        }));
     }
 }
 
@@ -68,7 +51,7 @@ impl Collector for TableCollector {
 mod tests {
     use super::*;
     use crate::flow::{FlowKey, Packet, NANOS_PER_SEC, PROTO_UDP};
-    use crate::telemetry::{registry, render, Format};
+    use crate::telemetry::{assert_lines, registry, render, Format};
 
     fn udp(src_port: u16, octets: u32) -> Packet {
         Packet {
@@ -95,20 +78,20 @@ mod tests {
         table.update(&udp(1002, 300), 3 * NANOS_PER_SEC);
         let mut registry = registry();
         table.register(&mut registry);
-        let body = render(&registry, Format::Prometheus).unwrap();
-        for line in [
-            "podflow_metered_bytes_total 600",
-            "podflow_flows_started_total 3",
-            "podflow_live_flows 1",
-            "# TYPE podflow_live_flows gauge",
-            "podflow_flows_ended_total{reason=\"idle_timeout\"} 0",
-            "podflow_flows_ended_total{reason=\"active_timeout\"} 0",
-            "podflow_flows_ended_total{reason=\"end_of_flow\"} 0",
-            "podflow_flows_ended_total{reason=\"forced_end\"} 2",
-            "podflow_flows_ended_total{reason=\"lack_of_resources\"} 0",
-        ] {
-            assert!(body.lines().any(|l| l == line), "no {line:?} in\n{body}");
-        }
+        assert_lines(
+            &registry,
+            &[
+                "podflow_metered_bytes_total 600",
+                "podflow_flows_started_total 3",
+                "podflow_live_flows 1",
+                "# TYPE podflow_live_flows gauge",
+                "podflow_flows_ended_total{reason=\"idle_timeout\"} 0",
+                "podflow_flows_ended_total{reason=\"active_timeout\"} 0",
+                "podflow_flows_ended_total{reason=\"end_of_flow\"} 0",
+                "podflow_flows_ended_total{reason=\"forced_end\"} 2",
+                "podflow_flows_ended_total{reason=\"lack_of_resources\"} 0",
+            ],
+        );
         let body = render(&registry, Format::OpenMetrics).unwrap();
         for line in [
             "# TYPE podflow_metered_bytes counter",

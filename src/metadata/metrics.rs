@@ -1,22 +1,49 @@
 //! The metadata sources' metrics: the sidecar's Downward-API files (`podflow_metadata_*`)
 //! and node mode's pod index (`podflow_pod_index_*`), read at each scrape.
 
-use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::DescriptorEncoder;
-
 use super::events::MetadataStats;
 use super::kube::Pods;
-use crate::telemetry::{encode_counters, encode_gauges, Registry};
+use crate::telemetry::{collector, encode_counters, encode_gauges, Registry};
 
 impl MetadataStats {
     /// Registers the `podflow_metadata_*` counters: files that could not be used,
     /// identity changes, metadata left out by the size cap.
     pub fn register(self: &Arc<Self>, registry: &mut Registry) {
-        registry.register_collector(Box::new(FilesCollector(self.clone())));
+        let s = self.clone();
+        registry.register_collector(collector(move |out| {
+            encode_counters(
+                out,
+                [
+                    (
+                        "metadata_file_errors",
+                        "Versions of the labels or annotations file that could not be read or parsed.",
+                        None,
+                        s.reload_errors.load(Relaxed),
+                    ),
+                    (
+                        "metadata_identity_changes",
+                        "Pod identities built: at start, then one per change of labels or annotations.",
+                        None,
+                        s.identity_changes.load(Relaxed),
+                    ),
+                    (
+                        "metadata_labels_cut",
+                        "Labels left out of records by k8s.max_metadata_bytes.",
+                        None,
+                        s.labels_cut.load(Relaxed),
+                    ),
+                    (
+                        "metadata_annotations_cut",
+                        "Annotations left out of records by k8s.max_metadata_bytes.",
+                        None,
+                        s.annotations_cut.load(Relaxed),
+                    ),
+                ],
+            )
+        }));
     }
 }
 
@@ -24,87 +51,42 @@ impl Pods {
     /// Registers the `podflow_pod_index_*` families: the pods the index holds and how its
     /// source fares.
     pub fn register(&self, registry: &mut Registry) {
-        registry.register_collector(Box::new(IndexCollector(self.clone())));
-    }
-}
-
-#[derive(Debug)]
-struct FilesCollector(Arc<MetadataStats>);
-
-impl Collector for FilesCollector {
-    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
-        let s = &self.0;
-        encode_counters(
-            &mut out,
-            [
-                (
-                    "metadata_file_errors",
-                    "Versions of the labels or annotations file that could not be read or parsed.",
-                    None,
-                    s.reload_errors.load(Relaxed),
-                ),
-                (
-                    "metadata_identity_changes",
-                    "Pod identities built: at start, then one per change of labels or annotations.",
-                    None,
-                    s.identity_changes.load(Relaxed),
-                ),
-                (
-                    "metadata_labels_cut",
-                    "Labels left out of records by k8s.max_metadata_bytes.",
-                    None,
-                    s.labels_cut.load(Relaxed),
-                ),
-                (
-                    "metadata_annotations_cut",
-                    "Annotations left out of records by k8s.max_metadata_bytes.",
-                    None,
-                    s.annotations_cut.load(Relaxed),
-                ),
-            ],
-        )
-    }
-}
-
-#[derive(Debug)]
-struct IndexCollector(Pods);
-
-impl Collector for IndexCollector {
-    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
-        let pods = &self.0;
-        let summary = pods
-            .index
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .summary();
-        encode_gauges(
-            &mut out,
-            [
-                ("pod_index_pods", "Pods in the index.", summary.pods as u64),
-                (
-                    "pod_index_addresses",
-                    "Pod addresses the index resolves.",
-                    summary.addresses as u64,
-                ),
-            ],
-        )?;
-        encode_counters(
-            &mut out,
-            [
-                (
-                    "pod_index_watch_failures",
-                    "Failed lists or watches of pods on the API server (each retried with backoff).",
-                    None,
-                    pods.stats.failures.load(Relaxed),
-                ),
-                (
-                    "pod_index_lists",
-                    "Full pod lists applied to the index (the first, then one per relist).",
-                    None,
-                    pods.stats.lists.load(Relaxed),
-                ),
-            ],
-        )
+        let pods = self.clone();
+        registry.register_collector(collector(move |out| {
+            let summary = pods
+                .index
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .summary();
+            encode_gauges(
+                out,
+                [
+                    ("pod_index_pods", "Pods in the index.", summary.pods as u64),
+                    (
+                        "pod_index_addresses",
+                        "Pod addresses the index resolves.",
+                        summary.addresses as u64,
+                    ),
+                ],
+            )?;
+            encode_counters(
+                out,
+                [
+                    (
+                        "pod_index_watch_failures",
+                        "Failed lists or watches of pods on the API server (each retried with backoff).",
+                        None,
+                        pods.stats.failures.load(Relaxed),
+                    ),
+                    (
+                        "pod_index_lists",
+                        "Full pod lists applied to the index (the first, then one per relist).",
+                        None,
+                        pods.stats.lists.load(Relaxed),
+                    ),
+                ],
+            )
+        }));
     }
 }
 

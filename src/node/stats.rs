@@ -1,13 +1,9 @@
 //! Node mode's counters: what `/metrics` and `/readyz` read of the node thread.
 
-use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::DescriptorEncoder;
-
-use crate::telemetry::{encode_counters, encode_gauges, Registry, Work};
+use crate::telemetry::{collector, encode_counters, encode_gauges, Registry, Work};
 
 /// Counters of node mode's capture, read by `/metrics`.
 #[derive(Debug, Default)]
@@ -41,67 +37,60 @@ impl Work for NodeStats {
 impl NodeStats {
     /// Registers the `podflow_node_*` families.
     pub fn register(self: &Arc<Self>, registry: &mut Registry) {
-        registry.register_collector(Box::new(NodeCollector(self.clone())));
-    }
-}
-
-#[derive(Debug)]
-struct NodeCollector(Arc<NodeStats>);
-
-impl Collector for NodeCollector {
-    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
-        let n = &self.0;
-        let gauge = |v: &AtomicUsize| v.load(Relaxed) as u64;
-        encode_gauges(
-            &mut out,
-            [
-                (
-                    "node_namespaces",
-                    "Pod network namespaces captured now.",
-                    gauge(&n.namespaces),
-                ),
-                (
-                    "node_namespaces_with_pod",
-                    "Captured namespaces whose pod the index knows.",
-                    gauge(&n.namespaces_with_pod),
-                ),
-                (
-                    "node_interfaces",
-                    "Interfaces captured now, pod namespaces and host together.",
-                    gauge(&n.interfaces),
-                ),
-            ],
-        )?;
-        encode_counters(
-            &mut out,
-            [
-                (
-                    "node_namespaces_added",
-                    "Network namespaces found since start.",
-                    None,
-                    n.namespaces_added.load(Relaxed),
-                ),
-                (
-                    "node_namespaces_removed",
-                    "Network namespaces gone since start (their flows ended and exported).",
-                    None,
-                    n.namespaces_removed.load(Relaxed),
-                ),
-                (
-                    "node_namespace_errors",
-                    "Failures to open or enter a namespace or to list its interfaces (each retried with backoff).",
-                    None,
-                    n.namespace_errors.load(Relaxed),
-                ),
-            ],
-        )
+        let n = self.clone();
+        registry.register_collector(collector(move |out| {
+            let gauge = |v: &AtomicUsize| v.load(Relaxed) as u64;
+            encode_gauges(
+                out,
+                [
+                    (
+                        "node_namespaces",
+                        "Pod network namespaces captured now.",
+                        gauge(&n.namespaces),
+                    ),
+                    (
+                        "node_namespaces_with_pod",
+                        "Captured namespaces whose pod the index knows.",
+                        gauge(&n.namespaces_with_pod),
+                    ),
+                    (
+                        "node_interfaces",
+                        "Interfaces captured now, pod namespaces and host together.",
+                        gauge(&n.interfaces),
+                    ),
+                ],
+            )?;
+            encode_counters(
+                out,
+                [
+                    (
+                        "node_namespaces_added",
+                        "Network namespaces found since start.",
+                        None,
+                        n.namespaces_added.load(Relaxed),
+                    ),
+                    (
+                        "node_namespaces_removed",
+                        "Network namespaces gone since start (their flows ended and exported).",
+                        None,
+                        n.namespaces_removed.load(Relaxed),
+                    ),
+                    (
+                        "node_namespace_errors",
+                        "Failures to open or enter a namespace or to list its interfaces (each retried with backoff).",
+                        None,
+                        n.namespace_errors.load(Relaxed),
+                    ),
+                ],
+            )
+        }));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::{registry, render, Format};
+    use crate::telemetry::{assert_lines, registry};
 
     #[test]
     fn node_gauges_and_counters() {
@@ -112,16 +101,16 @@ mod tests {
         stats.namespace_errors.store(1, Relaxed);
         let mut registry = registry();
         stats.register(&mut registry);
-        let body = render(&registry, Format::Prometheus).unwrap();
-        for line in [
-            "podflow_node_namespaces 3",
-            "podflow_node_namespaces_with_pod 2",
-            "podflow_node_interfaces 5",
-            "podflow_node_namespaces_added_total 0",
-            "podflow_node_namespace_errors_total 1",
-        ] {
-            assert!(body.lines().any(|l| l == line), "no {line:?} in\n{body}");
-        }
+        assert_lines(
+            &registry,
+            &[
+                "podflow_node_namespaces 3",
+                "podflow_node_namespaces_with_pod 2",
+                "podflow_node_interfaces 5",
+                "podflow_node_namespaces_added_total 0",
+                "podflow_node_namespace_errors_total 1",
+            ],
+        );
         assert_eq!(Work::interfaces(&*stats), 5);
     }
 }

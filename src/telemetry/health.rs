@@ -6,10 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::DescriptorEncoder;
-
-use super::metrics::{encode_gauges, Registry};
+use super::metrics::{collector, encode_gauges, Registry};
 
 /// An exporter as readiness sees it.
 pub trait Sending: Send + Sync + fmt::Debug {
@@ -140,22 +137,12 @@ impl Health {
     /// Registers `podflow_capture_up` and `podflow_capture_interfaces` for a probe (a
     /// health made by [`Health::capture`]); nothing for a server.
     pub fn register(self: &Arc<Self>, registry: &mut Registry) {
-        if self.export.is_some() {
-            registry.register_collector(Box::new(CaptureGauges(self.clone())));
+        if self.export.is_none() {
+            return;
         }
-    }
-}
-
-/// Whether capture runs and on how many interfaces, read at each scrape.
-#[derive(Debug)]
-struct CaptureGauges(Arc<Health>);
-
-impl Collector for CaptureGauges {
-    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
-        let health = &self.0;
-        encode_gauges(
-            &mut out,
-            [
+        let health = self.clone();
+        registry.register_collector(collector(move |out| {
+            let gauges = [
                 (
                     "capture_interfaces",
                     "Interfaces being captured now; fewer than expected when a configured one is missing.",
@@ -166,8 +153,9 @@ impl Collector for CaptureGauges {
                     "1 while capture runs, 0 while it does not (/readyz says why).",
                     u64::from(health.is_running()),
                 ),
-            ],
-        )
+            ];
+            encode_gauges(out, gauges)
+        }));
     }
 }
 

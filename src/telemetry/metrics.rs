@@ -85,6 +85,42 @@ pub fn render(registry: &Registry, format: Format) -> Result<String, fmt::Error>
     Ok(body)
 }
 
+/// A collector that encodes, at each scrape, what `encode` reads then.
+pub fn collector<F>(encode: F) -> Box<dyn Collector>
+where
+    F: Fn(&mut DescriptorEncoder) -> fmt::Result + Send + Sync + 'static,
+{
+    Box::new(ReadAtScrape(encode))
+}
+
+struct ReadAtScrape<F>(F);
+
+impl<F> fmt::Debug for ReadAtScrape<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadAtScrape").finish_non_exhaustive()
+    }
+}
+
+impl<F> Collector for ReadAtScrape<F>
+where
+    F: Fn(&mut DescriptorEncoder) -> fmt::Result + Send + Sync + 'static,
+{
+    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
+        (self.0)(&mut out)
+    }
+}
+
+/// Asserts that `registry`, encoded in the Prometheus text format, has each of `lines`;
+/// gives the body.
+#[cfg(test)]
+pub fn assert_lines(registry: &Registry, lines: &[&str]) -> String {
+    let body = render(registry, Format::Prometheus).unwrap();
+    for line in lines {
+        assert!(body.lines().any(|l| l == *line), "no {line:?} in\n{body}");
+    }
+    body
+}
+
 /// Encodes unlabelled counters, each as (name, help, unit, value).
 pub fn encode_counters<'a>(
     out: &mut DescriptorEncoder,

@@ -10,5 +10,9 @@ mod server;
 
 pub use config::{Config, LogConfig, LogFormat};
 pub use health::{startup_phase, Health, Readiness, Sending, Startup, StartupPhase, Work};
-pub use metrics::{encode_counters, encode_gauges, registry, render, Format, Registry, Unit};
+#[cfg(test)]
+pub use metrics::assert_lines;
+pub use metrics::{
+    collector, encode_counters, encode_gauges, registry, render, Format, Registry, Unit,
+};
 pub use server::{Telemetry, TelemetryError};

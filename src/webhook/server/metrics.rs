@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
-use crate::telemetry::{encode_counters, Registry};
+use crate::telemetry::{collector, encode_counters, Registry};
 use crate::webhook::Decision;
 
 /// How one `/mutate` request ended, as counted in `podflow_webhook_requests_total`.
@@ -124,65 +123,54 @@ impl WebhookMetrics {
 
     /// Registers the `podflow_webhook_*` families.
     pub fn register(self: &Arc<Self>, registry: &mut Registry) {
-        registry.register_collector(Box::new(WebhookCollector(self.clone())));
-    }
-}
-
-/// Encodes [`WebhookMetrics`] at each scrape.
-#[derive(Debug)]
-struct WebhookCollector(Arc<WebhookMetrics>);
-
-impl Collector for WebhookCollector {
-    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
-        let m = &self.0;
-        let mut requests = out.encode_descriptor(
-            "webhook_requests",
-            "Requests to /mutate, by outcome.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (label, n) in Outcome::LABELS.iter().zip(&m.outcomes) {
-            requests
-                .encode_family(&[("outcome", *label)])?
-                .encode_counter::<NoLabelSet, _, u64>(&n.load(Relaxed), None)?;
-        }
-        let skipped = m
-            .skipped
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut by_reason = out.encode_descriptor(
-            "webhook_skipped",
-            "Pods that were not given the sidecar, by reason.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (reason, n) in skipped {
-            by_reason
-                .encode_family(&[("reason", reason)])?
-                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
-        }
-        m.latency.encode(out.encode_descriptor(
-            "webhook_mutate_duration",
-            "Time to answer /mutate, from the request head to the response.",
-            Some(&Unit::Seconds),
-            MetricType::Histogram,
-        )?)?;
-        let certs: [(&str, &str, &AtomicU64); 2] = [
-            (
-                "webhook_certificate_reloads",
-                "Renewed certificates put in service without a restart.",
-                &m.cert_reloads,
-            ),
-            (
-                "webhook_certificate_rejected",
-                "Changes of the certificate files that could not be served.",
-                &m.cert_rejected,
-            ),
-        ];
-        encode_counters(
-            &mut out,
-            certs.map(|(n, h, v)| (n, h, None, v.load(Relaxed))),
-        )
+        let m = self.clone();
+        registry.register_collector(collector(move |out| {
+            let mut requests = out.encode_descriptor(
+                "webhook_requests",
+                "Requests to /mutate, by outcome.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (label, n) in Outcome::LABELS.iter().zip(&m.outcomes) {
+                requests
+                    .encode_family(&[("outcome", *label)])?
+                    .encode_counter::<NoLabelSet, _, u64>(&n.load(Relaxed), None)?;
+            }
+            let skipped = m
+                .skipped
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            let mut by_reason = out.encode_descriptor(
+                "webhook_skipped",
+                "Pods that were not given the sidecar, by reason.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (reason, n) in skipped {
+                by_reason
+                    .encode_family(&[("reason", reason)])?
+                    .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+            }
+            m.latency.encode(out.encode_descriptor(
+                "webhook_mutate_duration",
+                "Time to answer /mutate, from the request head to the response.",
+                Some(&Unit::Seconds),
+                MetricType::Histogram,
+            )?)?;
+            let certs: [(&str, &str, &AtomicU64); 2] = [
+                (
+                    "webhook_certificate_reloads",
+                    "Renewed certificates put in service without a restart.",
+                    &m.cert_reloads,
+                ),
+                (
+                    "webhook_certificate_rejected",
+                    "Changes of the certificate files that could not be served.",
+                    &m.cert_rejected,
+                ),
+            ];
+            encode_counters(out, certs.map(|(n, h, v)| (n, h, None, v.load(Relaxed))))
+        }));
     }
 }
