@@ -5,6 +5,8 @@
 //! received is checked against a tcpdump of the same traffic. Needs root.
 
 mod common;
+#[path = "sidecar_netns/downward.rs"]
+mod downward;
 #[path = "common/netns.rs"]
 mod netns;
 #[path = "common/truth.rs"]
@@ -17,6 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use downward::DownwardVolume;
 use netns::PodNet;
 use podflow::ipfix::DataRecord;
 use truth::{addr, truth_from_pcap, Key, Truth};
@@ -25,39 +28,6 @@ fn python_in(ns: &str, script: &str, args: &[&str]) -> Command {
     let mut cmd = PodNet::exec(ns, "python3");
     cmd.arg(root().join("it/py").join(script)).args(args);
     cmd
-}
-
-/// A Downward-API volume as the kubelet writes it: files are links through `..data`, a link
-/// to a timestamped directory that is replaced atomically on every update.
-struct DownwardVolume {
-    dir: PathBuf,
-    generation: u32,
-}
-
-impl DownwardVolume {
-    fn new(dir: &Path, labels: &str, annotations: &str) -> DownwardVolume {
-        let mut v = DownwardVolume {
-            dir: dir.to_path_buf(),
-            generation: 0,
-        };
-        v.update(labels, annotations);
-        std::os::unix::fs::symlink("..data/labels", dir.join("labels")).unwrap();
-        std::os::unix::fs::symlink("..data/annotations", dir.join("annotations")).unwrap();
-        v
-    }
-
-    fn update(&mut self, labels: &str, annotations: &str) {
-        self.generation += 1;
-        let ts = format!("..2026_11_26_07_00_00.{}", self.generation);
-        let data = self.dir.join(&ts);
-        std::fs::create_dir(&data).unwrap();
-        std::fs::write(data.join("labels"), labels).unwrap();
-        std::fs::write(data.join("annotations"), annotations).unwrap();
-        let tmp = self.dir.join("..data_tmp");
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&ts, &tmp).unwrap();
-        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
-    }
 }
 
 /// The records of one conversation (initiator first), pieces summed: (fwd pkts, fwd bytes,
