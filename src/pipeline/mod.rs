@@ -158,8 +158,8 @@ fn probe_metrics(sink: &CaptureSink, export: &Arc<ExportStats>) -> Registry {
     metrics
 }
 
-/// A running probe. Dropping it without [`Probe::shutdown`] leaves its capture threads
-/// to stop with the process.
+/// A running probe. [`Probe::shutdown`] ends it in order; dropped without it, the flows
+/// still in the table are never exported.
 pub struct Probe<S> {
     source: S,
     sink: CaptureSink,

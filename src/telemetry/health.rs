@@ -2,7 +2,7 @@
 //! actors of a mode.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,8 +40,6 @@ pub struct Health {
     pub running: AtomicBool,
     /// What `running` is about, for the `/readyz` body ("capture", "the HTTPS listener").
     what: &'static str,
-    /// Interfaces being captured now, where no work is attached.
-    pub interfaces: AtomicUsize,
     /// The exporter, where the mode exports.
     export: Option<Arc<dyn Sending>>,
     /// The capture: whether it runs, and why not.
@@ -70,7 +68,6 @@ impl Health {
         Health {
             running: AtomicBool::new(false),
             what,
-            interfaces: AtomicUsize::new(0),
             export,
             capture: None,
             since: Instant::now(),
@@ -108,10 +105,7 @@ impl Health {
 
     /// Interfaces being captured now.
     pub fn captured_interfaces(&self) -> usize {
-        match &self.capture {
-            Some(work) => work.interfaces(),
-            None => self.interfaces.load(Relaxed),
-        }
+        self.capture.as_ref().map_or(0, |work| work.interfaces())
     }
 
     /// Reads the flags now.
