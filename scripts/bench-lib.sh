@@ -54,8 +54,15 @@ PY
 }
 
 # build_release: builds the release binary (--locked, or without it when Cargo.lock is
-# out of date with Cargo.toml) and sets PODFLOW to it.
+# out of date with Cargo.toml) and sets PODFLOW to it. With PODFLOW_BIN set, that binary
+# is measured instead and nothing is built (to compare two builds).
 build_release() {
+  if [ -n "${PODFLOW_BIN:-}" ]; then
+    PODFLOW=$(readlink -f "$PODFLOW_BIN")
+    [ -x "$PODFLOW" ] || die "PODFLOW_BIN=$PODFLOW_BIN is not an executable"
+    note "measuring $PODFLOW (PODFLOW_BIN); nothing built"
+    return
+  fi
   note "building podflow (release)"
   if ! (cd "$REPO" && cargo build --release --locked --bin podflow) 2>&1 | tee "$WORK/build.log" >&2; then
     if grep -q -- '--locked' "$WORK/build.log"; then
