@@ -1,5 +1,7 @@
 //! The offline source: one named thread reads a pcap/pcapng file as fast as it can,
-//! decodes each frame and meters it. Packet timestamps drive the flow clock.
+//! decodes each frame and meters it. Packet timestamps drive the flow clock; octets come
+//! from the IP length or each record's original length, never from its captured length;
+//! `capture.filter` is run in user space, as the kernel runs it on live frames.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::decode;
 use super::pcap::{PcapError, PcapReader};
+use super::ring::Program;
 use super::stats::{CaptureStats, LocalStats};
 use crate::flow::{Clock, Meter};
 
@@ -26,9 +29,11 @@ pub enum FileEnd {
 /// Publish counters to the shared stats every this many frames.
 const PUBLISH_EVERY: u64 = 1 << 14;
 
-/// Starts the reader thread. `done` is called once, from that thread, when it ends.
+/// Starts the reader thread, which meters the frames `filter` keeps (all without one).
+/// `done` is called once, from that thread, when it ends.
 pub fn spawn(
     mut reader: PcapReader,
+    filter: Option<Program>,
     mut meter: Meter,
     clock: Clock,
     stats: Arc<CaptureStats>,
@@ -41,6 +46,7 @@ pub fn spawn(
             let mut progress = Progress::new(show_progress());
             let end = run(
                 &mut reader,
+                filter.as_ref(),
                 &mut meter,
                 &clock,
                 &stats,
@@ -54,6 +60,7 @@ pub fn spawn(
 
 fn run(
     reader: &mut PcapReader,
+    filter: Option<&Program>,
     meter: &mut Meter,
     clock: &Clock,
     stats: &CaptureStats,
@@ -87,9 +94,12 @@ fn run(
             }
             Err(e) => break FileEnd::Failed(e),
         };
+        if filter.is_some_and(|f| !f.matches(frame.link, frame.data, frame.orig_len)) {
+            continue;
+        }
         local.frames += 1;
         clock.advance(frame.ts);
-        match decode::decode(frame.link, frame.data) {
+        match decode::decode_frame(frame.link, frame.data, frame.orig_len) {
             Ok(pkt) => {
                 local.metered += 1;
                 meter.observe(pkt, frame.ts);

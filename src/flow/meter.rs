@@ -35,6 +35,13 @@ impl Meter {
         self.table.update(&pkt, now);
     }
 
+    /// Meters the packets that follow as seen on observation point `point` (a capture
+    /// thread that reads several interfaces switches before each one's frames).
+    #[inline]
+    pub fn set_point(&mut self, point: u32) {
+        self.point = point;
+    }
+
     /// The shared table.
     pub fn table(&self) -> &Arc<FlowTable> {
         &self.table

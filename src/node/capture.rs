@@ -254,7 +254,8 @@ impl NodeThread {
                         path.display().to_string(),
                         self.cfg.pod_interfaces.clone(),
                         self.sink.clone(),
-                    );
+                    )
+                    .ring_bytes(usize::try_from(self.cfg.ring_bytes).unwrap_or(usize::MAX));
                     self.pods.insert(
                         id,
                         PodNamespace {

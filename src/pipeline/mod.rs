@@ -54,7 +54,7 @@ use crate::ipfix::EncoderOptions;
 use crate::telemetry::{self, Registry, Telemetry};
 pub use attribution::{Attribution, NodePods, SidecarPod};
 pub use signal::shutdown_signal;
-pub use source::{Live, Namespaces, Replay, Source};
+pub use source::{export_peer, Live, Namespaces, Replay, Source};
 
 /// Why a mode stopped with an error.
 #[derive(Debug)]

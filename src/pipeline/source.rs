@@ -15,14 +15,31 @@ use actix::Recipient;
 use futures::future::BoxFuture;
 
 use super::Failure;
+use crate::capture::live::ExportPeer;
 use crate::capture::CaptureSink;
 use crate::config::Config;
-use crate::export::ExportStats;
+use crate::export::{Collector, ExportStats};
 use crate::flow::{Clock, FlushPoints};
 use crate::telemetry::{Health, Registry};
 pub use live::Live;
 pub use namespaces::Namespaces;
 pub use replay::Replay;
+
+/// The collector of `collector` as live capture leaves its traffic out: UDP and TCP (TLS
+/// runs over TCP) collectors; files and stdout send nothing.
+pub fn export_peer(collector: &Collector) -> Option<ExportPeer> {
+    match collector {
+        Collector::Udp(addr) => Some(ExportPeer {
+            tcp: false,
+            addr: addr.clone(),
+        }),
+        Collector::Tcp(addr) | Collector::Tls(addr) => Some(ExportPeer {
+            tcp: true,
+            addr: addr.clone(),
+        }),
+        Collector::File(_) | Collector::Stdout => None,
+    }
+}
 
 /// A source of packets, from its start to its stop.
 pub trait Source: Send + 'static {

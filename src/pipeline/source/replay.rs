@@ -13,7 +13,8 @@ use tokio::sync::oneshot;
 
 use super::Source;
 use crate::capture::file::{self, FileEnd};
-use crate::capture::{CaptureSink, PcapError, PcapReader};
+use crate::capture::ring::{compile, Program};
+use crate::capture::{CaptureSink, PcapReader};
 use crate::config::Config;
 use crate::export::ExportStats;
 use crate::flow::{Clock, FlushPoints, Meter};
@@ -26,6 +27,8 @@ pub struct Replay {
     name: String,
     clock: Clock,
     reader: Option<PcapReader>,
+    /// `capture.filter`, when set.
+    filter: Option<Program>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     /// Told once by the reader thread how the file ended.
@@ -36,9 +39,15 @@ pub struct Replay {
 
 impl Replay {
     /// Opens the file; one that is not a capture podflow can read is an error here.
-    pub fn open(path: &Path) -> Result<Replay, PcapError> {
+    /// Frames that `filter` (tcpdump's syntax; empty keeps all) leaves out are skipped.
+    pub fn open(path: &Path, filter: &str) -> Result<Replay, anyhow::Error> {
         let reader = PcapReader::open(path)?;
+        let filter = match filter.trim() {
+            "" => None,
+            text => Some(compile(text, u32::MAX).context("capture.filter")?),
+        };
         Ok(Replay {
+            filter,
             name: reader.name().to_owned(),
             clock: Clock::packet(),
             reader: Some(reader),
@@ -62,6 +71,7 @@ impl Source for Replay {
         let (done_tx, done_rx) = oneshot::channel();
         let thread = file::spawn(
             reader,
+            self.filter.take(),
             Meter::new(sink.table.clone(), 0),
             self.clock.clone(),
             sink.stats.clone(),
