@@ -29,6 +29,7 @@ const RET_K: u16 = 0x06;
 const ETH_IPV4: u32 = 0x0800;
 const ETH_IPV6: u32 = 0x86dd;
 const ETH_ARP: u32 = 0x0806;
+const ETH_RARP: u32 = 0x8035;
 const TCP: u8 = 6;
 const UDP: u8 = 17;
 const SCTP: u8 = 132;
@@ -233,12 +234,51 @@ impl Gen {
                     self.never(yes, no);
                     return;
                 }
-                self.both(
-                    yes,
-                    no,
-                    |g, y, n| g.is_ip(v6, y, n),
-                    |g, y, n| g.dirs(dir, y, n, |g, src, y, n| g.addr(src, addr, prefix, y, n)),
-                );
+                let ip = |g: &mut Gen, y, n| {
+                    g.both(
+                        y,
+                        n,
+                        |g, y, n| g.is_ip(v6, y, n),
+                        |g, y, n| g.dirs(dir, y, n, |g, src, y, n| g.addr(src, addr, prefix, y, n)),
+                    )
+                };
+                if v6 || proto.is_some() || self.link != Link::Ethernet {
+                    ip(self, yes, no);
+                    return;
+                }
+                // As in libpcap, an IPv4 host or net without `ip` also matches the
+                // sender and target addresses of ARP and RARP.
+                let arp = |g: &mut Gen, ethertype: u32, y, n| {
+                    g.both(
+                        y,
+                        n,
+                        |g, y, n| {
+                            g.emit(LD_H_ABS, 12);
+                            g.jump(
+                                Cond {
+                                    code: JEQ_K,
+                                    k: ethertype,
+                                    negate: false,
+                                },
+                                y,
+                                n,
+                            );
+                        },
+                        |g, y, n| {
+                            g.dirs(dir, y, n, |g, src, y, n| {
+                                g.arp_addr(src, addr, prefix, y, n)
+                            })
+                        },
+                    )
+                };
+                self.either(yes, no, ip, |g, y, n| {
+                    g.either(
+                        y,
+                        n,
+                        |g, y, n| arp(g, ETH_ARP, y, n),
+                        |g, y, n| arp(g, ETH_RARP, y, n),
+                    )
+                });
             }
             Test::Port { proto, dir, lo, hi } => {
                 let protos: &[u8] = match proto {
@@ -527,6 +567,15 @@ impl Gen {
                 }
                 self.word(last.0, last.1, last.2, yes, no);
             }
+        }
+    }
+
+    /// The ARP sender (or target) protocol address is in `addr/prefix` (IPv4 over
+    /// Ethernet: at 28 and 38).
+    fn arp_addr(&mut self, src: bool, addr: IpAddr, prefix: u8, yes: usize, no: usize) {
+        if let IpAddr::V4(a) = masked(addr, prefix) {
+            let at = if src { 28 } else { 38 };
+            self.word(at, u32::from(a), prefix_mask(u32::from(prefix)), yes, no);
         }
     }
 
