@@ -25,6 +25,11 @@ const JGT_K: u16 = 0x25;
 const JGE_K: u16 = 0x35;
 const JSET_K: u16 = 0x45;
 const RET_K: u16 = 0x06;
+const JA: u16 = 0x05;
+/// The longest conditional jump classic BPF can encode.
+const MAX_JUMP: usize = 255;
+/// The longest program the kernel takes (BPF_MAXINSNS).
+const MAX_INSNS: usize = 4096;
 
 const ETH_IPV4: u32 = 0x0800;
 const ETH_IPV6: u32 = 0x86dd;
@@ -52,11 +57,13 @@ impl Link {
     }
 }
 
-/// A jump target: the next instruction, or a label placed later.
+/// A jump target: the next instruction, a label placed later, or a fixed number of
+/// instructions to skip.
 #[derive(Clone, Copy, Debug)]
 enum Target {
     Next,
     Label(usize),
+    Skip(u8),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +72,8 @@ struct Insn {
     k: u32,
     jt: Target,
     jf: Target,
+    /// For `ja`: the label jumped to (its offset goes in `k`).
+    to: Option<usize>,
 }
 
 /// The last step of a test: a conditional jump on the accumulator.
@@ -115,6 +124,7 @@ impl Gen {
             k,
             jt: Target::Next,
             jf: Target::Next,
+            to: None,
         });
     }
 
@@ -125,6 +135,7 @@ impl Gen {
             k: cond.k,
             jt: Target::Label(t),
             jf: Target::Label(f),
+            to: None,
         });
     }
 
@@ -653,36 +664,88 @@ impl Gen {
         }
     }
 
-    /// Turns labels into jump offsets. Classic BPF jumps forward only, at most 255
-    /// instructions.
-    fn resolve(self) -> Result<Vec<BpfInsn>, FilterError> {
-        let mut out = Vec::with_capacity(self.code.len());
-        for (i, insn) in self.code.iter().enumerate() {
-            let offset = |t: Target| -> Result<u8, FilterError> {
-                match t {
-                    Target::Next => Ok(0),
-                    Target::Label(l) => {
-                        let to = self.labels[l].expect("every label is placed");
-                        u8::try_from(to - (i + 1)).map_err(|_| {
-                            FilterError(
-                                "the filter is too long for a kernel program; shorten it".into(),
-                            )
-                        })
-                    }
-                }
-            };
-            out.push(BpfInsn {
-                code: insn.code,
-                jt: offset(insn.jt)?,
-                jf: offset(insn.jf)?,
-                k: insn.k,
-            });
+    /// Where `target` of the instruction at `i` lands.
+    fn landing(&self, i: usize, target: Target) -> usize {
+        match target {
+            Target::Next => i + 1,
+            Target::Skip(n) => i + 1 + usize::from(n),
+            Target::Label(l) => self.labels[l].expect("every label is placed"),
         }
-        if out.len() > 4096 {
+    }
+
+    /// Turns labels into jump offsets. Classic BPF jumps forward only, a conditional jump
+    /// at most 255 instructions: one that goes further jumps to a pair of `ja`s placed
+    /// right after it, which reach anywhere.
+    fn resolve(mut self) -> Result<Vec<BpfInsn>, FilterError> {
+        loop {
+            let far = (0..self.code.len()).find(|&i| {
+                let insn = self.code[i];
+                insn.to.is_none()
+                    && [insn.jt, insn.jf]
+                        .iter()
+                        .any(|&t| self.landing(i, t) - (i + 1) > MAX_JUMP)
+            });
+            let Some(i) = far else { break };
+            if self.code.len() + 2 > MAX_INSNS {
+                return Err(FilterError(
+                    "the filter is too long for a kernel program".into(),
+                ));
+            }
+            let insn = self.code[i];
+            let labels: Vec<usize> = [insn.jt, insn.jf]
+                .iter()
+                .map(|&t| {
+                    let at = self.landing(i, t);
+                    self.labels.push(Some(at));
+                    self.labels.len() - 1
+                })
+                .collect();
+            // Everything from the next instruction on moves two down.
+            for l in self.labels.iter_mut().flatten() {
+                if *l > i {
+                    *l += 2;
+                }
+            }
+            self.code[i].jt = Target::Next;
+            self.code[i].jf = Target::Skip(1);
+            for (n, &to) in labels.iter().enumerate() {
+                self.code.insert(
+                    i + 1 + n,
+                    Insn {
+                        code: JA,
+                        k: 0,
+                        jt: Target::Next,
+                        jf: Target::Next,
+                        to: Some(to),
+                    },
+                );
+            }
+        }
+        if self.code.len() > MAX_INSNS {
             return Err(FilterError(
                 "the filter is too long for a kernel program".into(),
             ));
         }
+        let out = (0..self.code.len())
+            .map(|i| {
+                let insn = self.code[i];
+                let offset = |t| (self.landing(i, t) - (i + 1)) as u8;
+                match insn.to {
+                    Some(l) => BpfInsn {
+                        code: insn.code,
+                        jt: 0,
+                        jf: 0,
+                        k: (self.landing(i, Target::Label(l)) - (i + 1)) as u32,
+                    },
+                    None => BpfInsn {
+                        code: insn.code,
+                        jt: offset(insn.jt),
+                        jf: offset(insn.jf),
+                        k: insn.k,
+                    },
+                }
+            })
+            .collect();
         Ok(out)
     }
 }

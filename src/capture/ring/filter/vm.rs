@@ -41,6 +41,7 @@ pub fn run(program: &[BpfInsn], frame: &[u8], wire_len: u32) -> u32 {
                 None => return 0,
             },
             0x54 => a &= i.k,
+            0x05 => pc += i.k as usize,
             0x15 => pc += jump(a == i.k),
             0x25 => pc += jump(a > i.k),
             0x35 => pc += jump(a >= i.k),
