@@ -5,11 +5,12 @@
 //! ```text
 //!  DATA PLANE: OS threads, no message and no allocation per packet
 //!
-//!   Live        capture-<ifname> (one per interface), watched by capture-watch,
-//!               restarted by capture-supervise
+//!   Live        capture-<n> (a few threads polling every interface's ring),
+//!               the interfaces watched by capture-watch, restarted by
+//!               capture-supervise (pnet: capture-<ifname> per interface)
 //!   Replay      capture-pcap (the file, on the packets' own clock)        --+
-//!   Namespaces  node-capture (enters each pod namespace) + capture-<if>     | decode,
-//!               per interface of every namespace and of the node            | meter
+//!   Namespaces  node-capture (enters each pod namespace, opens its rings)   | decode,
+//!               + capture-<n> polling the rings of every namespace          | meter
 //!                                                                           v
 //!                                              FlowTable: sharded, shared by every thread
 //!                                                                           |

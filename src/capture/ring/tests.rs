@@ -103,3 +103,38 @@ fn a_full_ring_counts_its_drops() {
     // Every frame sent is either read or dropped (other loopback traffic aside).
     assert!(read + drops >= 3000, "{read} read + {drops} dropped < 3000");
 }
+
+#[test]
+fn a_fanout_group_spreads_flows_over_its_rings() {
+    let opts = options(256 * 1024, 128);
+    let Some(mut first) = loopback(&opts) else {
+        return;
+    };
+    let group = first.fanout_group().unwrap();
+    let mut second = Ring::open(
+        "lo",
+        1,
+        &RingOptions {
+            fanout: Some(group),
+            ..opts
+        },
+    )
+    .unwrap();
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = rx.local_addr().unwrap().port();
+    // 64 flows (one source port each), 4 datagrams apiece.
+    let senders: Vec<UdpSocket> = (0..64)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for _ in 0..4 {
+        for s in &senders {
+            s.send_to(&[1; 20], ("127.0.0.1", port)).unwrap();
+        }
+    }
+    let a = read_udp(&mut first, port, 256).len();
+    let b = read_udp(&mut second, port, 256 - a).len();
+    // Every datagram went to exactly one ring of the group, and both rings got flows.
+    assert_eq!(a + b, 256, "{a} + {b}");
+    assert!(a > 0 && b > 0, "{a} + {b}");
+    assert_eq!(a % 4, 0, "a flow stays on one ring: {a}");
+}
