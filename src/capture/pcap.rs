@@ -1,12 +1,10 @@
 //! Reader for pcap and pcapng capture files.
 //!
-//! A regular file is mapped into memory and parsed in place; a stream (a pipe, stdin) is
-//! read through one large reusable buffer, a read syscall per few hundred kilobytes. No
-//! allocation per frame either way: each [`Frame`] borrows its bytes. Classic pcap
+//! Reads through one large reusable buffer: a read syscall per few megabytes, no
+//! allocation per frame, and each [`Frame`] borrows its bytes from the buffer. Classic pcap
 //! (microsecond and nanosecond magics, either byte order; its records are read here) and
 //! pcapng (its blocks are read in `ng`) are recognised by their first four bytes.
 
-mod mapped;
 mod ng;
 
 use std::fmt;
@@ -82,7 +80,7 @@ pub struct Frame<'a> {
 pub struct PcapReader {
     name: String,
     src: Box<dyn Read + Send>,
-    buf: Buffer,
+    buf: Box<[u8]>,
     /// First unconsumed byte in `buf`.
     start: usize,
     /// End of the bytes read into `buf`.
@@ -93,24 +91,6 @@ pub struct PcapReader {
     format: Format,
     /// pcapng state; unused for classic pcap.
     ng: Section,
-}
-
-/// Where the bytes are: the reader's own buffer, or the mapped file.
-enum Buffer {
-    Owned(Box<[u8]>),
-    Mapped(mapped::Mapped),
-}
-
-impl std::ops::Deref for Buffer {
-    type Target = [u8];
-
-    #[inline]
-    fn deref(&self) -> &[u8] {
-        match self {
-            Buffer::Owned(b) => b,
-            Buffer::Mapped(m) => m,
-        }
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -169,23 +149,12 @@ impl Order {
 }
 
 impl PcapReader {
-    /// Opens a capture file and reads its header: mapped into memory when it is a regular
-    /// file, read through a buffer otherwise (a FIFO, a device).
+    /// Opens a capture file and reads its header.
     pub fn open(path: &Path) -> Result<PcapReader> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|source| PcapError::Io {
-            file: name.clone(),
-            source,
-        })?;
-        let size = file
-            .metadata()
-            .ok()
-            .filter(|m| m.is_file())
-            .and_then(|m| usize::try_from(m.len()).ok())
-            .filter(|&n| n > 0);
-        match size.and_then(|n| mapped::Mapped::new(&file, n).ok()) {
-            Some(map) => PcapReader::with_buffer(name, Box::new(io::empty()), Buffer::Mapped(map)),
-            None => PcapReader::from_reader(name, file),
+        match File::open(path) {
+            Ok(file) => PcapReader::from_reader(name, file),
+            Err(source) => Err(PcapError::Io { file: name, source }),
         }
     }
 
@@ -194,23 +163,14 @@ impl PcapReader {
         name: impl Into<String>,
         src: impl Read + Send + 'static,
     ) -> Result<PcapReader> {
-        let buf = Buffer::Owned(vec![0; BUFFER_BYTES].into_boxed_slice());
-        PcapReader::with_buffer(name.into(), Box::new(src), buf)
-    }
-
-    fn with_buffer(name: String, src: Box<dyn Read + Send>, buf: Buffer) -> Result<PcapReader> {
-        let (end, eof) = match &buf {
-            Buffer::Mapped(m) => (m.len(), true),
-            Buffer::Owned(_) => (0, false),
-        };
         let mut reader = PcapReader {
-            name,
-            src,
-            buf,
+            name: name.into(),
+            src: Box::new(src),
+            buf: vec![0; BUFFER_BYTES].into_boxed_slice(),
             start: 0,
-            end,
+            end: 0,
             base: 0,
-            eof,
+            eof: false,
             format: Format::PcapNg,
             ng: Section {
                 order: Order::Little,
@@ -349,19 +309,15 @@ impl PcapReader {
     /// Moves the unconsumed bytes to the front and reads until `need` are there.
     #[cold]
     fn refill(&mut self, need: usize) -> Result<bool> {
-        // A mapped file is all there from the start.
-        let Buffer::Owned(buf) = &mut self.buf else {
-            return Ok(false);
-        };
         if self.start > 0 {
-            buf.copy_within(self.start..self.end, 0);
+            self.buf.copy_within(self.start..self.end, 0);
             self.base += self.start as u64;
             self.end -= self.start;
             self.start = 0;
         }
         while self.end < need && !self.eof {
-            let stop = buf.len().min(self.end.max(need) + READ_BYTES);
-            match self.src.read(&mut buf[self.end..stop]) {
+            let stop = self.buf.len().min(self.end.max(need) + READ_BYTES);
+            match self.src.read(&mut self.buf[self.end..stop]) {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
