@@ -170,6 +170,12 @@ fn live_capture_pnet_in_netns_needs_root() {
     live_capture_in_netns("pnet", 62);
 }
 
+/// Rings in a PACKET_FANOUT group of two per interface, read by two threads.
+#[test]
+fn live_capture_fanout_in_netns_needs_root() {
+    live_capture_in_netns("fanout", 63);
+}
+
 fn live_capture_in_netns(backend: &str, net_id: u8) {
     if !is_root() {
         eprintln!("skipped: needs root to make network namespaces");
@@ -286,9 +292,10 @@ fn capture_in_this_namespace() {
     let Some(backend) = std::env::var_os(INNER_ENV) else {
         return;
     };
-    let backend = match backend.to_str() {
-        Some("pnet") => Backend::Pnet,
-        _ => Backend::Ring,
+    let (backend, fanout) = match backend.to_str() {
+        Some("pnet") => (Backend::Pnet, 1),
+        Some("fanout") => (Backend::Ring, 2),
+        _ => (Backend::Ring, 1),
     };
     // A configured interface that does not exist is waited for, not an error.
     let missing = Config {
@@ -315,6 +322,8 @@ fn capture_in_this_namespace() {
     let stats = Arc::new(CaptureStats::default());
     let every = Config {
         backend,
+        fanout,
+        threads: fanout,
         ..Config::default()
     };
     let capture = LiveCapture::start(&every, table.clone(), stats.clone()).unwrap();

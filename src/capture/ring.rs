@@ -67,12 +67,26 @@ pub fn geometry(ring_bytes: usize, snap: u32) -> (usize, usize) {
     (block, (ring_bytes / block).max(2))
 }
 
+/// The fanout mode of an interface of `hardware` type: by flow hash, and on loopback
+/// without the frames this host sends (a group ignores PACKET_IGNORE_OUTGOING of its
+/// sockets; every loopback frame would be seen twice).
+fn fanout_mode(hardware: u16) -> u16 {
+    let hash = libc::PACKET_FANOUT_HASH as u16;
+    if hardware == libc::ARPHRD_LOOPBACK {
+        hash | sys::FANOUT_FLAG_IGNORE_OUTGOING
+    } else {
+        hash
+    }
+}
+
 /// An open ring. Dropping it closes the socket and unmaps the ring.
 pub struct Ring {
     // Field order: the mapping goes before the socket.
     map: Mapping,
     socket: OwnedFd,
     link: LinkType,
+    /// The mode of a fanout group this ring starts.
+    fanout_mode: u16,
     block_size: usize,
     blocks: usize,
     /// The next block to read.
@@ -125,14 +139,16 @@ impl Ring {
             index,
             source,
         })?;
+        let fanout_mode = fanout_mode(hardware);
         if let Some(group) = opts.fanout {
-            sys::join_fanout(fd, group, libc::PACKET_FANOUT_HASH as u16).map_err(ring_err)?;
+            sys::join_fanout(fd, group, fanout_mode).map_err(ring_err)?;
         }
         let socket = fd.try_clone_to_owned().map_err(ring_err)?;
         Ok(Ring {
             map,
             socket,
             link,
+            fanout_mode,
             block_size,
             blocks,
             next: 0,
@@ -180,10 +196,10 @@ impl Ring {
         })
     }
 
-    /// Makes this ring the first of a new fanout group (`PACKET_FANOUT_HASH`, an id the
-    /// kernel picks) and returns the group's id, for the other rings to join.
+    /// Makes this ring the first of a new fanout group (by flow hash, an id the kernel
+    /// picks) and returns the group's id, for the other rings to join.
     pub fn fanout_group(&self) -> io::Result<u16> {
-        sys::new_fanout_group(self.fd(), libc::PACKET_FANOUT_HASH as u16)
+        sys::new_fanout_group(self.fd(), self.fanout_mode)
     }
 
     /// Frames the kernel dropped because the ring was full, since the last call.

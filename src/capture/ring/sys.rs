@@ -105,6 +105,8 @@ pub fn join_fanout(fd: BorrowedFd<'_>, group: u16, mode: u16) -> io::Result<()> 
 
 /// `PACKET_FANOUT_FLAG_UNIQUEID`: the kernel picks an unused group id.
 const FANOUT_FLAG_UNIQUEID: u16 = 0x2000;
+/// `PACKET_FANOUT_FLAG_IGNORE_OUTGOING`: the group does not get what this host sends.
+pub const FANOUT_FLAG_IGNORE_OUTGOING: u16 = 0x4000;
 
 /// Starts a new fanout group of mode `mode` with an id the kernel picks, and returns it.
 pub fn new_fanout_group(fd: BorrowedFd<'_>, mode: u16) -> io::Result<u16> {
