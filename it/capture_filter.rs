@@ -117,16 +117,26 @@ fn sidecar_records(
     flow_records(&read_ipfix_file(&file))
 }
 
-fn ping(net: &PodNet, count: &str) {
-    let out = PodNet::exec(&net.pod, "ping")
-        .args(["-n", "-q", "-c", count, "-i", "0.2", &net.peer_v4])
-        .output()
-        .unwrap();
+/// Runs `cmd` to its end; it must succeed.
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn ping(net: &PodNet, count: &str) {
+    run_ok(PodNet::exec(&net.pod, "ping").args([
+        "-n",
+        "-q",
+        "-c",
+        count,
+        "-i",
+        "0.2",
+        &net.peer_v4,
+    ]));
 }
 
 fn udp_to(net: &PodNet, port: u16, n: usize) {
@@ -135,15 +145,7 @@ fn udp_to(net: &PodNet, port: u16, n: usize) {
          for _ in range({n}):\n    s.sendto(b'x' * 100, ('{}', {port}))\n",
         net.peer_v4
     );
-    let out = PodNet::exec(&net.pod, "python3")
-        .args(["-c", &code])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(PodNet::exec(&net.pod, "python3").args(["-c", &code]));
 }
 
 fn field(r: &DataRecord, name: &str) -> u64 {

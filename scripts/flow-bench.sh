@@ -122,38 +122,9 @@ one_packet_flows 0 "$EMPTY"
 build_release
 clear_podflow_env
 
-# --- collector (as scripts/bench.sh) -------------------------------------------------
+# --- collector (start_collector and stop_collector are bench-lib.sh's) --------------
 sysctl -qw net.core.rmem_max=$RCVBUF 2>/dev/null ||
   note "could not raise net.core.rmem_max; nfcapd may drop UDP"
-start_collector() { # dir port
-  mkdir -p "$1"
-  ss -Hlun "sport = :$2" | grep -q . && die "UDP port $2 is already in use; choose another base with PORT=..."
-  nfcapd -w "$1" -p "$2" -b 127.0.0.1 -B $RCVBUF -t 3600 > "$1.log" 2>&1 &
-  COLLECTOR_PID=$!
-  PIDS+=("$COLLECTOR_PID")
-  local _
-  for _ in $(seq 100); do
-    ss -Hlun "sport = :$2" | grep -q . && return 0
-    sleep 0.05
-  done
-  die "nfcapd did not listen on 127.0.0.1:$2"
-}
-stop_collector() { # port
-  local _ rx
-  for _ in $(seq 200); do
-    rx=$(awk -v p="$(printf '0100007F:%04X' "$1")" '$2 == p {split($5, q, ":"); print q[2]; exit}' /proc/net/udp)
-    [ "$((16#${rx:-0}))" -eq 0 ] && break
-    sleep 0.05
-  done
-  sleep 0.3
-  kill "$COLLECTOR_PID"
-  wait "$COLLECTOR_PID" 2>/dev/null || true
-  forget_pid "$COLLECTOR_PID"
-}
-collector_records() { # dir
-  nfdump -R "$1" -I 2>/dev/null | awk '/^Flows:/ {f = $2} END {print (f == "" ? 0 : f)}'
-}
-
 run_podflow() { # port log
   env PODFLOW_CAPTURE__PCAP="$PCAP" \
     PODFLOW_EXPORT__COLLECTOR="udp://127.0.0.1:$1" \
@@ -183,7 +154,7 @@ for run in $(seq "$RUNS"); do
     stop_collector "$port"
     read -r secs rss < "$log.time"
     echo "$secs $rss" >> "$WORK/$tool.times"
-    LAST[$tool]=$(collector_records "$dir")
+    read -r LAST[$tool] _ _ < <(collector_totals "$dir")
     note "$tool run $run: ${secs}s, peak RSS $((rss / 1024)) MB, ${LAST[$tool]} records at the collector"
     rm -rf "$dir"
   done

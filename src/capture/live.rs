@@ -14,7 +14,7 @@ mod reader;
 mod readers;
 mod select;
 mod supervisor;
-mod sys;
+pub(crate) mod sys;
 
 use std::io;
 use std::net::IpAddr;

@@ -262,15 +262,9 @@ impl FlowTable {
                 out.push(r);
             }
             shard.ended.shrink_to(BATCH);
-            let before = shard.v4.len() + shard.v6.len();
-            self.retain(&mut shard.v4, |t, key, flow| {
+            self.retain_both(&mut shard.v4, &mut shard.v6, |t, key, flow| {
                 t.advance(&key, flow, now, &mut |r| out.push(r))
             });
-            self.retain(&mut shard.v6, |t, key, flow| {
-                t.advance(&key, flow, now, &mut |r| out.push(r))
-            });
-            self.live
-                .fetch_sub(before - shard.v4.len() - shard.v6.len(), Relaxed);
         }
         out.finish();
     }
@@ -316,8 +310,7 @@ impl FlowTable {
         for shard in self.shards.iter() {
             let mut guard = lock(shard);
             let shard = &mut *guard;
-            let before = shard.v4.len() + shard.v6.len();
-            let mut end = |t: &FlowTable, key: FlowKey, flow: &mut Flow| {
+            self.retain_both(&mut shard.v4, &mut shard.v6, |t, key, flow| {
                 if !points.contains(&key.point) {
                     return true;
                 }
@@ -325,11 +318,7 @@ impl FlowTable {
                     t.force_end(&key, flow, &mut out);
                 }
                 false
-            };
-            self.retain(&mut shard.v4, &mut end);
-            self.retain(&mut shard.v6, &mut end);
-            self.live
-                .fetch_sub(before - shard.v4.len() - shard.v6.len(), Relaxed);
+            });
         }
         out.finish();
     }
@@ -360,6 +349,20 @@ impl FlowTable {
             *n = c.load(Relaxed);
         }
         stats
+    }
+
+    /// Runs `keep` on every flow of both stores (with its canonical key); removes the ones
+    /// it returns false for, and counts them out of the live flows.
+    fn retain_both(
+        &self,
+        v4: &mut Store<Key4>,
+        v6: &mut Store<Key6>,
+        mut keep: impl FnMut(&FlowTable, FlowKey, &mut Flow) -> bool,
+    ) {
+        let before = v4.len() + v6.len();
+        self.retain(v4, &mut keep);
+        self.retain(v6, &mut keep);
+        self.live.fetch_sub(before - v4.len() - v6.len(), Relaxed);
     }
 
     /// Runs `keep` on every flow of `store` (with its canonical key); removes the ones it
@@ -467,14 +470,9 @@ impl FlowTable {
         for shard in self.shards.iter() {
             let mut guard = lock(shard);
             let Shard { v4, v6, ended, .. } = &mut *guard;
-            let before = v4.len() + v6.len();
-            self.retain(v4, |t, key, flow| {
+            self.retain_both(v4, v6, |t, key, flow| {
                 t.advance(&key, flow, now, &mut |r| ended.push(r))
             });
-            self.retain(v6, |t, key, flow| {
-                t.advance(&key, flow, now, &mut |r| ended.push(r))
-            });
-            self.live.fetch_sub(before - v4.len() - v6.len(), Relaxed);
             v4.lasts(&mut lasts);
             v6.lasts(&mut lasts);
         }
@@ -489,8 +487,7 @@ impl FlowTable {
         for shard in self.shards.iter() {
             let mut guard = lock(shard);
             let Shard { v4, v6, ended, .. } = &mut *guard;
-            let before = v4.len() + v6.len();
-            let mut evict = |t: &FlowTable, key: FlowKey, flow: &mut Flow| {
+            self.retain_both(v4, v6, |t, key, flow| {
                 let evict = flow.last < threshold || (flow.last == threshold && ties > 0);
                 if flow.last == threshold && evict {
                     ties -= 1;
@@ -502,10 +499,7 @@ impl FlowTable {
                     t.evictions.fetch_add(1, Relaxed);
                 }
                 !evict
-            };
-            self.retain(v4, &mut evict);
-            self.retain(v6, &mut evict);
-            self.live.fetch_sub(before - v4.len() - v6.len(), Relaxed);
+            });
         }
         lasts.clear();
         lasts.shrink_to(0);

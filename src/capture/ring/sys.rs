@@ -9,6 +9,8 @@
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd};
+
+use crate::capture::live::sys::{check, get, set};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -58,34 +60,6 @@ struct StatsV3 {
     freeze_q_cnt: u32,
 }
 
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-/// Sets a socket option whose value is the plain-data `value`.
-fn set<T: Copy>(
-    fd: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &T,
-) -> io::Result<()> {
-    // SAFETY: `value` is a live `T` and its exact size is passed with it.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    })?;
-    Ok(())
-}
-
 /// Selects TPACKET_V3 frames on a packet socket that has no ring yet.
 pub fn set_v3(fd: BorrowedFd<'_>) -> io::Result<()> {
     set(fd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)
@@ -111,18 +85,7 @@ pub const FANOUT_FLAG_IGNORE_OUTGOING: u16 = 0x4000;
 /// Starts a new fanout group of mode `mode` with an id the kernel picks, and returns it.
 pub fn new_fanout_group(fd: BorrowedFd<'_>, mode: u16) -> io::Result<u16> {
     join_fanout(fd, 0, mode | FANOUT_FLAG_UNIQUEID)?;
-    let mut arg: u32 = 0;
-    let mut len = size_of::<u32>() as libc::socklen_t;
-    // SAFETY: `arg` is a live, writable u32 and `len` tells the kernel its size.
-    check(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_FANOUT,
-            (&mut arg as *mut u32).cast(),
-            &mut len,
-        )
-    })?;
+    let arg: u32 = get(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, 0)?;
     Ok((arg & 0xffff) as u16)
 }
 
@@ -159,18 +122,12 @@ pub fn attach_filter(fd: BorrowedFd<'_>, program: &[BpfInsn]) -> io::Result<()> 
 
 /// Frames the kernel dropped (ring full) since the previous call; reading resets them.
 pub fn take_drops(fd: BorrowedFd<'_>) -> io::Result<u64> {
-    let mut stats = StatsV3::default();
-    let mut len = size_of::<StatsV3>() as libc::socklen_t;
-    // SAFETY: `stats` is a live, writable StatsV3 and `len` tells the kernel its size.
-    check(unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            libc::PACKET_STATISTICS,
-            (&mut stats as *mut StatsV3).cast(),
-            &mut len,
-        )
-    })?;
+    let stats: StatsV3 = get(
+        fd,
+        libc::SOL_PACKET,
+        libc::PACKET_STATISTICS,
+        StatsV3::default(),
+    )?;
     Ok(u64::from(stats.drops))
 }
 

@@ -142,18 +142,18 @@ impl Gen {
     /// Jumps to `yes` when `expr` holds, to `no` when not.
     fn expr(&mut self, expr: &Expr, yes: usize, no: usize) {
         match expr {
-            Expr::And(a, b) => {
-                let mid = self.label();
-                self.expr(a, mid, no);
-                self.place(mid);
-                self.expr(b, yes, no);
-            }
-            Expr::Or(a, b) => {
-                let mid = self.label();
-                self.expr(a, yes, mid);
-                self.place(mid);
-                self.expr(b, yes, no);
-            }
+            Expr::And(a, b) => self.both(
+                yes,
+                no,
+                |g, y, n| g.expr(a, y, n),
+                |g, y, n| g.expr(b, y, n),
+            ),
+            Expr::Or(a, b) => self.either(
+                yes,
+                no,
+                |g, y, n| g.expr(a, y, n),
+                |g, y, n| g.expr(b, y, n),
+            ),
             Expr::Not(a) => self.expr(a, no, yes),
             Expr::Test(t) => self.test(t, yes, no),
         }
@@ -167,10 +167,7 @@ impl Gen {
         a: impl FnOnce(&mut Gen, usize, usize),
         b: impl FnOnce(&mut Gen, usize, usize),
     ) {
-        let mid = self.label();
-        a(self, mid, no);
-        self.place(mid);
-        b(self, yes, no);
+        self.pair(true, yes, no, a, b);
     }
 
     /// `a or b` where both are built by closures.
@@ -181,8 +178,24 @@ impl Gen {
         a: impl FnOnce(&mut Gen, usize, usize),
         b: impl FnOnce(&mut Gen, usize, usize),
     ) {
+        self.pair(false, yes, no, a, b);
+    }
+
+    /// `a and b` (`all`) or `a or b`: `a` goes on to `b` where the answer is not known yet.
+    fn pair(
+        &mut self,
+        all: bool,
+        yes: usize,
+        no: usize,
+        a: impl FnOnce(&mut Gen, usize, usize),
+        b: impl FnOnce(&mut Gen, usize, usize),
+    ) {
         let mid = self.label();
-        a(self, yes, mid);
+        if all {
+            a(self, mid, no);
+        } else {
+            a(self, yes, mid);
+        }
         self.place(mid);
         b(self, yes, no);
     }
