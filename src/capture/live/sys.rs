@@ -1,7 +1,8 @@
 //! The `AF_PACKET` socket calls both backends share, and those pnet does not offer: open
 //! the socket before it is bound, size its receive buffer, learn the interface's hardware
-//! type, set and read socket options (the ring's too), and read the kernel's drop counter. Each unsafe block is one libc call on a descriptor this module
-//! owns or borrows, with buffers whose size is passed alongside; nothing else here.
+//! type, set and read socket options (the ring's too), and read the kernel's drop counter.
+//! Each unsafe block is one libc call on a descriptor this module owns or borrows, with
+//! buffers whose size is passed alongside; nothing else here.
 #![allow(unsafe_code)]
 
 use std::io;
