@@ -13,7 +13,7 @@ use super::decode;
 use super::pcap::{PcapError, PcapReader};
 use super::ring::Program;
 use super::stats::{CaptureStats, LocalStats};
-use crate::flow::{Clock, Meter};
+use crate::flow::{Clock, Meter, MAX_BATCH};
 
 /// How a file source ended.
 #[derive(Debug)]
@@ -71,6 +71,7 @@ fn run(
     // Frames of a pcapng interface whose link type podflow cannot decode are skipped and
     // counted; only a file with nothing else in it is an error.
     let mut unsupported: Option<PcapError> = None;
+    let mut latest = 0;
     let end = loop {
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
@@ -98,13 +99,19 @@ fn run(
             continue;
         }
         local.frames += 1;
-        clock.advance(frame.ts);
+        latest = latest.max(frame.ts);
         match decode::decode_frame(frame.link, frame.data, frame.orig_len) {
             Ok(pkt) => {
                 local.metered += 1;
-                meter.observe(pkt, frame.ts);
+                meter.push(pkt, frame.ts);
             }
             Err(_) => local.ignored += 1,
+        }
+        if local.frames % MAX_BATCH as u64 == 0 {
+            // The clock moves only past packets that are in the table, so that a sweep
+            // never ends a flow before a packet of it that waits in the batch.
+            meter.flush();
+            clock.advance(latest);
         }
         if local.frames >= PUBLISH_EVERY {
             local.publish(stats);
@@ -114,6 +121,8 @@ fn run(
             progress.tick(stats, meter.table().len());
         }
     };
+    meter.flush();
+    clock.advance(latest);
     local.publish(stats);
     match (end, unsupported) {
         (FileEnd::Eof, Some(e)) if stats.metered.load(Ordering::Relaxed) == 0 => FileEnd::Failed(e),

@@ -31,6 +31,19 @@ mod tests;
 
 /// Most records handed over at once by a sweep or a flush.
 pub const BATCH: usize = 4096;
+/// Packets metered together by [`FlowTable::update_batch`].
+pub const MAX_BATCH: usize = 64;
+/// Most shards (a shard number fits a byte).
+const MAX_SHARDS: usize = 64;
+
+/// A packet's canonical key, its hash and shard, and whether its endpoints were swapped.
+#[derive(Clone, Copy, Default)]
+struct Prepared {
+    key: FlowKey,
+    hash: u64,
+    swapped: bool,
+    shard: u8,
+}
 
 /// Timeouts and limits of a [`FlowTable`], in packet-time nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,7 +162,7 @@ impl FlowTable {
             .map_or(1, usize::from)
             .saturating_mul(8)
             .next_power_of_two()
-            .clamp(2, 64);
+            .clamp(2, MAX_SHARDS);
         FlowTable {
             cfg,
             shards: (0..shards).map(|_| Mutex::new(Shard::new())).collect(),
@@ -175,34 +188,112 @@ impl FlowTable {
     pub fn update(&self, pkt: &Packet, now: Nanos) {
         let (key, swapped) = self.canonical(&pkt.key);
         let hash = self.hash(&key);
-        let shard = &self.shards[(hash >> self.shard_shift) as usize];
-        loop {
-            let mut guard = lock(shard);
-            let Shard {
-                v4,
-                v6,
-                ended,
-                packets,
-                octets,
-                flows,
-            } = &mut *guard;
-            let metered = if key.ipv6 {
-                self.meter(v6, Key6::of(&key), hash as u32, pkt, swapped, now, ended)
-            } else {
-                self.meter(v4, Key4::of(&key), hash as u32, pkt, swapped, now, ended)
+        let shard = (hash >> self.shard_shift) as usize;
+        let p = Prepared {
+            key,
+            hash,
+            swapped,
+            shard: shard as u8,
+        };
+        while !self.meter_prepared(&mut lock(&self.shards[shard]), &p, pkt, now) {
+            self.make_room(now);
+        }
+    }
+
+    /// Meters a batch of packets, each with the time it was seen: as [`FlowTable::update`]
+    /// on each in turn, but shard by shard (packets of one flow keep their order), one
+    /// lock per shard, and each shard's reads of the batch issued together before it is
+    /// metered, so that a flood of new flows does not wait for memory once per packet.
+    pub fn update_batch(&self, batch: &[(Packet, Nanos)]) {
+        for chunk in batch.chunks(MAX_BATCH) {
+            self.update_chunk(chunk);
+        }
+    }
+
+    fn update_chunk(&self, batch: &[(Packet, Nanos)]) {
+        let mut prepared = [Prepared::default(); MAX_BATCH];
+        let mut per_shard = [0u8; MAX_SHARDS + 1];
+        for (p, (pkt, _)) in prepared.iter_mut().zip(batch) {
+            let (key, swapped) = self.canonical(&pkt.key);
+            let hash = self.hash(&key);
+            let shard = (hash >> self.shard_shift) as usize;
+            *p = Prepared {
+                key,
+                hash,
+                swapped,
+                shard: shard as u8,
             };
-            match metered {
-                Some(new) => {
-                    *packets += 1;
-                    *octets += u64::from(pkt.octets);
-                    *flows += u64::from(new);
-                    return;
-                }
-                None => {
+            per_shard[shard + 1] += 1;
+        }
+        // Packets in shard order (a counting sort: stable, so a flow's packets keep theirs).
+        for s in 1..per_shard.len() {
+            per_shard[s] += per_shard[s - 1];
+        }
+        let mut order = [0u8; MAX_BATCH];
+        let mut next = per_shard;
+        for (i, p) in prepared.iter().enumerate().take(batch.len()) {
+            let at = &mut next[usize::from(p.shard)];
+            order[usize::from(*at)] = i as u8;
+            *at += 1;
+        }
+        let mut at = 0;
+        while at < batch.len() {
+            let shard = usize::from(prepared[usize::from(order[at])].shard);
+            let end = usize::from(per_shard[shard + 1]);
+            let group = &order[at..end];
+            let mut guard = lock(&self.shards[shard]);
+            let mut seen = 0u32;
+            for &i in group {
+                let p = &prepared[usize::from(i)];
+                seen ^= if p.key.ipv6 {
+                    guard.v6.touch(p.hash as u32)
+                } else {
+                    guard.v4.touch(p.hash as u32)
+                };
+            }
+            std::hint::black_box(seen);
+            for &i in group {
+                let (pkt, now) = &batch[usize::from(i)];
+                let p = &prepared[usize::from(i)];
+                loop {
+                    if self.meter_prepared(&mut guard, p, pkt, *now) {
+                        break;
+                    }
                     drop(guard);
-                    self.make_room(now);
+                    self.make_room(*now);
+                    guard = lock(&self.shards[shard]);
                 }
             }
+            at = end;
+        }
+    }
+
+    /// Meters `pkt` (prepared as `p`) in its shard; false when a new flow found the table
+    /// full.
+    #[inline]
+    fn meter_prepared(&self, shard: &mut Shard, p: &Prepared, pkt: &Packet, now: Nanos) -> bool {
+        let Shard {
+            v4,
+            v6,
+            ended,
+            packets,
+            octets,
+            flows,
+        } = shard;
+        let tag = p.hash as u32;
+        let metered = if p.key.ipv6 {
+            self.meter(v6, Key6::of(&p.key), tag, pkt, p.swapped, now, ended)
+        } else {
+            self.meter(v4, Key4::of(&p.key), tag, pkt, p.swapped, now, ended)
+        };
+        match metered {
+            Some(new) => {
+                *packets += 1;
+                *octets += u64::from(pkt.octets);
+                *flows += u64::from(new);
+                true
+            }
+            None => false,
         }
     }
 

@@ -325,11 +325,12 @@ fn drain(slot: &mut Slot, meter: &mut Meter, local: &mut LocalStats) {
                         pkt.key.vlan = frame.vlan.unwrap_or(0);
                     }
                     local.metered += 1;
-                    meter.observe(pkt, frame.ts);
+                    meter.push(pkt, frame.ts);
                 }
                 Err(_) => local.ignored += 1,
             }
         }
+        meter.flush();
         slot.failing = false;
     }
 }
