@@ -227,8 +227,8 @@ impl<K: FamilyKey> Store<K> {
 
     #[cold]
     fn grow(&mut self) {
-        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); 0]);
-        self.slots = vec![Slot::default(); old.len() * 2];
+        let doubled = vec![Slot::default(); self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, doubled);
         let mask = self.mask();
         for s in old.into_iter().filter(|s| s.at != 0) {
             let mut i = s.tag as usize & mask;
@@ -375,10 +375,10 @@ mod tests {
         assert_eq!(s.len(), 5000);
         assert!(s.slots.len() >= 5000 * 4 / 3);
         // Remove every third through retain; the rest stay findable.
-        s.retain(|e| joined_src(e) % 3 != 0);
+        s.retain(|e| !joined_src(e).is_multiple_of(3));
         assert_eq!(s.len(), 5000 - 1667);
         for n in 0..5000 {
-            assert_eq!(has(&s, n), n % 3 != 0, "{n}");
+            assert_eq!(has(&s, n), !n.is_multiple_of(3), "{n}");
         }
         // Freed entries are reused before new chunks are added.
         let chunks = s.chunks.len();

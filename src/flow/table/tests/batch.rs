@@ -14,8 +14,8 @@ fn traffic() -> Vec<(Packet, Nanos)> {
         let t = i * S / 100 + (x % 7);
         let octets = 40 + (x % 1400) as u32;
         let p = match x % 5 {
-            0 => c2s(octets, if x % 11 == 0 { FIN } else { 0 }),
-            1 => s2c(octets, if x % 13 == 0 { FIN } else { 0 }),
+            0 => c2s(octets, if x.is_multiple_of(11) { FIN } else { 0 }),
+            1 => s2c(octets, if x.is_multiple_of(13) { FIN } else { 0 }),
             2 => udp((A, port), (B, 53), octets),
             3 => pkt(PROTO_ICMP, (A, 0), (B, 0x0800), octets, 0),
             _ => {
