@@ -73,6 +73,12 @@ fn run(
     let mut unsupported: Option<PcapError> = None;
     let mut latest = 0;
     let end = loop {
+        if !reader.next_is_buffered() {
+            // The next frame may have to wait for the input: what has come so far is
+            // metered and the clock moved first, so that a slow stream's flows still end.
+            meter.flush();
+            clock.advance(latest);
+        }
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break FileEnd::Eof,

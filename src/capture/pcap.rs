@@ -252,6 +252,26 @@ impl PcapReader {
         }
     }
 
+    /// Whether the next record (or pcapng block) is whole in memory, so that reading it
+    /// cannot wait for the input. A reader of a stream (a FIFO, a pipe from tcpdump)
+    /// meters what it holds before it waits for more.
+    pub fn next_is_buffered(&self) -> bool {
+        let rest = &self.buf[self.start..self.end];
+        let (header, length_at, order) = match self.format {
+            Format::Pcap { order, .. } => (PCAP_RECORD_HEADER, 8, order),
+            Format::PcapNg => (8, 4, self.ng.order),
+        };
+        if rest.len() < header {
+            return false;
+        }
+        let length = order.u32(rest, length_at) as usize;
+        let whole = match self.format {
+            Format::Pcap { .. } => header.saturating_add(length),
+            Format::PcapNg => length,
+        };
+        rest.len() >= whole
+    }
+
     /// The file offset of the next record or block.
     pub fn offset(&self) -> u64 {
         self.base.wrapping_add(self.start as u64)
