@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::sys::{Epoll, Waker};
-use super::Ring;
+use super::{Ring, BLOCK_TIMEOUT_MS};
 use crate::capture::live::StoppableThread;
 use crate::capture::{decode_frame, CaptureStats, LocalStats};
 use crate::flow::{wall_now, FlowTable, Meter, Nanos};
@@ -32,6 +32,10 @@ const DROPS_EVERY: Nanos = 1_000_000_000;
 const WAKE: u64 = u64::MAX;
 /// How long letting go of a ring may wait for its thread.
 const DETACH_WAIT: Duration = Duration::from_secs(5);
+/// How long a ring is still read after it is let go or its thread is stopped: frames
+/// received before then may wait in the block the kernel is filling, which it hands over
+/// once the block's retire timeout has passed.
+const LINGER: Nanos = (BLOCK_TIMEOUT_MS as Nanos + 20) * 1_000_000;
 
 /// What a capture thread is told to do.
 enum Command {
@@ -192,6 +196,8 @@ struct Slot {
     label: String,
     /// The socket reported an error and it was logged; cleared by the next frame.
     failing: bool,
+    /// Let go: read on until this time, then closed and the sender told.
+    closing: Option<(Nanos, SyncSender<()>)>,
 }
 
 /// A capture thread's own state.
@@ -210,9 +216,18 @@ impl Worker {
         let mut local = LocalStats::default();
         let mut next_tick = wall_now() + TICK;
         let mut next_drops = wall_now() + DROPS_EVERY;
-        while !stop.load(Ordering::Relaxed) {
+        let mut stopping: Option<Nanos> = None;
+        loop {
+            let now = wall_now();
+            match stopping {
+                None if stop.load(Ordering::Relaxed) => stopping = Some(now + LINGER),
+                Some(until) if now >= until => break,
+                _ => {}
+            }
             let mut commands = false;
-            for (token, failed) in epoll.wait(WAIT_MS)? {
+            // Stopping, the thread wakes often to end soon after its linger.
+            let wait = if stopping.is_some() { 10 } else { WAIT_MS };
+            for (token, failed) in epoll.wait(wait)? {
                 if token == WAKE {
                     commands = true;
                     continue;
@@ -230,7 +245,7 @@ impl Worker {
             }
             if commands {
                 self.shared.waker.clear();
-                self.commands(&epoll, &mut local);
+                self.commands(&epoll);
             }
             let now = wall_now();
             if now >= next_tick {
@@ -243,16 +258,45 @@ impl Worker {
                 }
                 next_drops = now + DROPS_EVERY;
             }
+            self.close_due(&epoll, &mut local, now);
+        }
+        for mut slot in self.rings.drain(..).flatten() {
+            drain(&mut slot, &mut self.meter, &mut local);
+            publish_drops(&slot, &self.stats);
+            if let Some((_, done)) = slot.closing.take() {
+                let _ = done.send(());
+            }
         }
         local.publish(&self.stats);
-        for slot in self.rings.drain(..).flatten() {
-            publish_drops(&slot, &self.stats);
-        }
         Ok(())
     }
 
+    /// Closes the rings let go whose linger is over, each read to its end first.
+    fn close_due(&mut self, epoll: &Epoll, local: &mut LocalStats, now: Nanos) {
+        for entry in &mut self.rings {
+            if !entry
+                .as_ref()
+                .and_then(|s| s.closing.as_ref())
+                .is_some_and(|(until, _)| now >= *until)
+            {
+                continue;
+            }
+            let Some(mut slot) = entry.take() else {
+                continue;
+            };
+            drain(&mut slot, &mut self.meter, local);
+            local.publish(&self.stats);
+            publish_drops(&slot, &self.stats);
+            let _ = epoll.remove(slot.ring.fd());
+            self.shared.rings.fetch_sub(1, Ordering::Relaxed);
+            if let Some((_, done)) = slot.closing.take() {
+                let _ = done.send(());
+            }
+        }
+    }
+
     /// Adds and removes rings as told.
-    fn commands(&mut self, epoll: &Epoll, local: &mut LocalStats) {
+    fn commands(&mut self, epoll: &Epoll) {
         let commands = std::mem::take(
             &mut *self
                 .shared
@@ -282,6 +326,7 @@ impl Worker {
                         point,
                         label,
                         failing: false,
+                        closing: None,
                     };
                     if token == self.rings.len() {
                         self.rings.push(Some(slot));
@@ -294,17 +339,13 @@ impl Worker {
                         .rings
                         .iter_mut()
                         .find(|s| s.as_ref().is_some_and(|s| s.id == id));
-                    if let Some(entry) = found {
-                        if let Some(mut slot) = entry.take() {
-                            // What is in the ring now was received: meter it.
-                            drain(&mut slot, &mut self.meter, local);
-                            local.publish(&self.stats);
-                            publish_drops(&slot, &self.stats);
-                            let _ = epoll.remove(slot.ring.fd());
-                            self.shared.rings.fetch_sub(1, Ordering::Relaxed);
+                    match found.and_then(|entry| entry.as_mut()) {
+                        // What the ring received is metered before it closes.
+                        Some(slot) => slot.closing = Some((wall_now() + LINGER, done)),
+                        None => {
+                            let _ = done.send(());
                         }
                     }
-                    let _ = done.send(());
                 }
             }
         }
