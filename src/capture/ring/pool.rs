@@ -274,10 +274,10 @@ impl Worker {
     /// Closes the rings let go whose linger is over, each read to its end first.
     fn close_due(&mut self, epoll: &Epoll, local: &mut LocalStats, now: Nanos) {
         for entry in &mut self.rings {
-            if !entry
+            if entry
                 .as_ref()
                 .and_then(|s| s.closing.as_ref())
-                .is_some_and(|(until, _)| now >= *until)
+                .is_none_or(|(until, _)| now < *until)
             {
                 continue;
             }
