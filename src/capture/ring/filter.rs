@@ -2,6 +2,12 @@
 //! socket): it keeps or drops the frame (`capture.filter`, and the export traffic left
 //! out) and cuts what it keeps to the snap length. The expression is parsed in `parse`
 //! and compiled for each link type in `codegen`.
+//!
+//! The compiler is podflow's own because `pcap_compile` is only in libpcap (a C library
+//! the image would carry for this alone) and no maintained Rust crate compiles tcpdump's
+//! syntax. It covers the primitives a pod's traffic needs (hosts, nets, ports, port
+//! ranges, protocols, lengths, `and`, `or`, `not`), refuses the others by name, and is
+//! checked against tcpdump's own compilation on the sample capture.
 
 mod codegen;
 mod parse;
