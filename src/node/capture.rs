@@ -200,6 +200,9 @@ impl NodeThread {
             }
             std::thread::park_timeout(POLL);
         }
+        for ns in self.pods.values() {
+            ns.capture.signal();
+        }
         for (_, mut ns) in self.pods.drain() {
             ns.capture.stop();
         }
@@ -225,6 +228,11 @@ impl NodeThread {
             .filter(|id| !found.contains_key(id))
             .copied()
             .collect();
+        for id in &gone {
+            if let Some(ns) = self.pods.get(id) {
+                ns.capture.signal();
+            }
+        }
         for id in gone {
             self.remove(id);
         }

@@ -87,11 +87,17 @@ impl NamespaceCapture {
         self.workers.iter().map(|w| w.name.clone()).collect()
     }
 
-    /// Lets every interface go and waits until their last frames are metered.
-    pub fn stop(&mut self) {
+    /// Asks every interface's reader to stop, without waiting: namespaces signalled
+    /// together finish together, then [`NamespaceCapture::stop`] waits for each.
+    pub fn signal(&self) {
         for w in &self.workers {
             w.reading.signal();
         }
+    }
+
+    /// Lets every interface go and waits until their last frames are metered.
+    pub fn stop(&mut self) {
+        self.signal();
         self.workers.clear();
     }
 

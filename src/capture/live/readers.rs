@@ -214,8 +214,9 @@ impl Reading {
 
     /// Asks it to stop, without waiting (the drop waits).
     pub fn signal(&self) {
-        if let Reading::Thread(t) = self {
-            t.signal();
+        match self {
+            Reading::Thread(t) => t.signal(),
+            Reading::Rings { attached, .. } => attached.iter().for_each(Attached::signal),
         }
     }
 }

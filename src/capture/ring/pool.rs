@@ -10,7 +10,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -82,6 +82,8 @@ pub struct RingPool {
 pub struct Attached {
     shared: Arc<Shared>,
     id: u64,
+    /// Told when the thread has closed the ring, once it was asked to let it go.
+    leaving: Mutex<Option<Receiver<()>>>,
 }
 
 impl Attached {
@@ -92,14 +94,29 @@ impl Attached {
     }
 }
 
+impl Attached {
+    /// Asks the thread to let the ring go, without waiting: the ring is read for its
+    /// linger first, so rings let go together linger together. The drop waits.
+    pub fn signal(&self) {
+        let mut leaving = self.leaving.lock().unwrap_or_else(PoisonError::into_inner);
+        if leaving.is_none() && !self.is_finished() {
+            let (done, wait) = sync_channel(1);
+            self.shared.send(Command::Remove { id: self.id, done });
+            *leaving = Some(wait);
+        }
+    }
+}
+
 impl Drop for Attached {
     fn drop(&mut self) {
-        if self.is_finished() {
-            return;
+        self.signal();
+        let leaving = self
+            .leaving
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(wait) = leaving.take() {
+            let _ = wait.recv_timeout(DETACH_WAIT);
         }
-        let (done, wait) = sync_channel(1);
-        self.shared.send(Command::Remove { id: self.id, done });
-        let _ = wait.recv_timeout(DETACH_WAIT);
     }
 }
 
@@ -164,6 +181,7 @@ impl RingPool {
         Attached {
             shared: shared.clone(),
             id,
+            leaving: Mutex::default(),
         }
     }
 }
