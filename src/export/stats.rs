@@ -18,6 +18,8 @@ pub struct ExportStats {
     pub not_sent: AtomicU64,
     /// Failed writes to the collector.
     pub errors: AtomicU64,
+    /// Records sent with their metadata cut to fit the message budget.
+    pub cut: AtomicU64,
     /// True while the transport can take records (a stream collector is connected; UDP,
     /// file and stdout always, once open).
     pub ready: AtomicBool,
@@ -31,6 +33,12 @@ impl ExportStats {
         self.octets.fetch_add(msg_bytes as u64, Relaxed);
     }
 
+    /// One data message was sent.
+    pub(super) fn sent_data(&self, msg: &crate::ipfix::Encoded) {
+        self.sent(msg.bytes.len(), u64::from(msg.records));
+        self.cut.fetch_add(u64::from(msg.cut), Relaxed);
+    }
+
     /// `records` flow records could not be sent.
     pub(super) fn lost(&self, records: u64) {
         self.not_sent.fetch_add(records, Relaxed);
@@ -42,7 +50,8 @@ impl ExportStats {
     }
 
     /// Registers `podflow_export_records_total`, `podflow_export_records_not_sent_total`,
-    /// `podflow_export_errors_total`, `podflow_export_bytes_total` and
+    /// `podflow_export_errors_total`, `podflow_export_records_cut_total`,
+    /// `podflow_export_bytes_total` and
     /// `podflow_export_messages_total`.
     pub fn register(self: &Arc<Self>, registry: &mut Registry) {
         let s = self.clone();
@@ -67,6 +76,12 @@ impl ExportStats {
                         "Failed writes to the collector.",
                         None,
                         s.errors.load(Relaxed),
+                    ),
+                    (
+                        "export_records_cut",
+                        "Flow records sent with their labels or annotations cut to fit the message size.",
+                        None,
+                        s.cut.load(Relaxed),
                     ),
                     (
                         "export",
@@ -105,6 +120,7 @@ mod tests {
         export.octets.store(512, Relaxed);
         export.not_sent.store(1, Relaxed);
         export.errors.store(3, Relaxed);
+        export.cut.store(6, Relaxed);
         let mut registry = registry();
         export.register(&mut registry);
         assert_lines(
@@ -113,6 +129,7 @@ mod tests {
                 "podflow_export_records_total 2",
                 "podflow_export_records_not_sent_total 1",
                 "podflow_export_errors_total 3",
+                "podflow_export_records_cut_total 6",
                 "podflow_export_bytes_total 512",
                 "podflow_export_messages_total 4",
             ],

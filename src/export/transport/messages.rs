@@ -100,7 +100,7 @@ impl<S: MessageSink + Send> Transport for Messages<S> {
         for msg in enc.data(&flows) {
             let n = u64::from(msg.records);
             match self.write(&msg.bytes, enc) {
-                Ok(()) => enc.stats().sent(msg.bytes.len(), n),
+                Ok(()) => enc.stats().sent_data(&msg),
                 Err(_) => enc.stats().lost(n),
             }
         }

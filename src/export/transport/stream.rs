@@ -70,7 +70,7 @@ impl<C: Connect> Stream<C> {
                     return;
                 }
                 self.pending.drain(..msg.records as usize);
-                enc.stats().sent(msg.bytes.len(), u64::from(msg.records));
+                enc.stats().sent_data(&msg);
             }
         }
     }

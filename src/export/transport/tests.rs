@@ -125,8 +125,9 @@ fn records_wait_for_the_collector_and_overflow_is_counted() {
     collector.up.store(true, Relaxed);
     stream.drain(&mut enc);
     assert!(enc.stats().ready.load(Relaxed));
-    // Templates, an options record, the three records left, the final options record.
-    assert_eq!(collector.decoded(), (3, 2, vec![1]));
+    // Templates, 18 type records and an options record, the three records left, the final
+    // options record.
+    assert_eq!(collector.decoded(), (3, 20, vec![19]));
     assert_eq!(enc.stats().records.load(Relaxed), 3);
     assert_eq!(enc.stats().messages.load(Relaxed), 4);
 }
@@ -148,10 +149,10 @@ fn a_failed_write_keeps_the_records_for_the_next_connection() {
 
     collector.failing.store(false, Relaxed);
     stream.drain(&mut enc);
-    // A new connection: templates again, sequence numbers from 0 again (the options
-    // record that follows the templates is number 0).
+    // A new connection: templates again, sequence numbers from 0 again (the 18 type
+    // records and the options record that follow the templates are numbers 0 to 18).
     let (data, _, sequences) = collector.decoded();
-    assert_eq!((data, sequences), (4, vec![1]));
+    assert_eq!((data, sequences), (4, vec![19]));
     assert_eq!(collector.connects.load(Relaxed), 2);
     assert_eq!(enc.stats().records.load(Relaxed), 4);
 }
