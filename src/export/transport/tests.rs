@@ -129,7 +129,7 @@ fn records_wait_for_the_collector_and_overflow_is_counted() {
     // options record.
     assert_eq!(collector.decoded(), (3, 20, vec![19]));
     assert_eq!(enc.stats().records.load(Relaxed), 3);
-    assert_eq!(enc.stats().messages.load(Relaxed), 4);
+    assert_eq!(enc.stats().messages.load(Relaxed), 5);
 }
 
 #[test]
