@@ -6,6 +6,8 @@
 pub mod capabilities;
 /// Packet sources (pcap files, live interfaces) and the pure frame decoder.
 pub mod capture;
+/// PEM certificate, key and CA files for TLS, followed as they are renewed.
+pub mod certs;
 /// Command line: modes and global flags.
 pub mod cli;
 /// The root configuration, composed from each domain's own, and the one figment load.
