@@ -26,13 +26,15 @@ pub enum FileEnd {
 /// Publish counters to the shared stats every this many frames.
 const PUBLISH_EVERY: u64 = 1 << 14;
 
-/// Starts the reader thread. `done` is called once, from that thread, when it ends.
+/// Starts the reader thread. `pace` is called every few thousand frames and may block
+/// (while the exporter is behind); `done` is called once, from that thread, when it ends.
 pub fn spawn(
     mut reader: PcapReader,
     mut meter: Meter,
     clock: Clock,
     stats: Arc<CaptureStats>,
     stop: Arc<AtomicBool>,
+    pace: impl Fn() + Send + 'static,
     done: impl FnOnce(FileEnd) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
@@ -45,6 +47,7 @@ pub fn spawn(
                 &clock,
                 &stats,
                 &stop,
+                &pace,
                 &mut progress,
             );
             progress.finish(&stats, meter.table().len());
@@ -58,6 +61,7 @@ fn run(
     clock: &Clock,
     stats: &CaptureStats,
     stop: &AtomicBool,
+    pace: &dyn Fn(),
     progress: &mut Progress,
 ) -> FileEnd {
     let mut local = LocalStats::default();
@@ -98,6 +102,7 @@ fn run(
         }
         if local.frames >= PUBLISH_EVERY {
             local.publish(stats);
+            pace();
             if stop.load(Ordering::Relaxed) {
                 break FileEnd::Stopped;
             }
