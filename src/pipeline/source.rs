@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use super::Failure;
 use crate::capture::CaptureSink;
 use crate::config::Config;
-use crate::export::ExportStats;
+use crate::export::{ExportStats, Handoff};
 use crate::flow::{Clock, FlushPoints};
 use crate::telemetry::{Health, Registry};
 pub use live::Live;
@@ -34,6 +34,16 @@ pub trait Source: Send + 'static {
     fn addresses(&self) -> Vec<IpAddr> {
         Vec::new()
     }
+
+    /// A batch job (a capture file): it ends when every record is written, however long
+    /// that takes, and it waits for the exporter rather than have records dropped.
+    fn is_batch(&self) -> bool {
+        false
+    }
+
+    /// The hand-off to the exporter, for a batch source to wait on while it is full.
+    /// Called before [`Source::start`].
+    fn wait_on(&mut self, _handoff: Arc<Handoff>) {}
 
     /// Starts metering into `sink`; `flush` ends the flows of observation points that are
     /// gone. Called inside the running System, once the exporter and the sweeper run.

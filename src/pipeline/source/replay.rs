@@ -15,7 +15,7 @@ use super::Source;
 use crate::capture::file::{self, FileEnd};
 use crate::capture::{CaptureSink, PcapError, PcapReader};
 use crate::config::Config;
-use crate::export::ExportStats;
+use crate::export::{ExportStats, Handoff};
 use crate::flow::{Clock, FlushPoints, Meter};
 use crate::pipeline::Failure;
 use crate::telemetry::Health;
@@ -32,6 +32,8 @@ pub struct Replay {
     done: Option<oneshot::Receiver<FileEnd>>,
     /// How it ended, when that was heard before a signal.
     end: Option<FileEnd>,
+    /// The hand-off to the exporter: the reader waits while it is full.
+    handoff: Option<Arc<Handoff>>,
 }
 
 impl Replay {
@@ -46,6 +48,7 @@ impl Replay {
             thread: None,
             done: None,
             end: None,
+            handoff: None,
         })
     }
 }
@@ -55,17 +58,32 @@ impl Source for Replay {
         self.clock.clone()
     }
 
+    fn is_batch(&self) -> bool {
+        true
+    }
+
+    fn wait_on(&mut self, handoff: Arc<Handoff>) {
+        self.handoff = Some(handoff);
+    }
+
     fn start(&mut self, sink: &CaptureSink, _: Recipient<FlushPoints>) -> Result<(), Failure> {
         let Some(reader) = self.reader.take() else {
             return Ok(());
         };
         let (done_tx, done_rx) = oneshot::channel();
+        let (handoff, stop) = (self.handoff.clone(), self.stop.clone());
+        let pace = move || {
+            if let Some(h) = &handoff {
+                h.wait_for_room(&stop);
+            }
+        };
         let thread = file::spawn(
             reader,
             Meter::new(sink.table.clone(), 0),
             self.clock.clone(),
             sink.stats.clone(),
             self.stop.clone(),
+            pace,
             move |end| {
                 let _ = done_tx.send(end);
             },
