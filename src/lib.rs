@@ -10,6 +10,8 @@ pub mod capture;
 pub mod certs;
 /// Command line: modes and global flags.
 pub mod cli;
+/// `podflow collect`: a small IPFIX collector printing JSON lines.
+pub mod collect;
 /// The root configuration, composed from each domain's own, and the one figment load.
 pub mod config;
 /// The exporter actor and its transports (UDP, TCP, IPFIX file, JSON on stdout).
