@@ -8,7 +8,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -232,33 +232,6 @@ fn python_ipfix_reads_kubernetes_elements_by_name() {
 
 // ---- TCP: a collector that is late, then drops the connection ----
 
-/// Ethernet + IPv4 + UDP frame from 10.1.0.1:`sport` to 10.2.0.2:53 with 20 payload bytes.
-fn udp_frame(sport: u16) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-    let total: u16 = 20 + 8 + 20;
-    f.extend_from_slice(&[
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        1,
-        0x40,
-        0,
-        64,
-        17,
-        0,
-        0,
-    ]);
-    f.extend_from_slice(&[10, 1, 0, 1, 10, 2, 0, 2]);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&53u16.to_be_bytes());
-    f.extend_from_slice(&28u16.to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(&[0xab; 20]);
-    f
-}
-
 /// Reads whole IPFIX messages from a connection until `want` flow records have arrived.
 fn read_flows(conn: &mut TcpStream, session: &mut Session, want: usize) -> Vec<Message> {
     conn.set_read_timeout(Some(Duration::from_secs(20)))
@@ -288,37 +261,6 @@ fn read_flows(conn: &mut TcpStream, session: &mut Session, want: usize) -> Vec<M
         }
     }
     msgs
-}
-
-/// podflow reading a pcap from a FIFO, so the test decides when packets arrive and when
-/// the input ends; returns the process and the FIFO's writing end, header written.
-fn podflow_on_fifo(
-    dir: &Path,
-    collector: &str,
-    env: &[(&str, &str)],
-    stderr: Stdio,
-) -> (Child, std::fs::File) {
-    let fifo = dir.join("live.pcap");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let mut cmd = podflow_process();
-    cmd.args(["--mode", "sidecar"])
-        .env("PODFLOW_CAPTURE__PCAP", &fifo)
-        .env("PODFLOW_EXPORT__COLLECTOR", collector)
-        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
-        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().unwrap();
-    let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-    feed.write_all(&pcap_header(1)).unwrap();
-    (child, feed)
 }
 
 #[test]

@@ -205,7 +205,10 @@ mod tests {
         std::fs::write(&f.key, b.signing_key.serialize_pem()).unwrap();
         let e = f.certified_key(&f.read().unwrap()).unwrap_err().to_string();
         assert!(e.starts_with("export.tls_key = "), "{e}");
-        assert!(e.ends_with("does not match the certificate in export.tls_cert"), "{e}");
+        assert!(
+            e.ends_with("does not match the certificate in export.tls_cert"),
+            "{e}"
+        );
 
         let ca = dir.path().join("ca.crt");
         std::fs::write(&ca, "junk\n").unwrap();

@@ -77,7 +77,10 @@ enum Bound {
 
 /// Binds every listener, then serves them until SIGTERM or SIGINT.
 pub fn serve(args: &Args, output: &Output) -> Result<(), CollectError> {
-    let tls = match (&args.tls, args.listen.iter().any(|l| matches!(l, Listen::Tls(_)))) {
+    let tls = match (
+        &args.tls,
+        args.listen.iter().any(|l| matches!(l, Listen::Tls(_))),
+    ) {
         (Some(t), true) => Some(t.config()?),
         (None, true) => return Err(CollectError::NoCertificate),
         (_, false) => None,
@@ -90,8 +93,12 @@ pub fn serve(args: &Args, output: &Output) -> Result<(), CollectError> {
             source,
         })?;
     // Signals are caught from here on: a SIGTERM right after "listening" is not lost.
-    let (mut term, mut int) = runtime
-        .block_on(async { (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) });
+    let (mut term, mut int) = runtime.block_on(async {
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    });
     let mut bound = Vec::new();
     for l in &args.listen {
         let (scheme, addr) = match l {

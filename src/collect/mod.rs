@@ -58,7 +58,9 @@ impl std::str::FromStr for Listen {
             "udp" => Ok(Listen::Udp(addr)),
             "tcp" => Ok(Listen::Tcp(addr)),
             "tls" => Ok(Listen::Tls(addr)),
-            _ => Err(format!("unknown scheme {scheme:?}: expected udp, tcp or tls")),
+            _ => Err(format!(
+                "unknown scheme {scheme:?}: expected udp, tcp or tls"
+            )),
         }
     }
 }

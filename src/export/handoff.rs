@@ -169,7 +169,10 @@ mod tests {
         assert!(more);
         assert_eq!((last.len(), more_after), (2, false));
         assert!(q.pop().is_none());
-        assert!(q.push(batch(1)), "empty again: the next push wakes the exporter");
+        assert!(
+            q.push(batch(1)),
+            "empty again: the next push wakes the exporter"
+        );
         assert_eq!(q.abandon(), 1);
         assert_eq!(stats.not_sent.load(Relaxed), 4);
         assert_eq!(stats.queued.load(Relaxed), 0);

@@ -33,7 +33,9 @@ pub use encode::{
     Counts, Encoded, Encoder, EncoderOptions, ExportRecord, HEADER_LEN, MAX_MESSAGE_LEN,
 };
 pub use framing::{peek_header, split_messages, Header, Messages};
-pub use template::{TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6, TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO};
+pub use template::{
+    TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6, TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO,
+};
 pub use typeinfo::{Semantics, TypeInfo};
 
 #[cfg(test)]

@@ -255,7 +255,7 @@ impl<S: Source> Probe<S> {
         };
         let drained = drain.is_some();
         let export = drain.unwrap_or_else(|| abandon(&handoff, &export_stats, drain_timeout));
-        log_totals(&sink, at_shutdown, export);
+        log_totals(&sink, at_shutdown, export, &export_stats);
         if let Some(t) = telemetry {
             t.stop().await;
         }
@@ -287,7 +287,7 @@ fn abandon(handoff: &Handoff, stats: &ExportStats, timeout: Option<Duration>) ->
 }
 
 /// The last log line of a run: what was captured, metered and exported.
-fn log_totals(sink: &CaptureSink, at_shutdown: usize, report: DrainReport) {
+fn log_totals(sink: &CaptureSink, at_shutdown: usize, report: DrainReport, export: &ExportStats) {
     let capture: &CaptureStats = &sink.stats;
     let table = sink.table.stats();
     tracing::info!(
@@ -299,6 +299,9 @@ fn log_totals(sink: &CaptureSink, at_shutdown: usize, report: DrainReport) {
         not_sent = report.not_sent,
         records_at_shutdown = at_shutdown,
         evicted = table.evictions,
+        records_cut = export.cut.load(Relaxed),
+        export_errors = export.errors.load(Relaxed),
+        connect_failures = export.connect_failures.load(Relaxed),
         "done"
     );
     if report.not_sent > 0 {

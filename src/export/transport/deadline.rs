@@ -143,7 +143,10 @@ mod tests {
         let e = w.write_all(&vec![0u8; 64 << 20]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
     }
 
     #[test]

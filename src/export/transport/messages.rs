@@ -143,7 +143,11 @@ impl<S: MessageSink + Send> Transport for Messages<S> {
 
     fn tick(&mut self, enc: &mut Encoding) {
         let moved = self.sink.follow();
-        if moved || self.refresh.is_some_and(|r| self.last_control.elapsed() >= r) {
+        if moved
+            || self
+                .refresh
+                .is_some_and(|r| self.last_control.elapsed() >= r)
+        {
             self.control(enc);
         }
     }

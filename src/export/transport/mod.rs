@@ -85,13 +85,15 @@ pub fn open(
         Collector::Tls(addr) => {
             let files = TlsFiles {
                 ca: cfg.tls_ca.clone().unwrap_or_default(),
-                client: cfg.tls_cert.clone().zip(cfg.tls_key.clone()).map(|(cert, key)| {
-                    CertFiles {
+                client: cfg
+                    .tls_cert
+                    .clone()
+                    .zip(cfg.tls_key.clone())
+                    .map(|(cert, key)| CertFiles {
                         cert,
                         key,
                         keys: ("export.tls_cert", "export.tls_key"),
-                    }
-                }),
+                    }),
             };
             Box::new(Stream::new(
                 Dialer::new(Tls::new(addr, files, write_timeout)?, backoff),

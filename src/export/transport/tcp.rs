@@ -11,6 +11,10 @@ use super::{Connect, MessageSink, Peer};
 
 /// How long a TCP connect may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a new connection is watched for a greeting before anything is written: a
+/// server that speaks first (SSH, SMTP, ...) is no IPFIX collector, and nothing must be
+/// written to it.
+const GREETING_WAIT: Duration = Duration::from_millis(100);
 
 /// Connects to a TCP collector at `HOST:PORT` (resolved at each connect).
 pub struct Tcp {
@@ -49,8 +53,30 @@ impl Connect for Tcp {
     }
 
     fn connect(&mut self) -> io::Result<TcpSink> {
+        let stream = connect(&self.addr)?;
+        stream.set_read_timeout(Some(GREETING_WAIT))?;
+        let mut greeting = [0u8; 64];
+        match stream.peek(&mut greeting) {
+            Ok(0) => return Err(io::ErrorKind::ConnectionAborted.into()),
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&greeting[..n]);
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the collector sent data first ({}): IPFIX collectors never do, so this is not one (wrong port?)",
+                        crate::quote::quote(&text)
+                    ),
+                ));
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
         Ok(TcpSink {
-            stream: connect(&self.addr)?,
+            stream,
             write_timeout: self.write_timeout,
         })
     }

@@ -28,8 +28,8 @@ use crate::export::stats::ExportStats;
 
 /// How often an open session looks at its files.
 const FILES_CHECK: Duration = Duration::from_secs(2);
-/// After a TLS 1.3 handshake with a client certificate, how long to wait for the
-/// collector's verdict on it (its session tickets, or an alert).
+/// After a TLS 1.3 handshake, how long to wait for the collector's verdict on the client
+/// (its session tickets, or an alert).
 const CLIENT_VERDICT: Duration = Duration::from_secs(1);
 
 /// The PEM files of the collector TLS, as configured.
@@ -53,11 +53,10 @@ impl TlsFiles {
     /// A client configuration from the files as they are now.
     fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
         let roots = certs::root_store("export.tls_ca", &self.ca)?;
-        let builder =
-            ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-                .expect("ring supports TLS 1.2 and 1.3")
-                .with_root_certificates(roots);
+        let builder = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("ring supports TLS 1.2 and 1.3")
+            .with_root_certificates(roots);
         let config = match &self.client {
             None => builder.with_no_client_auth(),
             Some(files) => {
@@ -137,11 +136,10 @@ impl Tls {
         while conn.is_handshaking() {
             conn.complete_io(&mut io).map_err(|e| self.failed(e))?;
         }
-        // TLS 1.3 ends the handshake before the collector has looked at our certificate:
-        // wait a moment for its tickets, or for the alert that refuses it.
-        if self.files.client.is_some()
-            && conn.protocol_version() == Some(ProtocolVersion::TLSv1_3)
-        {
+        // TLS 1.3 ends the handshake before the collector has looked at our certificate
+        // (or at its absence): wait a moment for its tickets, or for the alert that
+        // refuses it, so that no record is written into a session about to be refused.
+        if conn.protocol_version() == Some(ProtocolVersion::TLSv1_3) {
             let mut io = Deadlined {
                 stream: &mut tcp,
                 deadline: Instant::now() + CLIENT_VERDICT.min(self.write_timeout),
@@ -315,6 +313,9 @@ mod tests {
             panic!("connected without a CA")
         };
         let e = e.to_string();
-        assert!(e.starts_with("export.tls_ca = /nonexistent/ca.crt: cannot read it"), "{e}");
+        assert!(
+            e.starts_with("export.tls_ca = /nonexistent/ca.crt: cannot read it"),
+            "{e}"
+        );
     }
 }

@@ -31,7 +31,11 @@ impl Encoder {
         }
         for (id, scope, fields) in [
             (TEMPLATE_ID_OPTIONS, &OPTIONS_SCOPE[..], &OPTIONS_FIELDS[..]),
-            (TEMPLATE_ID_TYPE_INFO, &TYPE_INFO_SCOPE[..], &TYPE_INFO_FIELDS[..]),
+            (
+                TEMPLATE_ID_TYPE_INFO,
+                &TYPE_INFO_SCOPE[..],
+                &TYPE_INFO_FIELDS[..],
+            ),
         ] {
             record.clear();
             put_options_template_record(&mut record, id, scope, fields, pen);
@@ -82,16 +86,25 @@ impl Encoder {
         messages.into_iter().map(|m| m.bytes).collect()
     }
 
-    /// Withdraws every template and options template of the domain (RFC 7011 §8.1: a
-    /// record with the set's own id and no fields), before a stream session is closed.
-    /// It carries no data records: the sequence number stays.
+    /// Withdraws each template and options template of the domain (RFC 7011 §8.1: a
+    /// record with the template's id and no fields), before a stream session is closed.
+    /// Each options template is withdrawn in a set of its own padded by two bytes, so
+    /// that decoders which read an options withdrawal as six bytes (python-ipfix) read
+    /// it too. It carries no data records: the sequence number stays.
     pub fn withdrawal(&mut self, export_time_secs: u32) -> Vec<u8> {
         let mut packer = self.packer(export_time_secs);
-        for set_id in [SET_ID_TEMPLATE, SET_ID_OPTIONS_TEMPLATE] {
-            let mut record = set_id.to_be_bytes().to_vec();
-            record.extend_from_slice(&[0, 0]);
-            packer.push(set_id, &record, false, false);
+        for id in [TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6] {
+            packer.push(SET_ID_TEMPLATE, &withdrawn(id), false, false);
+        }
+        for id in [TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO] {
+            packer.push_padded(SET_ID_OPTIONS_TEMPLATE, &withdrawn(id), 2);
         }
         self.finish(packer).remove(0).bytes
     }
+}
+
+/// A withdrawal record: the template's id and a field count of 0.
+fn withdrawn(id: u16) -> [u8; 4] {
+    let [a, b] = id.to_be_bytes();
+    [a, b, 0, 0]
 }

@@ -12,7 +12,11 @@ use super::{Encoder, ExportRecord};
 use crate::ipfix::elements::Ie;
 
 /// The metadata fields that may be cut, in the order they are cut.
-const CUT_ORDER: [Ie; 3] = [Ie::K8sPodAnnotations, Ie::K8sPeerPodLabels, Ie::K8sPodLabels];
+const CUT_ORDER: [Ie; 3] = [
+    Ie::K8sPodAnnotations,
+    Ie::K8sPeerPodLabels,
+    Ie::K8sPodLabels,
+];
 
 impl Encoder {
     /// Encodes `rec` into `scratch` within `max` bytes; true when something was cut.

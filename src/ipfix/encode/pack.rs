@@ -60,6 +60,16 @@ impl Packer {
         self.cut += u32::from(cut);
     }
 
+    /// Appends `record` in a set of its own, followed by `pad` zero bytes (RFC 7011
+    /// §3.3.1 set padding).
+    pub(super) fn push_padded(&mut self, set_id: u16, record: &[u8], pad: usize) {
+        self.close_set();
+        let mut padded = record.to_vec();
+        padded.resize(record.len() + pad, 0);
+        self.push(set_id, &padded, false, false);
+        self.close_set();
+    }
+
     /// The messages, the last one finished.
     pub(super) fn finish(mut self) -> (Vec<Encoded>, u32) {
         if !self.msg.is_empty() {

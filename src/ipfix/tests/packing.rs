@@ -156,9 +156,8 @@ fn no_message_exceeds_the_budget_metadata_is_cut_and_counted() {
                 if text.is_empty() {
                     continue; // no peer
                 }
-                let v: serde_json::Value = serde_json::from_str(text).unwrap_or_else(|e| {
-                    panic!("{name} is not JSON after the cut ({e}): {text}")
-                });
+                let v: serde_json::Value = serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("{name} is not JSON after the cut ({e}): {text}"));
                 for (_, value) in v.as_object().unwrap() {
                     let value = value.as_str().unwrap();
                     if value.starts_with('v') {
@@ -170,7 +169,10 @@ fn no_message_exceeds_the_budget_metadata_is_cut_and_counted() {
         }
         // Annotations go first: with 1400 bytes the labels of the IPv4 record survive.
         if budget == 1400 {
-            assert_eq!(decoded[1].get_str("k8sPodLabels"), Some(big.labels_json.as_str()));
+            assert_eq!(
+                decoded[1].get_str("k8sPodLabels"),
+                Some(big.labels_json.as_str())
+            );
         }
     }
 

@@ -229,7 +229,10 @@ fn type_records_describe_every_kubernetes_element() {
     for m in enc.type_info(0) {
         assert!(m.len() <= 1400);
         let m = session.decode(&m).unwrap();
-        assert!(m.records.iter().all(|r| r.template_id == TEMPLATE_ID_TYPE_INFO));
+        assert!(m
+            .records
+            .iter()
+            .all(|r| r.template_id == TEMPLATE_ID_TYPE_INFO));
         described.extend(m.records);
     }
     assert_eq!(described.len(), 18);
@@ -248,13 +251,20 @@ fn type_records_describe_every_kubernetes_element() {
         r.fields.iter().find(|(s, _)| *s == spec).unwrap().1.clone()
     };
     assert_eq!(by_name("k8sPodName"), Value::String("shop-7d9f".into()));
-    assert_eq!(by_name("k8sNodeIPv4Address"), Value::Ip(v4([192, 168, 1, 5])));
+    assert_eq!(
+        by_name("k8sNodeIPv4Address"),
+        Value::Ip(v4([192, 168, 1, 5]))
+    );
     assert_eq!(by_name("k8sObservationPoint"), Value::Unsigned(1));
     assert_eq!(by_name("k8sPeerPodLabels"), Value::String(String::new()));
     let point = FieldSpec { pen: 4242, id: 12 };
     let info = session.type_info(7, point).unwrap();
     assert_eq!((info.data_type_code, info.semantics), (1, 4));
-    assert_eq!(session.type_info(8, point), None, "type records are per domain");
+    assert_eq!(
+        session.type_info(8, point),
+        None,
+        "type records are per domain"
+    );
 }
 
 #[test]
@@ -266,9 +276,10 @@ fn withdrawal_withdraws_every_template_and_keeps_the_sequence() {
     session.decode(&templates(&mut enc, 0)).unwrap();
     enc.records(&[record(&f, &p)], 0);
     let w = enc.withdrawal(5);
-    let mut want = header(24, 5, 1, 7);
-    want.extend_from_slice(&[0, 2, 0, 8, 0, 2, 0, 0, 0, 3, 0, 8, 0, 3, 0, 0]);
-    want[2..4].copy_from_slice(&32u16.to_be_bytes());
+    let mut want = header(48, 5, 1, 7);
+    want.extend_from_slice(&[0, 2, 0, 12, 1, 0, 0, 0, 1, 1, 0, 0]);
+    want.extend_from_slice(&[0, 3, 0, 10, 1, 2, 0, 0, 0, 0]);
+    want.extend_from_slice(&[0, 3, 0, 10, 1, 3, 0, 0, 0, 0]);
     assert_eq!(w, want);
     assert_eq!(enc.sequence(), 1);
     session.decode(&w).unwrap();
