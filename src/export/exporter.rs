@@ -5,6 +5,7 @@
 use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 
@@ -29,10 +30,13 @@ pub struct Wake;
 pub struct IdentityChanged(pub Arc<PodIdentity>);
 
 /// Send what is left in the hand-off and the transport, write the final options record
-/// and close the transport.
+/// and close the transport. What cannot be sent by `until` (a live probe's
+/// `export.drain_timeout_secs`; none for a batch job) is counted as not sent.
 #[derive(Message)]
 #[rtype(result = "DrainReport")]
-pub struct Drain;
+pub struct Drain {
+    pub until: Option<Instant>,
+}
 
 /// What the exporter did over its whole life.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -130,11 +134,15 @@ impl Handler<IdentityChanged> for Exporter {
 impl Handler<Drain> for Exporter {
     type Result = MessageResult<Drain>;
 
-    fn handle(&mut self, _: Drain, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: Drain, _: &mut Self::Context) -> Self::Result {
         while let Some((batch, _)) = self.handoff.pop() {
-            self.transport.send(batch, &mut self.enc);
+            if msg.until.is_some_and(|t| Instant::now() >= t) {
+                self.enc.stats().lost(batch.len() as u64);
+            } else {
+                self.transport.send(batch, &mut self.enc);
+            }
         }
-        self.transport.drain(&mut self.enc);
+        self.transport.drain(&mut self.enc, msg.until);
         let stats = self.enc.stats();
         MessageResult(DrainReport {
             exported: stats.records.load(Relaxed),

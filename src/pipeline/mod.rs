@@ -42,7 +42,7 @@ mod source;
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use anyhow::Context as _;
@@ -149,6 +149,7 @@ impl<'a> Pipeline<'a> {
             handoff,
             export_stats: export_stats.clone(),
             drain_timeout: (!batch).then(|| Duration::from_secs(config.export.drain_timeout_secs)),
+            write_grace: Duration::from_secs(config.export.write_timeout_secs + 2),
         };
         match probe.begin(config, export_stats, metrics) {
             Ok(()) => Ok(probe),
@@ -183,6 +184,8 @@ pub struct Probe<S> {
     /// How long the exporter may take at shutdown; `None` for a batch job, which ends
     /// when every record is written.
     drain_timeout: Option<Duration>,
+    /// How much longer than `drain_timeout` the exporter is waited for: one write.
+    write_grace: Duration,
 }
 
 /// What a probe did over its run.
@@ -241,17 +244,25 @@ impl<S: Source> Probe<S> {
             handoff,
             export_stats,
             drain_timeout,
+            write_grace,
         } = self;
         let stopped = tokio::task::spawn_blocking(move || source.stop())
             .await
             .unwrap_or(Ok(()));
         let at_shutdown = sweeper.send(FlushAll).await.unwrap_or(0);
         let drain = match drain_timeout {
-            None => exporter.send(Drain).await.ok(),
-            Some(t) => tokio::time::timeout(t, exporter.send(Drain))
-                .await
-                .ok()
-                .and_then(Result::ok),
+            None => exporter.send(Drain { until: None }).await.ok(),
+            Some(t) => {
+                // The exporter stops sending at `until` and answers with exact counts; the
+                // grace covers the one write (bounded by export.write_timeout_secs) in
+                // progress then. Past it, what the exporter held is counted here.
+                let until = Instant::now() + t;
+                let drain = exporter.send(Drain { until: Some(until) });
+                tokio::time::timeout(t + write_grace, drain)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
         };
         let drained = drain.is_some();
         let export = drain.unwrap_or_else(|| abandon(&handoff, &export_stats, drain_timeout));

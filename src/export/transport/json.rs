@@ -114,9 +114,13 @@ impl Transport for JsonLines {
         }
     }
 
-    fn drain(&mut self, enc: &mut Encoding) {
+    fn drain(&mut self, enc: &mut Encoding, until: Option<Instant>) {
         let stats = enc.stats().clone();
-        if !self.finish_rest(self.deadline(), &stats) {
+        let deadline = match (self.deadline(), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if !self.finish_rest(deadline, &stats) {
             stats.lost(1);
             stats.set_buffered(0);
         }

@@ -162,7 +162,7 @@ impl<S: MessageSink + Send> Transport for Messages<S> {
         }
     }
 
-    fn drain(&mut self, enc: &mut Encoding) {
+    fn drain(&mut self, enc: &mut Encoding, _until: Option<Instant>) {
         let msg = enc.options();
         if self.write(&msg, enc).is_ok() {
             enc.stats().sent(msg.len(), 0);

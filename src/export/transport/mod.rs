@@ -21,7 +21,7 @@ mod tcp;
 mod tls;
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::encoding::Encoding;
 use super::Collector;
@@ -55,9 +55,9 @@ pub trait Transport: Send {
     /// A batch of finished flows.
     fn send(&mut self, flows: Vec<FlowRecord>, enc: &mut Encoding);
 
-    /// At shutdown: one last try for what waits, the final options record, a flush.
-    /// Records left then are counted as not sent.
-    fn drain(&mut self, enc: &mut Encoding);
+    /// At shutdown: one last try for what waits (until `until`, when there is one), the
+    /// final options record, a flush. Records left then are counted as not sent.
+    fn drain(&mut self, enc: &mut Encoding, until: Option<Instant>);
 }
 
 /// The transport of `collector`. `batch`: a capture file is read, so writes to stdout

@@ -7,7 +7,7 @@
 //! certificates) ends with the withdrawal of every template (§8.1).
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Connect, Dialer, MessageSink, Peer, Transport};
 use crate::export::encoding::Encoding;
@@ -25,6 +25,8 @@ pub struct Stream<C: Connect> {
     stream: Option<C::Stream>,
     pending: VecDeque<FlowRecord>,
     capacity: usize,
+    /// At shutdown: no message is begun after this.
+    until: Option<Instant>,
 }
 
 impl<C: Connect> Stream<C> {
@@ -36,6 +38,7 @@ impl<C: Connect> Stream<C> {
             stream: None,
             pending: VecDeque::new(),
             capacity,
+            until: None,
         }
     }
 
@@ -61,6 +64,9 @@ impl<C: Connect> Stream<C> {
             }
         }
         while !self.pending.is_empty() {
+            if self.until.is_some_and(|t| Instant::now() >= t) {
+                return;
+            }
             let take = self.pending.len().min(CHUNK);
             let chunk: Vec<FlowRecord> = self.pending.iter().take(take).copied().collect();
             for msg in enc.data(&chunk) {
@@ -167,9 +173,10 @@ impl<C: Connect> Transport for Stream<C> {
         self.flush(enc);
     }
 
-    fn drain(&mut self, enc: &mut Encoding) {
-        // One last attempt now, whatever the backoff says.
+    fn drain(&mut self, enc: &mut Encoding, until: Option<Instant>) {
+        // One last attempt now, whatever the backoff says, sending until `until`.
         self.dialer.retry_now();
+        self.until = until;
         self.flush(enc);
         enc.stats().lost(self.pending.len() as u64);
         self.pending.clear();

@@ -123,7 +123,7 @@ fn records_wait_for_the_collector_and_overflow_is_counted() {
     );
 
     collector.up.store(true, Relaxed);
-    stream.drain(&mut enc);
+    stream.drain(&mut enc, None);
     // Templates, 18 type records and an options record, the three records left, the final
     // options record, the withdrawal of every template; then the session is closed.
     assert_eq!(collector.decoded(), (3, 20, vec![19]));
@@ -164,7 +164,7 @@ fn a_failed_write_keeps_the_records_for_the_next_connection() {
     assert_eq!(enc.stats().not_sent.load(Relaxed), 0);
 
     collector.failing.store(false, Relaxed);
-    stream.drain(&mut enc);
+    stream.drain(&mut enc, None);
     // A new connection: templates again, sequence numbers from 0 again (the 18 type
     // records and the options record that follow the templates are numbers 0 to 18).
     let (data, _, sequences) = collector.decoded();
