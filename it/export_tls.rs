@@ -149,9 +149,13 @@ fn python_ipfix_type_records(file: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// A collector podflow must refuse: what it is, its certificate, whether podflow has a
+/// client certificate, and what the error says.
+type Refusal = (&'static str, fn(&Ca) -> Pair, bool, &'static str);
+
 #[test]
 fn a_collector_that_cannot_be_trusted_gets_nothing_and_one_clear_error() {
-    let cases: [(&str, fn(&Ca) -> Pair, bool, &str); 4] = [
+    let cases: [Refusal; 4] = [
         (
             "signed by another CA",
             |_| Ca::new("someone else").server(&["localhost"]),
