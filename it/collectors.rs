@@ -171,6 +171,18 @@ fn tshark_reads_the_udp_export_cleanly_root() {
         "tshark reports an error"
     );
     assert!(text.contains("Observation Domain Id: 9"));
+    // The RFC 5610 type records, as tshark's own dissector reads them: each Kubernetes
+    // element named under our PEN, with its IANA data type (13 string, 1 unsigned8).
+    for (name, id, data_type) in [("k8sPodName", 4, 13), ("k8sObservationPoint", 12, 1)] {
+        let record = format!(
+            "Private Enterprise Number: {PEN}\n            Information Element Id: {id}\n            Information Element Data Type: {data_type}\n"
+        );
+        assert!(
+            text.contains(&record),
+            "no type record of {name} in tshark's output"
+        );
+        assert!(text.contains(&format!("Information Element Name: {name}\n")));
+    }
     // The Kubernetes elements are enterprise-specific, under PEN 32473.
     assert!(text.contains("Example Enterprise Number for Documentation Use"));
     // tshark prints a "Flow N" heading for each data record of a set.
