@@ -82,7 +82,10 @@ fn a_tls_collector_reads_its_ca_and_client_certificate_from_a_secret() {
     .unwrap();
     let (_, config) = config_of(&objects, NODE_NAME);
     assert!(config["export"]["tls_cert"].is_null());
-    assert!(config["webhook"].is_null(), "the node pods have no webhook section");
+    assert!(
+        config["webhook"].is_null(),
+        "the node pods have no webhook section"
+    );
     let (_, config) = podflow_config(&objects);
     assert_eq!(
         config["webhook"]["sidecar"]["collector_tls_client_cert"],
