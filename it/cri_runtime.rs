@@ -163,10 +163,23 @@ fn host_pod(node_name: &str) -> Pod {
     .unwrap()
 }
 
+/// GET `path` from a server that may have been started a moment ago: a refused connection
+/// is tried again for up to 5 s (StartContainer returns before the process listens).
 fn get(node: &Node, ip: IpAddr, port: u16, path: &str) -> (u16, String) {
     let addr = SocketAddr::new(ip, port);
-    node.in_netns(|| http_get(addr, path, Duration::from_secs(5)))
-        .unwrap_or_else(|e| panic!("GET http://{addr}{path}: {e}"))
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match node.in_netns(|| http_get(addr, path, Duration::from_secs(5))) {
+            Ok(answer) => return answer,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ConnectionRefused
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("GET http://{addr}{path}: {e}"),
+        }
+    }
 }
 
 #[test]
