@@ -38,18 +38,6 @@ fn tool(name: &str) -> Command {
     Command::new(name)
 }
 
-fn wait_for_udp_listener(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let out = Command::new("ss").args(["-lun"]).output().unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains(&format!("127.0.0.1:{port} ")) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on udp port {port}");
-}
-
 fn start_nfcapd(dir: &Path, port: u16) -> Background {
     let child = tool("nfcapd")
         .args(["-w"])
@@ -68,7 +56,7 @@ fn start_nfcapd(dir: &Path, port: u16) -> Background {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for_udp_listener(port);
+    wait_for_listener("udp", port);
     Background(child)
 }
 
@@ -286,10 +274,7 @@ fn tcp_collector_late_then_reconnecting() {
     let (mut child, mut feed) = podflow_on_fifo(
         dir.path(),
         &format!("tcp://127.0.0.1:{port}"),
-        &[
-            ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1"),
-            ("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100"),
-        ],
+        &QUICK_FLOWS,
         Stdio::piped(),
     );
     // Three flows, each idle long enough (by packet time) to end before the next.

@@ -11,7 +11,7 @@ mod common;
 #[path = "common/tls.rs"]
 mod tls;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Stdio;
@@ -48,6 +48,16 @@ impl Setup {
         self.dir.path().join(name).display().to_string()
     }
 
+    /// OpenSSL behind socat with this certificate, requiring a client certificate of the
+    /// client CA: its port, the directory of what it received, the process.
+    fn collector(&self) -> (u16, std::path::PathBuf, Background) {
+        let port = free_tcp_port();
+        let out = self.dir.path().join("received");
+        let ca = self.dir.path().join("client-ca.crt");
+        let socat = socat_tls(port, self.dir.path(), Some(&ca), &out);
+        (port, out, socat)
+    }
+
     /// A client certificate the collector trusts, written as `client.crt`/`client.key`.
     fn client(&self) {
         let pair = self.clients.client("podflow");
@@ -72,14 +82,7 @@ fn meter_sample(collector: &str, env: &[(&str, &str)]) -> String {
 fn tls_with_a_client_certificate_through_openssl_read_by_python_ipfix() {
     let s = Setup::new(|ca| ca.server(&["localhost"]));
     s.client();
-    let port = free_tcp_port();
-    let out = s.dir.path().join("received");
-    let socat = socat_tls(
-        port,
-        s.dir.path(),
-        Some(&s.dir.path().join("client-ca.crt")),
-        &out,
-    );
+    let (port, out, socat) = s.collector();
     let tap = Tap::new(port);
     let err = meter_sample(
         &format!("tls://localhost:{}", tap.port),
@@ -190,14 +193,7 @@ fn a_collector_that_cannot_be_trusted_gets_nothing_and_one_clear_error() {
             env.push(("PODFLOW_EXPORT__TLS_KEY", s.path("client.key")));
         }
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let port = free_tcp_port();
-        let out = s.dir.path().join("received");
-        let _socat = socat_tls(
-            port,
-            s.dir.path(),
-            Some(&s.dir.path().join("client-ca.crt")),
-            &out,
-        );
+        let (port, out, _socat) = s.collector();
         let err = meter_sample(&format!("tls://localhost:{port}"), &env);
         let errors: Vec<&str> = err
             .lines()
@@ -222,26 +218,27 @@ fn a_collector_that_cannot_be_trusted_gets_nothing_and_one_clear_error() {
 #[test]
 fn certificate_files_are_named_retried_and_followed() {
     let s = Setup::new(|ca| ca.server(&["localhost"]));
-    let port = free_tcp_port();
-    let out = s.dir.path().join("received");
-    let _socat = socat_tls(
-        port,
-        s.dir.path(),
-        Some(&s.dir.path().join("client-ca.crt")),
-        &out,
-    );
-    let mut volume = SecretVolume::new(&s.dir.path().join("collector-tls"));
+    let (port, out, _socat) = s.collector();
     let good = s.clients.client("podflow");
-    volume.update(&s.ca.pem, "not a certificate\n", &good.key);
+    let secret = |cert: &str, key: &str| {
+        [
+            ("ca.crt", s.ca.pem.clone()),
+            ("tls.crt", cert.to_owned()),
+            ("tls.key", key.to_owned()),
+        ]
+    };
+    let mut volume = AtomicVolume::new(
+        &s.dir.path().join("collector-tls"),
+        &pairs(&secret("not a certificate\n", &good.key)),
+    );
     let env = [
         ("PODFLOW_EXPORT__TLS_CA", volume.path("ca.crt")),
         ("PODFLOW_EXPORT__TLS_CERT", volume.path("tls.crt")),
         ("PODFLOW_EXPORT__TLS_KEY", volume.path("tls.key")),
         ("PODFLOW_EXPORT__RECONNECT_MAX_BACKOFF_SECS", "1".into()),
-        ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1".into()),
-        ("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100".into()),
     ];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend(QUICK_FLOWS);
     let (mut child, mut feed) = podflow_on_fifo(
         s.dir.path(),
         &format!("tls://localhost:{port}"),
@@ -258,18 +255,18 @@ fn certificate_files_are_named_retried_and_followed() {
     std::thread::sleep(Duration::from_millis(2500));
 
     // A key that is not the certificate's.
-    volume.update(&s.ca.pem, &good.cert, &s.clients.client("other").key);
+    volume.update(&pairs(&secret(&good.cert, &s.clients.client("other").key)));
     std::thread::sleep(Duration::from_millis(2500));
     // The pair that works: the first flow (ended by the next packet's time) goes out on
     // a new session.
-    volume.update(&s.ca.pem, &good.cert, &good.key);
+    volume.update(&pairs(&secret(&good.cert, &good.key)));
     send(&mut feed, t0 + 5, 3003);
     wait_until(&log, || connections(&out).iter().any(|c| has_port(c, 3001)));
 
     // Renewed while connected: that session ends with a withdrawal, the next flow goes
     // on a new one with the new certificate.
     let renewed = s.clients.client("podflow");
-    volume.update(&s.ca.pem, &renewed.cert, &renewed.key);
+    volume.update(&pairs(&secret(&renewed.cert, &renewed.key)));
     std::thread::sleep(Duration::from_millis(3000));
     send(&mut feed, t0 + 10, 3002);
     send(&mut feed, t0 + 15, 3004);
@@ -320,6 +317,15 @@ fn certificate_files_are_named_retried_and_followed() {
         [0, 0, 0, 0],
         "a new session starts at sequence 0"
     );
+}
+
+/// `(name, text)` pairs of files, as a volume takes them.
+fn pairs<'a>(files: &'a [(&'static str, String); 3]) -> [(&'static str, &'a str); 3] {
+    [
+        (files[0].0, files[0].1.as_str()),
+        (files[1].0, files[1].1.as_str()),
+        (files[2].0, files[2].1.as_str()),
+    ]
 }
 
 /// Whether the IPFIX stream `bytes` holds a flow from source port `port`.
@@ -378,10 +384,7 @@ fn a_collector_that_speaks_something_else_is_named() {
     let (mut child, mut feed) = podflow_on_fifo(
         dir.path(),
         &format!("tcp://127.0.0.1:{port}"),
-        &[
-            ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1"),
-            ("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100"),
-        ],
+        &QUICK_FLOWS,
         Stdio::piped(),
     );
     std::thread::sleep(Duration::from_millis(500));
@@ -390,13 +393,7 @@ fn a_collector_that_speaks_something_else_is_named() {
     feed.flush().unwrap();
     std::thread::sleep(Duration::from_millis(2000));
     drop(feed);
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = Log::of(child.stderr.take().unwrap()).wait();
     assert!(child.wait().unwrap().success());
     let lines: Vec<&str> = err
         .lines()

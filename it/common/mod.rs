@@ -327,3 +327,72 @@ impl Log {
         all
     }
 }
+
+/// A volume as the kubelet's atomic writer lays it out (Downward-API and Secret volumes):
+/// each file is a link through `..data`, a link to a timestamped directory that is
+/// replaced at every update.
+pub struct AtomicVolume {
+    pub dir: PathBuf,
+    generation: u32,
+}
+
+impl AtomicVolume {
+    /// The volume in `dir` with these files, as first written.
+    pub fn new(dir: &Path, files: &[(&str, &str)]) -> AtomicVolume {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut v = AtomicVolume {
+            dir: dir.to_path_buf(),
+            generation: 0,
+        };
+        v.update(files);
+        for (name, _) in files {
+            std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
+        }
+        v
+    }
+
+    /// Swaps in a new version holding these files.
+    pub fn update(&mut self, files: &[(&str, &str)]) {
+        self.generation += 1;
+        let ts = format!("..2026_11_26_07_00_00.{}", self.generation);
+        let data = self.dir.join(&ts);
+        std::fs::create_dir(&data).unwrap();
+        for (name, text) in files {
+            std::fs::write(data.join(name), text).unwrap();
+        }
+        let tmp = self.dir.join("..data_tmp");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&ts, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+    }
+
+    /// The path of file `name`.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+/// Waits until something listens on `port` of 127.0.0.1 (`udp` or `tcp`), without
+/// connecting to it.
+pub fn wait_for_listener(proto: &str, port: u16) {
+    let flags = if proto == "udp" { "-lun" } else { "-ltn" };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let out = std::process::Command::new("ss")
+            .arg(flags)
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains(&format!("127.0.0.1:{port} ")) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nothing listens on {proto} port {port}");
+}
+
+/// Settings under which a flow fed through a FIFO ends soon after the next packet: an
+/// idle timeout of 1 s (packet time) and a sweep every 100 ms.
+pub const QUICK_FLOWS: [(&str, &str); 2] = [
+    ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1"),
+    ("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100"),
+];

@@ -8,7 +8,6 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -85,57 +84,6 @@ pub fn put(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-/// A Secret volume as the kubelet lays it out: `ca.crt`, `tls.crt` and `tls.key` are
-/// symlinks through `..data`, which is swapped to a new directory at each update.
-pub struct SecretVolume {
-    pub dir: PathBuf,
-    version: usize,
-}
-
-impl SecretVolume {
-    pub fn new(dir: &Path) -> SecretVolume {
-        std::fs::create_dir_all(dir).unwrap();
-        for f in ["ca.crt", "tls.crt", "tls.key"] {
-            std::os::unix::fs::symlink(format!("..data/{f}"), dir.join(f)).unwrap();
-        }
-        SecretVolume {
-            dir: dir.to_owned(),
-            version: 0,
-        }
-    }
-
-    /// Swaps in a new version holding these files.
-    pub fn update(&mut self, ca: &str, cert: &str, key: &str) {
-        self.version += 1;
-        let name = format!("..v{}", self.version);
-        let d = self.dir.join(&name);
-        std::fs::create_dir(&d).unwrap();
-        std::fs::write(d.join("ca.crt"), ca).unwrap();
-        std::fs::write(d.join("tls.crt"), cert).unwrap();
-        std::fs::write(d.join("tls.key"), key).unwrap();
-        let tmp = self.dir.join("..data_tmp");
-        std::os::unix::fs::symlink(&name, &tmp).unwrap();
-        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
-    }
-
-    pub fn path(&self, f: &str) -> String {
-        self.dir.join(f).display().to_string()
-    }
-}
-
-/// Waits until something listens on TCP port `port` of 127.0.0.1 (without connecting).
-pub fn wait_for_tcp_listener(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let out = Command::new("ss").args(["-ltn"]).output().unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains(&format!("127.0.0.1:{port} ")) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on tcp port {port}");
-}
-
 /// OpenSSL behind socat: a TLS listener on `port` with the certificate in `dir`
 /// (`server.crt`, `server.key`) that requires a client certificate signed by
 /// `client_ca` when given, and writes what each connection carries into its own file
@@ -158,7 +106,7 @@ pub fn socat_tls(port: u16, dir: &Path, client_ca: Option<&Path>, out: &Path) ->
         .stderr(Stdio::null())
         .spawn()
         .expect("socat runs: run scripts/test.sh, which installs it");
-    wait_for_tcp_listener(port);
+    crate::common::wait_for_listener("tcp", port);
     Background(child)
 }
 
