@@ -14,7 +14,8 @@ pub mod cli;
 pub mod collect;
 /// The root configuration, composed from each domain's own, and the one figment load.
 pub mod config;
-/// The exporter actor and its transports (UDP, TCP, IPFIX file, JSON on stdout).
+/// The exporter actor, its bounded hand-off and its transports (UDP, TCP, TLS, IPFIX file,
+/// JSON on stdout).
 pub mod export;
 /// Flow keys, records, the shared flow table and the sweeper actor.
 pub mod flow;
