@@ -11,8 +11,9 @@ flows produced are the datagrams sent, counted by the sender, not by podflow.
   tcp, tls            the collector (podflow collect) is stopped for OUTAGE s and comes
                       back; run twice: export.buffer_records large enough to hold the
                       outage ("within"), and a third of that ("beyond")
-  slow                a TCP collector that reads 1 KB/s (it reads the rest at full speed
-                      once podflow has exited)
+  slow                a TCP collector that reads 1 KB/s a connection (the rest at full
+                      speed once podflow has exited), records carrying 3 KB of
+                      annotations so that writes stall past export.write_timeout_secs
   stdout              collector stdout, a pipe nobody reads until podflow has exited
 
 For each: flows produced, records the collector received, podflow's exported and
@@ -298,7 +299,14 @@ def slow(args, dir):
     os.mkdir(out)
     reader = in_ns(POD, [PY, "-c", SLOW, str(COLLECTOR_PORT), out], stdout=subprocess.PIPE)
     reader.stdout.readline()
-    env = podflow_env(f"tcp://127.0.0.1:{COLLECTOR_PORT}", dir, {})
+    # 3 KB of annotations a record: far more than the sockets' buffers hold, so that
+    # writes stall and meet their deadline.
+    annotations = os.path.join(dir, "annotations")
+    with open(annotations, "w") as f:
+        for i in range(30):
+            f.write(f'note-{i:02}="{"x" * 90}"\n')
+    env = podflow_env(f"tcp://127.0.0.1:{COLLECTOR_PORT}", dir,
+                      {"PODFLOW_K8S__ANNOTATIONS_FILE": annotations})
     proc, err = start_podflow(args.podflow, env, dir)
     produced = int(send(args.rate, args.before + args.outage).communicate()[0])
     time.sleep(2.5)
