@@ -51,10 +51,15 @@ impl Setup {
     /// OpenSSL behind socat with this certificate, requiring a client certificate of the
     /// client CA: its port, the directory of what it received, the process.
     fn collector(&self) -> (u16, std::path::PathBuf, Background) {
+        self.collector_with("")
+    }
+
+    /// The same with more OPENSSL-LISTEN `options`.
+    fn collector_with(&self, options: &str) -> (u16, std::path::PathBuf, Background) {
         let port = free_tcp_port();
         let out = self.dir.path().join("received");
         let ca = self.dir.path().join("client-ca.crt");
-        let socat = socat_tls(port, self.dir.path(), Some(&ca), &out);
+        let socat = socat_tls(port, self.dir.path(), Some(&ca), &out, options);
         (port, out, socat)
     }
 
@@ -135,6 +140,36 @@ fn tls_with_a_client_certificate_through_openssl_read_by_python_ipfix() {
     let last = msgs.last().unwrap();
     assert_eq!(&last[16..20], [0, 2, 0, 12], "a template withdrawal set");
     assert!(session.template(1, 256).is_none() && session.template(1, 259).is_none());
+}
+
+#[test]
+fn tls_1_2_with_a_collector_that_offers_no_more() {
+    let s = Setup::new(|ca| ca.server(&["localhost"]));
+    s.client();
+    let (port, out, socat) = s.collector_with(",openssl-max-proto-version=TLS1.2");
+    let err = meter_sample(
+        &format!("tls://localhost:{port}"),
+        &[
+            ("PODFLOW_EXPORT__TLS_CA", &s.path("ca.crt")),
+            ("PODFLOW_EXPORT__TLS_CERT", &s.path("client.crt")),
+            ("PODFLOW_EXPORT__TLS_KEY", &s.path("client.key")),
+        ],
+    );
+    assert!(err.contains("not_sent=0"), "{err}");
+    std::thread::sleep(Duration::from_millis(500));
+    drop(socat);
+    let log = std::fs::read_to_string(s.dir.path().join("socat.log")).unwrap();
+    assert!(log.contains("SSL proto version used: TLSv1.2"), "{log}");
+    assert!(!log.contains("TLSv1.3"), "{log}");
+    let sessions = connections(&out);
+    assert_eq!(sessions.len(), 1, "one session");
+    let flows = flow_records(&decode_stream(&sessions[0]));
+    let t = truth();
+    assert_eq!(Some(flows.len() as u64), t["bi_flows"].as_u64());
+    assert_eq!(
+        total(&flows, "PacketDeltaCount"),
+        t["frames"].as_u64().unwrap() - t["non_ip_frames"].as_u64().unwrap()
+    );
 }
 
 /// python-ipfix on `file` with no element definitions but the type records in it.

@@ -87,23 +87,32 @@ pub fn put(path: &Path, text: &str) {
 /// OpenSSL behind socat: a TLS listener on `port` with the certificate in `dir`
 /// (`server.crt`, `server.key`) that requires a client certificate signed by
 /// `client_ca` when given, and writes what each connection carries into its own file
-/// `conn.<pid>` of `out` (a directory).
-pub fn socat_tls(port: u16, dir: &Path, client_ca: Option<&Path>, out: &Path) -> Background {
+/// `conn.<pid>` of `out` (a directory). `options` are more OPENSSL-LISTEN options
+/// (",opt=value..."); socat's log (the TLS version of each session) goes to `socat.log`
+/// in `dir`.
+pub fn socat_tls(
+    port: u16,
+    dir: &Path,
+    client_ca: Option<&Path>,
+    out: &Path,
+    options: &str,
+) -> Background {
     std::fs::create_dir_all(out).unwrap();
     let verify = match client_ca {
         Some(ca) => format!("cafile={},verify=1", ca.display()),
         None => "verify=0".to_owned(),
     };
     let listen = format!(
-        "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},{verify}",
+        "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},{verify}{options}",
         dir.join("server.crt").display(),
         dir.join("server.key").display()
     );
     let sink = format!("SYSTEM:cat > {}/conn.$$", out.display());
+    let log = std::fs::File::create(dir.join("socat.log")).unwrap();
     let child = Command::new("socat")
-        .args(["-u", &listen, &sink])
+        .args(["-d", "-d", "-u", &listen, &sink])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("socat runs: run scripts/test.sh, which installs it");
     crate::common::wait_for_listener("tcp", port);
