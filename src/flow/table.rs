@@ -204,10 +204,21 @@ impl FlowTable {
         stripe.octets.fetch_add(u64::from(pkt.octets), Relaxed);
     }
 
+    /// Records ended by `update` (and by making room) that wait for the next sweep.
+    pub fn backlog(&self) -> usize {
+        lock(&self.ended).len()
+    }
+
+    /// Moves the records that wait for the next sweep to `out`, without sweeping: for a
+    /// capture file's reader, which can end flows faster than the sweeper takes them.
+    pub fn take_ended(&self, out: &mut Vec<FlowRecord>) {
+        out.append(&mut lock(&self.ended));
+    }
+
     /// Ends what is due at `now`, and appends those records to `out` after the ones
     /// `update` ended since the last call.
     pub fn sweep(&self, now: Nanos, out: &mut Vec<FlowRecord>) {
-        out.append(&mut lock(&self.ended));
+        self.take_ended(out);
         self.map.retain(|key, flow| {
             let alive = self.advance(&key.key, flow, now, &mut |r| out.push(r));
             if !alive {
