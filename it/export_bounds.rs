@@ -1,5 +1,6 @@
 //! What podflow does when the collector or stdout cannot keep up: a capture file read to
-//! a stdout that blocks ends when every line is written; a TCP collector that accepts
+//! a stdout that blocks ends when every line is written; one that ends flows far faster
+//! than the sweeper runs stays within its bounds in memory; a TCP collector that accepts
 //! and never reads ends the run with what it missed counted, and exactly the records
 //! podflow counts as sent are in its socket; over UDP no message exceeds the budget, the
 //! metadata cut counted; a UDP collector's name that moves is followed (needs root, for
@@ -91,6 +92,60 @@ fn a_capture_file_to_a_blocked_stdout_ends_when_every_line_is_written() {
     assert_eq!(total(&err, "records"), u64::from(n), "{err}");
     assert_eq!(total(&err, "not_sent"), 0, "{err}");
     assert!(total(&err, "evicted") > 0, "the table was full: {err}");
+}
+
+/// Peak RSS of a running process in KiB, 0 once it is gone.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_capture_file_that_ends_flows_faster_than_the_sweeper_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("syn.pcap");
+    let n = 300_000;
+    syn_flood(&pcap, n);
+    // A small table and queue, the default sweep interval: the file is read in far less
+    // than a sweep, and every new flow ends an old one to make room.
+    let mut child = podflow_process()
+        .args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", &pcap)
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
+        .env("PODFLOW_EXPORT__QUEUE_RECORDS", "1000")
+        .env("PODFLOW_FLOW__MAX_FLOWS", "5000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Log::of(child.stderr.take().unwrap());
+    let pid = child.id();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watch = {
+        let peak = peak.clone();
+        std::thread::spawn(move || loop {
+            let kib = peak_rss_kib(pid);
+            if kib == 0 {
+                return;
+            }
+            peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(20));
+        })
+    };
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines().count();
+    assert!(child.wait().unwrap().success());
+    watch.join().unwrap();
+    let err = log.wait();
+    assert_eq!(lines, n as usize, "{err}");
+    assert_eq!(total(&err, "records"), u64::from(n), "{err}");
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    // Every ended record held until the next sweep would be some 300 MiB.
+    assert!(peak > 0 && peak < 96 * 1024, "peak RSS {peak} KiB:\n{err}");
 }
 
 #[test]

@@ -105,6 +105,11 @@ impl Handoff {
         Some((batch, more))
     }
 
+    /// The most records it queues.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Records queued now.
     pub fn len(&self) -> usize {
         self.lock().records

@@ -55,7 +55,7 @@ use crate::ipfix::EncoderOptions;
 use crate::telemetry::{self, Registry, Telemetry};
 pub use attribution::{Attribution, NodePods, SidecarPod};
 pub use signal::shutdown_signal;
-pub use source::{Live, Namespaces, Replay, Source};
+pub use source::{Backpressure, Deliver, Live, Namespaces, Replay, Source};
 
 /// Why a mode stopped with an error.
 #[derive(Debug)]
@@ -119,8 +119,6 @@ impl<'a> Pipeline<'a> {
             .map_err(Failure::Usage)?;
         let export_stats = exporter.stats();
         let handoff = exporter.handoff();
-        let mut source = source;
-        source.wait_on(handoff.clone());
 
         // The exporter does blocking I/O (TCP connects, file writes): its own thread.
         let arbiter = Arbiter::new();
@@ -128,15 +126,21 @@ impl<'a> Pipeline<'a> {
         let mut metrics = probe_metrics(&sink, &export_stats);
         attribution.start(&exporter, &mut metrics);
         let (to_exporter, queue) = (exporter.clone(), handoff.clone());
+        let deliver: Deliver = Arc::new(move |flows| {
+            if queue.push(flows) {
+                to_exporter.do_send(Wake);
+            }
+        });
+        let mut source = source;
+        source.wait_on(Backpressure {
+            handoff: handoff.clone(),
+            deliver: deliver.clone(),
+        });
         let sweeper = Sweeper::new(
             sink.table.clone(),
             source.clock(),
             Duration::from_millis(config.flow.sweep_interval_ms),
-            Box::new(move |flows| {
-                if queue.push(flows) {
-                    to_exporter.do_send(Wake);
-                }
-            }),
+            Box::new(move |flows| deliver(flows)),
         )
         .start();
         let mut probe = Probe {

@@ -18,11 +18,23 @@ use super::Failure;
 use crate::capture::CaptureSink;
 use crate::config::Config;
 use crate::export::{ExportStats, Handoff};
-use crate::flow::{Clock, FlushPoints};
+use crate::flow::{Clock, FlowRecord, FlushPoints};
 use crate::telemetry::{Health, Registry};
 pub use live::Live;
 pub use namespaces::Namespaces;
 pub use replay::Replay;
+
+/// Where ended flow records go: the hand-off to the exporter, waking it when needed.
+pub type Deliver = Arc<dyn Fn(Vec<FlowRecord>) + Send + Sync>;
+
+/// What keeps a batch source within the hand-off's bound: it waits while the hand-off is
+/// full, and delivers itself the records the flow table ended faster than the sweeper
+/// takes them.
+#[derive(Clone)]
+pub struct Backpressure {
+    pub handoff: Arc<Handoff>,
+    pub deliver: Deliver,
+}
 
 /// A source of packets, from its start to its stop.
 pub trait Source: Send + 'static {
@@ -43,7 +55,7 @@ pub trait Source: Send + 'static {
 
     /// The hand-off to the exporter, for a batch source to wait on while it is full.
     /// Called before [`Source::start`].
-    fn wait_on(&mut self, _handoff: Arc<Handoff>) {}
+    fn wait_on(&mut self, _backpressure: Backpressure) {}
 
     /// Starts metering into `sink`; `flush` ends the flows of observation points that are
     /// gone. Called inside the running System, once the exporter and the sweeper run.

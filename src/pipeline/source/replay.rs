@@ -11,11 +11,11 @@ use anyhow::Context as _;
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::Source;
+use super::{Backpressure, Source};
 use crate::capture::file::{self, FileEnd};
 use crate::capture::{CaptureSink, PcapError, PcapReader};
 use crate::config::Config;
-use crate::export::{ExportStats, Handoff};
+use crate::export::ExportStats;
 use crate::flow::{Clock, FlushPoints, Meter};
 use crate::pipeline::Failure;
 use crate::telemetry::Health;
@@ -33,7 +33,7 @@ pub struct Replay {
     /// How it ended, when that was heard before a signal.
     end: Option<FileEnd>,
     /// The hand-off to the exporter: the reader waits while it is full.
-    handoff: Option<Arc<Handoff>>,
+    backpressure: Option<Backpressure>,
 }
 
 impl Replay {
@@ -48,7 +48,7 @@ impl Replay {
             thread: None,
             done: None,
             end: None,
-            handoff: None,
+            backpressure: None,
         })
     }
 }
@@ -62,8 +62,8 @@ impl Source for Replay {
         true
     }
 
-    fn wait_on(&mut self, handoff: Arc<Handoff>) {
-        self.handoff = Some(handoff);
+    fn wait_on(&mut self, backpressure: Backpressure) {
+        self.backpressure = Some(backpressure);
     }
 
     fn start(&mut self, sink: &CaptureSink, _: Recipient<FlushPoints>) -> Result<(), Failure> {
@@ -71,11 +71,18 @@ impl Source for Replay {
             return Ok(());
         };
         let (done_tx, done_rx) = oneshot::channel();
-        let (handoff, stop) = (self.handoff.clone(), self.stop.clone());
+        let (backpressure, stop) = (self.backpressure.clone(), self.stop.clone());
+        let table = sink.table.clone();
         let pace = move || {
-            if let Some(h) = &handoff {
-                h.wait_for_room(&stop);
+            let Some(b) = &backpressure else { return };
+            // The reader ends flows (making room in a full table) far faster than the
+            // sweeper's interval: past a queue's worth, it delivers them itself.
+            if table.backlog() >= b.handoff.capacity() {
+                let mut ended = Vec::new();
+                table.take_ended(&mut ended);
+                (b.deliver)(ended);
             }
+            b.handoff.wait_for_room(&stop);
         };
         let thread = file::spawn(
             reader,
