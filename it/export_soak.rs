@@ -2,7 +2,8 @@
 //! namespace under steady traffic, the collector away and back over TCP and over TLS
 //! (with a buffer that holds the outage, and one that does not), a collector that reads
 //! 1 KB/s and a stdout nobody reads. Every flow the sender made is received or counted as
-//! not sent, the options record says the same, and memory stays bounded. Needs root.
+//! not sent, the last options record the collector gets says the same (the slow
+//! collector's says no more), and memory stays bounded. Needs root.
 
 mod common;
 
@@ -62,7 +63,11 @@ fn every_record_is_received_or_counted_through_outages_root() {
             n("received") + n("not_sent"),
             "all accounted: {r}"
         );
-        if !r["options_not_sent"].is_null() {
+        if name == "slow" {
+            // The last options record that gets through a collector reading 1 KB/s was
+            // sent before the losses that followed it: it may say less, never more.
+            assert!(n("options_not_sent") <= n("not_sent"), "{r}");
+        } else if !r["options_not_sent"].is_null() {
             assert_eq!(
                 n("options_not_sent"),
                 n("not_sent"),
