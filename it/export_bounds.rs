@@ -56,28 +56,39 @@ fn total(err: &str, key: &str) -> u64 {
         .unwrap()
 }
 
+/// podflow reading `pcap` to stdout with small bounds (a 1,000-record queue, a
+/// 5,000-flow table), so that the queue fills, the reader waits and the table evicts;
+/// `env` adds settings. The process and its stderr.
+fn to_stdout(pcap: &Path, env: &[(&str, &str)]) -> (std::process::Child, Log) {
+    let mut cmd = podflow_process();
+    cmd.args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", pcap)
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
+        .env("PODFLOW_EXPORT__QUEUE_RECORDS", "1000")
+        .env("PODFLOW_FLOW__MAX_FLOWS", "5000")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let log = Log::of(child.stderr.take().unwrap());
+    (child, log)
+}
+
 #[test]
 fn a_capture_file_to_a_blocked_stdout_ends_when_every_line_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("syn.pcap");
     let n = 60_000;
     syn_flood(&pcap, n);
-    let mut child = podflow_process()
-        .args(["--mode", "sidecar"])
-        .env("PODFLOW_CAPTURE__PCAP", &pcap)
-        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
-        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
-        // Small bounds, so that the queue fills, the reader waits and the table evicts.
-        .env("PODFLOW_EXPORT__QUEUE_RECORDS", "1000")
-        .env("PODFLOW_EXPORT__DRAIN_TIMEOUT_SECS", "1")
-        .env("PODFLOW_EXPORT__WRITE_TIMEOUT_SECS", "1")
-        .env("PODFLOW_FLOW__MAX_FLOWS", "5000")
-        .env("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Log::of(child.stderr.take().unwrap());
+    let (mut child, log) = to_stdout(
+        &pcap,
+        &[
+            ("PODFLOW_EXPORT__DRAIN_TIMEOUT_SECS", "1"),
+            ("PODFLOW_EXPORT__WRITE_TIMEOUT_SECS", "1"),
+            ("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100"),
+        ],
+    );
     // Nobody reads stdout for longer than every timeout: the pipe fills and blocks.
     std::thread::sleep(Duration::from_secs(4));
     let mut lines = 0u32;
@@ -110,20 +121,9 @@ fn a_capture_file_that_ends_flows_faster_than_the_sweeper_stays_bounded() {
     let pcap = dir.path().join("syn.pcap");
     let n = 300_000;
     syn_flood(&pcap, n);
-    // A small table and queue, the default sweep interval: the file is read in far less
-    // than a sweep, and every new flow ends an old one to make room.
-    let mut child = podflow_process()
-        .args(["--mode", "sidecar"])
-        .env("PODFLOW_CAPTURE__PCAP", &pcap)
-        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
-        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
-        .env("PODFLOW_EXPORT__QUEUE_RECORDS", "1000")
-        .env("PODFLOW_FLOW__MAX_FLOWS", "5000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Log::of(child.stderr.take().unwrap());
+    // The default sweep interval: the file is read in far less than a sweep, and every
+    // new flow ends an old one to make room.
+    let (mut child, log) = to_stdout(&pcap, &[]);
     let pid = child.id();
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let watch = {
