@@ -29,44 +29,47 @@ pub enum FileEnd {
 /// Publish counters to the shared stats every this many frames.
 const PUBLISH_EVERY: u64 = 1 << 14;
 
-/// Starts the reader thread, which meters the frames `filter` keeps (all without one).
-/// `done` is called once, from that thread, when it ends.
+/// What the reader thread reads, meters and counts into.
+pub struct FileJob {
+    pub reader: PcapReader,
+    /// `capture.filter`, run in user space; `None` keeps every frame.
+    pub filter: Option<Program>,
+    pub meter: Meter,
+    /// The flow clock the packets' timestamps move.
+    pub clock: Clock,
+    pub stats: Arc<CaptureStats>,
+    /// Set to stop reading (a signal).
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Starts the reader thread on `job`. `pace` is called every few thousand frames and may
+/// block (while the exporter is behind); `done` is called once, from that thread, when it
+/// ends.
 pub fn spawn(
-    mut reader: PcapReader,
-    filter: Option<Program>,
-    mut meter: Meter,
-    clock: Clock,
-    stats: Arc<CaptureStats>,
-    stop: Arc<AtomicBool>,
+    mut job: FileJob,
+    pace: impl Fn() + Send + 'static,
     done: impl FnOnce(FileEnd) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("capture-pcap".into())
         .spawn(move || {
             let mut progress = Progress::new(show_progress());
-            let end = run(
-                &mut reader,
-                filter.as_ref(),
-                &mut meter,
-                &clock,
-                &stats,
-                &stop,
-                &mut progress,
-            );
-            progress.finish(&stats, meter.table().len());
+            let end = run(&mut job, &pace, &mut progress);
+            progress.finish(&job.stats, job.meter.table().len());
             done(end);
         })
 }
 
-fn run(
-    reader: &mut PcapReader,
-    filter: Option<&Program>,
-    meter: &mut Meter,
-    clock: &Clock,
-    stats: &CaptureStats,
-    stop: &AtomicBool,
-    progress: &mut Progress,
-) -> FileEnd {
+fn run(job: &mut FileJob, pace: &dyn Fn(), progress: &mut Progress) -> FileEnd {
+    let FileJob {
+        reader,
+        filter,
+        meter,
+        clock,
+        stats,
+        stop,
+    } = job;
+    let filter = filter.as_ref();
     let mut local = LocalStats::default();
     // Frames of a pcapng interface whose link type podflow cannot decode are skipped and
     // counted; only a file with nothing else in it is an error.
@@ -121,6 +124,7 @@ fn run(
         }
         if local.frames >= PUBLISH_EVERY {
             local.publish(stats);
+            pace();
             if stop.load(Ordering::Relaxed) {
                 break FileEnd::Stopped;
             }

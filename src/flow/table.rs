@@ -334,6 +334,21 @@ impl FlowTable {
         }
     }
 
+    /// Records ended by `update` (and by making room) that wait for the next sweep.
+    pub fn backlog(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).ended.len()).sum()
+    }
+
+    /// Moves the records that wait for the next sweep to `out`, without sweeping: for a
+    /// capture file's reader, which can end flows faster than the sweeper takes them.
+    pub fn take_ended(&self, out: &mut Vec<FlowRecord>) {
+        for shard in self.shards.iter() {
+            let mut guard = lock(shard);
+            out.append(&mut guard.ended);
+            guard.ended.shrink_to(BATCH);
+        }
+    }
+
     /// Ends what is due at `now`, and appends those records to `out` after the ones
     /// `update` ended since the last call.
     pub fn sweep(&self, now: Nanos, out: &mut Vec<FlowRecord>) {

@@ -18,8 +18,8 @@ use super::Failure;
 use crate::capture::live::ExportPeer;
 use crate::capture::CaptureSink;
 use crate::config::Config;
-use crate::export::{Collector, ExportStats};
-use crate::flow::{Clock, FlushPoints};
+use crate::export::{Collector, ExportStats, Handoff};
+use crate::flow::{Clock, FlowRecord, FlushPoints};
 use crate::telemetry::{Health, Registry};
 pub use live::Live;
 pub use namespaces::Namespaces;
@@ -41,6 +41,18 @@ pub fn export_peer(collector: &Collector) -> Option<ExportPeer> {
     }
 }
 
+/// Where ended flow records go: the hand-off to the exporter, waking it when needed.
+pub type Deliver = Arc<dyn Fn(Vec<FlowRecord>) + Send + Sync>;
+
+/// What keeps a batch source within the hand-off's bound: it waits while the hand-off is
+/// full, and delivers itself the records the flow table ended faster than the sweeper
+/// takes them.
+#[derive(Clone)]
+pub struct Backpressure {
+    pub handoff: Arc<Handoff>,
+    pub deliver: Deliver,
+}
+
 /// A source of packets, from its start to its stop.
 pub trait Source: Send + 'static {
     /// What "now" is to the flow table's timeouts.
@@ -51,6 +63,16 @@ pub trait Source: Send + 'static {
     fn addresses(&self) -> Vec<IpAddr> {
         Vec::new()
     }
+
+    /// A batch job (a capture file): it ends when every record is written, however long
+    /// that takes, and it waits for the exporter rather than have records dropped.
+    fn is_batch(&self) -> bool {
+        false
+    }
+
+    /// The hand-off to the exporter, for a batch source to wait on while it is full.
+    /// Called before [`Source::start`].
+    fn wait_on(&mut self, _backpressure: Backpressure) {}
 
     /// Starts metering into `sink`; `flush` ends the flows of observation points that are
     /// gone. Called inside the running System, once the exporter and the sweeper run.
