@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::values::{cut_at, flow_value, put_value, FieldValue};
 use super::{Encoder, ExportRecord};
-use crate::ipfix::elements::Ie;
+use crate::ipfix::elements::{DataType, Ie};
 
 /// The metadata fields that may be cut, in the order they are cut.
 const CUT_ORDER: [Ie; 3] = [
@@ -27,8 +27,9 @@ impl Encoder {
         max: usize,
     ) -> bool {
         let fields = self.fields_of(rec);
+        let layout = self.layout_of(rec);
         let mut cut: Vec<(Ie, String)> = Vec::new();
-        put_record(scratch, fields, rec, &cut, usize::MAX);
+        put_record(scratch, layout, rec, &cut, usize::MAX);
         if scratch.len() <= max {
             return false;
         }
@@ -39,7 +40,7 @@ impl Encoder {
             };
             let excess = scratch.len() - max;
             cut.push((ie, fit_json(current, current.len().saturating_sub(excess))));
-            put_record(scratch, fields, rec, &cut, usize::MAX);
+            put_record(scratch, layout, rec, &cut, usize::MAX);
             if scratch.len() <= max {
                 return true;
             }
@@ -48,14 +49,14 @@ impl Encoder {
         let (mut fits, mut too_long) = (0usize, usize::from(u16::MAX));
         while too_long - fits > 1 {
             let mid = fits + (too_long - fits) / 2;
-            put_record(scratch, fields, rec, &cut, mid);
+            put_record(scratch, layout, rec, &cut, mid);
             if scratch.len() <= max {
                 fits = mid;
             } else {
                 too_long = mid;
             }
         }
-        put_record(scratch, fields, rec, &cut, fits);
+        put_record(scratch, layout, rec, &cut, fits);
         true
     }
 }
@@ -64,18 +65,18 @@ impl Encoder {
 /// of the record's own, every string within `max_string` bytes.
 fn put_record(
     scratch: &mut Vec<u8>,
-    fields: &[Ie],
+    layout: &[(Ie, DataType)],
     rec: &ExportRecord<'_>,
     cut: &[(Ie, String)],
     max_string: usize,
 ) {
     scratch.clear();
-    for &ie in fields {
+    for &(ie, data_type) in layout {
         let value = match cut.iter().find(|(c, _)| *c == ie) {
             Some((_, s)) => FieldValue::Str(s),
             None => flow_value(ie, rec),
         };
-        put_value(scratch, ie.element().data_type, value, max_string);
+        put_value(scratch, data_type, value, max_string);
     }
 }
 

@@ -11,7 +11,7 @@ mod pack;
 mod values;
 
 use self::pack::Packer;
-use super::elements::{Ie, DEFAULT_ENTERPRISE_NUMBER};
+use super::elements::{DataType, Ie, DEFAULT_ENTERPRISE_NUMBER};
 use super::template::{data_fields, TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6};
 use crate::flow::{FlowRecord, Nanos};
 use crate::identity::{PeerIdentity, PodIdentity};
@@ -100,6 +100,9 @@ pub struct Encoder {
     opts: EncoderOptions,
     fields_v4: Vec<Ie>,
     fields_v6: Vec<Ie>,
+    /// Each field with its data type, looked up once: what a record is written from.
+    layout_v4: Vec<(Ie, DataType)>,
+    layout_v6: Vec<(Ie, DataType)>,
     pub(super) sequence: u32,
 }
 
@@ -109,6 +112,8 @@ impl Encoder {
         Encoder {
             fields_v4: data_fields(false, opts.biflow, opts.with_peer),
             fields_v6: data_fields(true, opts.biflow, opts.with_peer),
+            layout_v4: layout(&data_fields(false, opts.biflow, opts.with_peer)),
+            layout_v6: layout(&data_fields(true, opts.biflow, opts.with_peer)),
             opts,
             sequence: 0,
         }
@@ -135,6 +140,15 @@ impl Encoder {
             &self.fields_v6
         } else {
             &self.fields_v4
+        }
+    }
+
+    /// The fields of `rec`'s template with their data types.
+    fn layout_of(&self, rec: &ExportRecord<'_>) -> &[(Ie, DataType)] {
+        if rec.flow.key.ipv6 {
+            &self.layout_v6
+        } else {
+            &self.layout_v4
         }
     }
 
@@ -179,4 +193,12 @@ impl Encoder {
         self.sequence = sequence;
         out
     }
+}
+
+/// `fields` with their data types.
+fn layout(fields: &[Ie]) -> Vec<(Ie, DataType)> {
+    fields
+        .iter()
+        .map(|&ie| (ie, ie.element().data_type))
+        .collect()
 }

@@ -121,9 +121,21 @@ pub(super) fn put_value(
                 FieldValue::Number(n) => n,
                 FieldValue::Str(_) => 0,
             };
-            let len = usize::from(data_type.length());
-            buf.extend_from_slice(&n.to_be_bytes()[16 - len..]);
+            put_number(buf, n, data_type.length());
         }
+    }
+}
+
+/// The low `len` bytes of `n`, in network byte order. Each fixed length writes a
+/// fixed-size array, so no byte count is left for a copy loop to work out per field.
+#[inline]
+fn put_number(buf: &mut Vec<u8>, n: u128, len: u16) {
+    match len {
+        1 => buf.push(n as u8),
+        2 => buf.extend_from_slice(&(n as u16).to_be_bytes()),
+        4 => buf.extend_from_slice(&(n as u32).to_be_bytes()),
+        8 => buf.extend_from_slice(&(n as u64).to_be_bytes()),
+        len => buf.extend_from_slice(&n.to_be_bytes()[16 - usize::from(len).min(16)..]),
     }
 }
 
