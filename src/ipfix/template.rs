@@ -41,7 +41,9 @@ pub const TYPE_INFO_FIELDS: [Ie; 3] = [
     Ie::InformationElementName,
 ];
 
-const KUBERNETES: [Ie; 12] = [
+/// The elements whose values come from the observed pod's identity alone, in template
+/// order: the encoder writes them once per pod and copies them.
+pub(super) const POD_FIELDS: [Ie; 11] = [
     Ie::K8sNodeName,
     Ie::K8sNodeIPv4Address,
     Ie::K8sNodeIPv6Address,
@@ -53,7 +55,6 @@ const KUBERNETES: [Ie; 12] = [
     Ie::K8sPodAnnotations,
     Ie::K8sPodUid,
     Ie::K8sClusterName,
-    Ie::K8sObservationPoint,
 ];
 
 const PEER: [Ie; 6] = [
@@ -103,7 +104,8 @@ pub fn data_fields(ipv6: bool, biflow: bool, with_peer: bool) -> Vec<Ie> {
         ]);
     }
     fields.extend([Ie::FlowEndReason, Ie::FlowDirection, Ie::InterfaceName]);
-    fields.extend(KUBERNETES);
+    fields.extend(POD_FIELDS);
+    fields.push(Ie::K8sObservationPoint);
     if with_peer {
         fields.extend(PEER);
     }

@@ -9,7 +9,18 @@ use serde_json::{Map, Value};
 
 use super::values::{cut_at, flow_value, put_value, FieldValue};
 use super::{Encoder, ExportRecord};
+use crate::identity::PodIdentity;
 use crate::ipfix::elements::{DataType, Ie};
+
+/// The pod's identity fields (node name to cluster name, one run of the template) as
+/// last written, for the records after it of the same pod: in a sidecar every record
+/// has the same pod, in node mode runs of records do. Lives for one call of
+/// [`Encoder::records`], while every pod it may point to is borrowed.
+#[derive(Default)]
+pub(super) struct PodFields<'a> {
+    pod: Option<&'a PodIdentity>,
+    bytes: Vec<u8>,
+}
 
 /// The metadata fields that may be cut, in the order they are cut.
 const CUT_ORDER: [Ie; 3] = [
@@ -20,14 +31,19 @@ const CUT_ORDER: [Ie; 3] = [
 
 impl Encoder {
     /// Encodes `rec` into `scratch` within `max` bytes; true when something was cut.
-    pub(super) fn encode_record(
+    pub(super) fn encode_record<'a>(
         &self,
         scratch: &mut Vec<u8>,
-        rec: &ExportRecord<'_>,
+        rec: &ExportRecord<'a>,
         max: usize,
+        pod_fields: &mut PodFields<'a>,
     ) -> bool {
         let fields = self.fields_of(rec);
-        let layout = self.layout_of(rec);
+        let (layout, pod_span) = self.layout_of(rec);
+        put_whole(scratch, layout, pod_span, rec, pod_fields);
+        if scratch.len() <= max {
+            return false;
+        }
         let mut cut: Vec<(Ie, String)> = Vec::new();
         put_record(scratch, layout, rec, &cut, usize::MAX);
         if scratch.len() <= max {
@@ -59,6 +75,31 @@ impl Encoder {
         put_record(scratch, layout, rec, &cut, fits);
         true
     }
+}
+
+/// Writes the whole record of `rec` into `scratch` (cleared first), its pod's identity
+/// fields (`layout[pod_span]`) copied from `pod_fields` when they are the same pod's.
+fn put_whole<'a>(
+    scratch: &mut Vec<u8>,
+    layout: &[(Ie, DataType)],
+    pod_span: std::ops::Range<usize>,
+    rec: &ExportRecord<'a>,
+    pod_fields: &mut PodFields<'a>,
+) {
+    scratch.clear();
+    let put = |scratch: &mut Vec<u8>, fields: &[(Ie, DataType)]| {
+        for &(ie, data_type) in fields {
+            put_value(scratch, data_type, flow_value(ie, rec), usize::MAX);
+        }
+    };
+    put(scratch, &layout[..pod_span.start]);
+    if !pod_fields.pod.is_some_and(|p| std::ptr::eq(p, rec.pod)) {
+        pod_fields.bytes.clear();
+        put(&mut pod_fields.bytes, &layout[pod_span.clone()]);
+        pod_fields.pod = Some(rec.pod);
+    }
+    scratch.extend_from_slice(&pod_fields.bytes);
+    put(scratch, &layout[pod_span.end..]);
 }
 
 /// Writes the record of `rec` into `scratch` (cleared first): the values of `cut` instead

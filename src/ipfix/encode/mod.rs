@@ -10,9 +10,12 @@ mod fit;
 mod pack;
 mod values;
 
+use std::ops::Range;
+
+use self::fit::PodFields;
 use self::pack::Packer;
 use super::elements::{DataType, Ie, DEFAULT_ENTERPRISE_NUMBER};
-use super::template::{data_fields, TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6};
+use super::template::{data_fields, POD_FIELDS, TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6};
 use crate::flow::{FlowRecord, Nanos};
 use crate::identity::{PeerIdentity, PodIdentity};
 
@@ -101,8 +104,8 @@ pub struct Encoder {
     fields_v4: Vec<Ie>,
     fields_v6: Vec<Ie>,
     /// Each field with its data type, looked up once: what a record is written from.
-    layout_v4: Vec<(Ie, DataType)>,
-    layout_v6: Vec<(Ie, DataType)>,
+    layout_v4: Layout,
+    layout_v6: Layout,
     pub(super) sequence: u32,
 }
 
@@ -143,13 +146,15 @@ impl Encoder {
         }
     }
 
-    /// The fields of `rec`'s template with their data types.
-    fn layout_of(&self, rec: &ExportRecord<'_>) -> &[(Ie, DataType)] {
-        if rec.flow.key.ipv6 {
+    /// The fields of `rec`'s template with their data types, and where in them the run
+    /// of the pod's identity fields is.
+    fn layout_of(&self, rec: &ExportRecord<'_>) -> (&[(Ie, DataType)], Range<usize>) {
+        let layout = if rec.flow.key.ipv6 {
             &self.layout_v6
         } else {
             &self.layout_v4
-        }
+        };
+        (&layout.fields, layout.pod_span.clone())
     }
 
     /// Data records packed into as few messages as fit `max_message_bytes`. IPv4 records
@@ -161,6 +166,7 @@ impl Encoder {
         let max_record = self.budget() - HEADER_LEN - SET_HEADER_LEN;
         let mut packer = self.packer(export_time_secs);
         let mut scratch = Vec::with_capacity(512);
+        let mut pod_fields = PodFields::default();
         let ordered = recs
             .iter()
             .filter(|r| !r.flow.key.ipv6)
@@ -171,7 +177,7 @@ impl Encoder {
             } else {
                 TEMPLATE_ID_IPV4
             };
-            let cut = self.encode_record(&mut scratch, rec, max_record);
+            let cut = self.encode_record(&mut scratch, rec, max_record, &mut pod_fields);
             packer.push(set_id, &scratch, true, cut);
         }
         self.finish(packer)
@@ -195,10 +201,26 @@ impl Encoder {
     }
 }
 
-/// `fields` with their data types.
-fn layout(fields: &[Ie]) -> Vec<(Ie, DataType)> {
-    fields
-        .iter()
-        .map(|&ie| (ie, ie.element().data_type))
-        .collect()
+/// A template's fields with their data types, looked up once: what a record is written
+/// from.
+#[derive(Clone, Debug)]
+struct Layout {
+    fields: Vec<(Ie, DataType)>,
+    /// The pod's identity fields: a run whose values come from the pod alone.
+    pod_span: Range<usize>,
+}
+
+fn layout(fields: &[Ie]) -> Layout {
+    let at = |ie| fields.iter().position(|&f| f == ie);
+    let pod_span = match (at(POD_FIELDS[0]), at(POD_FIELDS[POD_FIELDS.len() - 1])) {
+        (Some(start), Some(last)) if fields[start..=last] == POD_FIELDS => start..last + 1,
+        _ => 0..0,
+    };
+    Layout {
+        fields: fields
+            .iter()
+            .map(|&ie| (ie, ie.element().data_type))
+            .collect(),
+        pod_span,
+    }
 }
