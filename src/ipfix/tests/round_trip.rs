@@ -291,3 +291,48 @@ fn withdrawal_withdraws_every_template_and_keeps_the_sequence() {
 fn seq_of_header(msg: &[u8]) -> u32 {
     u32::from_be_bytes([msg[8], msg[9], msg[10], msg[11]])
 }
+
+#[test]
+fn records_of_several_pods_in_one_batch_each_carry_their_own_pod() {
+    // The pod's fields are written once per run of records of one pod and copied: runs
+    // that alternate, and two pods equal in content but distinct, must each come out right.
+    let a = pod();
+    let b = PodIdentity {
+        pod_name: "cart-5b2c".into(),
+        node_ip: Some(v6("fd00::5")),
+        labels_json: r#"{"app":"cart"}"#.into(),
+        ..pod()
+    };
+    let a_again = pod();
+    let f = flow(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), 6, 40000, 80);
+    let pods = [&a, &a, &b, &a, &b, &b, &a_again];
+    let recs: Vec<ExportRecord<'_>> = pods.iter().map(|p| record(&f, p)).collect();
+    let mut enc = Encoder::new(opts(true, false, 65000));
+    let mut session = Session::new(PEN);
+    session.decode(&templates(&mut enc, 10)).unwrap();
+    let msgs = bytes(enc.records(&recs, 11));
+    let decoded: Vec<_> = msgs
+        .iter()
+        .flat_map(|m| session.decode(m).unwrap().records)
+        .collect();
+    assert_eq!(decoded.len(), pods.len());
+    for (d, p) in decoded.iter().zip(pods) {
+        assert_eq!(
+            d.get("k8sPodName"),
+            Some(&Value::String(p.pod_name.clone()))
+        );
+        assert_eq!(
+            d.get("k8sPodLabels"),
+            Some(&Value::String(p.labels_json.clone()))
+        );
+        let (v4_node, v6_node) = match p.node_ip {
+            Some(IpAddr::V4(a)) => (IpAddr::V4(a), IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+            Some(IpAddr::V6(a)) => (IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), IpAddr::V6(a)),
+            None => unreachable!(),
+        };
+        assert_eq!(d.get_ip("k8sNodeIPv4Address"), Some(v4_node));
+        assert_eq!(d.get_ip("k8sNodeIPv6Address"), Some(v6_node));
+        // The fields after the pod's run are the record's own.
+        assert_eq!(d.get_u64("k8sObservationPoint"), Some(1));
+    }
+}
