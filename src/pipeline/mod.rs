@@ -132,10 +132,13 @@ impl<'a> Pipeline<'a> {
                 to_exporter.do_send(Wake);
             }
         });
+        // A flood ends flows faster than the sweeper runs: past `flow.max_ended_records`
+        // the capture threads hand them to the queue themselves.
+        let spill = deliver.clone();
+        sink.table.spill_to(Box::new(move |flows| spill(flows)));
         let mut source = source;
         source.wait_on(Backpressure {
             handoff: handoff.clone(),
-            deliver: deliver.clone(),
         });
         let sweeper = Sweeper::new(
             sink.table.clone(),
