@@ -396,3 +396,20 @@ pub const QUICK_FLOWS: [(&str, &str); 2] = [
     ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1"),
     ("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100"),
 ];
+
+/// The `key=value` of the totals line a run logs last (`done`, text log format).
+pub fn export_total(err: &str, key: &str) -> u64 {
+    let line = err
+        .lines()
+        .rfind(|l| l.contains(" done "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let at = line
+        .find(&format!(" {key}="))
+        .unwrap_or_else(|| panic!("{line}"));
+    line[at + key.len() + 2..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

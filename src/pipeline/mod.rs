@@ -318,6 +318,7 @@ fn log_totals(sink: &CaptureSink, at_shutdown: usize, report: DrainReport, expor
         not_sent = report.not_sent,
         records_at_shutdown = at_shutdown,
         evicted = table.evictions,
+        evicted_noise = table.evicted_noise,
         records_cut = export.cut.load(Relaxed),
         export_errors = export.errors.load(Relaxed),
         connect_failures = export.connect_failures.load(Relaxed),
