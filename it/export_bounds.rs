@@ -91,16 +91,6 @@ fn a_capture_file_to_a_blocked_stdout_ends_when_every_line_is_written() {
     );
 }
 
-/// Peak RSS of a running process in KiB, 0 once it is gone.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_capture_file_that_ends_flows_faster_than_the_sweeper_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();

@@ -29,17 +29,8 @@ struct Probe {
 
 impl Probe {
     fn start(net: &PodNet, env: &[(&str, &str)]) -> Probe {
-        let mut cmd = PodNet::exec(
-            &net.pod,
-            assert_cmd::cargo::cargo_bin("podflow").to_str().unwrap(),
-        );
-        for (k, _) in std::env::vars() {
-            if k.starts_with("PODFLOW_") || k == "RUST_LOG" {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = podflow_in_netns(&net.pod);
         cmd.args(["--mode", "sidecar"])
-            .env("CI", "true")
             .env("PODFLOW_CAPTURE__INTERFACES", "[eth0]")
             .env("PODFLOW_CAPTURE__BACKEND", "ring")
             .env("PODFLOW_TELEMETRY__LISTEN", "127.0.0.1:9477")
@@ -115,16 +106,6 @@ impl Drop for Probe {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Peak RSS of a running process in KiB, 0 once it is gone.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
-        .unwrap_or(0)
 }
 
 /// A capture of `syns` distinct unanswered SYNs (scripts/syn-flood.py, no conversation).
@@ -263,15 +244,12 @@ fn sigterm_in_the_middle_of_a_replay_exports_every_metered_frame_root() {
     let net = PodNet::new(142);
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("collect.jsonl");
-    let collect = PodNet::exec(
-        &net.pod,
-        assert_cmd::cargo::cargo_bin("podflow").to_str().unwrap(),
-    )
-    .args(["collect", "--listen", "tcp://127.0.0.1:4739"])
-    .stdout(std::fs::File::create(&out).unwrap())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let collect = podflow_in_netns(&net.pod)
+        .args(["collect", "--listen", "tcp://127.0.0.1:4739"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let collect = Background(collect);
     let drain_secs = 5;
     let probe = Probe::start(
