@@ -327,7 +327,12 @@ impl<K: FamilyKey> Store<K> {
     /// Eviction ranks of the live entries (`Flow::eviction_rank`).
     pub fn ranks(&self, out: &mut Vec<u64>) {
         for chunk in &self.chunks {
-            out.extend(chunk.iter().filter(|e| e.live()).map(|e| e.flow.eviction_rank()));
+            out.extend(
+                chunk
+                    .iter()
+                    .filter(|e| e.live())
+                    .map(|e| e.flow.eviction_rank()),
+            );
         }
     }
 }

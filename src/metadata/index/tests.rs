@@ -335,11 +335,20 @@ fn the_index_keeps_labels_and_annotations_only_as_exported() {
     let index = PodIndex::from_pods(rules, [trimmed(v), trimmed(other)]);
 
     let here = index.by_ip(&ip("10.0.0.1")).unwrap();
-    assert_eq!(here.identity.annotations_json, r#"{"team.io/owner":"shop"}"#);
-    assert_eq!(here.identity.workload_name, "shop-web", "derived before the trim");
+    assert_eq!(
+        here.identity.annotations_json,
+        r#"{"team.io/owner":"shop"}"#
+    );
+    assert_eq!(
+        here.identity.workload_name, "shop-web",
+        "derived before the trim"
+    );
     assert!(here.pod.labels.is_empty() && here.pod.annotations.is_empty());
     let elsewhere = index.by_ip(&ip("10.0.0.2")).unwrap();
-    assert_eq!(elsewhere.identity.annotations_json, "{}", "only ever a peer");
+    assert_eq!(
+        elsewhere.identity.annotations_json, "{}",
+        "only ever a peer"
+    );
     assert_eq!(
         elsewhere.peer.labels_json,
         r#"{"app":"shop","pod-template-hash":"7c9d8f6b5"}"#

@@ -41,7 +41,10 @@ fn full_table_ends_due_flows_first_then_the_oldest() {
         .iter()
         .filter(|r| r.end_reason == EndReason::LackOfResources)
         .collect();
-    assert!(evicted.iter().all(|r| r.forward.packets == 1), "{evicted:?}");
+    assert!(
+        evicted.iter().all(|r| r.forward.packets == 1),
+        "{evicted:?}"
+    );
     assert_eq!(stats.evicted_noise, stats.evictions);
     let kept = recs
         .iter()
@@ -86,7 +89,10 @@ fn a_conversation_outlives_a_flood_of_unanswered_syns_older_or_not() {
     let stats = t.stats();
     assert!(stats.evictions >= 640 - 64, "{stats:?}");
     assert_eq!(stats.evicted_noise, stats.evictions);
-    let packets: u64 = recs.iter().map(|r| r.forward.packets + r.reverse.packets).sum();
+    let packets: u64 = recs
+        .iter()
+        .map(|r| r.forward.packets + r.reverse.packets)
+        .sum();
     assert_eq!(packets, stats.packets);
 }
 
@@ -110,7 +116,10 @@ fn ended_records_past_the_backlog_bound_go_to_the_spill_at_once() {
     let spilled_n = recs.len();
     recs.extend(flushed(&t, 20_000));
     assert_eq!(recs.len(), 10_000, "{spilled_n} spilled, none lost");
-    assert_eq!(t.stats().ended(EndReason::LackOfResources), t.stats().evictions);
+    assert_eq!(
+        t.stats().ended(EndReason::LackOfResources),
+        t.stats().evictions
+    );
 }
 
 #[test]
