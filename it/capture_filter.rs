@@ -11,7 +11,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture, flow_records, pcap_header, read_ipfix_file, start, Background};
+use common::{
+    fixture, flow_records, pcap_header, podflow_in_netns, read_ipfix_file, start, Background,
+};
 use netns::PodNet;
 use podflow::capture::ring::compile;
 use podflow::capture::PcapReader;
@@ -52,15 +54,7 @@ fn sidecar_records(
         &[&net.peer_v4, &port, file.to_str().unwrap()],
     ));
     assert_eq!(said.trim(), "listening");
-    let mut cmd = PodNet::exec(
-        &net.pod,
-        assert_cmd::cargo::cargo_bin("podflow").to_str().unwrap(),
-    );
-    for (k, _) in std::env::vars() {
-        if k.starts_with("PODFLOW_") || k == "RUST_LOG" {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = podflow_in_netns(&net.pod);
     cmd.args(["--mode", "sidecar"])
         .env(
             "PODFLOW_EXPORT__COLLECTOR",

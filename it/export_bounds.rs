@@ -39,23 +39,6 @@ fn syn_flood(path: &Path, n: u32) {
     }
 }
 
-/// The `key=value` of the totals line.
-fn total(err: &str, key: &str) -> u64 {
-    let line = err
-        .lines()
-        .rfind(|l| l.contains(" done "))
-        .unwrap_or_else(|| panic!("{err}"));
-    let at = line
-        .find(&format!(" {key}="))
-        .unwrap_or_else(|| panic!("{line}"));
-    line[at + key.len() + 2..]
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// podflow reading `pcap` to stdout with small bounds (a 1,000-record queue, a
 /// 5,000-flow table), so that the queue fills, the reader waits and the table evicts;
 /// `env` adds settings. The process and its stderr.
@@ -100,19 +83,12 @@ fn a_capture_file_to_a_blocked_stdout_ends_when_every_line_is_written() {
     assert!(child.wait().unwrap().success());
     let err = log.wait();
     assert_eq!(lines, n, "{err}");
-    assert_eq!(total(&err, "records"), u64::from(n), "{err}");
-    assert_eq!(total(&err, "not_sent"), 0, "{err}");
-    assert!(total(&err, "evicted") > 0, "the table was full: {err}");
-}
-
-/// Peak RSS of a running process in KiB, 0 once it is gone.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
-        .unwrap_or(0)
+    assert_eq!(export_total(&err, "records"), u64::from(n), "{err}");
+    assert_eq!(export_total(&err, "not_sent"), 0, "{err}");
+    assert!(
+        export_total(&err, "evicted") > 0,
+        "the table was full: {err}"
+    );
 }
 
 #[test]
@@ -142,7 +118,7 @@ fn a_capture_file_that_ends_flows_faster_than_the_sweeper_stays_bounded() {
     watch.join().unwrap();
     let err = log.wait();
     assert_eq!(lines, n as usize, "{err}");
-    assert_eq!(total(&err, "records"), u64::from(n), "{err}");
+    assert_eq!(export_total(&err, "records"), u64::from(n), "{err}");
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     // Every ended record held until the next sweep would be some 300 MiB.
     assert!(peak > 0 && peak < 96 * 1024, "peak RSS {peak} KiB:\n{err}");
@@ -179,7 +155,10 @@ fn a_tcp_collector_that_never_reads_ends_the_run_with_what_it_missed_counted() {
     let took = started.elapsed();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(took < Duration::from_secs(60), "{took:?}");
-    let (sent, lost) = (total(&err, "records"), total(&err, "not_sent"));
+    let (sent, lost) = (
+        export_total(&err, "records"),
+        export_total(&err, "not_sent"),
+    );
     assert!(lost > 0, "{err}");
     assert_eq!(
         sent + lost,
@@ -255,7 +234,7 @@ fn over_udp_no_message_exceeds_the_budget_and_cut_metadata_is_counted() {
         ],
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(total(&err, "records_cut"), 101, "{err}");
+    assert_eq!(export_total(&err, "records_cut"), 101, "{err}");
     let mut session = Session::new(PEN);
     let (mut flows, mut biggest) = (0, 0);
     for datagram in reader.join().unwrap() {

@@ -386,6 +386,7 @@ fn table_config() -> FlowTableConfig {
         active_timeout: 600 * NANOS_PER_SEC,
         tcp_end_linger: NANOS_PER_SEC,
         max_flows: 1 << 16,
+        max_backlog: usize::MAX,
         biflow: true,
     }
 }

@@ -213,21 +213,24 @@ async fn index_follows_list_watch_and_relist_after_410() {
     {
         let i = index.read().unwrap();
         let web = i.by_ip(&ip("10.244.1.5")).unwrap();
-        // Everything but what the index needs is gone.
+        // Everything but what the index needs is gone; labels and annotations live on
+        // only as exported, in the identities.
+        assert_eq!(
+            web.identity.labels_json,
+            r#"{"app":"web","pod-template-hash":"7c9d8f6b5"}"#
+        );
+        assert_eq!(
+            web.identity.annotations_json,
+            r#"{"kubectl.kubernetes.io/restartedAt":"2026-01-01T09:00:00Z"}"#
+        );
         assert_eq!(
             web.pod,
             TrimmedPod {
                 name: "web-7c9d8f6b5-x2x9k".into(),
                 namespace: "shop".into(),
                 uid: "uid-web-7c9d8f6b5-x2x9k".into(),
-                labels: BTreeMap::from([
-                    ("app".into(), "web".into()),
-                    ("pod-template-hash".into(), "7c9d8f6b5".into())
-                ]),
-                annotations: BTreeMap::from([(
-                    "kubectl.kubernetes.io/restartedAt".into(),
-                    "2026-01-01T09:00:00Z".into()
-                )]),
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
                 owners: vec![Owner {
                     kind: "ReplicaSet".into(),
                     name: "web-7c9d8f6b5".into(),

@@ -80,6 +80,7 @@ fn probe() -> Probe {
         active_timeout: 60 * NANOS_PER_SEC,
         tcp_end_linger: NANOS_PER_SEC,
         max_flows: 16,
+        max_backlog: usize::MAX,
         biflow: true,
     }));
     let export = Arc::new(ExportStats::default());

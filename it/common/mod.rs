@@ -64,6 +64,31 @@ pub fn podflow_process() -> std::process::Command {
     cmd
 }
 
+/// The podflow binary run inside network namespace `ns` (`ip netns exec` execs it, so the
+/// child's pid is podflow's), with no PODFLOW_ setting of the test's environment.
+pub fn podflow_in_netns(ns: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", ns])
+        .arg(assert_cmd::cargo::cargo_bin("podflow"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PODFLOW_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("CI", "true");
+    cmd
+}
+
+/// Peak RSS of a running process in KiB, 0 once it is gone.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap_or(0)
+}
+
 /// Meters `pcap` in sidecar mode with `env` (PODFLOW_* pairs) and asserts exit 0.
 pub fn meter(pcap: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = podflow();
@@ -396,3 +421,20 @@ pub const QUICK_FLOWS: [(&str, &str); 2] = [
     ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1"),
     ("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100"),
 ];
+
+/// The `key=value` of the totals line a run logs last (`done`, text log format).
+pub fn export_total(err: &str, key: &str) -> u64 {
+    let line = err
+        .lines()
+        .rfind(|l| l.contains(" done "))
+        .unwrap_or_else(|| panic!("{err}"));
+    let at = line
+        .find(&format!(" {key}="))
+        .unwrap_or_else(|| panic!("{line}"));
+    line[at + key.len() + 2..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

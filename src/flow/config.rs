@@ -24,6 +24,11 @@ pub struct Config {
     pub tcp_end_linger_secs: u64,
     /// How often (wall-clock milliseconds) the sweeper looks for flows to end.
     pub sweep_interval_ms: u64,
+    /// Ended records that may wait for the next sweep (flows evicted from a full table,
+    /// or ended by a packet that found them due); past it they go to the exporter's queue
+    /// at once. A flood ends flows far faster than the sweeper runs: without this bound
+    /// they would pile up for a whole `sweep_interval_ms`.
+    pub max_ended_records: usize,
 }
 
 impl Default for Config {
@@ -35,6 +40,7 @@ impl Default for Config {
             biflow: true,
             tcp_end_linger_secs: 1,
             sweep_interval_ms: 1000,
+            max_ended_records: 16_384,
         }
     }
 }
@@ -44,6 +50,7 @@ impl Section for Config {
         at_least_one("idle_timeout_secs", self.idle_timeout_secs)?;
         at_least_one("active_timeout_secs", self.active_timeout_secs)?;
         at_least_one("max_flows", self.max_flows as u64)?;
+        at_least_one("max_ended_records", self.max_ended_records as u64)?;
         at_least_one("sweep_interval_ms", self.sweep_interval_ms)
     }
 }
@@ -68,6 +75,7 @@ impl Config {
             active_timeout: self.active_timeout(),
             tcp_end_linger: self.tcp_end_linger(),
             max_flows: self.max_flows,
+            max_backlog: self.max_ended_records,
             biflow: self.biflow,
         }
     }

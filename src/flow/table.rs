@@ -17,7 +17,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use self::entry::Flow;
 use self::store::{FamilyKey, Found, Key4, Key6, Store};
@@ -56,6 +56,9 @@ pub struct FlowTableConfig {
     pub tcp_end_linger: Nanos,
     /// Upper bound on live flows (at least 1).
     pub max_flows: usize,
+    /// Ended records that wait for the next sweep, at most (about: each shard holds its
+    /// share); past it they are handed to the spill (see [`FlowTable::spill_to`]).
+    pub max_backlog: usize,
     /// RFC 5103 bidirectional flows (true) or one flow per direction (false).
     pub biflow: bool,
 }
@@ -73,6 +76,8 @@ pub struct TableStats {
     pub ended: [u64; 5],
     /// Flows ended early because the table was full (with or without a record).
     pub evictions: u64,
+    /// Of those, flows that looked like noise (one packet, never answered).
+    pub evicted_noise: u64,
 }
 
 impl TableStats {
@@ -92,11 +97,20 @@ pub struct FlowTable {
     hasher: foldhash::fast::RandomState,
     /// Live flows, including slots reserved by inserts in progress.
     live: AtomicUsize,
-    /// The lock lets one thread evict at a time.
-    evicting: Mutex<Vec<Nanos>>,
+    /// The lock lets one thread evict at a time; the ranks of the flows, reused.
+    evicting: Mutex<Vec<u64>>,
     ended_counts: [AtomicU64; 5],
     evictions: AtomicU64,
+    evicted_noise: AtomicU64,
+    /// Ended records a shard holds at most before it hands them to `spill`.
+    shard_backlog: usize,
+    /// Where a shard's ended records go when it holds too many (the exporter's queue);
+    /// unset, they wait for the sweep however many they are.
+    spill: OnceLock<Spill>,
 }
+
+/// Takes ended records that cannot wait for the next sweep.
+pub type Spill = Box<dyn Fn(Vec<FlowRecord>) + Send + Sync>;
 
 /// One shard: its flows, the records `update` ended since the last sweep, its counters.
 struct Shard {
@@ -172,6 +186,35 @@ impl FlowTable {
             evicting: Mutex::default(),
             ended_counts: Default::default(),
             evictions: AtomicU64::new(0),
+            evicted_noise: AtomicU64::new(0),
+            shard_backlog: cfg.max_backlog.div_ceil(shards).max(1),
+            spill: OnceLock::new(),
+        }
+    }
+
+    /// From now on, a shard that holds more than its share of `max_backlog` ended records
+    /// hands them to `spill` at once (outside its lock), rather than keep them for the
+    /// sweep. Set once; later calls are ignored.
+    pub fn spill_to(&self, spill: Spill) {
+        let _ = self.spill.set(spill);
+    }
+
+    /// The shard's ended records, when there are more than it may keep and a spill takes
+    /// them.
+    #[inline]
+    fn overflow(&self, shard: &mut Shard) -> Option<Vec<FlowRecord>> {
+        if shard.ended.len() < self.shard_backlog || self.spill.get().is_none() {
+            return None;
+        }
+        Some(std::mem::take(&mut shard.ended))
+    }
+
+    /// Hands `records` (taken by [`FlowTable::overflow`]) to the spill; call it with no
+    /// lock held.
+    #[cold]
+    fn spill(&self, records: Option<Vec<FlowRecord>>) {
+        if let (Some(records), Some(spill)) = (records, self.spill.get()) {
+            spill(records);
         }
     }
 
@@ -195,9 +238,15 @@ impl FlowTable {
             swapped,
             shard: shard as u8,
         };
-        while !self.meter_prepared(&mut lock(&self.shards[shard]), &p, pkt, now) {
+        let mut guard = lock(&self.shards[shard]);
+        while !self.meter_prepared(&mut guard, &p, pkt, now) {
+            drop(guard);
             self.make_room(now);
+            guard = lock(&self.shards[shard]);
         }
+        let full = self.overflow(&mut guard);
+        drop(guard);
+        self.spill(full);
     }
 
     /// Meters a batch of packets, each with the time it was seen: as [`FlowTable::update`]
@@ -264,6 +313,9 @@ impl FlowTable {
                     guard = lock(&self.shards[shard]);
                 }
             }
+            let full = self.overflow(&mut guard);
+            drop(guard);
+            self.spill(full);
             at = end;
         }
     }
@@ -337,16 +389,6 @@ impl FlowTable {
     /// Records ended by `update` (and by making room) that wait for the next sweep.
     pub fn backlog(&self) -> usize {
         self.shards.iter().map(|s| lock(s).ended.len()).sum()
-    }
-
-    /// Moves the records that wait for the next sweep to `out`, without sweeping: for a
-    /// capture file's reader, which can end flows faster than the sweeper takes them.
-    pub fn take_ended(&self, out: &mut Vec<FlowRecord>) {
-        for shard in self.shards.iter() {
-            let mut guard = lock(shard);
-            out.append(&mut guard.ended);
-            guard.ended.shrink_to(BATCH);
-        }
     }
 
     /// Ends what is due at `now`, and appends those records to `out` after the ones
@@ -443,6 +485,7 @@ impl FlowTable {
     pub fn stats(&self) -> TableStats {
         let mut stats = TableStats {
             evictions: self.evictions.load(Relaxed),
+            evicted_noise: self.evicted_noise.load(Relaxed),
             ..TableStats::default()
         };
         for shard in self.shards.iter() {
@@ -560,42 +603,48 @@ impl FlowTable {
             .is_ok()
     }
 
-    /// Frees about a sixteenth of the table: first the flows already due at `now`, then the
-    /// ones with the oldest last packet, ended with [`EndReason::LackOfResources`]. Two passes
-    /// over the table per batch, so a constant amortised cost per new flow. Each shard's
-    /// records wait in the shard for the next sweep.
+    /// Frees about a sixteenth of the table: first the flows already due at `now`, then,
+    /// ended with [`EndReason::LackOfResources`], the flows that look like noise (one
+    /// packet, never answered: a SYN flood, a scan), oldest first, and only then the
+    /// conversations with the oldest last packet. Two passes over the table per batch, so
+    /// a constant amortised cost per new flow. Each shard's records wait in the shard for
+    /// the next sweep, or go to the spill when it holds too many.
     #[cold]
     fn make_room(&self, now: Nanos) {
-        let mut lasts = lock(&self.evicting);
+        let mut ranks = lock(&self.evicting);
         let max = self.cfg.max_flows;
         if self.len() < max {
             return; // another thread made room meanwhile
         }
         let target = max - (max / 16).max(1);
-        lasts.clear();
+        ranks.clear();
         for shard in self.shards.iter() {
             let mut guard = lock(shard);
             let Shard { v4, v6, ended, .. } = &mut *guard;
             self.retain_both(v4, v6, |t, key, flow| {
                 t.advance(&key, flow, now, &mut |r| ended.push(r))
             });
-            v4.lasts(&mut lasts);
-            v6.lasts(&mut lasts);
+            v4.ranks(&mut ranks);
+            v6.ranks(&mut ranks);
+            let full = self.overflow(&mut guard);
+            drop(guard);
+            self.spill(full);
         }
-        let excess = self.len().saturating_sub(target).min(lasts.len());
+        let excess = self.len().saturating_sub(target).min(ranks.len());
         if excess == 0 {
             return;
         }
-        let threshold = *lasts.select_nth_unstable(excess - 1).1;
-        let older = lasts.iter().filter(|&&t| t < threshold).count();
-        // Flows last seen exactly at `threshold` may be more than needed: evict only enough.
-        let mut ties = excess - older;
+        let threshold = *ranks.select_nth_unstable(excess - 1).1;
+        let lower = ranks.iter().filter(|&&r| r < threshold).count();
+        // Flows ranked exactly at `threshold` may be more than needed: evict only enough.
+        let mut ties = excess - lower;
         for shard in self.shards.iter() {
             let mut guard = lock(shard);
             let Shard { v4, v6, ended, .. } = &mut *guard;
             self.retain_both(v4, v6, |t, key, flow| {
-                let evict = flow.last < threshold || (flow.last == threshold && ties > 0);
-                if flow.last == threshold && evict {
+                let rank = flow.eviction_rank();
+                let evict = rank < threshold || (rank == threshold && ties > 0);
+                if rank == threshold && evict {
                     ties -= 1;
                 }
                 if evict {
@@ -603,11 +652,17 @@ impl FlowTable {
                         ended.push(t.end(&key, flow, EndReason::LackOfResources));
                     }
                     t.evictions.fetch_add(1, Relaxed);
+                    if flow.looks_like_noise() {
+                        t.evicted_noise.fetch_add(1, Relaxed);
+                    }
                 }
                 !evict
             });
+            let full = self.overflow(&mut guard);
+            drop(guard);
+            self.spill(full);
         }
-        lasts.clear();
-        lasts.shrink_to(0);
+        ranks.clear();
+        ranks.shrink_to(0);
     }
 }

@@ -159,6 +159,9 @@ pub struct IdentityRules {
     pub annotations_allow: Vec<String>,
     /// Cap of the labels and annotations JSON (`k8s.max_metadata_bytes`).
     pub max_metadata_bytes: usize,
+    /// This node (`k8s.node_name`): pods elsewhere are only ever peers, and keep no
+    /// annotations. `None` keeps the full identity of every pod.
+    pub node_name: Option<String>,
 }
 
 impl IdentityRules {
@@ -168,6 +171,7 @@ impl IdentityRules {
             cluster_name: cfg.cluster_name.clone().unwrap_or_default(),
             annotations_allow: cfg.annotations_allow.clone(),
             max_metadata_bytes: cfg.max_metadata_bytes,
+            node_name: cfg.node_name.clone().filter(|n| !n.is_empty()),
         }
     }
 }
@@ -178,7 +182,9 @@ impl Default for IdentityRules {
     }
 }
 
-/// A pod in the index with its identities, computed once when it arrives.
+/// A pod in the index with its identities, computed once when it arrives. Its labels and
+/// annotations are kept only as exported (allow-list, size cap), in the identities: the
+/// maps of `pod` are emptied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexedPod {
     pub pod: TrimmedPod,
@@ -189,14 +195,25 @@ pub struct IndexedPod {
 }
 
 impl IndexedPod {
-    fn new(pod: TrimmedPod, rules: &IdentityRules) -> IndexedPod {
+    fn new(mut pod: TrimmedPod, rules: &IdentityRules) -> IndexedPod {
         let w = workload_of(&pod);
         let labels = capped_json(&pod.labels, rules.max_metadata_bytes).json;
-        let annotations = capped_json(
-            &allowed(&pod.annotations, &rules.annotations_allow),
-            rules.max_metadata_bytes,
-        )
-        .json;
+        let elsewhere = rules
+            .node_name
+            .as_ref()
+            .is_some_and(|node| !pod.node_name.is_empty() && pod.node_name != *node);
+        let annotations = if elsewhere {
+            // Only a peer: the exported peer fields carry no annotations.
+            "{}".to_string()
+        } else {
+            capped_json(
+                &allowed(&pod.annotations, &rules.annotations_allow),
+                rules.max_metadata_bytes,
+            )
+            .json
+        };
+        pod.labels = BTreeMap::new();
+        pod.annotations = BTreeMap::new();
         let identity = PodIdentity {
             node_name: pod.node_name.clone(),
             node_ip: pod.host_ip,
@@ -224,6 +241,10 @@ impl IndexedPod {
         }
     }
 }
+
+/// Where a list of every pod began (see [`PodIndex::list_started`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListMark(u64);
 
 /// A change to the set of pods, as a watch reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -327,7 +348,34 @@ impl PodIndex {
     /// Replaces the whole state with these pods, as after a relist: pods absent from the
     /// list are gone.
     pub fn replace(&mut self, pods: impl IntoIterator<Item = TrimmedPod>) {
-        *self = PodIndex::from_pods(self.rules.clone(), pods);
+        let mark = self.list_started();
+        for pod in pods {
+            self.apply(pod);
+        }
+        self.list_done(mark);
+    }
+
+    /// A list of every pod begins: each pod it lists is applied as it comes (readers see
+    /// the pods known before and the listed ones, never fewer), and [`PodIndex::list_done`]
+    /// with the returned mark removes the pods it did not list. So a relist costs the
+    /// index and one pod, never two indexes.
+    pub fn list_started(&self) -> ListMark {
+        ListMark(self.arrivals)
+    }
+
+    /// The list begun at `mark` is complete: pods that did not arrive since are gone.
+    /// Returns how many went.
+    pub fn list_done(&mut self, mark: ListMark) -> usize {
+        let gone: Vec<TrimmedPod> = self
+            .pods
+            .iter()
+            .filter(|(k, _)| self.arrived.get(*k).is_none_or(|&n| n <= mark.0))
+            .map(|(_, p)| p.pod.clone())
+            .collect();
+        for pod in &gone {
+            self.delete(pod);
+        }
+        gone.len()
     }
 
     /// The pod that holds this address.

@@ -3,8 +3,10 @@
 //!
 //! kube's watcher lists, then watches from the list's resourceVersion, and lists again
 //! when the watch cannot resume (410 Gone, a dropped connection it cannot pick up). A list
-//! arrives as `Init`, `InitApply` for each pod and `InitDone`: the pods are buffered and
-//! replace the index in one step at `InitDone`, so readers never see half a list. Errors
+//! arrives as `Init`, `InitApply` for each pod and `InitDone`: each pod is trimmed and
+//! applied as it comes, and at `InitDone` the pods the list did not name are removed, so
+//! that readers never lose a pod that still exists and a relist never holds a second copy
+//! of the index (nor the list: kube reads it page by page). Errors
 //! are retried with kube's default backoff; a failing watch is logged when it starts to
 //! fail and when it recovers, not on every retry.
 
@@ -18,7 +20,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod as ApiPod;
 
 use super::config::PodSource;
-use super::index::{IdentityRules, IndexSummary, PodIndex, TrimmedPod};
+use super::index::{IdentityRules, IndexSummary, ListMark, PodIndex, TrimmedPod};
 use super::podlist::{load_pod_list, PodListError};
 
 /// HTTP status of a watch whose resourceVersion the API server no longer has.
@@ -55,8 +57,8 @@ pub struct Pods {
 pub struct PodWatch {
     index: SharedIndex,
     stats: Arc<SourceStats>,
-    /// Pods of a list in progress, between `Init` and `InitDone`.
-    listing: Option<Vec<TrimmedPod>>,
+    /// Where the list in progress began, between `Init` and `InitDone`.
+    listing: Option<ListMark>,
     /// Whether the last item of the stream was an error.
     failing: bool,
 }
@@ -83,21 +85,20 @@ impl PodWatch {
             tracing::info!("pod watch recovered");
         }
         match event {
-            Event::Init => self.listing = Some(Vec::new()),
-            Event::InitApply(pod) => {
-                let pod = TrimmedPod::from_api(&pod);
-                match &mut self.listing {
-                    Some(list) => list.push(pod),
-                    None => self.write().apply(pod),
-                }
+            Event::Init => {
+                let mark = self.write().list_started();
+                self.listing = Some(mark);
             }
+            Event::InitApply(pod) => self.write().apply(TrimmedPod::from_api(&pod)),
             Event::InitDone => {
-                let pods = self.listing.take().unwrap_or_default();
-                // Built outside the lock: readers wait only for the swap.
-                let rules = self.read_rules();
-                let fresh = PodIndex::from_pods(rules, pods);
-                let summary = fresh.summary();
-                *self.write() = fresh;
+                let mark = self.listing.take();
+                let summary = {
+                    let mut index = self.write();
+                    if let Some(mark) = mark {
+                        index.list_done(mark);
+                    }
+                    index.summary()
+                };
                 let IndexSummary { pods, addresses } = summary;
                 if self.synced() {
                     tracing::info!(pods, addresses, "pod index relisted");
@@ -139,11 +140,6 @@ impl PodWatch {
                 Err(error) => self.failed(&error),
             }
         }
-    }
-
-    fn read_rules(&self) -> IdentityRules {
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        index.rules().clone()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, PodIndex> {
@@ -235,11 +231,12 @@ mod tests {
     }
 
     #[test]
-    fn list_is_applied_at_once() {
+    fn a_list_is_applied_pod_by_pod_and_removes_what_it_did_not_name() {
         let mut w = PodWatch::new(SharedIndex::default());
         w.handle(Event::Init);
         w.handle(Event::InitApply(pod("a", "10.0.0.1")));
-        assert!(w.index.read().unwrap().is_empty() && !w.synced());
+        assert!(!w.synced(), "not synced before the list is complete");
+        assert_eq!(w.index.read().unwrap().names(), ["ns/a"]);
         w.handle(Event::InitApply(pod("b", "10.0.0.2")));
         w.handle(Event::InitDone);
         assert!(w.synced());
@@ -248,11 +245,14 @@ mod tests {
         w.handle(Event::Apply(pod("c", "10.0.0.3")));
         w.handle(Event::Delete(pod("a", "10.0.0.1")));
         assert_eq!(w.index.read().unwrap().names(), ["ns/b", "ns/c"]);
-        // A relist: until it is done the old state stays, then the new list replaces it.
+        // A relist: until it is done no pod goes, listed ones come as they are read; then
+        // the pods it did not list are gone.
         w.handle(Event::Init);
         w.handle(Event::InitApply(pod("d", "10.0.0.4")));
-        assert_eq!(w.index.read().unwrap().names(), ["ns/b", "ns/c"]);
+        w.handle(Event::InitApply(pod("c", "10.0.0.3")));
+        assert_eq!(w.index.read().unwrap().names(), ["ns/b", "ns/c", "ns/d"]);
         w.handle(Event::InitDone);
-        assert_eq!(w.index.read().unwrap().names(), ["ns/d"]);
+        assert_eq!(w.index.read().unwrap().names(), ["ns/c", "ns/d"]);
+        assert_eq!(w.stats.lists.load(Relaxed), 2);
     }
 }

@@ -28,7 +28,7 @@ pub use downward::ParseError;
 pub use events::MetadataStats;
 pub use identity::{build, from_config, node_identity, Built, MetadataError};
 pub use index::{
-    workload_of, IdentityRules, IndexSummary, IndexedPod, Owner, PodIndex, TrimmedPod,
+    workload_of, IdentityRules, IndexSummary, IndexedPod, ListMark, Owner, PodIndex, TrimmedPod,
 };
 pub use kube::{start_source, watch_with, Pods, SharedIndex, SourceError, SourceStats};
 pub use podlist::{load_pod_list, PodListError};

@@ -132,10 +132,13 @@ impl<'a> Pipeline<'a> {
                 to_exporter.do_send(Wake);
             }
         });
+        // A flood ends flows faster than the sweeper runs: past `flow.max_ended_records`
+        // the capture threads hand them to the queue themselves.
+        let spill = deliver.clone();
+        sink.table.spill_to(Box::new(move |flows| spill(flows)));
         let mut source = source;
         source.wait_on(Backpressure {
             handoff: handoff.clone(),
-            deliver: deliver.clone(),
         });
         let sweeper = Sweeper::new(
             sink.table.clone(),
@@ -315,6 +318,7 @@ fn log_totals(sink: &CaptureSink, at_shutdown: usize, report: DrainReport, expor
         not_sent = report.not_sent,
         records_at_shutdown = at_shutdown,
         evicted = table.evictions,
+        evicted_noise = table.evicted_noise,
         records_cut = export.cut.load(Relaxed),
         export_errors = export.errors.load(Relaxed),
         connect_failures = export.connect_failures.load(Relaxed),

@@ -45,12 +45,11 @@ pub fn export_peer(collector: &Collector) -> Option<ExportPeer> {
 pub type Deliver = Arc<dyn Fn(Vec<FlowRecord>) + Send + Sync>;
 
 /// What keeps a batch source within the hand-off's bound: it waits while the hand-off is
-/// full, and delivers itself the records the flow table ended faster than the sweeper
-/// takes them.
+/// full. (The records the flow table ends faster than the sweeper takes them reach the
+/// hand-off through the table's spill.)
 #[derive(Clone)]
 pub struct Backpressure {
     pub handoff: Arc<Handoff>,
-    pub deliver: Deliver,
 }
 
 /// A source of packets, from its start to its stop.

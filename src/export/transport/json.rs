@@ -20,6 +20,8 @@ use crate::ipfix::ExportRecord;
 
 /// Name of this collector in logs.
 const NAME: &str = "stdout";
+/// Bytes of lines written at once.
+const CHUNK_BYTES: usize = 1 << 16;
 
 /// Records as JSON lines on standard output, written after every batch.
 pub struct JsonLines {
@@ -36,10 +38,34 @@ impl JsonLines {
     pub fn new(write_timeout: Option<Duration>) -> JsonLines {
         JsonLines {
             rest: Vec::new(),
-            buf: Vec::with_capacity(1 << 16),
+            buf: Vec::with_capacity(CHUNK_BYTES),
             ends: Vec::new(),
             write_timeout,
         }
+    }
+
+    /// Writes the lines of `buf`; false when the write failed or the deadline passed,
+    /// with the lines not written counted as lost (a line begun kept in `rest`).
+    fn write_chunk(&mut self, deadline: Option<Instant>, stats: &ExportStats) -> bool {
+        let (n, result) = write_fd_by(io::stdout(), &self.buf, deadline);
+        let whole = self.ends.iter().take_while(|&&end| end <= n).count();
+        written(stats, whole);
+        let Err(error) = result else { return true };
+        ExportError {
+            collector: NAME,
+            error: &error,
+        }
+        .emit(stats);
+        let mut lost = self.ends.len() - whole;
+        let start = whole.checked_sub(1).map_or(0, |i| self.ends[i]);
+        if n > start {
+            // Begun: its end goes out before anything else.
+            self.rest = self.buf[n..self.ends[whole]].to_vec();
+            stats.set_buffered(1);
+            lost -= 1;
+        }
+        stats.lost(lost as u64);
+        false
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -86,31 +112,33 @@ impl Transport for JsonLines {
             stats.lost(flows.len() as u64);
             return;
         }
-        self.buf.clear();
-        self.ends.clear();
-        for rec in enc.attribute(&flows) {
-            // Writing into a Vec cannot fail; a value serde cannot write is left out.
-            let _ = write_record(&mut self.buf, &rec, biflow);
-            self.ends.push(self.buf.len());
+        // Lines go out in chunks of about CHUNK_BYTES, so that a batch of records with
+        // kilobytes of metadata each never needs one buffer of them all.
+        let records = enc.attribute(&flows);
+        let mut records = records.iter();
+        let mut handled = 0;
+        loop {
+            self.buf.clear();
+            self.ends.clear();
+            for rec in records.by_ref() {
+                // Writing into a Vec cannot fail; a value serde cannot write is left out.
+                let _ = write_record(&mut self.buf, rec, biflow);
+                self.ends.push(self.buf.len());
+                if self.buf.len() >= CHUNK_BYTES {
+                    break;
+                }
+            }
+            if self.ends.is_empty() {
+                break;
+            }
+            handled += self.ends.len();
+            if !self.write_chunk(deadline, &stats) {
+                stats.lost((flows.len() - handled) as u64);
+                break;
+            }
         }
-        let (n, result) = write_fd_by(io::stdout(), &self.buf, deadline);
-        let whole = self.ends.iter().take_while(|&&end| end <= n).count();
-        written(&stats, whole);
-        if let Err(error) = result {
-            ExportError {
-                collector: NAME,
-                error: &error,
-            }
-            .emit(&stats);
-            let mut lost = self.ends.len() - whole;
-            let start = whole.checked_sub(1).map_or(0, |i| self.ends[i]);
-            if n > start {
-                // Begun: its end goes out before anything else.
-                self.rest = self.buf[n..self.ends[whole]].to_vec();
-                stats.set_buffered(1);
-                lost -= 1;
-            }
-            stats.lost(lost as u64);
+        if self.buf.capacity() > 2 * CHUNK_BYTES {
+            self.buf = Vec::with_capacity(CHUNK_BYTES);
         }
     }
 

@@ -37,6 +37,8 @@ pub(super) struct Flow {
     initiator_swapped: bool,
     /// `FIN_FWD | FIN_REV | RST` seen so far; survives active-timeout cuts.
     tcp_end: u8,
+    /// An active-timeout piece of it has been exported: it is a conversation, not noise.
+    was_cut: bool,
 }
 
 impl Flow {
@@ -52,6 +54,7 @@ impl Flow {
             tos: pkt.tos,
             initiator_swapped: swapped,
             tcp_end: 0,
+            was_cut: false,
         };
         flow.add(pkt, swapped, now);
         flow
@@ -137,9 +140,25 @@ impl Flow {
         }
     }
 
+    /// One packet and no answer: a SYN or a probe of a flood or a scan, far more likely
+    /// than a conversation to be nothing but noise.
+    #[inline]
+    pub(super) fn looks_like_noise(&self) -> bool {
+        self.packets == [1, 0] && !self.was_cut
+    }
+
+    /// Where the flow stands in the order of eviction, lowest first: flows that look like
+    /// noise before the others, and within each, the oldest last packet first. The
+    /// timestamp loses its lowest bit to the class.
+    #[inline]
+    pub(super) fn eviction_rank(&self) -> u64 {
+        u64::from(!self.looks_like_noise()) << 63 | self.last >> 1
+    }
+
     /// Starts a new, empty piece after an active-timeout record.
     #[inline]
     pub(super) fn cut(&mut self) {
+        self.was_cut = true;
         self.packets = [0; 2];
         self.octets = [0; 2];
         self.flags = [0; 2];

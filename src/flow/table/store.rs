@@ -324,10 +324,15 @@ impl<K: FamilyKey> Store<K> {
         *self = Store::new();
     }
 
-    /// Last-packet times of the live entries.
-    pub fn lasts(&self, out: &mut Vec<u64>) {
+    /// Eviction ranks of the live entries (`Flow::eviction_rank`).
+    pub fn ranks(&self, out: &mut Vec<u64>) {
         for chunk in &self.chunks {
-            out.extend(chunk.iter().filter(|e| e.live()).map(|e| e.flow.last));
+            out.extend(
+                chunk
+                    .iter()
+                    .filter(|e| e.live())
+                    .map(|e| e.flow.eviction_rank()),
+            );
         }
     }
 }

@@ -17,6 +17,7 @@ fn cfg(biflow: bool) -> FlowTableConfig {
         active_timeout: 60 * S,
         tcp_end_linger: S,
         max_flows: 1000,
+        max_backlog: usize::MAX,
         biflow,
     }
 }

@@ -317,3 +317,59 @@ fn pods_without_uid_are_keyed_by_name() {
     index.delete(&p);
     assert!(index.is_empty());
 }
+
+#[test]
+fn the_index_keeps_labels_and_annotations_only_as_exported() {
+    let big = "x".repeat(64 * 1024);
+    let mut v = api_pod("shop-web-1", "u1", "10.0.0.1", "2024-01-01T00:00:00Z");
+    v["metadata"]["annotations"] = json!({"big.io/blob": big, "team.io/owner": "shop"});
+    let rules = IdentityRules {
+        annotations_allow: vec!["team.io/*".into()],
+        max_metadata_bytes: 4096,
+        node_name: Some("node-1".into()),
+        ..IdentityRules::default()
+    };
+    let mut other = api_pod("shop-web-2", "u2", "10.0.0.2", "2024-01-01T00:00:00Z");
+    other["metadata"]["annotations"] = json!({"team.io/owner": "shop"});
+    other["spec"]["nodeName"] = json!("node-2");
+    let index = PodIndex::from_pods(rules, [trimmed(v), trimmed(other)]);
+
+    let here = index.by_ip(&ip("10.0.0.1")).unwrap();
+    assert_eq!(
+        here.identity.annotations_json,
+        r#"{"team.io/owner":"shop"}"#
+    );
+    assert_eq!(
+        here.identity.workload_name, "shop-web",
+        "derived before the trim"
+    );
+    assert!(here.pod.labels.is_empty() && here.pod.annotations.is_empty());
+    let elsewhere = index.by_ip(&ip("10.0.0.2")).unwrap();
+    assert_eq!(
+        elsewhere.identity.annotations_json, "{}",
+        "only ever a peer"
+    );
+    assert_eq!(
+        elsewhere.peer.labels_json,
+        r#"{"app":"shop","pod-template-hash":"7c9d8f6b5"}"#
+    );
+    assert_eq!(elsewhere.peer.workload_name, "shop-web");
+}
+
+#[test]
+fn a_relist_applied_pod_by_pod_removes_only_what_it_did_not_name() {
+    let mut index = PodIndex::from_pods(
+        IdentityRules::default(),
+        [
+            pod("a", "ua", "10.0.0.1", "2024-01-01T00:00:00Z"),
+            pod("b", "ub", "10.0.0.2", "2024-01-01T00:00:00Z"),
+        ],
+    );
+    let mark = index.list_started();
+    index.apply(pod("b", "ub", "10.0.0.2", "2024-01-01T00:00:00Z"));
+    index.apply(pod("c", "uc", "10.0.0.1", "2024-01-02T00:00:00Z"));
+    assert_eq!(index.len(), 3, "nothing goes before the list is complete");
+    assert_eq!(index.list_done(mark), 1);
+    assert_eq!(index.names(), ["shop/b", "shop/c"]);
+    assert_eq!(holder(&index, "10.0.0.1").as_deref(), Some("c"));
+}

@@ -81,16 +81,8 @@ impl Source for Replay {
         };
         let (done_tx, done_rx) = oneshot::channel();
         let (backpressure, stop) = (self.backpressure.clone(), self.stop.clone());
-        let table = sink.table.clone();
         let pace = move || {
             let Some(b) = &backpressure else { return };
-            // The reader ends flows (making room in a full table) far faster than the
-            // sweeper's interval: past a queue's worth, it delivers them itself.
-            if table.backlog() >= b.handoff.capacity() {
-                let mut ended = Vec::new();
-                table.take_ended(&mut ended);
-                (b.deliver)(ended);
-            }
             b.handoff.wait_for_room(&stop);
         };
         let job = file::FileJob {

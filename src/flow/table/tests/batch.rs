@@ -73,6 +73,7 @@ fn a_batch_meters_as_packets_one_by_one() {
 fn a_batch_on_a_full_table_keeps_the_bound_and_every_packet() {
     let t = FlowTable::new(FlowTableConfig {
         max_flows: 50,
+        max_backlog: usize::MAX,
         ..cfg(false)
     });
     let packets = traffic();

@@ -6,6 +6,7 @@ use super::*;
 fn full_table_ends_due_flows_first_then_the_oldest() {
     let t = FlowTable::new(FlowTableConfig {
         max_flows: 32,
+        max_backlog: usize::MAX,
         ..cfg(true)
     });
     // 32 flows; the first 4 get no more packets and are idle at 19 s.
@@ -35,47 +36,97 @@ fn full_table_ends_due_flows_first_then_the_oldest() {
     assert_eq!(stats.ended(EndReason::IdleTimeout), 4);
     let packets: u64 = recs.iter().map(|r| r.forward.packets).sum();
     assert_eq!(packets, stats.packets, "no packet lost by eviction");
-    // The oldest go first: every evicted flow was last seen before every survivor.
-    let last_evicted = recs
+    // The flows of one unanswered packet go first, the older conversations stay.
+    let evicted: Vec<_> = recs
         .iter()
         .filter(|r| r.end_reason == EndReason::LackOfResources)
-        .map(|r| r.end)
-        .max()
-        .unwrap();
-    let first_forced = recs
+        .collect();
+    assert!(
+        evicted.iter().all(|r| r.forward.packets == 1),
+        "{evicted:?}"
+    );
+    assert_eq!(stats.evicted_noise, stats.evictions);
+    let kept = recs
         .iter()
-        .filter(|r| r.end_reason == EndReason::ForcedEnd)
+        .filter(|r| r.end_reason == EndReason::ForcedEnd && r.forward.packets == 2)
+        .count();
+    assert_eq!(kept, 28, "every two-packet flow survived");
+    // Within the noise, the oldest go first.
+    let last_evicted = evicted.iter().map(|r| r.end).max().unwrap();
+    let first_forced_noise = recs
+        .iter()
+        .filter(|r| r.end_reason == EndReason::ForcedEnd && r.forward.packets == 1)
         .map(|r| r.end)
         .min()
         .unwrap();
-    assert!(last_evicted <= first_forced);
+    assert!(last_evicted <= first_forced_noise);
 }
 
 #[test]
-fn records_ended_to_make_room_wait_in_the_backlog_until_taken() {
+fn a_conversation_outlives_a_flood_of_unanswered_syns_older_or_not() {
     let t = FlowTable::new(FlowTableConfig {
-        max_flows: 8,
+        max_flows: 64,
+        max_backlog: usize::MAX,
         ..cfg(true)
     });
-    for port in 0..8u16 {
-        t.update(&udp((A, port), (B, 9), 100), u64::from(port));
+    // A handshake, then 640 SYNs from as many sources, ten tables' worth, each newer
+    // than the conversation's last packet; then the conversation goes on.
+    t.update(&c2s(60, SYN), 0);
+    t.update(&s2c(60, SYN | ACK), 1);
+    for i in 0..640u16 {
+        let mut syn = udp((A + 1 + u128::from(i), 1024), (B, 80), 40);
+        syn.key.proto = PROTO_TCP;
+        syn.tcp_flags = SYN;
+        t.update(&syn, 10 + u64::from(i));
+        assert!(t.len() <= 64);
     }
-    assert_eq!(t.backlog(), 0);
-    // Every flow is idle by 20 s: the next new flow ends them all to make room.
-    t.update(&udp((A, 100), (B, 9), 100), 20 * S);
-    assert_eq!((t.backlog(), t.len()), (8, 1));
-    let mut taken = Vec::new();
-    t.take_ended(&mut taken);
-    assert_eq!(taken.len(), 8);
-    assert!(taken.iter().all(|r| r.end_reason == EndReason::IdleTimeout));
-    assert_eq!(t.backlog(), 0);
-    assert!(swept(&t, 20 * S).is_empty(), "taken once only");
+    t.update(&c2s(100, ACK), 1000);
+    let recs = flushed(&t, 1001);
+    let conversation: Vec<_> = recs.iter().filter(|r| r.reverse.packets > 0).collect();
+    assert_eq!(conversation.len(), 1, "one record: {conversation:?}");
+    assert_eq!(conversation[0].forward.packets, 2);
+    assert_eq!(conversation[0].end_reason, EndReason::ForcedEnd);
+    let stats = t.stats();
+    assert!(stats.evictions >= 640 - 64, "{stats:?}");
+    assert_eq!(stats.evicted_noise, stats.evictions);
+    let packets: u64 = recs
+        .iter()
+        .map(|r| r.forward.packets + r.reverse.packets)
+        .sum();
+    assert_eq!(packets, stats.packets);
+}
+
+#[test]
+fn ended_records_past_the_backlog_bound_go_to_the_spill_at_once() {
+    let t = FlowTable::new(FlowTableConfig {
+        max_flows: 256,
+        max_backlog: 64,
+        ..cfg(true)
+    });
+    let spilled = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = spilled.clone();
+    t.spill_to(Box::new(move |batch| sink.lock().unwrap().push(batch)));
+    for i in 0..10_000u32 {
+        t.update(&udp((A + u128::from(i), 1), (B, 9), 100), u64::from(i));
+        assert!(t.backlog() <= 64 + 256 / 16, "{}", t.backlog());
+    }
+    let batches = std::mem::take(&mut *spilled.lock().unwrap());
+    assert!(!batches.is_empty());
+    let mut recs: Vec<FlowRecord> = batches.into_iter().flatten().collect();
+    let spilled_n = recs.len();
+    recs.extend(flushed(&t, 20_000));
+    assert_eq!(recs.len(), 10_000, "{spilled_n} spilled, none lost");
+    assert_eq!(
+        t.stats().ended(EndReason::LackOfResources),
+        t.stats().evictions
+    );
 }
 
 #[test]
 fn a_table_of_one_flow() {
     let t = FlowTable::new(FlowTableConfig {
         max_flows: 1,
+        max_backlog: usize::MAX,
         ..cfg(true)
     });
     t.update(&udp((A, 1), (B, 2), 100), 0);
@@ -134,6 +185,7 @@ fn stats_are_cumulative() {
 fn two_threads_count_exactly() {
     let t = Arc::new(FlowTable::new(FlowTableConfig {
         max_flows: 100_000,
+        max_backlog: usize::MAX,
         ..cfg(true)
     }));
     let threads: Vec<_> = (0..2u16)
@@ -176,6 +228,7 @@ fn two_threads_count_exactly() {
 fn two_threads_on_a_full_table_keep_the_bound() {
     let t = Arc::new(FlowTable::new(FlowTableConfig {
         max_flows: 64,
+        max_backlog: usize::MAX,
         ..cfg(false)
     }));
     let threads: Vec<_> = (0..2u128)
