@@ -4,20 +4,25 @@
 //! behind the node's uplink standing for a pod on another node, pod identities from a
 //! PodList file. Real TCP between every pair of pods, to and from the remote pod, and from
 //! the node; a fourth pod namespace appears after start and disappears while a connection
-//! is open. IPFIX goes over UDP to a collector on the node's loopback. Needs root; every
-//! namespace is deleted when the test ends, however it ends.
+//! is open. The pods' sandboxes are known to a CRI on a unix socket (`node_netns/runtime.rs`,
+//! answering as containerd does); a namespace that no sandbox owns claims pod 1's address
+//! and sends traffic, which no record may attribute to pod 1. IPFIX goes over UDP to a
+//! collector on the node's loopback. Needs root; every namespace and mount is removed when
+//! the test ends, however it ends.
 
 #[path = "node_netns/cluster.rs"]
 mod cluster;
 mod common;
 #[path = "node_netns/records.rs"]
 mod records;
+#[path = "node_netns/runtime.rs"]
+mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cluster::{exec, pod_ip, pod_list, python_in, Cluster, NODE, REMOTE};
+use cluster::{exec, ip, pod_ip, pod_list, python_in, Cluster, NODE, REMOTE};
 use common::*;
 use podflow::ipfix::DataRecord;
 use records::{converse, counts, observed_in, of, s, u, who, Conversation};
@@ -49,8 +54,43 @@ fn node_mode_attributes_every_flow_to_its_pod_and_peer() {
     for i in 1..=3 {
         cluster.add_pod(i, true);
     }
-    // Not a network namespace: entering it fails, is logged once and counted.
-    std::os::unix::fs::symlink("/proc/self/ns/uts", cluster.netns_dir.join("bogus")).unwrap();
+    // Neither is a namespace, though the runtime names them as its sandboxes': a link to
+    // another kind of namespace and a FIFO (which would block an open without O_NONBLOCK).
+    let bogus = cluster.netns_dir.join("bogus");
+    std::os::unix::fs::symlink("/proc/self/ns/uts", &bogus).unwrap();
+    let fifo = cluster.netns_dir.join("cni-fifo");
+    run(Command::new("mkfifo").arg(&fifo));
+    for (id, path) in [("bogus", &bogus), ("fifo", &fifo)] {
+        cluster.runtime.add(runtime::FakeSandbox {
+            id: id.into(),
+            name: id.into(),
+            namespace: "ops".into(),
+            uid: format!("uid-{id}"),
+            netns: path.clone(),
+        });
+    }
+    // A namespace no sandbox owns, claiming pod 1's address.
+    let impostor = cluster.add_impostor(1);
+    // Pod 3 with more interfaces than node.max_interfaces_per_namespace (3).
+    // Four more: two veth pairs with both ends inside (this kernel has no dummy driver).
+    for d in 0..2 {
+        let (a, b) = (format!("xa{d}"), format!("xb{d}"));
+        ip(&[
+            "-n",
+            &cluster.pods[&3],
+            "link",
+            "add",
+            &a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &b,
+        ]);
+        for name in [&a, &b] {
+            ip(&["-n", &cluster.pods[&3], "link", "set", name, "up"]);
+        }
+    }
     let mut servers: Vec<Background> = cluster
         .pods
         .values()
@@ -66,10 +106,35 @@ fn node_mode_attributes_every_flow_to_its_pod_and_peer() {
         c
     });
     let probe = NodeProbe::start(&cluster, dir.path());
+    let caps = probe.capabilities();
 
     let talks = Talks::make(&cluster);
+    // The impostor sends to the remote pod as pod 1 would.
+    let impostor_port: u64 = run(&mut python_in(
+        &impostor,
+        &["udp-send", REMOTE, "9999", "20", "300"],
+    ))
+    .parse()
+    .unwrap();
     let picked = a_pod_comes_and_goes(&mut cluster, &mut servers, &probe, &ipfix);
-    assert_eq!(probe.metric("podflow_node_namespace_errors_total"), Some(1));
+    for (name, value) in [
+        ("podflow_node_namespace_errors_total", 0),
+        ("podflow_node_namespaces_unknown", 1),
+        ("podflow_node_namespaces_refused_total", 1),
+        ("podflow_node_interface_limit_hits_total", 1),
+        ("podflow_node_runtime_up", 1),
+    ] {
+        let log = probe.log_text();
+        assert_eq!(
+            probe.metric(name),
+            Some(value),
+            "{name}; podflow's log:\n{log}"
+        );
+    }
+    // Pods 1 and 2's eth0, pod 3's eth0 and two more; on the node its eth0, the impostor's
+    // veth end (the impostor is not captured, so its veth is the node's), and pod 4's: its
+    // server still holds the namespace that `ip netns del` only unnamed.
+    assert_eq!(probe.metric("podflow_node_interfaces"), Some(2 + 3 + 3));
     let text = probe.stop();
     drop(servers);
     std::thread::sleep(Duration::from_millis(300));
@@ -78,11 +143,34 @@ fn node_mode_attributes_every_flow_to_its_pod_and_peer() {
     let records = flow_records(&decode_stream(&bytes));
     assert!(text.contains("capturing pod namespace"), "{text}");
     assert!(!text.contains("ERROR"), "{text}");
-    assert_eq!(
-        text.matches("cannot enter the network namespace").count(),
-        1,
+    assert!(
+        !text.contains("cannot enter the network namespace"),
         "{text}"
     );
+    let refused = "not capturing a network namespace that no pod sandbox";
+    assert_eq!(text.matches(refused).count(), 1, "{text}");
+    assert_eq!(text.matches("too many interfaces").count(), 1, "{text}");
+    // Only what node mode uses, out of a root test's every capability.
+    const NET_ADMIN: u64 = 1 << 12;
+    const NET_RAW: u64 = 1 << 13;
+    const SYS_ADMIN: u64 = 1 << 21;
+    assert_eq!(
+        caps,
+        [NET_ADMIN | NET_RAW | SYS_ADMIN; 3],
+        "CapEff, CapPrm, CapBnd"
+    );
+    // The impostor's packets are no pod's: never observed in a pod namespace, and on the
+    // node's uplink the node's own, with the remote pod as the peer.
+    let spoofed: Vec<&DataRecord> = records
+        .iter()
+        .filter(|r| r.get_u64("sourceTransportPort") == Some(impostor_port))
+        .collect();
+    assert!(!spoofed.is_empty(), "the uplink saw the impostor's packets");
+    for r in &spoofed {
+        assert_eq!(u(r, "k8sObservationPoint"), 3, "{r:?}");
+        assert_eq!(s(r, "k8sPodName"), "", "{r:?}");
+        assert_eq!(s(r, "k8sPeerPodName"), "api-0", "{r:?}");
+    }
     check_east_west(&records, &talks.east_west);
     check_north_south(&records, &talks);
     check_decoded_by_name(&ipfix);
@@ -131,14 +219,32 @@ impl NodeProbe {
             listen,
             log,
         };
-        wait_for("three pod namespaces", Duration::from_secs(20), || {
-            probe.metric("podflow_node_namespaces_with_pod") == Some(3)
-        });
+        let t0 = Instant::now();
+        while probe.metric("podflow_node_namespaces_with_pod") != Some(3) {
+            let log = probe.log_text();
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "three pod namespaces not captured; podflow's log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         probe
     }
 
     fn metric(&self, name: &str) -> Option<u64> {
         metric(&self.node, self.listen, name)
+    }
+
+    /// CapEff, CapPrm and CapBnd of the running process.
+    fn capabilities(&self) -> [u64; 3] {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.process.0.id())).unwrap();
+        ["CapEff", "CapPrm", "CapBnd"].map(|k| {
+            let line = status
+                .lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix(":"));
+            u64::from_str_radix(line.unwrap().trim(), 16).unwrap()
+        })
     }
 
     fn log_text(&self) -> String {
@@ -376,6 +482,8 @@ fn podflow_envs(pods: &Path, cluster: &Cluster, listen: &str) -> Vec<(String, St
             format!("[\"{}\"]", cluster.netns_dir.display()),
         ),
         ("PODFLOW_NODE__SCAN_PROCESSES", "false".into()),
+        ("PODFLOW_NODE__RUNTIME_ENDPOINT", cluster.runtime.endpoint()),
+        ("PODFLOW_NODE__MAX_INTERFACES_PER_NAMESPACE", "3".into()),
         // Long enough that a namespace seen within a few seconds was seen by inotify.
         ("PODFLOW_NODE__RESCAN_SECS", "60".into()),
         ("PODFLOW_TELEMETRY__LISTEN", listen.into()),

@@ -87,9 +87,7 @@ impl NodeCapture {
         // Entering one's own namespace checks the same permission as entering a pod's.
         move_into_link_name_space(home.as_fd(), Some(LinkNameSpaceType::Network))
             .map_err(|e| NodeError::Setns(e.into()))?;
-        let host_id = nsfs
-            .inode(std::path::Path::new("/proc/thread-self/ns/net"))
-            .ok_or_else(|| NodeError::OwnNamespace(io::Error::other("not on nsfs")))?;
+        let host_id = nsfs.own_inode().map_err(NodeError::OwnNamespace)?;
         let stats = Arc::new(NodeStats::default());
         let runtime = match cfg.runtime_endpoint.as_str() {
             "" => {
@@ -210,9 +208,14 @@ impl NodeThread {
                 again = true;
             }
             if now >= next {
-                if let Err(e) = self.visit_all() {
-                    tracing::error!(error = %e, "cannot return to podflow's own network namespace; node capture stops");
-                    break;
+                match self.visit_all() {
+                    // A namespace went: the kernel tears down its veth pairs shortly after,
+                    // and the node's interfaces are looked at again once it has.
+                    Ok(removed) => again |= removed,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot return to podflow's own network namespace; node capture stops");
+                        break;
+                    }
                 }
                 next = Instant::now()
                     + if std::mem::take(&mut again) {
@@ -236,7 +239,8 @@ impl NodeThread {
 
     /// One round: find the namespaces, end the vanished ones, visit the others, then the
     /// host. Fails only when the thread cannot come back to its own namespace.
-    fn visit_all(&mut self) -> io::Result<()> {
+    /// Whether a namespace went.
+    fn visit_all(&mut self) -> io::Result<bool> {
         let proc_dir = self.cfg.scan_processes.then(|| self.cfg.proc_dir.clone());
         let proc_dir = proc_dir.as_deref();
         let (mut found, trouble) = discover::scan(self.nsfs, &self.cfg.netns_dirs, proc_dir);
@@ -263,6 +267,7 @@ impl NodeThread {
                 ns.capture.signal();
             }
         }
+        let removed = !gone.is_empty();
         for id in gone {
             self.remove(id);
         }
@@ -274,7 +279,7 @@ impl NodeThread {
         self.visit_host();
         self.purge();
         self.publish();
-        Ok(())
+        Ok(removed)
     }
 
     /// Opens (first time) and enters namespace `id`, brings its capture in line with its

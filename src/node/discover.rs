@@ -38,6 +38,16 @@ impl Nsfs {
         })
     }
 
+    /// The inode of the calling thread's network namespace (`/proc/thread-self/ns/net`, a
+    /// link by nature).
+    pub fn own_inode(&self) -> io::Result<u64> {
+        let md = fs::metadata("/proc/thread-self/ns/net")?;
+        if md.dev() != self.dev {
+            return Err(io::Error::other("not on nsfs"));
+        }
+        Ok(md.ino())
+    }
+
     /// The namespace inode of `path`, when it is a namespace itself (a symbolic link is
     /// not followed, and is no namespace).
     pub fn inode(&self, path: &Path) -> Option<u64> {
