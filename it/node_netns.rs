@@ -190,6 +190,11 @@ impl NodeProbe {
     /// Starts it on a PodList of the cluster's pods and waits until it captures the
     /// three pod namespaces.
     fn start(cluster: &Cluster, dir: &Path) -> NodeProbe {
+        NodeProbe::start_with(cluster, dir, 3, &[])
+    }
+
+    /// Starts it with `extra` environment and waits until it captures `pods` namespaces.
+    fn start_with(cluster: &Cluster, dir: &Path, pods: u64, extra: &[(&str, &str)]) -> NodeProbe {
         let pods_file = dir.join("pods.json");
         std::fs::write(&pods_file, pod_list().to_string()).unwrap();
         let listen = "127.0.0.1:9478";
@@ -204,8 +209,10 @@ impl NodeProbe {
             .args(
                 podflow_envs(&pods_file, cluster, listen)
                     .iter()
+                    .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
                     .map(|(k, v)| format!("{k}={v}")),
             )
+            .args(extra.iter().map(|(k, v)| format!("{k}={v}")))
             .arg(&podflow_bin);
         let process = Background(
             cmd.stderr(std::fs::File::create(&log).unwrap())
@@ -220,11 +227,11 @@ impl NodeProbe {
             log,
         };
         let t0 = Instant::now();
-        while probe.metric("podflow_node_namespaces_with_pod") != Some(3) {
+        while probe.metric("podflow_node_namespaces_with_pod") != Some(pods) {
             let log = probe.log_text();
             assert!(
                 t0.elapsed() < Duration::from_secs(20),
-                "three pod namespaces not captured; podflow's log:\n{log}"
+                "{pods} pod namespaces not captured; podflow's log:\n{log}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -492,6 +499,102 @@ fn podflow_envs(pods: &Path, cluster: &Cluster, listen: &str) -> Vec<(String, St
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// One pod opens new flows far past its share of the flow table while another pod keeps
+/// one flow going: the flood is cut at the share (counted, logged once), nothing is ended
+/// early, and the steady flow is exported whole, every packet counted.
+#[test]
+fn a_pods_flood_leaves_the_other_pods_flows_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new(dir.path());
+    for i in 1..=2 {
+        cluster.add_pod(i, true);
+    }
+    let ipfix = dir.path().join("collector.ipfix");
+    let (_collector, _) = start({
+        let mut c = exec(&cluster.node, "python3");
+        c.arg(root().join("it/py/udp_sink.py"))
+            .args(["127.0.0.1", "4739"])
+            .arg(&ipfix);
+        c
+    });
+    let extra = [
+        ("PODFLOW_FLOW__MAX_FLOWS", "2000"),
+        ("PODFLOW_NODE__MAX_FLOWS_PER_NAMESPACE", "500"),
+        ("PODFLOW_NODE__RESCAN_SECS", "1"),
+    ];
+    // The remote pod takes every datagram and answers none (no ICMP either).
+    let sink = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',int(sys.argv[1])))\nprint('ready',flush=True)\nwhile True: s.recv(2048)\n";
+    let _sinks: Vec<Background> = ["9997", "9998"]
+        .map(|port| start(exec(&cluster.remote, "python3").args(["-c", sink, port])).0)
+        .into();
+    let probe = NodeProbe::start_with(&cluster, dir.path(), 2, &extra);
+    // Pod 2's steady flow: 300 datagrams over some 0.6 s, while pod 1 sends one datagram
+    // from each of 5000 sockets (a new flow each) to the remote pod.
+    let steady = std::thread::scope(|s| {
+        let steady = s.spawn(|| {
+            let out = run(&mut python_in(
+                &cluster.pods[&2],
+                &["udp-send", REMOTE, "9998", "300", "100"],
+            ));
+            out.parse::<u64>().unwrap()
+        });
+        let flood = "import socket,sys\nfor _ in range(5000):\n    s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n    s.sendto(b'x',(sys.argv[1],9997))\n    s.close()\n";
+        run(exec(&cluster.pods[&1], "python3").args(["-c", flood, REMOTE]));
+        steady.join().unwrap()
+    });
+    let t0 = Instant::now();
+    while probe.metric("podflow_node_flow_share_hits_total") != Some(1) {
+        let out = exec(&cluster.node, "curl")
+            .args(["-s", &format!("http://{}/metrics", probe.listen)])
+            .output()
+            .unwrap();
+        let metrics = String::from_utf8_lossy(&out.stdout).to_string();
+        let log = probe.log_text();
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the flood is not counted: {metrics}\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = probe.metric("podflow_node_flows_refused_total").unwrap();
+    assert!(refused >= 4000, "{refused} new flows refused");
+    let evicted = probe.metric("podflow_flows_ended_total{reason=\"lack_of_resources\"}");
+    assert_eq!(evicted, Some(0), "nothing ended early");
+    let text = probe.stop();
+    assert_eq!(
+        text.matches("holds its share of the flow table").count(),
+        1,
+        "{text}"
+    );
+
+    let bytes = std::fs::read(&ipfix).unwrap();
+    let records = flow_records(&decode_stream(&bytes));
+    let in_pod_2: Vec<&DataRecord> = records
+        .iter()
+        .filter(|r| r.get_u64("sourceTransportPort") == Some(steady))
+        .filter(|r| r.get_u64("k8sObservationPoint") == Some(2))
+        .collect();
+    assert!(!in_pod_2.is_empty(), "pod 2's flow was exported");
+    for r in &in_pod_2 {
+        assert_eq!(s(r, "k8sPodName"), "db-0", "{r:?}");
+    }
+    let packets: u64 = in_pod_2.iter().map(|r| u(r, "packetDeltaCount")).sum();
+    assert_eq!(packets, 300, "every packet of pod 2's flow: {in_pod_2:?}");
+    // Pod 1's flows in its namespace: its share, none ended before the shutdown; a few are
+    // its own neighbour discovery, the rest the flood's.
+    let in_pod_1: Vec<&DataRecord> = records
+        .iter()
+        .filter(|r| r.get_u64("k8sObservationPoint") == Some(2))
+        .filter(|r| r.get_str("k8sPodName") == Some("web-7c9d8f6b5-x2x9k"))
+        .collect();
+    assert_eq!(in_pod_1.len(), 500, "flows of pod 1");
+    let flood = in_pod_1
+        .iter()
+        .filter(|r| r.get_u64("destinationTransportPort") == Some(9997))
+        .count();
+    assert!(flood >= 490, "{flood} flows of the flood");
 }
 
 /// Without the capabilities it needs, node mode stops at once (exit 2) and names the one

@@ -35,6 +35,8 @@ pub fn python_in(ns: &str, args: &[&str]) -> Command {
 /// A node namespace, its pods and a remote namespace, and the container runtime that knows
 /// the pods; all deleted on drop.
 pub struct Cluster {
+    /// Told apart from other clusters of the process in every name.
+    id: String,
     pub node: String,
     pub remote: String,
     /// Namespace name of pod `i` (1-based).
@@ -72,10 +74,14 @@ pub fn pod_ip(i: u8) -> String {
 
 impl Cluster {
     pub fn new(dir: &Path) -> Cluster {
-        let id = std::process::id();
+        // Tests of one process run at once: each cluster names its namespaces apart.
+        static CLUSTERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}-{n}", std::process::id());
         let c = Cluster {
             node: format!("pf-node-{id}"),
             remote: format!("pf-remote-{id}"),
+            id: id.clone(),
             pods: BTreeMap::new(),
             others: Vec::new(),
             netns_dir: dir.join("netns"),
@@ -135,7 +141,7 @@ impl Cluster {
     /// Adds pod `i`: its namespace, `eth0` with a /32, the host end `vethp<i>`; mounted
     /// into the watched directory and known to the runtime when `watched`.
     pub fn add_pod(&mut self, i: u8, watched: bool) {
-        let ns = format!("pf-pod{i}-{}", std::process::id());
+        let ns = format!("pf-pod{i}-{}", self.id);
         self.pods.insert(i, ns.clone());
         self.plug(&ns, &format!("vethp{i}"), &pod_ip(i), true);
         if watched {
@@ -147,7 +153,7 @@ impl Cluster {
     /// whose `eth0` claims pod `i`'s address; mounted into the watched directory beside the
     /// pods'. Its name.
     pub fn add_impostor(&mut self, i: u8) -> String {
-        let ns = format!("pf-impostor-{}", std::process::id());
+        let ns = format!("pf-impostor-{}", self.id);
         self.others.push(ns.clone());
         // No route to it on the node: the address's route stays pod i's.
         self.plug(&ns, "vethimp", &pod_ip(i), false);
@@ -206,6 +212,10 @@ impl Cluster {
         ]);
         ip(&["-n", &self.node, "link", "set", &veth, "up"]);
         run(exec(&self.node, "sysctl").args(["-qw", &format!("net.ipv4.conf.{veth}.proxy_arp=1")]));
+        // Proxy ARP answers at once (by default after up to 0.8 s, while the first
+        // packets wait in a queue that a burst overflows).
+        run(exec(&self.node, "sysctl")
+            .args(["-qw", &format!("net.ipv4.neigh.{veth}.proxy_delay=0")]));
         if route {
             ip(&[
                 "-n",

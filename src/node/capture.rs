@@ -24,6 +24,7 @@ use super::veth::pod_veth_host_ends;
 use super::{Config, Owner, SharedNamespaces};
 use crate::capture::live::netlink::{self, LinkInfo};
 use crate::capture::live::{addresses_on, CaptureSink, Link, NamespaceCapture, StoppableThread};
+use crate::flow::GROUPS;
 use crate::metadata::SharedIndex;
 
 /// How long what is known of a vanished namespace (its interface names, its pod) is kept
@@ -89,6 +90,8 @@ impl NodeCapture {
             .map_err(|e| NodeError::Setns(e.into()))?;
         let host_id = nsfs.own_inode().map_err(NodeError::OwnNamespace)?;
         let stats = Arc::new(NodeStats::default());
+        let share = cfg.flow_share(sink.table.config().max_flows);
+        sink.table.groups().set_share(share);
         let runtime = match cfg.runtime_endpoint.as_str() {
             "" => {
                 tracing::warn!("node.runtime_endpoint is empty: no container runtime says which pod owns which network namespace, so no pod namespace is captured (only the node's own interfaces)");
@@ -130,6 +133,7 @@ impl NodeCapture {
             runtime,
             sandboxes: Vec::new(),
             unknown: HashSet::new(),
+            free_groups: (0..GROUPS as u32 - 1).rev().collect(),
         };
         stats.running.store(true, Relaxed);
         let running = Running(stats.clone());
@@ -161,6 +165,11 @@ struct PodNamespace {
     links: Vec<LinkInfo>,
     /// `node.max_interfaces_per_namespace` was hit (logged once).
     capped: bool,
+    /// Its group of the flow table (its share of the live flows); `None` when every
+    /// group is taken.
+    group: Option<u32>,
+    /// It reached its share (logged once).
+    flooded: bool,
 }
 
 /// A namespace that could not be opened or entered: when to try again.
@@ -182,8 +191,8 @@ struct NodeThread {
     stats: Arc<NodeStats>,
     pods: HashMap<u64, PodNamespace>,
     failing: HashMap<u64, Failing>,
-    /// Namespaces gone: when, and their points, to forget after [`GONE_GRACE`].
-    retired: VecDeque<(Instant, u64, Vec<u32>)>,
+    /// Namespaces gone: when, their points and group, to forget after [`GONE_GRACE`].
+    retired: VecDeque<(Instant, u64, Vec<u32>, Option<u32>)>,
     on_gone: Box<dyn Fn(Vec<u32>) + Send>,
     watch: Option<DirWatch>,
     /// The scan trouble last logged, so that it is logged once.
@@ -194,6 +203,8 @@ struct NodeThread {
     sandboxes: Vec<Sandbox>,
     /// Namespaces found that no sandbox owns, each logged once while it exists.
     unknown: HashSet<u64>,
+    /// Groups of the flow table no namespace holds.
+    free_groups: Vec<u32>,
 }
 
 impl NodeThread {
@@ -308,6 +319,8 @@ impl NodeThread {
                             capture,
                             links: Vec::new(),
                             capped: false,
+                            group: self.free_groups.pop(),
+                            flooded: false,
                         },
                     );
                     self.stats.namespaces_added.fetch_add(1, Relaxed);
@@ -344,7 +357,30 @@ impl NodeThread {
                 tracing::warn!(netns = %ns.path.display(), pod = %format!("{}/{}", sandbox.namespace, sandbox.name), max, left_out, "too many interfaces in this pod namespace: only the first node.max_interfaces_per_namespace are captured");
             }
             ns.capped = left_out > 0;
+            // Each interface's point is in the namespace's group before its ring opens.
+            for link in &links {
+                let captured = if self.cfg.pod_interfaces.is_empty() {
+                    link.up && !link.loopback && !link.skip
+                } else {
+                    self.cfg.pod_interfaces.contains(&link.name)
+                };
+                if let Some(point) = captured
+                    .then(|| self.sink.registry.point_in(id, &link.name))
+                    .flatten()
+                {
+                    self.sink.table.groups().assign(point, ns.group);
+                }
+            }
             ns.capture.reconcile(&links);
+            if let Some(group) = ns.group.filter(|_| !ns.flooded) {
+                let refused = self.sink.table.groups().refused(group);
+                if refused > 0 {
+                    ns.flooded = true;
+                    self.stats.flow_share_hits.fetch_add(1, Relaxed);
+                    let max = self.sink.table.groups().share();
+                    tracing::warn!(netns = %ns.path.display(), pod = %format!("{}/{}", sandbox.namespace, sandbox.name), max, refused, "this pod namespace holds its share of the flow table: its new flows are not metered until some of its flows end");
+                }
+            }
         }
         // Back home before anything else: every other namespace is entered from here.
         move_into_link_name_space(self.home.as_fd(), Some(LinkNameSpaceType::Network))?;
@@ -485,6 +521,14 @@ impl NodeThread {
                 ..Link::from(l)
             })
             .collect();
+        // The node's own interfaces share the last group: a flood seen there (a pod's, on the
+        // uplink) cannot fill the table either.
+        for link in links.iter().filter(|l| l.up && !l.loopback && !l.skip) {
+            if let Some(point) = self.sink.registry.point_in(self.host_id, &link.name) {
+                let group = Some(GROUPS as u32 - 1);
+                self.sink.table.groups().assign(point, group);
+            }
+        }
         host.reconcile(&links);
         let addrs = netlink::addresses().unwrap_or_default();
         let addrs = addresses_on(&all, &host.captured(), addrs);
@@ -513,19 +557,25 @@ impl NodeThread {
         if !points.is_empty() {
             (self.on_gone)(points.clone());
         }
-        self.retired.push_back((Instant::now(), id, points));
+        self.retired
+            .push_back((Instant::now(), id, points, ns.group));
         self.stats.namespaces_removed.fetch_add(1, Relaxed);
     }
 
     /// Forgets namespaces gone for longer than [`GONE_GRACE`].
     fn purge(&mut self) {
-        while let Some((at, id, _)) = self.retired.front() {
+        while let Some((at, id, _, _)) = self.retired.front() {
             if at.elapsed() < GONE_GRACE {
                 break;
             }
             let id = *id;
-            if let Some((_, _, points)) = self.retired.pop_front() {
+            if let Some((_, _, points, group)) = self.retired.pop_front() {
                 self.sink.registry.drop_points(&points);
+                // Its flows were ended when it went: the group is free for another.
+                if let Some(group) = group {
+                    self.sink.table.groups().reset(group);
+                    self.free_groups.push(group);
+                }
             }
             if !self.pods.contains_key(&id) {
                 self.views
@@ -586,6 +636,8 @@ impl NodeThread {
             .sum::<usize>()
             + self.host.as_ref().map_or(0, NamespaceCapture::count);
         self.stats.namespaces.store(self.pods.len(), Relaxed);
+        let refused = self.sink.table.groups().refused_total();
+        self.stats.flows_refused.store(refused, Relaxed);
         self.stats.namespaces_with_pod.store(with_pod, Relaxed);
         self.stats.interfaces.store(interfaces, Relaxed);
     }

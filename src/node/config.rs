@@ -50,6 +50,11 @@ pub struct Config {
     /// and a pod that owns its namespace can add dummy interfaces at will. The rest are
     /// left out, counted and logged once per namespace.
     pub max_interfaces_per_namespace: usize,
+    /// Live flows of one pod namespace at most (its share of `flow.max_flows`); new flows
+    /// past it are not metered until some of its flows end, counted and logged once per
+    /// namespace, so that one pod's flood cannot have the others' flows ended early.
+    /// 0 = a quarter of `flow.max_flows`.
+    pub max_flows_per_namespace: usize,
 }
 
 /// Most capture threads node mode starts by itself.
@@ -72,11 +77,20 @@ impl Default for Config {
             // A pod has eth0, sometimes a few more (Multus): 8 is room for those, and caps
             // one namespace's rings at 4 MiB with the default ring_bytes.
             max_interfaces_per_namespace: 8,
+            max_flows_per_namespace: 0,
         }
     }
 }
 
 impl Config {
+    /// The live flows one pod namespace may hold, out of a table of `max_flows`.
+    pub fn flow_share(&self, max_flows: usize) -> usize {
+        match self.max_flows_per_namespace {
+            0 => (max_flows / 4).max(1),
+            n => n,
+        }
+    }
+
     /// The capture threads to start: `capture_threads`, or one per core up to 4.
     pub fn threads(&self) -> usize {
         match self.capture_threads {
@@ -138,5 +152,11 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(c.check(), Ok(()));
+        assert_eq!(c.flow_share(262_144), 65_536);
+        let c = Config {
+            max_flows_per_namespace: 1000,
+            ..Config::default()
+        };
+        assert_eq!(c.flow_share(262_144), 1000);
     }
 }

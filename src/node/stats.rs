@@ -25,6 +25,10 @@ pub struct NodeStats {
     pub namespaces_refused: AtomicU64,
     /// Pod namespaces that had more interfaces than `node.max_interfaces_per_namespace`.
     pub interface_limit_hits: AtomicU64,
+    /// Pod namespaces that reached their share of the flow table.
+    pub flow_share_hits: AtomicU64,
+    /// New flows of pod namespaces at their share, not metered.
+    pub flows_refused: AtomicU64,
     /// Why the container runtime's records cannot be read now; `None` while it answers.
     pub runtime_problem: Mutex<Option<Arc<str>>>,
     /// The node thread runs (it keeps the capture threads in line with the namespaces and
@@ -121,6 +125,18 @@ impl NodeStats {
                         "Pod namespaces with more interfaces than node.max_interfaces_per_namespace (the rest are not captured).",
                         None,
                         n.interface_limit_hits.load(Relaxed),
+                    ),
+                    (
+                        "node_flow_share_hits",
+                        "Pod namespaces that reached node.max_flows_per_namespace live flows.",
+                        None,
+                        n.flow_share_hits.load(Relaxed),
+                    ),
+                    (
+                        "node_flows_refused",
+                        "New flows of pod namespaces at their share of the flow table, not metered.",
+                        None,
+                        n.flows_refused.load(Relaxed),
                     ),
                     (
                         "node_namespace_errors",
