@@ -38,6 +38,15 @@ fn metric(node_ns: &str, listen: &str, name: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// The UDP collector on the node's loopback, writing what it gets to `ipfix`.
+fn collector(cluster: &Cluster, ipfix: &Path) -> Background {
+    let mut c = exec(&cluster.node, "python3");
+    c.arg(root().join("it/py/udp_sink.py"))
+        .args(["127.0.0.1", "4739"])
+        .arg(ipfix);
+    start(c).0
+}
+
 fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Duration {
     let t0 = Instant::now();
     while !ok() {
@@ -98,13 +107,7 @@ fn node_mode_attributes_every_flow_to_its_pod_and_peer() {
         .map(|ns| start(python_in(ns, &["tcp-server", "0.0.0.0", "8080"])).0)
         .collect();
     let ipfix = dir.path().join("collector.ipfix");
-    let (_collector, _) = start({
-        let mut c = exec(&cluster.node, "python3");
-        c.arg(root().join("it/py/udp_sink.py"))
-            .args(["127.0.0.1", "4739"])
-            .arg(&ipfix);
-        c
-    });
+    let _collector = collector(&cluster, &ipfix);
     let probe = NodeProbe::start(&cluster, dir.path());
     let caps = probe.capabilities();
 
@@ -512,13 +515,7 @@ fn a_pods_flood_leaves_the_other_pods_flows_alone() {
         cluster.add_pod(i, true);
     }
     let ipfix = dir.path().join("collector.ipfix");
-    let (_collector, _) = start({
-        let mut c = exec(&cluster.node, "python3");
-        c.arg(root().join("it/py/udp_sink.py"))
-            .args(["127.0.0.1", "4739"])
-            .arg(&ipfix);
-        c
-    });
+    let _collector = collector(&cluster, &ipfix);
     let extra = [
         ("PODFLOW_FLOW__MAX_FLOWS", "2000"),
         ("PODFLOW_NODE__MAX_FLOWS_PER_NAMESPACE", "500"),

@@ -42,7 +42,7 @@ struct BatchNamespace {
 #[derive(Clone, Debug)]
 enum Owned {
     Indexed(Arc<IndexedPod>),
-    Runtime(PodIdentity),
+    Runtime(Box<PodIdentity>),
 }
 
 impl NodeAttribution {
@@ -102,7 +102,7 @@ impl Attribution for NodeAttribution {
                             .by_name(&o.namespace, &o.name)
                             .filter(|p| p.pod.uid == o.uid)
                             .map_or_else(
-                                || Owned::Runtime(self.runtime_identity(o)),
+                                || Owned::Runtime(Box::new(self.runtime_identity(o))),
                                 |p| Owned::Indexed(p.clone()),
                             ),
                     ),

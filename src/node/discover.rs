@@ -291,21 +291,19 @@ mod tests {
             netns: netns.into(),
             pid,
         };
-        let me = Some(std::process::id());
+        let me = std::process::id();
         let dir = tempfile::tempdir().unwrap();
         let dirs = [dir.path().to_path_buf()];
         // Nowhere to be seen: no directory holds it, the path is not a namespace, no pid.
         let all = [sandbox("/var/run/netns/cni-gone", None)];
         assert!(resolve(nsfs, &all, &dirs, Some(Path::new("/proc"))).is_empty());
         // Through the sandbox's process, only where processes may be read.
-        let all = [sandbox("/var/run/netns/cni-gone", me)];
+        let all = [sandbox("/var/run/netns/cni-gone", Some(me))];
         assert!(resolve(nsfs, &all, &dirs, None).is_empty());
         let got = resolve(nsfs, &all, &dirs, Some(Path::new("/proc")));
         assert_eq!(
             got[&own].0,
-            Path::new("/proc")
-                .join(me.unwrap().to_string())
-                .join("ns/net")
+            Path::new("/proc").join(me.to_string()).join("ns/net")
         );
         // A link of that name in a directory is not the namespace.
         std::os::unix::fs::symlink("/proc/self/ns/net", dir.path().join("cni-gone")).unwrap();

@@ -15,5 +15,6 @@ mod veth;
 pub use attribution::NodeAttribution;
 pub use capture::{NodeCapture, NodeError};
 pub use config::Config;
+pub use runtime::unix_channel;
 pub use state::{NamespaceView, Owner, SharedNamespaces};
 pub use stats::NodeStats;

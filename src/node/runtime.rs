@@ -209,28 +209,36 @@ impl Runtime {
     }
 
     fn connect(&self) -> Result<RuntimeServiceClient<Channel>, RuntimeError> {
-        let socket = self.path.clone();
-        // tonic wants a URI; every connection goes to the socket instead.
         let channel = self
             .tokio
-            .block_on(
-                Endpoint::from_static("http://cri.invalid")
-                    .connect_timeout(CALL_TIMEOUT)
-                    .timeout(CALL_TIMEOUT)
-                    .connect_with_connector(tower::service_fn(move |_: Uri| {
-                        let socket = socket.clone();
-                        async move {
-                            let stream = tokio::net::UnixStream::connect(socket).await?;
-                            Ok::<_, std::io::Error>(TokioIo::new(stream))
-                        }
-                    })),
-            )
+            .block_on(unix_channel(&self.path, CALL_TIMEOUT))
             .map_err(|source| RuntimeError::Connect {
                 path: self.path.clone(),
                 source,
             })?;
         Ok(RuntimeServiceClient::new(channel))
     }
+}
+
+/// A gRPC channel to the unix socket at `path`, each call under `timeout`: what a CRI client
+/// talks through.
+pub async fn unix_channel(
+    path: &Path,
+    timeout: Duration,
+) -> Result<Channel, tonic::transport::Error> {
+    let socket = path.to_path_buf();
+    // tonic wants a URI; every connection goes to the socket instead.
+    Endpoint::from_static("http://cri.invalid")
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        }))
+        .await
 }
 
 #[cfg(test)]
