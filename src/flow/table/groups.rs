@@ -26,6 +26,12 @@ pub struct Groups {
     share: AtomicU32,
 }
 
+impl Default for Groups {
+    fn default() -> Groups {
+        Groups::new()
+    }
+}
+
 impl Groups {
     /// Groups without a limit yet.
     pub fn new() -> Groups {
