@@ -21,22 +21,30 @@
 //!   node's root is;
 //! - the service-account token and CA are placeholders (podflow does not read them here).
 //!
+//! Which pod owns which namespace comes from containerd's own records, through its CRI
+//! socket, whose directory the chart mounts (`node.runtimeEndpoint`; here the hostPath
+//! `/run/containerd` is the test's containerd directory).
+//!
 //! Traffic: HTTP from the node to every pod, and from pod to pod (CRI ExecSync of busybox
-//! wget); a fourth pod, not in the PodList, started and stopped while podflow runs. Every
-//! connection's records are checked against tcpdump on the pods' host-side veths
-//! (`cri_node/records.rs`); the pods are made in `cri_node/pods.rs`.
+//! wget); a fourth pod, not in the PodList, started and stopped while podflow runs (named
+//! as the runtime names it). A namespace that is no sandbox, mounted beside the pods' with
+//! the first pod's address (`cri_node/impostor.rs`), sends to the node: none of it may be
+//! recorded as that pod's. Every connection's records are checked against tcpdump on the
+//! pods' host-side veths (`cri_node/records.rs`); the pods are made in `cri_node/pods.rs`.
 
 mod common;
 mod cri;
 #[path = "common/helm.rs"]
 mod helm;
+#[path = "cri_node/impostor.rs"]
+mod impostor;
 #[path = "cri_node/pods.rs"]
 mod pods;
 #[path = "cri_node/records.rs"]
 mod records;
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use cri::collector::Collector;
@@ -61,6 +69,8 @@ const TELEMETRY_PORT: u16 = 9477;
 /// The hostPath volumes of the rendered pod, mapped to the node's directories.
 const NETNS_DIR: &str = "/var/run/netns";
 const POD_LIST_DIR: &str = "/var/lib/podflow";
+/// The directory of the chart's default `node.runtimeEndpoint`.
+const RUNTIME_DIR: &str = "/run/containerd";
 /// The pcap filter of the captures that the records are checked against.
 const HTTP: &str = "tcp port 8080";
 
@@ -162,18 +172,24 @@ fn assert_node_process(node: &Node, run: &PodRun) -> [u64; 3] {
     caps
 }
 
-/// The node pod's log: each listed pod's namespace named once, the late one as no pod's, no
-/// error, and at the end as many records exported as the collector got, none unsent.
-fn assert_log(run: &PodRun, records: &[DataRecord]) {
+/// The node pod's log: each pod's namespace named once (the late one as the runtime names
+/// it), the impostor's refused once, no error, and at the end as many records exported as
+/// the collector got, none unsent.
+fn assert_log(run: &PodRun, exported: usize) {
     let lines = log_lines(run);
     let message = |m: &str| lines.iter().filter(|l| l["message"] == m).count();
-    assert_eq!(message("capturing pod namespace"), 3, "{lines:#?}");
-    let unknown = "capturing namespace; no pod of the index holds its addresses (yet)";
+    assert_eq!(message("capturing pod namespace"), 4, "{lines:#?}");
+    let late = lines
+        .iter()
+        .find(|l| l["message"] == "capturing pod namespace" && l["pod"] == "ops/debug-shell");
+    assert_eq!(late.expect("the late pod")["in_index"], false);
+    let unknown =
+        "not capturing a network namespace that no pod sandbox of the container runtime owns";
     assert_eq!(message(unknown), 1, "{lines:#?}");
     assert!(lines.iter().all(|l| l["level"] != "ERROR"), "{lines:#?}");
     let done = lines.iter().find(|l| l["message"] == "done");
     let done = done.expect("the last line");
-    assert_eq!(done["records"], records.len(), "{done}");
+    assert_eq!(done["records"], exported, "{done}");
     assert_eq!(done["not_sent"], 0, "{done}");
     assert_eq!(done["kernel_drops"], 0, "{done}");
 }
@@ -186,7 +202,11 @@ fn node_daemonset_under_containerd_root() {
     let netns = node.share_netns_dir();
     let pod_list_dir = node.dir.join("pod-list");
     std::fs::create_dir(&pod_list_dir).unwrap();
-    let host_paths = [(NETNS_DIR, netns), (POD_LIST_DIR, pod_list_dir.clone())];
+    let host_paths = [
+        (NETNS_DIR, netns.clone()),
+        (POD_LIST_DIR, pod_list_dir.clone()),
+        (RUNTIME_DIR, node.dir.clone()),
+    ];
     let info = node_info(&node, host_paths.map(|(k, v)| (k.to_string(), v)).into());
     let collector = Collector::start(&node, COLLECTOR_PORT);
 
@@ -216,6 +236,9 @@ fn node_daemonset_under_containerd_root() {
         .enumerate()
         .map(|(i, (_, run))| capture(run, &format!("pod-{i}.pcap")))
         .collect();
+
+    // A namespace that is no sandbox, beside the pods', claiming the first pod's address.
+    let impostor = impostor::Impostor::start(&node, &netns, "cni-impostor", ipv4(&apps[0].1));
 
     // The node pod, as rendered.
     let (template, config) = render_chart(node.address);
@@ -259,12 +282,15 @@ fn node_daemonset_under_containerd_root() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let ready = sandbox_start.elapsed();
-    // Three pods' eth0, nothing on the node: its interfaces are loopback and the pods'
-    // veth host ends, whose packets are counted inside the pods.
+    // Three pods' eth0; on the node only the impostor's veth end (the node's other
+    // interfaces are loopback and the pods' veth host ends, whose packets are counted
+    // inside the pods). The impostor is found, and not captured.
     wait_metrics(&node, "three pod namespaces", |m| {
         m.get("podflow_node_namespaces_with_pod") == Some(&3)
             && m.get("podflow_node_namespaces") == Some(&3)
-            && m.get("podflow_node_interfaces") == Some(&3)
+            && m.get("podflow_node_interfaces") == Some(&4)
+            && m.get("podflow_node_namespaces_unknown") == Some(&1)
+            && m.get("podflow_node_runtime_up") == Some(&1)
     });
     let capturing = sandbox_start.elapsed();
 
@@ -279,27 +305,26 @@ fn node_daemonset_under_containerd_root() {
     for (a, b) in ring {
         get_from_pod(&node, &apps[a].1, ipv4(&apps[b].1));
     }
+    let impostor_port = impostor.send(SocketAddrV4::new(node.address, 9), 10);
 
     // A pod that starts now is found under the runtime too (inotify on the mounted
     // directory); the PodList does not name it, so it is captured with the node's identity.
     let late_start = Instant::now();
-    let late = run_pod(
-        &node,
-        app_pod(3, &info.name),
-        info.clone(),
-        &Objects::default(),
-    );
+    let late_spec = app_pod(3, &info.name);
+    let late = run_pod(&node, late_spec.clone(), info.clone(), &Objects::default());
     wait_metrics(&node, "the fourth namespace", |m| {
-        m.get("podflow_node_namespaces") == Some(&4) && m.get("podflow_node_interfaces") == Some(&4)
+        m.get("podflow_node_namespaces") == Some(&4) && m.get("podflow_node_interfaces") == Some(&5)
     });
     let found_late = late_start.elapsed();
     let late_dump = capture(&late, "pod-late.pcap");
     get_from_node(&node, ipv4(&late));
     let late_link = link_local(&node, &late);
     std::thread::sleep(SETTLE);
+    // Named as the runtime names it: name, namespace and UID, no workload.
     let late_pod = Observed {
-        app: None,
-        uid: String::new(),
+        app: Some(&APPS[3]),
+        listed: false,
+        uid: late_spec.metadata.uid.clone().unwrap(),
         ip: ipv4(&late),
         link: late_link,
         wire: late_dump.stop(),
@@ -317,6 +342,7 @@ fn node_daemonset_under_containerd_root() {
         .zip(&APPS)
         .map(|(((pod, run), dump), app)| Observed {
             app: Some(app),
+            listed: true,
             uid: pod.metadata.uid.clone().unwrap(),
             ip: ipv4(run),
             link: link_local(&node, run),
@@ -335,6 +361,25 @@ fn node_daemonset_under_containerd_root() {
     );
     let received = collector.wait_quiet(Duration::from_secs(2), Duration::from_secs(30));
     let (records, first_message, first_record) = decode(&received);
+    // What crossed the impostor's veth (its datagrams, its neighbour discovery): only on
+    // the node's end, as the node's; nothing of it inside a pod.
+    let (spoofed, records): (Vec<DataRecord>, Vec<DataRecord>) = records
+        .into_iter()
+        .partition(|r| r.get_str("interfaceName") == Some(impostor::HOST_END));
+    let port = Some(u64::from(impostor_port));
+    assert!(
+        spoofed
+            .iter()
+            .any(|r| r.get_u64("sourceTransportPort") == port),
+        "the node's end saw the impostor's datagrams: {spoofed:#?}"
+    );
+    assert!(!records
+        .iter()
+        .any(|r| r.get_u64("sourceTransportPort") == port));
+    for r in &spoofed {
+        assert_eq!(u(r, "k8sObservationPoint"), 3, "{r:?}");
+        assert_eq!(s(r, "k8sPodName"), "", "{r:?}");
+    }
     let http = http_records(&records);
     assert_eq!(http.len(), 6 + 2 * ring.len() + 1, "{http:#?}");
     for r in &http {
@@ -352,12 +397,12 @@ fn node_daemonset_under_containerd_root() {
     pods.push(late_pod);
     check_from_node(&http, &pods[3], &pods, 1);
     check_attribution(&records, &pods);
-    assert_log(&agent, &records);
+    assert_log(&agent, records.len() + spoofed.len());
 
     for run in apps.iter().map(|(_, run)| run).chain([&agent]) {
         run.stop();
     }
-    drop((apps, agent, late, collector));
+    drop((apps, agent, late, collector, impostor));
     let left = node.shut_down();
     assert!(left.is_empty(), "left behind: {left:#?}");
     let since = |at: Option<Instant>| at.map(|t| t.duration_since(sandbox_start));

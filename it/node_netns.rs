@@ -4,20 +4,25 @@
 //! behind the node's uplink standing for a pod on another node, pod identities from a
 //! PodList file. Real TCP between every pair of pods, to and from the remote pod, and from
 //! the node; a fourth pod namespace appears after start and disappears while a connection
-//! is open. IPFIX goes over UDP to a collector on the node's loopback. Needs root; every
-//! namespace is deleted when the test ends, however it ends.
+//! is open. The pods' sandboxes are known to a CRI on a unix socket (`node_netns/runtime.rs`,
+//! answering as containerd does); a namespace that no sandbox owns claims pod 1's address
+//! and sends traffic, which no record may attribute to pod 1. IPFIX goes over UDP to a
+//! collector on the node's loopback. Needs root; every namespace and mount is removed when
+//! the test ends, however it ends.
 
 #[path = "node_netns/cluster.rs"]
 mod cluster;
 mod common;
 #[path = "node_netns/records.rs"]
 mod records;
+#[path = "node_netns/runtime.rs"]
+mod runtime;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cluster::{exec, pod_ip, pod_list, python_in, Cluster, NODE, REMOTE};
+use cluster::{exec, ip, pod_ip, pod_list, python_in, Cluster, NODE, REMOTE};
 use common::*;
 use podflow::ipfix::DataRecord;
 use records::{converse, counts, observed_in, of, s, u, who, Conversation};
@@ -31,6 +36,15 @@ fn metric(node_ns: &str, listen: &str, name: &str) -> Option<u64> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The UDP collector on the node's loopback, writing what it gets to `ipfix`.
+fn collector(cluster: &Cluster, ipfix: &Path) -> Background {
+    let mut c = exec(&cluster.node, "python3");
+    c.arg(root().join("it/py/udp_sink.py"))
+        .args(["127.0.0.1", "4739"])
+        .arg(ipfix);
+    start(c).0
 }
 
 fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Duration {
@@ -49,8 +63,43 @@ fn node_mode_attributes_every_flow_to_its_pod_and_peer() {
     for i in 1..=3 {
         cluster.add_pod(i, true);
     }
-    // Not a network namespace: entering it fails, is logged once and counted.
-    std::os::unix::fs::symlink("/proc/self/ns/uts", cluster.netns_dir.join("bogus")).unwrap();
+    // Neither is a namespace, though the runtime names them as its sandboxes': a link to
+    // another kind of namespace and a FIFO (which would block an open without O_NONBLOCK).
+    let bogus = cluster.netns_dir.join("bogus");
+    std::os::unix::fs::symlink("/proc/self/ns/uts", &bogus).unwrap();
+    let fifo = cluster.netns_dir.join("cni-fifo");
+    run(Command::new("mkfifo").arg(&fifo));
+    for (id, path) in [("bogus", &bogus), ("fifo", &fifo)] {
+        cluster.runtime.add(runtime::FakeSandbox {
+            id: id.into(),
+            name: id.into(),
+            namespace: "ops".into(),
+            uid: format!("uid-{id}"),
+            netns: path.clone(),
+        });
+    }
+    // A namespace no sandbox owns, claiming pod 1's address.
+    let impostor = cluster.add_impostor(1);
+    // Pod 3 with more interfaces than node.max_interfaces_per_namespace (3).
+    // Four more: two veth pairs with both ends inside (this kernel has no dummy driver).
+    for d in 0..2 {
+        let (a, b) = (format!("xa{d}"), format!("xb{d}"));
+        ip(&[
+            "-n",
+            &cluster.pods[&3],
+            "link",
+            "add",
+            &a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &b,
+        ]);
+        for name in [&a, &b] {
+            ip(&["-n", &cluster.pods[&3], "link", "set", name, "up"]);
+        }
+    }
     let mut servers: Vec<Background> = cluster
         .pods
         .values()
@@ -58,18 +107,37 @@ fn node_mode_attributes_every_flow_to_its_pod_and_peer() {
         .map(|ns| start(python_in(ns, &["tcp-server", "0.0.0.0", "8080"])).0)
         .collect();
     let ipfix = dir.path().join("collector.ipfix");
-    let (_collector, _) = start({
-        let mut c = exec(&cluster.node, "python3");
-        c.arg(root().join("it/py/udp_sink.py"))
-            .args(["127.0.0.1", "4739"])
-            .arg(&ipfix);
-        c
-    });
+    let _collector = collector(&cluster, &ipfix);
     let probe = NodeProbe::start(&cluster, dir.path());
+    let caps = probe.capabilities();
 
     let talks = Talks::make(&cluster);
+    // The impostor sends to the remote pod as pod 1 would.
+    let impostor_port: u64 = run(&mut python_in(
+        &impostor,
+        &["udp-send", REMOTE, "9999", "20", "300"],
+    ))
+    .parse()
+    .unwrap();
     let picked = a_pod_comes_and_goes(&mut cluster, &mut servers, &probe, &ipfix);
-    assert_eq!(probe.metric("podflow_node_namespace_errors_total"), Some(1));
+    for (name, value) in [
+        ("podflow_node_namespace_errors_total", 0),
+        ("podflow_node_namespaces_unknown", 1),
+        ("podflow_node_namespaces_refused_total", 1),
+        ("podflow_node_interface_limit_hits_total", 1),
+        ("podflow_node_runtime_up", 1),
+    ] {
+        let log = probe.log_text();
+        assert_eq!(
+            probe.metric(name),
+            Some(value),
+            "{name}; podflow's log:\n{log}"
+        );
+    }
+    // Pods 1 and 2's eth0, pod 3's eth0 and two more; on the node its eth0, the impostor's
+    // veth end (the impostor is not captured, so its veth is the node's), and pod 4's: its
+    // server still holds the namespace that `ip netns del` only unnamed.
+    assert_eq!(probe.metric("podflow_node_interfaces"), Some(2 + 3 + 3));
     let text = probe.stop();
     drop(servers);
     std::thread::sleep(Duration::from_millis(300));
@@ -78,11 +146,34 @@ fn node_mode_attributes_every_flow_to_its_pod_and_peer() {
     let records = flow_records(&decode_stream(&bytes));
     assert!(text.contains("capturing pod namespace"), "{text}");
     assert!(!text.contains("ERROR"), "{text}");
-    assert_eq!(
-        text.matches("cannot enter the network namespace").count(),
-        1,
+    assert!(
+        !text.contains("cannot enter the network namespace"),
         "{text}"
     );
+    let refused = "not capturing a network namespace that no pod sandbox";
+    assert_eq!(text.matches(refused).count(), 1, "{text}");
+    assert_eq!(text.matches("too many interfaces").count(), 1, "{text}");
+    // Only what node mode uses, out of a root test's every capability.
+    const NET_ADMIN: u64 = 1 << 12;
+    const NET_RAW: u64 = 1 << 13;
+    const SYS_ADMIN: u64 = 1 << 21;
+    assert_eq!(
+        caps,
+        [NET_ADMIN | NET_RAW | SYS_ADMIN; 3],
+        "CapEff, CapPrm, CapBnd"
+    );
+    // The impostor's packets are no pod's: never observed in a pod namespace, and on the
+    // node's uplink the node's own, with the remote pod as the peer.
+    let spoofed: Vec<&DataRecord> = records
+        .iter()
+        .filter(|r| r.get_u64("sourceTransportPort") == Some(impostor_port))
+        .collect();
+    assert!(!spoofed.is_empty(), "the uplink saw the impostor's packets");
+    for r in &spoofed {
+        assert_eq!(u(r, "k8sObservationPoint"), 3, "{r:?}");
+        assert_eq!(s(r, "k8sPodName"), "", "{r:?}");
+        assert_eq!(s(r, "k8sPeerPodName"), "api-0", "{r:?}");
+    }
     check_east_west(&records, &talks.east_west);
     check_north_south(&records, &talks);
     check_decoded_by_name(&ipfix);
@@ -102,6 +193,11 @@ impl NodeProbe {
     /// Starts it on a PodList of the cluster's pods and waits until it captures the
     /// three pod namespaces.
     fn start(cluster: &Cluster, dir: &Path) -> NodeProbe {
+        NodeProbe::start_with(cluster, dir, 3, &[])
+    }
+
+    /// Starts it with `extra` environment and waits until it captures `pods` namespaces.
+    fn start_with(cluster: &Cluster, dir: &Path, pods: u64, extra: &[(&str, &str)]) -> NodeProbe {
         let pods_file = dir.join("pods.json");
         std::fs::write(&pods_file, pod_list().to_string()).unwrap();
         let listen = "127.0.0.1:9478";
@@ -116,8 +212,10 @@ impl NodeProbe {
             .args(
                 podflow_envs(&pods_file, cluster, listen)
                     .iter()
+                    .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
                     .map(|(k, v)| format!("{k}={v}")),
             )
+            .args(extra.iter().map(|(k, v)| format!("{k}={v}")))
             .arg(&podflow_bin);
         let process = Background(
             cmd.stderr(std::fs::File::create(&log).unwrap())
@@ -131,14 +229,32 @@ impl NodeProbe {
             listen,
             log,
         };
-        wait_for("three pod namespaces", Duration::from_secs(20), || {
-            probe.metric("podflow_node_namespaces_with_pod") == Some(3)
-        });
+        let t0 = Instant::now();
+        while probe.metric("podflow_node_namespaces_with_pod") != Some(pods) {
+            let log = probe.log_text();
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{pods} pod namespaces not captured; podflow's log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
         probe
     }
 
     fn metric(&self, name: &str) -> Option<u64> {
         metric(&self.node, self.listen, name)
+    }
+
+    /// CapEff, CapPrm and CapBnd of the running process.
+    fn capabilities(&self) -> [u64; 3] {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.process.0.id())).unwrap();
+        ["CapEff", "CapPrm", "CapBnd"].map(|k| {
+            let line = status
+                .lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix(":"));
+            u64::from_str_radix(line.unwrap().trim(), 16).unwrap()
+        })
     }
 
     fn log_text(&self) -> String {
@@ -376,6 +492,8 @@ fn podflow_envs(pods: &Path, cluster: &Cluster, listen: &str) -> Vec<(String, St
             format!("[\"{}\"]", cluster.netns_dir.display()),
         ),
         ("PODFLOW_NODE__SCAN_PROCESSES", "false".into()),
+        ("PODFLOW_NODE__RUNTIME_ENDPOINT", cluster.runtime.endpoint()),
+        ("PODFLOW_NODE__MAX_INTERFACES_PER_NAMESPACE", "3".into()),
         // Long enough that a namespace seen within a few seconds was seen by inotify.
         ("PODFLOW_NODE__RESCAN_SECS", "60".into()),
         ("PODFLOW_TELEMETRY__LISTEN", listen.into()),
@@ -384,6 +502,96 @@ fn podflow_envs(pods: &Path, cluster: &Cluster, listen: &str) -> Vec<(String, St
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect()
+}
+
+/// One pod opens new flows far past its share of the flow table while another pod keeps
+/// one flow going: the flood is cut at the share (counted, logged once), nothing is ended
+/// early, and the steady flow is exported whole, every packet counted.
+#[test]
+fn a_pods_flood_leaves_the_other_pods_flows_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new(dir.path());
+    for i in 1..=2 {
+        cluster.add_pod(i, true);
+    }
+    let ipfix = dir.path().join("collector.ipfix");
+    let _collector = collector(&cluster, &ipfix);
+    let extra = [
+        ("PODFLOW_FLOW__MAX_FLOWS", "2000"),
+        ("PODFLOW_NODE__MAX_FLOWS_PER_NAMESPACE", "500"),
+        ("PODFLOW_NODE__RESCAN_SECS", "1"),
+    ];
+    // The remote pod takes every datagram and answers none (no ICMP either).
+    let sink = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',int(sys.argv[1])))\nprint('ready',flush=True)\nwhile True: s.recv(2048)\n";
+    let _sinks: Vec<Background> = ["9997", "9998"]
+        .map(|port| start(exec(&cluster.remote, "python3").args(["-c", sink, port])).0)
+        .into();
+    let probe = NodeProbe::start_with(&cluster, dir.path(), 2, &extra);
+    // Pod 2's steady flow: 300 datagrams over some 0.6 s, while pod 1 sends one datagram
+    // from each of 5000 sockets (a new flow each) to the remote pod.
+    let steady = std::thread::scope(|s| {
+        let steady = s.spawn(|| {
+            let out = run(&mut python_in(
+                &cluster.pods[&2],
+                &["udp-send", REMOTE, "9998", "300", "100"],
+            ));
+            out.parse::<u64>().unwrap()
+        });
+        let flood = "import socket,sys\nfor _ in range(5000):\n    s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n    s.sendto(b'x',(sys.argv[1],9997))\n    s.close()\n";
+        run(exec(&cluster.pods[&1], "python3").args(["-c", flood, REMOTE]));
+        steady.join().unwrap()
+    });
+    let t0 = Instant::now();
+    while probe.metric("podflow_node_flow_share_hits_total") != Some(1) {
+        let out = exec(&cluster.node, "curl")
+            .args(["-s", &format!("http://{}/metrics", probe.listen)])
+            .output()
+            .unwrap();
+        let metrics = String::from_utf8_lossy(&out.stdout).to_string();
+        let log = probe.log_text();
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the flood is not counted: {metrics}\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let refused = probe.metric("podflow_node_flows_refused_total").unwrap();
+    assert!(refused >= 4000, "{refused} new flows refused");
+    let evicted = probe.metric("podflow_flows_ended_total{reason=\"lack_of_resources\"}");
+    assert_eq!(evicted, Some(0), "nothing ended early");
+    let text = probe.stop();
+    assert_eq!(
+        text.matches("holds its share of the flow table").count(),
+        1,
+        "{text}"
+    );
+
+    let bytes = std::fs::read(&ipfix).unwrap();
+    let records = flow_records(&decode_stream(&bytes));
+    let in_pod_2: Vec<&DataRecord> = records
+        .iter()
+        .filter(|r| r.get_u64("sourceTransportPort") == Some(steady))
+        .filter(|r| r.get_u64("k8sObservationPoint") == Some(2))
+        .collect();
+    assert!(!in_pod_2.is_empty(), "pod 2's flow was exported");
+    for r in &in_pod_2 {
+        assert_eq!(s(r, "k8sPodName"), "db-0", "{r:?}");
+    }
+    let packets: u64 = in_pod_2.iter().map(|r| u(r, "packetDeltaCount")).sum();
+    assert_eq!(packets, 300, "every packet of pod 2's flow: {in_pod_2:?}");
+    // Pod 1's flows in its namespace: its share, none ended before the shutdown; a few are
+    // its own neighbour discovery, the rest the flood's.
+    let in_pod_1: Vec<&DataRecord> = records
+        .iter()
+        .filter(|r| r.get_u64("k8sObservationPoint") == Some(2))
+        .filter(|r| r.get_str("k8sPodName") == Some("web-7c9d8f6b5-x2x9k"))
+        .collect();
+    assert_eq!(in_pod_1.len(), 500, "flows of pod 1");
+    let flood = in_pod_1
+        .iter()
+        .filter(|r| r.get_u64("destinationTransportPort") == Some(9997))
+        .count();
+    assert!(flood >= 490, "{flood} flows of the flood");
 }
 
 /// Without the capabilities it needs, node mode stops at once (exit 2) and names the one

@@ -1,6 +1,6 @@
 //! The one Linux capability live capture needs, CAP_NET_RAW: raising it into the effective
 //! set at start, and reading the process's capability state to say why a packet socket was
-//! refused.
+//! refused. Plus letting go of the capabilities a mode does not use ([`keep_only`]).
 //!
 //! Kubernetes has no ambient capabilities, so a non-root podflow gets NET_RAW only through
 //! the file capability of its binary, which the image sets with the permitted bit alone
@@ -9,6 +9,10 @@
 //! ([`raise_net_raw`]). Capabilities belong to threads and new threads inherit them: the
 //! raise must happen before any thread is started.
 #![forbid(unsafe_code)]
+
+mod keep;
+
+pub use keep::{bounding, keep_only, Kept};
 
 use std::fmt;
 use std::io;

@@ -90,14 +90,45 @@ pub(super) fn assert_process_scan_access(objects: &[Value], scan: bool) {
     assert_eq!(config["node"]["scan_processes"], scan);
 }
 
+/// The directory of the container runtime's socket: a read-only hostPath mount at the
+/// same path (`None`: no runtime endpoint, no such mount).
+pub(super) fn assert_runtime_mount(objects: &[Value], dir: Option<&str>) {
+    let (pod, c) = node_pod(objects);
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "runtime");
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "runtime");
+    match dir {
+        Some(dir) => {
+            let volume = volume.expect("a runtime volume");
+            assert_eq!(
+                volume["hostPath"],
+                json!({"path": dir, "type": "Directory"})
+            );
+            assert_eq!(
+                mount,
+                Some(&json!({"name": "runtime", "mountPath": dir, "readOnly": true}))
+            );
+        }
+        None => assert_eq!((volume, mount), (None, None)),
+    }
+}
+
 /// The netns directories: each a read-only hostPath mount at the same path, with
-/// HostToContainer propagation, and nothing else from the host but these.
+/// HostToContainer propagation, and nothing else from the host but these and the
+/// runtime's socket directory.
 pub(super) fn assert_netns_mounts(objects: &[Value], dirs: &[&str]) {
     let (pod, c) = node_pod(objects);
     let volumes = pod["volumes"].as_array().unwrap();
     let host_paths: Vec<&Value> = volumes
         .iter()
-        .filter(|v| v.get("hostPath").is_some())
+        .filter(|v| v.get("hostPath").is_some() && v["name"] != "runtime")
         .collect();
     assert_eq!(
         host_paths.len(),
@@ -190,7 +221,7 @@ fn node_mode_next_to_the_webhook() {
         }
     }
 
-    // The DaemonSet: the node's network and processes, on every node, one node at a time.
+    // The DaemonSet: the node's network, on every node, one node at a time.
     let daemonset = named(&objects, "DaemonSet", NODE_NAME);
     assert_eq!(
         daemonset["spec"]["updateStrategy"],
@@ -198,7 +229,7 @@ fn node_mode_next_to_the_webhook() {
     );
     let (pod, c) = node_pod(&objects);
     assert_eq!(pod["hostNetwork"], true);
-    assert_eq!(pod["hostPID"], true);
+    assert!(pod.get("hostPID").is_none(), "no process scan by default");
     assert_eq!(pod["dnsPolicy"], "ClusterFirstWithHostNet");
     assert_eq!(pod["tolerations"], json!([{"operator": "Exists"}]));
     assert_eq!(pod["terminationGracePeriodSeconds"], 30);
@@ -234,7 +265,7 @@ fn node_mode_next_to_the_webhook() {
     assert_eq!(sc["runAsUser"], 0);
     assert_eq!(sc["runAsNonRoot"], false);
     assert_eq!(sc["readOnlyRootFilesystem"], true);
-    assert_process_scan_access(&objects, true);
+    assert_process_scan_access(&objects, false);
     assert!(
         sc.get("allowPrivilegeEscalation").is_none(),
         "Kubernetes refuses allowPrivilegeEscalation: false with SYS_ADMIN: {sc}"
@@ -264,6 +295,7 @@ fn node_mode_next_to_the_webhook() {
         "no CPU limit by default"
     );
     assert_netns_mounts(&objects, &["/var/run/netns"]);
+    assert_runtime_mount(&objects, Some("/run/containerd"));
     assert!(c["volumeMounts"].as_array().unwrap().contains(&json!({
         "name": "config", "mountPath": "/etc/podflow/podflow.yaml",
         "subPath": "podflow.yaml", "readOnly": true
@@ -316,7 +348,9 @@ fn node_mode_next_to_the_webhook() {
             "k8s": {"source": "kube"},
             "telemetry": {"listen": "0.0.0.0:9477"},
             "node": {
-                "netns_dirs": ["/var/run/netns"], "scan_processes": true, "proc_dir": "/proc",
+                "runtime_endpoint": "unix:///run/containerd/containerd.sock",
+                "max_interfaces_per_namespace": 8,
+                "netns_dirs": ["/var/run/netns"], "scan_processes": false, "proc_dir": "/proc",
                 "rescan_secs": 5, "pod_interfaces": [], "capture_host": true,
                 "host_interfaces": [], "host_pod_veths": false
             },

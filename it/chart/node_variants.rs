@@ -3,7 +3,7 @@
 
 use super::node::{
     assert_netns_mounts, assert_node_config_loads, assert_node_rbac, assert_process_scan_access,
-    node_pod, selects,
+    assert_runtime_mount, node_pod, selects,
 };
 use super::*;
 
@@ -131,15 +131,15 @@ fn node_mode_privileged() {
     );
     assert_eq!(sc["runAsUser"], 0);
     assert_eq!(sc["readOnlyRootFilesystem"], true);
-    // Privileged holds every capability, but not the node's PID namespace: the process
-    // scan still asks for it.
-    assert_eq!(node_pod(&objects).0["hostPID"], true);
+    // Privileged holds every capability, but not the node's PID namespace: only the
+    // process scan asks for it.
+    assert!(node_pod(&objects).0.get("hostPID").is_none());
     assert_netns_mounts(&objects, &["/var/run/netns"]);
     assert_node_config_loads(&config_of(&objects, NODE_NAME).0);
-    let objects = render(&["node-privileged.yaml"], &["node.scanProcesses=false"])
-        .unwrap_or_else(|e| panic!("node.scanProcesses=false:\n{e}"));
+    let objects = render(&["node-privileged.yaml"], &["node.scanProcesses=true"])
+        .unwrap_or_else(|e| panic!("node.scanProcesses=true:\n{e}"));
     validate(&objects);
-    assert!(node_pod(&objects).0.get("hostPID").is_none());
+    assert_eq!(node_pod(&objects).0["hostPID"], true);
 }
 
 #[test]
@@ -154,9 +154,12 @@ fn node_mode_second_netns_dir() {
     assert_process_scan_access(&objects, false);
     assert_node_config_loads(&text);
 
-    // No directory at all: the namespaces are found through the processes alone.
-    let objects = render(&["node.yaml"], &["node.netnsDirs=null"])
-        .unwrap_or_else(|e| panic!("node.netnsDirs=null:\n{e}"));
+    // No directory at all: the sandboxes' namespaces are reached through their processes.
+    let objects = render(
+        &["node.yaml"],
+        &["node.netnsDirs=null", "node.scanProcesses=true"],
+    )
+    .unwrap_or_else(|e| panic!("node.netnsDirs=null:\n{e}"));
     validate(&objects);
     assert_netns_mounts(&objects, &[]);
     let (text, config) = config_of(&objects, NODE_NAME);
@@ -182,7 +185,8 @@ fn node_mode_with_a_pod_list_file_and_no_process_scan() {
     );
     assert_process_scan_access(&objects, false);
     let (pod, c) = node_pod(&objects);
-    // From the host: the namespace directory, and the extra volume after the chart's own.
+    // From the host: the namespace directory, the runtime's socket directory, and the
+    // extra volume after the chart's own.
     let volumes = pod["volumes"].as_array().unwrap();
     let host_paths: Vec<&Value> = volumes.iter().map(|v| &v["hostPath"]["path"]).collect();
     assert_eq!(
@@ -190,6 +194,7 @@ fn node_mode_with_a_pod_list_file_and_no_process_scan() {
         [
             &Value::Null,
             &json!("/var/run/netns"),
+            &json!("/run/containerd"),
             &json!("/var/lib/podflow")
         ]
     );
@@ -228,4 +233,43 @@ fn node_mode_app_armor_annotation_before_1_30() {
     let (_, c) = node_pod(&objects);
     assert_eq!(c["name"], "podflow");
     assert!(c["securityContext"].get("appArmorProfile").is_none());
+}
+
+#[test]
+fn node_mode_runtime_endpoint() {
+    // CRI-O's socket: its directory is mounted instead of containerd's.
+    let objects = render(
+        &["node.yaml"],
+        &["node.runtimeEndpoint=unix:///var/run/crio/crio.sock"],
+    )
+    .unwrap_or_else(|e| panic!("CRI-O:\n{e}"));
+    validate(&objects);
+    assert_runtime_mount(&objects, Some("/var/run/crio"));
+    let (text, config) = config_of(&objects, NODE_NAME);
+    assert_eq!(
+        config["node"]["runtime_endpoint"],
+        "unix:///var/run/crio/crio.sock"
+    );
+    assert_node_config_loads(&text);
+    // None: no mount, and podflow takes the empty endpoint.
+    let objects = render(&["node.yaml"], &["node.runtimeEndpoint="])
+        .unwrap_or_else(|e| panic!("no runtime:\n{e}"));
+    assert_runtime_mount(&objects, None);
+    let (text, config) = config_of(&objects, NODE_NAME);
+    assert_eq!(config["node"]["runtime_endpoint"], "");
+    assert_node_config_loads(&text);
+    // Not a unix socket, or no interface at all: refused with the value named.
+    for (set, says) in [
+        (
+            "node.runtimeEndpoint=tcp://10.0.0.1:10010",
+            "node.runtimeEndpoint=\"tcp://10.0.0.1:10010\" must be the runtime's CRI socket",
+        ),
+        (
+            "node.maxInterfacesPerNamespace=0",
+            "node.maxInterfacesPerNamespace=0 must be a whole number, 1 or more",
+        ),
+    ] {
+        let e = render(&["node.yaml"], &[set]).unwrap_err();
+        assert!(e.contains(says), "{set}: {e}");
+    }
 }

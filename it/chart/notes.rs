@@ -84,8 +84,8 @@ fn notes_say_what_node_mode_installed() {
         &format!("DaemonSet/{NODE_NAME} (a pod on every node)"),
         &format!("ConfigMap/{NODE_NAME} (podflow.yaml)"),
         &format!("ClusterRole/{NODE_NAME} (get, list and watch on pods,\n    nothing else)"),
-        "with NET_RAW, SYS_ADMIN and SYS_PTRACE",
-        "(in /var/run/netns and through\nthe node's processes) and on the node's own interfaces",
+        "in the node's network namespace, with NET_RAW and SYS_ADMIN",
+        "every pod sandbox that the container runtime at\nunix:///run/containerd/containerd.sock reports (opened in /var/run/netns), attributed to the pod that owns it, and on the node's own interfaces",
         "exports to udp://collector.monitoring:4739",
         "Pods that also got the sidecar are observed by both.",
         &format!(
@@ -121,12 +121,16 @@ fn notes_say_what_node_mode_installed() {
 
     let text = notes("node-privileged.yaml");
     assert!(text.contains("privileged (node.privileged)"), "{text}");
+    assert!(
+        text.contains("root in the node's network namespace, privileged"),
+        "{text}"
+    );
     assert!(!text.contains("SYS_ADMIN"), "{text}");
 
     let text = notes("node-cri.yaml");
     for expected in [
         "root in the node's network namespace, with NET_RAW and SYS_ADMIN.",
-        "(in /var/run/netns) and on the node's own interfaces",
+        "(opened in /var/run/netns), attributed to the pod that owns it, and on the node's own interfaces",
     ] {
         assert!(text.contains(expected), "NOTES lacks {expected:?}:\n{text}");
     }

@@ -6,7 +6,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
@@ -17,7 +16,7 @@ use k8s_cri::v1::{
     RunPodSandboxRequest, StartContainerRequest, StatusRequest, StatusResponse,
     StopContainerRequest, StopPodSandboxRequest, VersionRequest, VersionResponse,
 };
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 /// What went wrong talking to the runtime.
 #[derive(Debug, thiserror::Error)]
@@ -55,20 +54,8 @@ impl Cri {
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        let socket = path.to_path_buf();
-        // The URI is required by tonic but unused: every connection goes to the socket.
         let channel = runtime
-            .block_on(
-                Endpoint::from_static("http://cri.invalid")
-                    .timeout(CALL_TIMEOUT)
-                    .connect_with_connector(tower::service_fn(move |_: Uri| {
-                        let socket = socket.clone();
-                        async move {
-                            let stream = tokio::net::UnixStream::connect(socket).await?;
-                            Ok::<_, std::io::Error>(TokioIo::new(stream))
-                        }
-                    })),
-            )
+            .block_on(podflow::node::unix_channel(path, CALL_TIMEOUT))
             .map_err(|source| CriError::Connect {
                 path: path.to_path_buf(),
                 source,

@@ -16,8 +16,10 @@ use crate::cri::wire::{interface_to, Counts};
 
 /// What the test knows of a pod whose records it checks.
 pub struct Observed<'a> {
-    /// What the PodList says of it; none for a pod the list leaves out.
+    /// What the test made of it (its name and namespace, as the runtime reports them).
     pub app: Option<&'a App>,
+    /// The PodList names it (its workload is known); else only the runtime does.
+    pub listed: bool,
     pub uid: String,
     pub ip: Ipv4Addr,
     /// The IPv6 link-local addresses of its eth0 and of its veth's host end.
@@ -98,7 +100,8 @@ pub fn http_records(records: &[DataRecord]) -> Vec<&DataRecord> {
 fn assert_observed_in(r: &DataRecord, pod: &Observed) {
     assert_eq!(s(r, "k8sPodName"), pod.name(), "{r:?}");
     let (namespace, uid, workload) = match pod.app {
-        Some(app) => (app.namespace, pod.uid.as_str(), app.workload),
+        Some(app) if pod.listed => (app.namespace, pod.uid.as_str(), app.workload),
+        Some(app) => (app.namespace, pod.uid.as_str(), ("", "")),
         None => ("", "", ("", "")),
     };
     assert_eq!(s(r, "k8sPodNamespace"), namespace, "{r:?}");

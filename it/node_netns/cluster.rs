@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use serde_json::json;
 
 use crate::common::{root, run};
+use crate::runtime::{FakeRuntime, FakeSandbox};
 
 pub fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("ip runs");
@@ -31,14 +32,37 @@ pub fn python_in(ns: &str, args: &[&str]) -> Command {
     cmd
 }
 
-/// A node namespace, its pods and a remote namespace; all deleted on drop.
+/// A node namespace, its pods and a remote namespace, and the container runtime that knows
+/// the pods; all deleted on drop.
 pub struct Cluster {
+    /// Told apart from other clusters of the process in every name.
+    id: String,
     pub node: String,
     pub remote: String,
     /// Namespace name of pod `i` (1-based).
     pub pods: BTreeMap<u8, String>,
-    /// What podflow is told to watch (`node.netns_dirs`): links to the pods' namespaces.
+    /// Namespaces that are no pod's (made by a process of a pod, say).
+    pub others: Vec<String>,
+    /// What podflow is told to watch (`node.netns_dirs`): bind mounts of the pods'
+    /// namespaces, as containerd makes them.
     pub netns_dir: PathBuf,
+    /// The CRI that says which sandbox owns which namespace.
+    pub runtime: FakeRuntime,
+}
+
+/// Where the runtime says it keeps the namespaces: a path of its own that podflow does not
+/// see, as in a container where the node's directory is mounted elsewhere.
+const RUNTIME_NETNS_DIR: &str = "/run/fake-containerd/netns";
+
+/// Name and namespace of pod `i`, as in [`pod_list`].
+pub fn pod_meta(i: u8) -> (&'static str, &'static str) {
+    match i {
+        1 => ("web-7c9d8f6b5-x2x9k", "shop"),
+        2 => ("db-0", "shop"),
+        3 => ("debug", "ops"),
+        4 => ("report-29400480-abcde", "ops"),
+        _ => unreachable!(),
+    }
 }
 
 pub const REMOTE: &str = "10.254.9.2";
@@ -50,14 +74,32 @@ pub fn pod_ip(i: u8) -> String {
 
 impl Cluster {
     pub fn new(dir: &Path) -> Cluster {
-        let id = std::process::id();
+        // Tests of one process run at once: each cluster names its namespaces apart.
+        static CLUSTERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}-{n}", std::process::id());
         let c = Cluster {
             node: format!("pf-node-{id}"),
             remote: format!("pf-remote-{id}"),
+            id: id.clone(),
             pods: BTreeMap::new(),
+            others: Vec::new(),
             netns_dir: dir.join("netns"),
+            runtime: FakeRuntime::start(&dir.join("cri.sock")),
         };
         std::fs::create_dir(&c.netns_dir).unwrap();
+        // A shared mount, as /var/run/netns is: namespaces mounted in it after podflow
+        // started (in the mount namespace of its `ip netns exec`) show up there too.
+        // Private first: a bind mount joins the peer group of the mount it is made in, and
+        // each pod's mount would then be made twice, once hidden beneath this one.
+        for how in ["--bind", "--make-private", "--make-shared"] {
+            let mut mount = Command::new("mount");
+            mount.arg(how);
+            if how == "--bind" {
+                mount.arg(&c.netns_dir);
+            }
+            run(mount.arg(&c.netns_dir));
+        }
         for ns in [&c.node, &c.remote] {
             ip(&["netns", "add", ns]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
@@ -96,32 +138,59 @@ impl Cluster {
         c
     }
 
-    /// Adds pod `i`: its namespace, `eth0` with a /32, the host end `vethp<i>`; linked
-    /// into the watched directory when `watched`.
+    /// Adds pod `i`: its namespace, `eth0` with a /32, the host end `vethp<i>`; mounted
+    /// into the watched directory and known to the runtime when `watched`.
     pub fn add_pod(&mut self, i: u8, watched: bool) {
-        let ns = format!("pf-pod{i}-{}", std::process::id());
-        ip(&["netns", "add", &ns]);
+        let ns = format!("pf-pod{i}-{}", self.id);
         self.pods.insert(i, ns.clone());
-        let veth = format!("vethp{i}");
+        self.plug(&ns, &format!("vethp{i}"), &pod_ip(i), true);
+        if watched {
+            self.watch(i);
+        }
+    }
+
+    /// A namespace that no sandbox owns, made as a pod's process could (`unshare -n`),
+    /// whose `eth0` claims pod `i`'s address; mounted into the watched directory beside the
+    /// pods'. Its name.
+    pub fn add_impostor(&mut self, i: u8) -> String {
+        let ns = format!("pf-impostor-{}", self.id);
+        self.others.push(ns.clone());
+        // No route to it on the node: the address's route stays pod i's.
+        self.plug(&ns, "vethimp", &pod_ip(i), false);
+        // Its packets leave by the uplink although the route back to its address is pod
+        // i's: no reverse-path filter on the node.
+        for conf in ["all", "vethimp"] {
+            let key = format!("net.ipv4.conf.{conf}.rp_filter=0");
+            run(exec(&self.node, "sysctl").args(["-qw", &key]));
+        }
+        self.mount_in_dir(&ns);
+        ns
+    }
+
+    /// Namespace `ns` joined to the node by a veth pair (`host_end` on the node), with
+    /// `addr`/32 on its `eth0`, routed the Calico way (the node's route to `addr` only
+    /// with `route`).
+    fn plug(&self, ns: &str, host_end: &str, addr: &str, route: bool) {
+        ip(&["netns", "add", ns]);
+        let veth = host_end.to_string();
         ip(&[
-            "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &veth, "netns",
+            "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", &veth, "netns",
             &self.node,
         ]);
-        let addr = pod_ip(i);
         ip(&[
             "-n",
-            &ns,
+            ns,
             "addr",
             "add",
             &format!("{addr}/32"),
             "dev",
             "eth0",
         ]);
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
-        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
+        ip(&["-n", ns, "link", "set", "lo", "up"]);
+        ip(&["-n", ns, "link", "set", "eth0", "up"]);
         ip(&[
             "-n",
-            &ns,
+            ns,
             "route",
             "add",
             "169.254.1.1",
@@ -132,7 +201,7 @@ impl Cluster {
         ]);
         ip(&[
             "-n",
-            &ns,
+            ns,
             "route",
             "add",
             "default",
@@ -143,40 +212,82 @@ impl Cluster {
         ]);
         ip(&["-n", &self.node, "link", "set", &veth, "up"]);
         run(exec(&self.node, "sysctl").args(["-qw", &format!("net.ipv4.conf.{veth}.proxy_arp=1")]));
-        ip(&[
-            "-n",
-            &self.node,
-            "route",
-            "add",
-            &format!("{addr}/32"),
-            "dev",
-            &veth,
-        ]);
-        if watched {
-            self.watch(i);
+        // Proxy ARP answers at once (by default after up to 0.8 s, while the first
+        // packets wait in a queue that a burst overflows).
+        run(exec(&self.node, "sysctl")
+            .args(["-qw", &format!("net.ipv4.neigh.{veth}.proxy_delay=0")]));
+        if route {
+            ip(&[
+                "-n",
+                &self.node,
+                "route",
+                "add",
+                &format!("{addr}/32"),
+                "dev",
+                &veth,
+            ]);
         }
     }
 
+    /// Pod `i`'s sandbox runs: its namespace bind-mounted into the watched directory, and
+    /// the runtime knows it.
     pub fn watch(&self, i: u8) {
         let ns = &self.pods[&i];
-        std::os::unix::fs::symlink(
-            Path::new("/var/run/netns").join(ns),
-            self.netns_dir.join(ns),
-        )
-        .unwrap();
+        self.mount_in_dir(ns);
+        let (name, namespace) = pod_meta(i);
+        self.runtime.add(FakeSandbox {
+            id: format!("sandbox-{i}"),
+            name: name.into(),
+            namespace: namespace.into(),
+            uid: format!("uid-{name}"),
+            netns: Path::new(RUNTIME_NETNS_DIR).join(ns),
+        });
     }
 
-    /// Removes pod `i` as the runtime does: the bind mount goes, the namespace with it.
+    fn mount_in_dir(&self, ns: &str) {
+        let at = self.netns_dir.join(ns);
+        std::fs::write(&at, "").unwrap();
+        let from = Path::new("/var/run/netns").join(ns);
+        run(Command::new("mount").arg("--bind").arg(from).arg(&at));
+    }
+
+    /// Lazily, as containerd does (MNT_DETACH): podflow holds the namespace open.
+    fn unmount_from_dir(&self, ns: &str) {
+        let at = self.netns_dir.join(ns);
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&at)
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_file(&at);
+    }
+
+    /// Removes pod `i` as the runtime does: the sandbox and its bind mount go, the
+    /// namespace with them.
     pub fn remove_pod(&mut self, i: u8) {
         let ns = self.pods.remove(&i).unwrap();
-        std::fs::remove_file(self.netns_dir.join(&ns)).unwrap();
+        self.runtime.remove(&format!("sandbox-{i}"));
+        self.unmount_from_dir(&ns);
         ip(&["netns", "del", &ns]);
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for ns in self.pods.values().chain([&self.node, &self.remote]) {
+        for ns in self.pods.values().chain(&self.others) {
+            self.unmount_from_dir(ns);
+        }
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.netns_dir)
+            .stderr(Stdio::null())
+            .status();
+        for ns in self
+            .pods
+            .values()
+            .chain(&self.others)
+            .chain([&self.node, &self.remote])
+        {
             let _ = Command::new("ip")
                 .args(["netns", "del", ns])
                 .stderr(Stdio::null())

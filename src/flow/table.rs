@@ -25,7 +25,10 @@ use super::key::{FlowKey, Nanos, Packet};
 use super::record::{EndReason, FlowRecord};
 
 mod entry;
+mod groups;
 mod store;
+
+pub use groups::{Groups, GROUPS};
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +38,19 @@ pub const BATCH: usize = 4096;
 pub const MAX_BATCH: usize = 64;
 /// Most shards (a shard number fits a byte).
 const MAX_SHARDS: usize = 64;
+
+/// What metering a packet did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Metered {
+    /// Counted in its live flow.
+    Live,
+    /// Started a flow.
+    New,
+    /// Its flow would be new, and its group holds its share: not metered.
+    Refused,
+    /// Its flow would be new, and the table is full.
+    Full,
+}
 
 /// A packet's canonical key, its hash and shard, and whether its endpoints were swapped.
 #[derive(Clone, Copy, Default)]
@@ -107,6 +123,8 @@ pub struct FlowTable {
     /// Where a shard's ended records go when it holds too many (the exporter's queue);
     /// unset, they wait for the sweep however many they are.
     spill: OnceLock<Spill>,
+    /// Shares of the live flows per group of points (node mode: per pod namespace).
+    groups: Groups,
 }
 
 /// Takes ended records that cannot wait for the next sweep.
@@ -189,6 +207,7 @@ impl FlowTable {
             evicted_noise: AtomicU64::new(0),
             shard_backlog: cfg.max_backlog.div_ceil(shards).max(1),
             spill: OnceLock::new(),
+            groups: Groups::new(),
         }
     }
 
@@ -216,6 +235,11 @@ impl FlowTable {
         if let (Some(records), Some(spill)) = (records, self.spill.get()) {
             spill(records);
         }
+    }
+
+    /// The groups of points and their shares of the live flows.
+    pub fn groups(&self) -> &Groups {
+        &self.groups
     }
 
     /// The configuration in force (`max_flows` raised to at least 1).
@@ -339,18 +363,19 @@ impl FlowTable {
             self.meter(v4, Key4::of(&p.key), tag, pkt, p.swapped, now, ended)
         };
         match metered {
-            Some(new) => {
+            Metered::Live | Metered::New => {
                 *packets += 1;
                 *octets += u64::from(pkt.octets);
-                *flows += u64::from(new);
+                *flows += u64::from(metered == Metered::New);
                 true
             }
-            None => false,
+            Metered::Refused => true,
+            Metered::Full => false,
         }
     }
 
-    /// Counts `pkt` in its flow of `store`; `Some(true)` when that started a flow, `None`
-    /// when a new flow found the table full.
+    /// Counts `pkt` in its flow of `store`, or starts one: unless its group holds its share
+    /// ([`Metered::Refused`], not metered) or the table is full.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn meter<K: FamilyKey>(
@@ -362,7 +387,7 @@ impl FlowTable {
         swapped: bool,
         now: Nanos,
         ended: &mut Vec<FlowRecord>,
-    ) -> Option<bool> {
+    ) -> Metered {
         store.reserve_slot();
         match store.find(&key, tag) {
             Found::At(at) => {
@@ -370,18 +395,22 @@ impl FlowTable {
                 let canonical = entry.key.key();
                 if self.advance(&canonical, &mut entry.flow, now, &mut |r| ended.push(r)) {
                     entry.flow.add(pkt, swapped, now);
-                    Some(false)
+                    Metered::Live
                 } else {
                     entry.flow = Flow::new(pkt, swapped, now);
-                    Some(true)
+                    Metered::New
                 }
             }
             Found::Vacant(slot) => {
+                if !self.groups.take(pkt.key.point) {
+                    return Metered::Refused;
+                }
                 if !self.reserve() {
-                    return None;
+                    self.groups.give_back(pkt.key.point);
+                    return Metered::Full;
                 }
                 store.insert(slot, key, tag, Flow::new(pkt, swapped, now));
-                Some(true)
+                Metered::New
             }
         }
     }
@@ -435,12 +464,12 @@ impl FlowTable {
             let mut guard = lock(shard);
             let shard = &mut *guard;
             let n = shard.v4.len() + shard.v6.len();
-            shard
-                .v4
-                .drain(|e| self.force_end(&e.key.key(), &e.flow, &mut out));
-            shard
-                .v6
-                .drain(|e| self.force_end(&e.key.key(), &e.flow, &mut out));
+            let mut end = |key: FlowKey, flow: &Flow| {
+                self.groups.give_back(key.point);
+                self.force_end(&key, flow, &mut out);
+            };
+            shard.v4.drain(|e| end(e.key.key(), &e.flow));
+            shard.v6.drain(|e| end(e.key.key(), &e.flow));
             shard.ended = Vec::new();
             self.live.fetch_sub(n, Relaxed);
         }
@@ -523,7 +552,11 @@ impl FlowTable {
     ) {
         store.retain(|e| {
             let key = e.key.key();
-            keep(self, key, &mut e.flow)
+            let kept = keep(self, key, &mut e.flow);
+            if !kept {
+                self.groups.give_back(key.point);
+            }
+            kept
         });
     }
 

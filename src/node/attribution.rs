@@ -1,6 +1,8 @@
-//! Node mode's attribution: a record belongs to the pod of the network namespace it was
-//! observed in (the node itself for its own interfaces and for namespaces no pod of the
-//! index holds), and names the pod at its other end when the index knows one.
+//! Node mode's attribution: a record belongs to the pod that the container runtime says
+//! owns the network namespace it was observed in (as the index knows that pod, or as the
+//! runtime names it until the index does; the node itself for its own interfaces), never
+//! to a pod whose address the namespace holds; and it names the pod at its other end when
+//! the index knows one.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -33,7 +35,14 @@ pub struct NodeAttribution {
 struct BatchNamespace {
     host: bool,
     addrs: Vec<(u128, bool)>,
-    pod: Option<Arc<IndexedPod>>,
+    /// The owner as the index knows it, else as the runtime names it.
+    pod: Option<Owned>,
+}
+
+#[derive(Clone, Debug)]
+enum Owned {
+    Indexed(Arc<IndexedPod>),
+    Runtime(Box<PodIdentity>),
 }
 
 impl NodeAttribution {
@@ -52,6 +61,16 @@ impl NodeAttribution {
             index,
             batch: HashMap::new(),
             peers: HashMap::new(),
+        }
+    }
+
+    /// A pod the index does not know (yet), as the runtime names it, on this node.
+    fn runtime_identity(&self, owner: &super::Owner) -> PodIdentity {
+        PodIdentity {
+            pod_name: owner.name.clone(),
+            pod_namespace: owner.namespace.clone(),
+            pod_uid: owner.uid.clone(),
+            ..(*self.node).clone()
         }
     }
 
@@ -75,12 +94,19 @@ impl Attribution for NodeAttribution {
         self.batch = views
             .into_iter()
             .map(|(id, v)| {
-                let pod = if v.host {
-                    None
-                } else {
-                    v.pod
-                        .clone()
-                        .or_else(|| v.addrs.iter().find_map(|a| index.by_ip(a).cloned()))
+                let pod = match (&v.pod, &v.owner) {
+                    _ if v.host => None,
+                    (Some(p), _) => Some(Owned::Indexed(p.clone())),
+                    (None, Some(o)) => Some(
+                        index
+                            .by_name(&o.namespace, &o.name)
+                            .filter(|p| p.pod.uid == o.uid)
+                            .map_or_else(
+                                || Owned::Runtime(Box::new(self.runtime_identity(o))),
+                                |p| Owned::Indexed(p.clone()),
+                            ),
+                    ),
+                    (None, None) => None,
                 };
                 let ns = BatchNamespace {
                     host: v.host,
@@ -105,9 +131,11 @@ impl Attribution for NodeAttribution {
     fn record<'a>(&'a self, flow: &'a FlowRecord) -> ExportRecord<'a> {
         let ns = self.namespace(flow);
         let addrs = ns.map_or(&[][..], |n| &n.addrs[..]);
-        let pod = ns
-            .and_then(|n| n.pod.as_ref())
-            .map_or(&*self.node, |p| &p.identity);
+        let pod = match ns.and_then(|n| n.pod.as_ref()) {
+            Some(Owned::Indexed(p)) => &p.identity,
+            Some(Owned::Runtime(p)) => p,
+            None => &*self.node,
+        };
         let observation_point = match ns {
             Some(n) if !n.host => POINT_POD_NAMESPACE,
             _ => POINT_HOST,
@@ -144,8 +172,8 @@ mod tests {
         }
     }
 
-    /// Namespaces 100 (pod web, 10.0.0.1), 200 (an address no pod holds) and 1 (the host,
-    /// 192.168.1.10); a peer pod db on another node.
+    /// Namespaces 100 (owned by pod web, 10.0.0.1), 200 (no owner, an address no pod
+    /// holds) and 1 (the host, 192.168.1.10); a peer pod db on another node.
     fn node() -> (NodeAttribution, SharedIndex, SharedNamespaces) {
         let index: SharedIndex = Arc::new(RwLock::new(PodIndex::from_pods(
             IdentityRules::default(),
@@ -166,7 +194,11 @@ mod tests {
         };
         {
             let mut ns = namespaces.write().unwrap();
-            ns.insert(100, view(false, "10.0.0.1"));
+            let web = NamespaceView {
+                owner: Some(owner("web")),
+                ..view(false, "10.0.0.1")
+            };
+            ns.insert(100, web);
             ns.insert(200, view(false, "10.0.0.2"));
             ns.insert(1, view(true, "192.168.1.10"));
         }
@@ -176,6 +208,14 @@ mod tests {
         };
         let e = NodeAttribution::new(Arc::new(me), registry, namespaces.clone(), index.clone());
         (e, index, namespaces)
+    }
+
+    fn owner(name: &str) -> crate::node::Owner {
+        crate::node::Owner {
+            uid: format!("uid-{name}"),
+            name: name.into(),
+            namespace: "shop".into(),
+        }
     }
 
     #[test]
@@ -217,16 +257,56 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_found_later_and_a_pod_gone_from_the_index() {
+    fn the_owner_counts_never_the_addresses() {
         let (mut e, index, namespaces) = node();
         let f = [flow(1, "10.0.0.2", "10.0.9.9")];
-        // The pod of namespace 200 arrives in the index: the next batch names it.
+        // A pod of the index takes namespace 200's address: without an owner, the
+        // namespace stays the node's.
         index
             .write()
             .unwrap()
             .apply(pod("late", "10.0.0.2", "node-1"));
         e.prepare(&f);
-        assert_eq!(e.record(&f[0]).pod.pod_name, "late");
+        assert_eq!(e.record(&f[0]).pod.pod_name, "");
+        // A namespace whose owner the index does not know, holding web's address: named
+        // as the runtime names it, not as web.
+        namespaces.write().unwrap().get_mut(&200).unwrap().owner = Some(owner("spoof"));
+        namespaces.write().unwrap().get_mut(&200).unwrap().addrs =
+            vec!["10.0.0.1".parse().unwrap()];
+        let f = [flow(1, "10.0.0.1", "10.0.9.9")];
+        e.prepare(&f);
+        let r = e.record(&f[0]);
+        assert_eq!(
+            (
+                r.pod.pod_name.as_str(),
+                r.pod.pod_uid.as_str(),
+                r.pod.workload_name.as_str()
+            ),
+            ("spoof", "uid-spoof", "")
+        );
+        assert_eq!(r.pod.node_name, "node-1");
+        // An owner whose name the index holds under another UID is not that pod either.
+        namespaces.write().unwrap().get_mut(&200).unwrap().owner = Some(crate::node::Owner {
+            uid: "another".into(),
+            ..owner("web")
+        });
+        e.prepare(&f);
+        assert_eq!(e.record(&f[0]).pod.pod_uid, "another");
+    }
+
+    #[test]
+    fn a_pod_found_later_and_a_pod_gone_from_the_index() {
+        let (mut e, index, namespaces) = node();
+        namespaces.write().unwrap().get_mut(&200).unwrap().owner = Some(owner("late"));
+        let f = [flow(1, "10.0.0.2", "10.0.9.9")];
+        // The owner of namespace 200 arrives in the index: the next batch names it with its
+        // workload.
+        index
+            .write()
+            .unwrap()
+            .apply(pod("late", "10.0.0.2", "node-1"));
+        e.prepare(&f);
+        assert_eq!(e.record(&f[0]).pod.workload_kind, "Pod");
         // Namespace 100 keeps the pod it was resolved to after the pod leaves the index.
         let web = index
             .read()
@@ -244,6 +324,7 @@ mod tests {
         ];
         e.prepare(&f);
         assert_eq!(e.record(&f[0]).pod.pod_name, "web");
+        assert_eq!(e.record(&f[0]).pod.workload_kind, "Pod");
         // An unknown point (its namespace forgotten): the node, no interface name.
         let r = e.record(&f[1]);
         assert_eq!(

@@ -1,10 +1,11 @@
-//! Node mode's capture thread (`node-capture`): finds the network namespaces of the node,
-//! enters each in turn to list its interfaces and open packet sockets on them (a socket
-//! belongs to the namespace it was opened in, so the capture threads never need to enter
-//! it themselves), captures the node's own interfaces, and ends the flows of namespaces
-//! that disappear.
+//! Node mode's capture thread (`node-capture`): asks the container runtime which pod
+//! sandboxes run and where their network namespaces are, enters each in turn to list its
+//! interfaces and open packet sockets on them (a socket belongs to the namespace it was
+//! opened in, so the capture threads never need to enter it themselves), captures the
+//! node's own interfaces, and ends the flows of namespaces that disappear. A namespace the
+//! runtime does not know is never captured: it is counted and logged once.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
@@ -16,11 +17,14 @@ use std::time::{Duration, Instant};
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
 use super::discover::{self, DirWatch, Nsfs};
+use super::limits::cap_interfaces;
+use super::runtime::{Runtime, RuntimeError, Sandbox};
 use super::stats::NodeStats;
 use super::veth::pod_veth_host_ends;
-use super::{Config, SharedNamespaces};
+use super::{Config, Owner, SharedNamespaces};
 use crate::capture::live::netlink::{self, LinkInfo};
 use crate::capture::live::{addresses_on, CaptureSink, Link, NamespaceCapture, StoppableThread};
+use crate::flow::GROUPS;
 use crate::metadata::SharedIndex;
 
 /// How long what is known of a vanished namespace (its interface names, its pod) is kept
@@ -62,6 +66,8 @@ pub enum NodeError {
     Capture(#[from] crate::capture::LiveError),
     #[error("cannot enter network namespaces ({0}): node mode needs the SYS_ADMIN capability for setns; add it to the container's securityContext.capabilities")]
     Setns(io::Error),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
 }
 
 impl NodeCapture {
@@ -82,10 +88,17 @@ impl NodeCapture {
         // Entering one's own namespace checks the same permission as entering a pod's.
         move_into_link_name_space(home.as_fd(), Some(LinkNameSpaceType::Network))
             .map_err(|e| NodeError::Setns(e.into()))?;
-        let host_id = nsfs
-            .inode(std::path::Path::new("/proc/thread-self/ns/net"))
-            .ok_or_else(|| NodeError::OwnNamespace(io::Error::other("not on nsfs")))?;
+        let host_id = nsfs.own_inode().map_err(NodeError::OwnNamespace)?;
         let stats = Arc::new(NodeStats::default());
+        let share = cfg.flow_share(sink.table.config().max_flows);
+        sink.table.groups().set_share(share);
+        let runtime = match cfg.runtime_endpoint.as_str() {
+            "" => {
+                tracing::warn!("node.runtime_endpoint is empty: no container runtime says which pod owns which network namespace, so no pod namespace is captured (only the node's own interfaces)");
+                None
+            }
+            endpoint => Some(Runtime::new(endpoint)?),
+        };
         let host = cfg.capture_host.then(|| {
             NamespaceCapture::new(
                 host_id,
@@ -117,6 +130,10 @@ impl NodeCapture {
             on_gone: Box::new(on_gone),
             watch,
             trouble: Default::default(),
+            runtime,
+            sandboxes: Vec::new(),
+            unknown: HashSet::new(),
+            free_groups: (0..GROUPS as u32 - 1).rev().collect(),
         };
         stats.running.store(true, Relaxed);
         let running = Running(stats.clone());
@@ -146,6 +163,13 @@ struct PodNamespace {
     capture: NamespaceCapture,
     /// Its interfaces at the last visit (to tell the host ends of its veth pairs).
     links: Vec<LinkInfo>,
+    /// `node.max_interfaces_per_namespace` was hit (logged once).
+    capped: bool,
+    /// Its group of the flow table (its share of the live flows); `None` when every
+    /// group is taken.
+    group: Option<u32>,
+    /// It reached its share (logged once).
+    flooded: bool,
 }
 
 /// A namespace that could not be opened or entered: when to try again.
@@ -167,12 +191,20 @@ struct NodeThread {
     stats: Arc<NodeStats>,
     pods: HashMap<u64, PodNamespace>,
     failing: HashMap<u64, Failing>,
-    /// Namespaces gone: when, and their points, to forget after [`GONE_GRACE`].
-    retired: VecDeque<(Instant, u64, Vec<u32>)>,
+    /// Namespaces gone: when, their points and group, to forget after [`GONE_GRACE`].
+    retired: VecDeque<(Instant, u64, Vec<u32>, Option<u32>)>,
     on_gone: Box<dyn Fn(Vec<u32>) + Send>,
     watch: Option<DirWatch>,
     /// The scan trouble last logged, so that it is logged once.
     trouble: discover::ScanTrouble,
+    /// The container runtime; `None` when `node.runtime_endpoint` is empty.
+    runtime: Option<Runtime>,
+    /// The runtime's pod sandboxes at its last answer (kept while it does not answer).
+    sandboxes: Vec<Sandbox>,
+    /// Namespaces found that no sandbox owns, each logged once while it exists.
+    unknown: HashSet<u64>,
+    /// Groups of the flow table no namespace holds.
+    free_groups: Vec<u32>,
 }
 
 impl NodeThread {
@@ -187,9 +219,14 @@ impl NodeThread {
                 again = true;
             }
             if now >= next {
-                if let Err(e) = self.visit_all() {
-                    tracing::error!(error = %e, "cannot return to podflow's own network namespace; node capture stops");
-                    break;
+                match self.visit_all() {
+                    // A namespace went: the kernel tears down its veth pairs shortly after,
+                    // and the node's interfaces are looked at again once it has.
+                    Ok(removed) => again |= removed,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot return to podflow's own network namespace; node capture stops");
+                        break;
+                    }
                 }
                 next = Instant::now()
                     + if std::mem::take(&mut again) {
@@ -213,14 +250,22 @@ impl NodeThread {
 
     /// One round: find the namespaces, end the vanished ones, visit the others, then the
     /// host. Fails only when the thread cannot come back to its own namespace.
-    fn visit_all(&mut self) -> io::Result<()> {
-        let proc_dir = self
-            .cfg
-            .scan_processes
-            .then_some(self.cfg.proc_dir.as_path());
+    /// Whether a namespace went.
+    fn visit_all(&mut self) -> io::Result<bool> {
+        let proc_dir = self.cfg.scan_processes.then(|| self.cfg.proc_dir.clone());
+        let proc_dir = proc_dir.as_deref();
         let (mut found, trouble) = discover::scan(self.nsfs, &self.cfg.netns_dirs, proc_dir);
         self.log_trouble(trouble);
         found.remove(&self.host_id);
+        self.ask_runtime();
+        let mut owned: BTreeMap<u64, (PathBuf, Sandbox)> =
+            discover::resolve(self.nsfs, &self.sandboxes, &self.cfg.netns_dirs, proc_dir)
+                .into_iter()
+                .map(|(id, (path, sandbox))| (id, (path, sandbox.clone())))
+                .collect();
+        owned.remove(&self.host_id);
+        self.note_unknown(&found, &owned);
+        let found = owned;
 
         let gone: Vec<u64> = self
             .pods
@@ -233,29 +278,31 @@ impl NodeThread {
                 ns.capture.signal();
             }
         }
+        let removed = !gone.is_empty();
         for id in gone {
             self.remove(id);
         }
         self.failing.retain(|id, _| found.contains_key(id));
 
-        for (id, path) in found {
-            self.visit(id, path)?;
+        for (id, (path, sandbox)) in found {
+            self.visit(id, path, &sandbox)?;
         }
         self.visit_host();
         self.purge();
         self.publish();
-        Ok(())
+        Ok(removed)
     }
 
     /// Opens (first time) and enters namespace `id`, brings its capture in line with its
     /// interfaces and reads its addresses.
-    fn visit(&mut self, id: u64, path: PathBuf) -> io::Result<()> {
+    fn visit(&mut self, id: u64, path: PathBuf, sandbox: &Sandbox) -> io::Result<()> {
         let now = Instant::now();
         if self.failing.get(&id).is_some_and(|f| f.next > now) {
             return Ok(());
         }
         if !self.pods.contains_key(&id) {
-            match discover::open(self.nsfs, &path, id) {
+            let proc_link = self.cfg.scan_processes && path.starts_with(&self.cfg.proc_dir);
+            match discover::open(self.nsfs, &path, id, proc_link) {
                 Ok(file) => {
                     let capture = NamespaceCapture::new(
                         id,
@@ -271,6 +318,9 @@ impl NodeThread {
                             file,
                             capture,
                             links: Vec::new(),
+                            capped: false,
+                            group: self.free_groups.pop(),
+                            flooded: false,
                         },
                     );
                     self.stats.namespaces_added.fetch_add(1, Relaxed);
@@ -295,8 +345,42 @@ impl NodeThread {
         }
         let seen = netlink::links().and_then(|l| Ok((l, netlink::addresses()?)));
         if let Ok((all, _)) = &seen {
-            let links: Vec<Link> = all.iter().map(Link::from).collect();
+            let mut links: Vec<Link> = all.iter().map(Link::from).collect();
+            let max = self.cfg.max_interfaces_per_namespace;
+            let left_out = if self.cfg.pod_interfaces.is_empty() {
+                cap_interfaces(&mut links, max)
+            } else {
+                0
+            };
+            if left_out > 0 && !ns.capped {
+                self.stats.interface_limit_hits.fetch_add(1, Relaxed);
+                tracing::warn!(netns = %ns.path.display(), pod = %format!("{}/{}", sandbox.namespace, sandbox.name), max, left_out, "too many interfaces in this pod namespace: only the first node.max_interfaces_per_namespace are captured");
+            }
+            ns.capped = left_out > 0;
+            // Each interface's point is in the namespace's group before its ring opens.
+            for link in &links {
+                let captured = if self.cfg.pod_interfaces.is_empty() {
+                    link.up && !link.loopback && !link.skip
+                } else {
+                    self.cfg.pod_interfaces.contains(&link.name)
+                };
+                if let Some(point) = captured
+                    .then(|| self.sink.registry.point_in(id, &link.name))
+                    .flatten()
+                {
+                    self.sink.table.groups().assign(point, ns.group);
+                }
+            }
             ns.capture.reconcile(&links);
+            if let Some(group) = ns.group.filter(|_| !ns.flooded) {
+                let refused = self.sink.table.groups().refused(group);
+                if refused > 0 {
+                    ns.flooded = true;
+                    self.stats.flow_share_hits.fetch_add(1, Relaxed);
+                    let max = self.sink.table.groups().share();
+                    tracing::warn!(netns = %ns.path.display(), pod = %format!("{}/{}", sandbox.namespace, sandbox.name), max, refused, "this pod namespace holds its share of the flow table: its new flows are not metered until some of its flows end");
+                }
+            }
         }
         // Back home before anything else: every other namespace is entered from here.
         move_into_link_name_space(self.home.as_fd(), Some(LinkNameSpaceType::Network))?;
@@ -306,7 +390,7 @@ impl NodeThread {
                 ns.links = all;
                 let path = ns.path.clone();
                 self.failing.remove(&id);
-                self.update_view(id, path, addrs);
+                self.update_view(id, path, addrs, sandbox);
             }
             Err(e) => {
                 let path = ns.path.clone();
@@ -321,37 +405,96 @@ impl NodeThread {
         Ok(())
     }
 
-    /// Records the namespace's addresses and resolves its pod; a namespace keeps the pod it
-    /// was once resolved to while no other pod claims its addresses.
-    fn update_view(&mut self, id: u64, path: PathBuf, addrs: Vec<std::net::IpAddr>) {
+    /// Records the namespace's addresses and its owner, the sandbox's pod, and looks that
+    /// pod up in the index (by namespace and name, checking the UID); a namespace keeps the
+    /// pod it was resolved to after the pod leaves the index.
+    fn update_view(
+        &mut self,
+        id: u64,
+        path: PathBuf,
+        addrs: Vec<std::net::IpAddr>,
+        sandbox: &Sandbox,
+    ) {
         let pod = {
             let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-            addrs.iter().find_map(|a| index.by_ip(a).cloned())
+            index
+                .by_name(&sandbox.namespace, &sandbox.name)
+                .filter(|p| p.pod.uid == sandbox.uid)
+                .cloned()
         };
         let mut views = self.views.write().unwrap_or_else(PoisonError::into_inner);
         let view = views.entry(id).or_default();
-        let first = view.path.as_os_str().is_empty();
-        let before = view.pod.as_ref().map(|p| p.pod.uid.clone());
+        let first = view.owner.is_none();
+        let indexed = view.pod.is_some();
         view.path = path;
         view.addrs = addrs;
+        view.owner = Some(Owner {
+            uid: sandbox.uid.clone(),
+            name: sandbox.name.clone(),
+            namespace: sandbox.namespace.clone(),
+        });
         if pod.is_some() {
             view.pod = pod;
         }
-        let after = view.pod.as_ref().map(|p| p.pod.uid.clone());
-        match &view.pod {
-            Some(p) if before != after => tracing::info!(
+        if first || indexed != view.pod.is_some() {
+            tracing::info!(
                 netns = %view.path.display(),
-                pod = %format!("{}/{}", p.pod.namespace, p.pod.name),
+                pod = %format!("{}/{}", sandbox.namespace, sandbox.name),
+                uid = %sandbox.uid,
+                in_index = view.pod.is_some(),
                 addresses = ?view.addrs,
                 "capturing pod namespace"
-            ),
-            None if first => tracing::info!(
-                netns = %view.path.display(),
-                addresses = ?view.addrs,
-                "capturing namespace; no pod of the index holds its addresses (yet)"
-            ),
-            _ => {}
+            );
         }
+    }
+
+    /// Reads the runtime's pod sandboxes; while it does not answer, the last answer stands
+    /// (namespaces already captured go on, new ones wait), and readiness says why.
+    fn ask_runtime(&mut self) {
+        let Some(runtime) = &mut self.runtime else {
+            return;
+        };
+        let answer = runtime.sandboxes();
+        let mut problem = self
+            .stats
+            .runtime_problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match answer {
+            Ok(sandboxes) => {
+                if problem.take().is_some() {
+                    tracing::info!(socket = %runtime.path().display(), sandboxes = sandboxes.len(), "the container runtime answers again");
+                }
+                self.sandboxes = sandboxes;
+            }
+            Err(e) => {
+                let text = format!("{e}; no new pod namespace is captured until it answers");
+                if problem.as_deref() != Some(text.as_str()) {
+                    tracing::error!(error = %e, "cannot read the pod sandboxes from the container runtime; no new pod namespace is captured until it answers, and no namespace is ever attributed by its addresses");
+                    *problem = Some(text.into());
+                }
+            }
+        }
+    }
+
+    /// Counts the namespaces found that no sandbox of the runtime owns, and logs each once.
+    fn note_unknown(
+        &mut self,
+        found: &BTreeMap<u64, PathBuf>,
+        owned: &BTreeMap<u64, (PathBuf, Sandbox)>,
+    ) {
+        let unknown: Vec<(&u64, &PathBuf)> = found
+            .iter()
+            .filter(|(id, _)| !owned.contains_key(id))
+            .collect();
+        for (id, path) in &unknown {
+            if self.unknown.insert(**id) {
+                self.stats.namespaces_refused.fetch_add(1, Relaxed);
+                tracing::warn!(netns = %path.display(), "not capturing a network namespace that no pod sandbox of the container runtime owns");
+            }
+        }
+        self.unknown.retain(|id| found.contains_key(id));
+        self.stats.namespaces_unknown.store(unknown.len(), Relaxed);
     }
 
     /// The node's own interfaces, the host ends of pod veth pairs aside unless configured.
@@ -378,6 +521,14 @@ impl NodeThread {
                 ..Link::from(l)
             })
             .collect();
+        // The node's own interfaces share the last group: a flood seen there (a pod's, on the
+        // uplink) cannot fill the table either.
+        for link in links.iter().filter(|l| l.up && !l.loopback && !l.skip) {
+            if let Some(point) = self.sink.registry.point_in(self.host_id, &link.name) {
+                let group = Some(GROUPS as u32 - 1);
+                self.sink.table.groups().assign(point, group);
+            }
+        }
         host.reconcile(&links);
         let addrs = netlink::addresses().unwrap_or_default();
         let addrs = addresses_on(&all, &host.captured(), addrs);
@@ -406,19 +557,25 @@ impl NodeThread {
         if !points.is_empty() {
             (self.on_gone)(points.clone());
         }
-        self.retired.push_back((Instant::now(), id, points));
+        self.retired
+            .push_back((Instant::now(), id, points, ns.group));
         self.stats.namespaces_removed.fetch_add(1, Relaxed);
     }
 
     /// Forgets namespaces gone for longer than [`GONE_GRACE`].
     fn purge(&mut self) {
-        while let Some((at, id, _)) = self.retired.front() {
+        while let Some((at, id, _, _)) = self.retired.front() {
             if at.elapsed() < GONE_GRACE {
                 break;
             }
             let id = *id;
-            if let Some((_, _, points)) = self.retired.pop_front() {
+            if let Some((_, _, points, group)) = self.retired.pop_front() {
                 self.sink.registry.drop_points(&points);
+                // Its flows were ended when it went: the group is free for another.
+                if let Some(group) = group {
+                    self.sink.table.groups().reset(group);
+                    self.free_groups.push(group);
+                }
             }
             if !self.pods.contains_key(&id) {
                 self.views
@@ -479,6 +636,8 @@ impl NodeThread {
             .sum::<usize>()
             + self.host.as_ref().map_or(0, NamespaceCapture::count);
         self.stats.namespaces.store(self.pods.len(), Relaxed);
+        let refused = self.sink.table.groups().refused_total();
+        self.stats.flows_refused.store(refused, Relaxed);
         self.stats.namespaces_with_pod.store(with_pod, Relaxed);
         self.stats.interfaces.store(interfaces, Relaxed);
     }

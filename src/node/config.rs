@@ -11,11 +11,18 @@ use crate::section::{at_least_one, Invalid, Section};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// The container runtime's CRI socket (`unix:///PATH`): which pod owns which network
+    /// namespace comes from its pod sandboxes, nothing else. Empty: no runtime, and then no
+    /// pod namespace is captured (only the node's own interfaces).
+    pub runtime_endpoint: String,
     /// Directories of bind-mounted network namespaces (containerd and CRI-O keep the pods'
-    /// in `/var/run/netns`; Docker in `/var/run/docker/netns`). Watched with inotify.
+    /// in `/var/run/netns`): where a sandbox's namespace file is opened (by its file name)
+    /// and what is watched with inotify for new pods.
     pub netns_dirs: Vec<PathBuf>,
-    /// Also find namespaces through the processes in `proc_dir` (`/proc/<pid>/ns/net`);
-    /// needs the host's PID namespace (`hostPID: true`).
+    /// Also reach a sandbox's namespace through its process (`/proc/<pid>/ns/net` of the pid
+    /// the runtime reports) when no directory holds it, and count the namespaces of the
+    /// node's processes that no sandbox owns; needs the host's PID namespace
+    /// (`hostPID: true`) and SYS_PTRACE. Off: the runtime's records and `netns_dirs` do.
     pub scan_processes: bool,
     /// Mount point of the host's proc filesystem.
     pub proc_dir: PathBuf,
@@ -39,6 +46,15 @@ pub struct Config {
     /// interfaces get `capture.ring_bytes`). 512 KiB hold about 850 frames cut to the
     /// default snap length, and 110 pods take 55 MiB of ring.
     pub ring_bytes: u64,
+    /// Interfaces captured in one pod namespace at most: each costs a socket and a ring,
+    /// and a pod that owns its namespace can add dummy interfaces at will. The rest are
+    /// left out, counted and logged once per namespace.
+    pub max_interfaces_per_namespace: usize,
+    /// Live flows of one pod namespace at most (its share of `flow.max_flows`); new flows
+    /// past it are not metered until some of its flows end, counted and logged once per
+    /// namespace, so that one pod's flood cannot have the others' flows ended early.
+    /// 0 = a quarter of `flow.max_flows`.
+    pub max_flows_per_namespace: usize,
 }
 
 /// Most capture threads node mode starts by itself.
@@ -47,8 +63,9 @@ const AUTO_THREADS: usize = 4;
 impl Default for Config {
     fn default() -> Self {
         Config {
+            runtime_endpoint: "unix:///run/containerd/containerd.sock".into(),
             netns_dirs: vec![PathBuf::from("/var/run/netns")],
-            scan_processes: true,
+            scan_processes: false,
             proc_dir: PathBuf::from("/proc"),
             rescan_secs: 5,
             pod_interfaces: Vec::new(),
@@ -57,11 +74,23 @@ impl Default for Config {
             host_pod_veths: false,
             capture_threads: 0,
             ring_bytes: 512 * 1024,
+            // A pod has eth0, sometimes a few more (Multus): 8 is room for those, and caps
+            // one namespace's rings at 4 MiB with the default ring_bytes.
+            max_interfaces_per_namespace: 8,
+            max_flows_per_namespace: 0,
         }
     }
 }
 
 impl Config {
+    /// The live flows one pod namespace may hold, out of a table of `max_flows`.
+    pub fn flow_share(&self, max_flows: usize) -> usize {
+        match self.max_flows_per_namespace {
+            0 => (max_flows / 4).max(1),
+            n => n,
+        }
+    }
+
     /// The capture threads to start: `capture_threads`, or one per core up to 4.
     pub fn threads(&self) -> usize {
         match self.capture_threads {
@@ -76,6 +105,14 @@ impl Config {
 impl Section for Config {
     fn check(&self) -> Result<(), Invalid> {
         at_least_one("rescan_secs", self.rescan_secs)?;
+        at_least_one(
+            "max_interfaces_per_namespace",
+            self.max_interfaces_per_namespace as u64,
+        )?;
+        if !self.runtime_endpoint.is_empty() {
+            super::runtime::socket_path(&self.runtime_endpoint)
+                .map_err(|e| Invalid::new("runtime_endpoint", e.to_string()))?;
+        }
         if self.capture_threads > 64 {
             return Err(Invalid::new(
                 "capture_threads",
@@ -105,5 +142,21 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(c.check().unwrap_err().key, "rescan_secs");
+        let c = Config {
+            runtime_endpoint: "tcp://10.0.0.1:1".into(),
+            ..Config::default()
+        };
+        assert_eq!(c.check().unwrap_err().key, "runtime_endpoint");
+        let c = Config {
+            runtime_endpoint: String::new(),
+            ..Config::default()
+        };
+        assert_eq!(c.check(), Ok(()));
+        assert_eq!(c.flow_share(262_144), 65_536);
+        let c = Config {
+            max_flows_per_namespace: 1000,
+            ..Config::default()
+        };
+        assert_eq!(c.flow_share(262_144), 1000);
     }
 }

@@ -1,6 +1,8 @@
 //! Finding network namespaces: the bind mounts under `node.netns_dirs` and the namespaces
-//! of the host's processes (`/proc/<pid>/ns/net`), deduplicated by inode. Plus an inotify
-//! watch on the directories, so that a new pod is seen without waiting for the rescan.
+//! of the host's processes (`/proc/<pid>/ns/net`), deduplicated by inode; the file of each
+//! pod sandbox's namespace ([`resolve`]); opening one without following a link or blocking
+//! on a FIFO ([`open`]). Plus an inotify watch on the directories, so that a new pod is
+//! seen without waiting for the rescan.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -10,7 +12,12 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::inotify;
+use rustix::fs::{inotify, Mode, OFlags};
+
+use super::runtime::Sandbox;
+
+/// `NSFS_MAGIC` of `<linux/magic.h>`: the filesystem of namespace files.
+const NSFS_MAGIC: i64 = 0x6e73_6673;
 
 /// Where the namespaces of this scan were found, by inode.
 pub type Found = BTreeMap<u64, PathBuf>;
@@ -31,9 +38,20 @@ impl Nsfs {
         })
     }
 
-    /// The namespace inode of `path` (symbolic links followed), when it is a namespace.
+    /// The inode of the calling thread's network namespace (`/proc/thread-self/ns/net`, a
+    /// link by nature).
+    pub fn own_inode(&self) -> io::Result<u64> {
+        let md = fs::metadata("/proc/thread-self/ns/net")?;
+        if md.dev() != self.dev {
+            return Err(io::Error::other("not on nsfs"));
+        }
+        Ok(md.ino())
+    }
+
+    /// The namespace inode of `path`, when it is a namespace itself (a symbolic link is
+    /// not followed, and is no namespace).
     pub fn inode(&self, path: &Path) -> Option<u64> {
-        let md = fs::metadata(path).ok()?;
+        let md = fs::symlink_metadata(path).ok()?;
         (md.dev() == self.dev).then(|| md.ino())
     }
 }
@@ -93,10 +111,62 @@ pub fn scan(nsfs: Nsfs, dirs: &[PathBuf], proc_dir: Option<&Path>) -> (Found, Sc
     (found, trouble)
 }
 
+/// Where each pod sandbox's namespace is, by inode: the file of the same name in one of
+/// `dirs` (the runtime reports its own path, which this container may see elsewhere), the
+/// runtime's path itself, or with `proc_dir` the namespace of the sandbox's process.
+/// Sandboxes whose namespace is nowhere to be seen are left out.
+pub fn resolve<'a>(
+    nsfs: Nsfs,
+    sandboxes: &'a [Sandbox],
+    dirs: &[PathBuf],
+    proc_dir: Option<&Path>,
+) -> BTreeMap<u64, (PathBuf, &'a Sandbox)> {
+    let mut out = BTreeMap::new();
+    for sandbox in sandboxes {
+        let named = sandbox
+            .netns
+            .file_name()
+            .into_iter()
+            .flat_map(|name| dirs.iter().map(move |d| d.join(name)));
+        let by_pid = proc_dir
+            .zip(sandbox.pid)
+            .map(|(proc, pid)| proc.join(pid.to_string()).join("ns/net"));
+        let found = named
+            .chain([sandbox.netns.clone()])
+            .find_map(|p| Some((nsfs.inode(&p)?, p)))
+            .or_else(|| {
+                // A process's ns/net is a link by nature: read what it points at.
+                let p = by_pid?;
+                let md = fs::metadata(&p).ok()?;
+                (md.dev() == nsfs.dev).then(|| (md.ino(), p))
+            });
+        if let Some((ino, path)) = found {
+            out.entry(ino).or_insert((path, sandbox));
+        }
+    }
+    out
+}
+
 /// Opens namespace `path` and checks that it is still namespace `ino` (a process may have
-/// ended and its PID been reused between the scan and now).
-pub fn open(nsfs: Nsfs, path: &Path, ino: u64) -> io::Result<fs::File> {
-    let file = fs::File::open(path)?;
+/// ended and its PID been reused between the scan and now). A symbolic link in a netns
+/// directory, a FIFO or anything not on nsfs is refused without blocking; the process
+/// files `/proc/<pid>/ns/net` (links by nature) are opened through their link when
+/// `proc_link`.
+pub fn open(nsfs: Nsfs, path: &Path, ino: u64, proc_link: bool) -> io::Result<fs::File> {
+    let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    if !proc_link {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = rustix::fs::open(path, flags, Mode::empty())?;
+    #[allow(clippy::unnecessary_cast)] // its type differs between architectures
+    let fs_type = rustix::fs::fstatfs(&fd)?.f_type as i64;
+    if fs_type != NSFS_MAGIC {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a namespace file (not on nsfs)",
+        ));
+    }
+    let file = fs::File::from(fd);
     let md = file.metadata()?;
     if md.dev() != nsfs.dev || md.ino() != ino {
         return Err(io::Error::new(
@@ -159,29 +229,85 @@ mod tests {
     use super::*;
 
     #[test]
-    fn own_namespace_is_found_through_proc_and_stray_files_are_not() {
+    fn own_namespace_is_found_through_proc_and_links_and_stray_files_are_not() {
         let nsfs = Nsfs::detect().unwrap();
-        let own = nsfs.inode(Path::new("/proc/self/ns/net")).unwrap();
+        let own = fs::metadata("/proc/self/ns/net").unwrap().ino();
         let dir = tempfile::tempdir().unwrap();
-        // A file that is not (yet) a bind-mounted namespace, and a link to a real one.
+        // A file that is not (yet) a bind-mounted namespace, and a link to a real one:
+        // neither is a namespace of the directory.
         fs::write(dir.path().join("cni-not-mounted"), "").unwrap();
         std::os::unix::fs::symlink("/proc/self/ns/net", dir.path().join("mine")).unwrap();
         let dirs = [dir.path().to_path_buf(), dir.path().join("missing")];
         let (found, trouble) = scan(nsfs, &dirs, None);
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[&own], dir.path().join("mine"));
+        assert!(found.is_empty(), "{found:?}");
         assert_eq!(trouble.dirs.len(), 1);
         assert_eq!(trouble.dirs[0].0, dir.path().join("missing"));
 
         let (found, _) = scan(nsfs, &[], Some(Path::new("/proc")));
         assert!(found.contains_key(&own), "{found:?}");
-        // A directory entry wins over a process path for the same namespace.
-        let (found, _) = scan(nsfs, &dirs[..1], Some(Path::new("/proc")));
-        assert_eq!(found[&own], dir.path().join("mine"));
-
-        let file = open(nsfs, &found[&own], own).unwrap();
+        let file = open(nsfs, &found[&own], own, true).unwrap();
         assert_eq!(file.metadata().unwrap().ino(), own);
-        assert!(open(nsfs, &found[&own], own + 1).is_err());
+        assert!(open(nsfs, &found[&own], own + 1, true).is_err());
+        // Through a link of a netns directory: refused, the link is not followed.
+        let e = open(nsfs, &dir.path().join("mine"), own, false).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+    }
+
+    #[test]
+    fn a_fifo_or_a_regular_file_is_refused_without_blocking() {
+        let nsfs = Nsfs::detect().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("cni-fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let ino = fs::symlink_metadata(&fifo).unwrap().ino();
+        let start = std::time::Instant::now();
+        // Opening a FIFO for reading blocks until a writer comes, unless O_NONBLOCK.
+        let e = open(nsfs, &fifo, ino, false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        let plain = dir.path().join("plain");
+        fs::write(&plain, "").unwrap();
+        let ino = fs::metadata(&plain).unwrap().ino();
+        assert!(open(nsfs, &plain, ino, false).is_err());
+        assert_eq!(nsfs.inode(&fifo), None);
+    }
+
+    #[test]
+    fn sandboxes_are_found_by_name_in_the_dirs_then_by_path_then_by_process() {
+        let nsfs = Nsfs::detect().unwrap();
+        let own = fs::metadata("/proc/self/ns/net").unwrap().ino();
+        let sandbox = |netns: &str, pid: Option<u32>| Sandbox {
+            id: "sb".into(),
+            uid: "u".into(),
+            name: "p".into(),
+            namespace: "n".into(),
+            netns: netns.into(),
+            pid,
+        };
+        let me = std::process::id();
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = [dir.path().to_path_buf()];
+        // Nowhere to be seen: no directory holds it, the path is not a namespace, no pid.
+        let all = [sandbox("/var/run/netns/cni-gone", None)];
+        assert!(resolve(nsfs, &all, &dirs, Some(Path::new("/proc"))).is_empty());
+        // Through the sandbox's process, only where processes may be read.
+        let all = [sandbox("/var/run/netns/cni-gone", Some(me))];
+        assert!(resolve(nsfs, &all, &dirs, None).is_empty());
+        let got = resolve(nsfs, &all, &dirs, Some(Path::new("/proc")));
+        assert_eq!(
+            got[&own].0,
+            Path::new("/proc").join(me.to_string()).join("ns/net")
+        );
+        // A link of that name in a directory is not the namespace.
+        std::os::unix::fs::symlink("/proc/self/ns/net", dir.path().join("cni-gone")).unwrap();
+        assert!(resolve(nsfs, &all, &dirs, None).is_empty());
     }
 
     #[test]

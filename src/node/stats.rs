@@ -1,7 +1,7 @@
 //! Node mode's counters: what `/metrics` and `/readyz` read of the node thread.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::telemetry::{collector, encode_counters, encode_gauges, Registry, Work};
 
@@ -19,14 +19,43 @@ pub struct NodeStats {
     pub namespace_errors: AtomicU64,
     /// Interfaces captured now, pod namespaces and host together.
     pub interfaces: AtomicUsize,
+    /// Namespaces present now that no pod sandbox of the runtime owns (not captured).
+    pub namespaces_unknown: AtomicUsize,
+    /// Such namespaces seen since start (each counted once).
+    pub namespaces_refused: AtomicU64,
+    /// Pod namespaces that had more interfaces than `node.max_interfaces_per_namespace`.
+    pub interface_limit_hits: AtomicU64,
+    /// Pod namespaces that reached their share of the flow table.
+    pub flow_share_hits: AtomicU64,
+    /// New flows of pod namespaces at their share, not metered.
+    pub flows_refused: AtomicU64,
+    /// Why the container runtime's records cannot be read now; `None` while it answers.
+    pub runtime_problem: Mutex<Option<Arc<str>>>,
     /// The node thread runs (it keeps the capture threads in line with the namespaces and
     /// interfaces present); false once it has ended, however it ended.
     pub running: AtomicBool,
 }
 
+impl NodeStats {
+    fn runtime_problem(&self) -> Option<Arc<str>> {
+        self.runtime_problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
 impl Work for NodeStats {
+    /// The node thread runs and the container runtime answers.
     fn running(&self) -> bool {
-        self.running.load(Relaxed)
+        self.running.load(Relaxed) && self.runtime_problem().is_none()
+    }
+
+    fn problem(&self) -> Option<Arc<str>> {
+        if !self.running.load(Relaxed) {
+            return Some("the node capture thread has stopped".into());
+        }
+        self.runtime_problem()
     }
 
     fn interfaces(&self) -> usize {
@@ -58,6 +87,16 @@ impl NodeStats {
                         "Interfaces captured now, pod namespaces and host together.",
                         gauge(&n.interfaces),
                     ),
+                    (
+                        "node_namespaces_unknown",
+                        "Network namespaces present that no pod sandbox of the container runtime owns (not captured).",
+                        gauge(&n.namespaces_unknown),
+                    ),
+                    (
+                        "node_runtime_up",
+                        "1 while the container runtime answers, 0 while it does not (/readyz says why).",
+                        u64::from(n.runtime_problem().is_none()),
+                    ),
                 ],
             )?;
             encode_counters(
@@ -74,6 +113,30 @@ impl NodeStats {
                         "Network namespaces gone since start (their flows ended and exported).",
                         None,
                         n.namespaces_removed.load(Relaxed),
+                    ),
+                    (
+                        "node_namespaces_refused",
+                        "Network namespaces found that no pod sandbox owns, since start (each once; never captured).",
+                        None,
+                        n.namespaces_refused.load(Relaxed),
+                    ),
+                    (
+                        "node_interface_limit_hits",
+                        "Pod namespaces with more interfaces than node.max_interfaces_per_namespace (the rest are not captured).",
+                        None,
+                        n.interface_limit_hits.load(Relaxed),
+                    ),
+                    (
+                        "node_flow_share_hits",
+                        "Pod namespaces that reached node.max_flows_per_namespace live flows.",
+                        None,
+                        n.flow_share_hits.load(Relaxed),
+                    ),
+                    (
+                        "node_flows_refused",
+                        "New flows of pod namespaces at their share of the flow table, not metered.",
+                        None,
+                        n.flows_refused.load(Relaxed),
                     ),
                     (
                         "node_namespace_errors",
@@ -99,6 +162,8 @@ mod tests {
         stats.namespaces_with_pod.store(2, Relaxed);
         stats.interfaces.store(5, Relaxed);
         stats.namespace_errors.store(1, Relaxed);
+        stats.namespaces_unknown.store(2, Relaxed);
+        stats.running.store(true, Relaxed);
         let mut registry = registry();
         stats.register(&mut registry);
         assert_lines(
@@ -109,8 +174,14 @@ mod tests {
                 "podflow_node_interfaces 5",
                 "podflow_node_namespaces_added_total 0",
                 "podflow_node_namespace_errors_total 1",
+                "podflow_node_namespaces_unknown 2",
+                "podflow_node_runtime_up 1",
             ],
         );
         assert_eq!(Work::interfaces(&*stats), 5);
+        assert!(stats.running());
+        *stats.runtime_problem.lock().unwrap() = Some("no runtime".into());
+        assert!(!stats.running());
+        assert_eq!(stats.problem().as_deref(), Some("no runtime"));
     }
 }

@@ -215,6 +215,8 @@ config/podflow.toml. The node's name and IP come from the Downward API
   "k8s" $k8s
   "telemetry" (dict "listen" (printf "0.0.0.0:%d" (int64 $n.telemetryPort)))
   "node" (dict
+    "runtime_endpoint" (toString $n.runtimeEndpoint)
+    "max_interfaces_per_namespace" (int64 $n.maxInterfacesPerNamespace)
     "netns_dirs" $dirs
     "scan_processes" $n.scanProcesses
     "proc_dir" (toString $n.procDir)

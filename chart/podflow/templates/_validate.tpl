@@ -173,6 +173,11 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- end }}
 {{- if $v.node.enabled }}
 {{- $n := $v.node }}
+{{- if not (and (kindIs "float64" $n.maxInterfacesPerNamespace) (ge (int64 $n.maxInterfacesPerNamespace) 1)) }}
+{{- if not (and (kindIs "int64" $n.maxInterfacesPerNamespace) (ge (int64 $n.maxInterfacesPerNamespace) 1)) }}
+{{- fail (printf "node.maxInterfacesPerNamespace=%v must be a whole number, 1 or more" $n.maxInterfacesPerNamespace) }}
+{{- end }}
+{{- end }}
 {{- range $key := list "scanProcesses" "captureHost" "hostPodVeths" "privileged" "appArmorUnconfined" }}
 {{- if not (kindIs "bool" (index $n $key)) }}
 {{- fail (printf "node.%s=%v must be true or false" $key (index $n $key)) }}
@@ -180,6 +185,11 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- end }}
 {{- if not (kindIs "slice" ($n.netnsDirs | default list)) }}
 {{- fail (printf "node.netnsDirs=%v must be a list of absolute directory paths, e.g. [/var/run/netns]" $n.netnsDirs) }}
+{{- end }}
+{{- with toString ($n.runtimeEndpoint | default "") }}
+{{- if not (hasPrefix "unix:///" .) }}
+{{- fail (printf "node.runtimeEndpoint=%q must be the runtime's CRI socket as unix:///PATH (containerd: unix:///run/containerd/containerd.sock, CRI-O: unix:///var/run/crio/crio.sock), or empty" .) }}
+{{- end }}
 {{- end }}
 {{- if and (not $n.netnsDirs) (not $n.scanProcesses) }}
 {{- fail "node.netnsDirs is empty and node.scanProcesses=false: node mode would find no pod network namespace; list the runtime's namespace directory (e.g. /var/run/netns) or set node.scanProcesses=true" }}
