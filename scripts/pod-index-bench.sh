@@ -32,28 +32,13 @@ command -v curl >/dev/null || die "missing curl"
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/.." && pwd)
-if [ -z "${PODFLOW_BIN:-}" ]; then
-  (cd "$REPO" && cargo build --release --quiet --bin podflow)
-  PODFLOW_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/podflow
-fi
-PODFLOW=$PODFLOW_BIN
-unset PODFLOW_BIN
-[ -x "$PODFLOW" ] || die "no podflow binary at $PODFLOW"
 # shellcheck source=scripts/bench-lib.sh
 . "$SCRIPT_DIR/bench-lib.sh"
-clear_podflow_env
+make_workdir podflow-pod-index
 
-WORK=$(mktemp -d /tmp/podflow-pod-index.XXXXXX)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+build_release
+unset PODFLOW_BIN
+clear_podflow_env
 
 python3 "$REPO/it/py/fake_apiserver.py" --pods "$PODS" --annotation-bytes "$ANNOTATION_BYTES" \
   --nodes 100 >"$WORK/port" 2>"$WORK/api.err" &
