@@ -81,10 +81,16 @@ pub fn podflow_in_netns(ns: &str) -> std::process::Command {
 
 /// Peak RSS of a running process in KiB, 0 once it is gone.
 pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM")
+}
+
+/// A size field of a running process's `/proc/PID/status` (`VmRSS`, ...) in KiB, 0 once
+/// it is gone.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
         .unwrap_or(0)
 }
