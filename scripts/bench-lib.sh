@@ -147,7 +147,8 @@ terminate_podflow() {
 }
 
 # done_fields LOG: the totals of podflow's last "done" log line (JSON logs) as
-# "packets=N ignored=N kernel_drops=N flows=N records=N not_sent=N"; empty without one.
+# "packets=N ignored=N kernel_drops=N flows=N records=N not_sent=N evicted=N evicted_noise=N";
+# empty without one.
 done_fields() {
   python3 - "$1" <<'PY'
 import json, sys
@@ -162,7 +163,8 @@ for line in open(sys.argv[1], errors="replace"):
         found = f
 if found:
     print(" ".join(f"{k}={found[k]}" for k in ("packets", "ignored", "kernel_drops", "flows",
-                                              "records", "not_sent") if k in found))
+                                              "records", "not_sent", "evicted",
+                                              "evicted_noise") if k in found))
 PY
 }
 
