@@ -167,7 +167,7 @@ echo "flood: $sent frames sent by tcpreplay --topspeed ($rate pps), $((rx1 - rx0
 echo "podflow (defaults: flow.max_flows 262144, capture.ring_bytes 4 MiB): exit $PF_EXIT"
 echo "  $done_line"
 echo "  before SIGTERM (/metrics): $before"
-grep -E '"level":"(WARN|ERROR)"' "$WORK/podflow.log" | sed 's/^/  /' | tail -5
+{ grep -E '"level":"(WARN|ERROR)"' "$WORK/podflow.log" || true; } | sed 's/^/  /' | tail -5
 echo "  peak RSS ${rss} MB (/usr/bin/time -v, MB = 2^20 bytes)"
 echo "collector: $(tail -1 "$WORK/collect.err")"
 echo "steady connection: $(cat "$WORK/steady.lines") lines sent"
