@@ -20,18 +20,9 @@ MTU=1500
 replay_shape
 
 # --- namespaces --------------------------------------------------------------------
-for ns in "$POD" "$PEER"; do
-  ip netns add "$ns"
-  NAMESPACES+=("$ns")
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.router_solicitations=0 \
-    net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.accept_ra=0
-  ip -n "$ns" link set lo up
-done
-ip link add eth0 netns "$POD" mtu $MTU type veth peer name peer0 netns "$PEER" mtu $MTU
+pod_peer_netns "$POD" "$PEER" $MTU
 ip -n "$POD" addr add $POD_IP/24 dev eth0
 ip -n "$PEER" addr add $PEER_IP/24 dev peer0
-ip -n "$POD" link set eth0 up
-ip -n "$PEER" link set peer0 up
 
 # Starts a background process (the arguments), remembered for the cleanup; sets BG_PID.
 background() {

@@ -470,8 +470,7 @@ impl FlowTable {
                     std::mem::replace(&mut shard.v4, Store::new()),
                     std::mem::replace(&mut shard.v6, Store::new()),
                 );
-                self.live
-                    .fetch_sub(taken.1.len() + taken.2.len(), Relaxed);
+                self.live.fetch_sub(taken.1.len() + taken.2.len(), Relaxed);
                 taken
             };
             for r in ended {
