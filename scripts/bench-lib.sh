@@ -111,6 +111,23 @@ forget_pid() {
   PIDS=("${keep[@]+"${keep[@]}"}")
 }
 
+# pod_peer_netns POD PEER MTU: two namespaces (in NAMESPACES, for the cleanup), quiet (no
+# router solicitations, duplicate address detection nor router advertisements), joined by
+# a veth pair of that MTU, eth0 in POD and peer0 in PEER, both up; no address.
+pod_peer_netns() {
+  local ns
+  for ns in "$1" "$2"; do
+    ip netns add "$ns"
+    NAMESPACES+=("$ns")
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.router_solicitations=0 \
+      net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.accept_ra=0
+    ip -n "$ns" link set lo up
+  done
+  ip link add eth0 netns "$1" mtu "$3" type veth peer name peer0 netns "$2" mtu "$3"
+  ip -n "$1" link set eth0 up
+  ip -n "$2" link set peer0 up
+}
+
 # replay_shape: sets FRAMES and LARGEST of $PCAP (see pcap_shape) and warns when a frame
 # is larger than the veth MTU + 14 lets through.
 replay_shape() {
@@ -147,7 +164,8 @@ terminate_podflow() {
 }
 
 # done_fields LOG: the totals of podflow's last "done" log line (JSON logs) as
-# "packets=N ignored=N kernel_drops=N flows=N records=N not_sent=N"; empty without one.
+# "packets=N ignored=N kernel_drops=N flows=N records=N not_sent=N evicted=N evicted_noise=N";
+# empty without one.
 done_fields() {
   python3 - "$1" <<'PY'
 import json, sys
@@ -162,7 +180,8 @@ for line in open(sys.argv[1], errors="replace"):
         found = f
 if found:
     print(" ".join(f"{k}={found[k]}" for k in ("packets", "ignored", "kernel_drops", "flows",
-                                              "records", "not_sent") if k in found))
+                                              "records", "not_sent", "evicted",
+                                              "evicted_noise") if k in found))
 PY
 }
 

@@ -118,23 +118,11 @@ clear_podflow_env
 # --- namespaces --------------------------------------------------------------------
 # Makes the pod/peer pair named in POD and PEER.
 make_netns() {
-  local ns
-  for ns in "$POD" "$PEER"; do
-    ip netns add "$ns"
-    NAMESPACES+=("$ns")
-    # New interfaces take these: no router solicitations nor duplicate address
-    # detection, so that the link is quiet during the measurement.
-    ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.router_solicitations=0 \
-      net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.default.accept_ra=0
-    ip -n "$ns" link set lo up
-  done
-  ip link add eth0 netns "$POD" mtu "$MTU" type veth peer name peer0 netns "$PEER" mtu "$MTU"
+  pod_peer_netns "$POD" "$PEER" "$MTU"
   ip -n "$POD" addr add 10.252.0.1/24 dev eth0
   ip -n "$POD" addr add fd00:252::1/64 dev eth0 nodad
   ip -n "$PEER" addr add 10.252.0.2/24 dev peer0
   ip -n "$PEER" addr add fd00:252::2/64 dev peer0 nodad
-  ip -n "$POD" link set eth0 up
-  ip -n "$PEER" link set peer0 up
   # Multicast listener reports follow the link coming up within a second or two.
   sleep 2
 }

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::events::QueueFull;
 use super::stats::ExportStats;
@@ -132,6 +132,29 @@ impl Handoff {
         }
     }
 
+    /// Waits until `n` more records fit (or the queue is empty, for a batch larger than
+    /// the whole queue), at most until `until` (`None`: no bound). Shutdown hands the
+    /// whole flow table over through this, so that a full table is exported rather than
+    /// dropped at the queue's bound, in the time the drain is given.
+    pub fn wait_for_room_for(&self, n: usize, until: Option<Instant>) {
+        let mut inner = self.lock();
+        while inner.records > 0 && inner.records + n > self.capacity {
+            let step = Duration::from_millis(100);
+            let step = match until {
+                None => step,
+                Some(t) => match t.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => step.min(left),
+                    _ => return,
+                },
+            };
+            inner = self
+                .room
+                .wait_timeout(inner, step)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// Drops everything queued (the exporter did not finish in time) and counts it as not
     /// sent; returns how many records that was.
     pub fn abandon(&self) -> u64 {
@@ -210,5 +233,48 @@ mod tests {
         };
         stop.store(true, Relaxed);
         waiter.join().unwrap();
+    }
+
+    #[test]
+    fn shutdown_waits_for_room_until_its_deadline_and_then_drops() {
+        let stats = Arc::new(ExportStats::default());
+        let q = Arc::new(Handoff::new(10, Overflow::Drop, stats.clone()));
+        q.push(batch(8));
+        let waiter = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                q.wait_for_room_for(4, Some(started + Duration::from_secs(10)));
+                started.elapsed()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!waiter.is_finished(), "4 more do not fit in 2 free places");
+        q.pop().unwrap();
+        let waited = waiter.join().unwrap();
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+        q.push(batch(4));
+        assert_eq!((q.len(), stats.not_sent.load(Relaxed)), (4, 0));
+
+        // Past the deadline it gives up, and the push drops what does not fit.
+        q.push(batch(4));
+        let started = Instant::now();
+        q.wait_for_room_for(4, Some(started + Duration::from_millis(200)));
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+        q.push(batch(4));
+        assert_eq!((q.len(), stats.not_sent.load(Relaxed)), (10, 2));
+
+        // A batch larger than the whole queue waits only for it to be empty.
+        while q.pop().is_some() {}
+        let started = Instant::now();
+        q.wait_for_room_for(25, None);
+        assert!(started.elapsed() < Duration::from_millis(100));
     }
 }

@@ -19,5 +19,5 @@ pub use key::{
 };
 pub use meter::Meter;
 pub use record::{Counters, EndReason, FlowRecord};
-pub use sweeper::{Finished, FlushAll, FlushPoints, Sweeper};
+pub use sweeper::{Finished, FlushAll, FlushPoints, Pace, Sweeper};
 pub use table::{FlowTable, FlowTableConfig, Groups, TableStats, GROUPS, MAX_BATCH};

@@ -12,10 +12,17 @@ use super::{Clock, FlowRecord, FlowTable};
 pub type Finished = Box<dyn Fn(Vec<FlowRecord>)>;
 
 /// Ends every live flow (forced end) and sends the records on. Answered once they are
-/// queued at the exporter.
+/// queued at the exporter. Before each batch it calls `pace` with the batch's length,
+/// which may wait until the receiver has room for it, so that a whole table is handed
+/// over a queue's worth at a time.
 #[derive(Message)]
 #[rtype(result = "usize")]
-pub struct FlushAll;
+pub struct FlushAll {
+    pub pace: Pace,
+}
+
+/// Waits until the receiver of the records has room for this many more.
+pub type Pace = Box<dyn Fn(usize) + Send>;
 
 /// Ends the flows of these observation points (their network namespace is gone) and
 /// sends the records on; answers how many.
@@ -60,9 +67,10 @@ impl Actor for Sweeper {
 impl Handler<FlushAll> for Sweeper {
     type Result = usize;
 
-    fn handle(&mut self, _: FlushAll, _: &mut Self::Context) -> usize {
+    fn handle(&mut self, msg: FlushAll, _: &mut Self::Context) -> usize {
         let (sink, mut n) = (&self.sink, 0);
         self.table.flush_batches(self.clock.now(), &mut |batch| {
+            (msg.pace)(batch.len());
             n += batch.len();
             sink(batch);
         });

@@ -454,24 +454,39 @@ impl FlowTable {
 
     /// [`FlowTable::flush`], its records handed to `emit` in batches of at most
     /// [`BATCH`]; each shard's memory is given back as soon as its flows are ended.
+    /// Each shard's flows are taken out under its lock and ended without it, so that
+    /// `emit` may wait (for room at the exporter) while others read the table's counters.
     pub fn flush_batches(&self, now: Nanos, emit: &mut dyn FnMut(Vec<FlowRecord>)) {
-        self.sweep_batches(now, emit);
         let mut out = Batcher {
             batch: Vec::new(),
             emit,
         };
         for shard in self.shards.iter() {
-            let mut guard = lock(shard);
-            let shard = &mut *guard;
-            let n = shard.v4.len() + shard.v6.len();
-            let mut end = |key: FlowKey, flow: &Flow| {
-                self.groups.give_back(key.point);
-                self.force_end(&key, flow, &mut out);
+            let (ended, mut v4, mut v6) = {
+                let mut guard = lock(shard);
+                let shard = &mut *guard;
+                let taken = (
+                    std::mem::take(&mut shard.ended),
+                    std::mem::replace(&mut shard.v4, Store::new()),
+                    std::mem::replace(&mut shard.v6, Store::new()),
+                );
+                self.live.fetch_sub(taken.1.len() + taken.2.len(), Relaxed);
+                taken
             };
-            shard.v4.drain(|e| end(e.key.key(), &e.flow));
-            shard.v6.drain(|e| end(e.key.key(), &e.flow));
-            shard.ended = Vec::new();
-            self.live.fetch_sub(n, Relaxed);
+            for r in ended {
+                out.push(r);
+            }
+            // What is due ends with its own reason (an active timeout cuts first), the
+            // rest as forced.
+            let mut end = |key: FlowKey, flow: &Flow| {
+                let mut flow = *flow;
+                self.groups.give_back(key.point);
+                if self.advance(&key, &mut flow, now, &mut |r| out.push(r)) {
+                    self.force_end(&key, &flow, &mut out);
+                }
+            };
+            v4.drain(|e| end(e.key.key(), &e.flow));
+            v6.drain(|e| end(e.key.key(), &e.flow));
         }
         out.finish();
     }

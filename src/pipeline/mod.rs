@@ -257,16 +257,22 @@ impl<S: Source> Probe<S> {
         let stopped = tokio::task::spawn_blocking(move || source.stop())
             .await
             .unwrap_or(Ok(()));
-        let at_shutdown = sweeper.send(FlushAll).await.unwrap_or(0);
-        let drain = match drain_timeout {
+        // The drain's time starts now: the table is handed to the queue a queue's worth
+        // at a time as the exporter sends (a full table is larger than the queue), and
+        // what is still unqueued at `until` is dropped and counted.
+        let until = drain_timeout.map(|t| Instant::now() + t);
+        let queue = handoff.clone();
+        let pace = Box::new(move |n| queue.wait_for_room_for(n, until));
+        let at_shutdown = sweeper.send(FlushAll { pace }).await.unwrap_or(0);
+        let drain = match until {
             None => exporter.send(Drain { until: None }).await.ok(),
-            Some(t) => {
+            Some(until) => {
                 // The exporter stops sending at `until` and answers with exact counts; the
                 // grace covers the one write (bounded by export.write_timeout_secs) in
                 // progress then. Past it, what the exporter held is counted here.
-                let until = Instant::now() + t;
                 let drain = exporter.send(Drain { until: Some(until) });
-                tokio::time::timeout(t + write_grace, drain)
+                let left = until.saturating_duration_since(Instant::now());
+                tokio::time::timeout(left + write_grace, drain)
                     .await
                     .ok()
                     .and_then(Result::ok)

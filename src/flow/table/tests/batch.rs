@@ -89,3 +89,30 @@ fn a_batch_on_a_full_table_keeps_the_bound_and_every_packet() {
     assert_eq!(metered, packets.len() as u64);
     assert!(t.stats().evictions > 0);
 }
+
+#[test]
+fn a_flush_hands_batches_over_without_holding_the_table() {
+    // Shutdown's flush waits for room at the exporter between batches, and the exporter
+    // reads the table's counters meanwhile: no shard may be locked while a batch is out.
+    let t = Arc::new(FlowTable::new(FlowTableConfig {
+        max_flows: 3 * BATCH,
+        ..cfg(false)
+    }));
+    for port in 0..(2 * BATCH + 5) as u16 {
+        t.update(&udp((A, port), (B, 53), 100), S);
+    }
+    let (mut batches, mut records) = (0, 0);
+    t.flush_batches(2 * S, &mut |batch| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = t.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(reader.stats().flows);
+        });
+        let flows = rx.recv_timeout(std::time::Duration::from_secs(5));
+        assert_eq!(flows, Ok(2 * BATCH as u64 + 5), "the table stays readable");
+        batches += 1;
+        records += batch.len();
+    });
+    assert_eq!((batches, records), (3, 2 * BATCH + 5));
+    assert!(t.is_empty());
+}
