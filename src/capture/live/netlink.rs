@@ -96,25 +96,63 @@ fn dump(request: u16, header_len: usize, mut each: impl FnMut(u16, &[u8])) -> io
         if full > n {
             return Err(io::Error::other("netlink answer larger than the buffer"));
         }
-        for m in messages(&buf[..n]) {
-            if m.seq != SEQ {
-                continue;
-            }
-            match m.kind {
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => {
-                    let code = m
-                        .body
-                        .get(..4)
-                        .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap_or_default()));
-                    if code != 0 {
-                        return Err(io::Error::from_raw_os_error(-code));
-                    }
-                    return Ok(());
-                }
-                kind => each(kind, m.body),
-            }
+        if let Some(end) = read_answer(&buf[..n], SEQ, &mut each) {
+            return end;
         }
+    }
+}
+
+/// Reads one datagram of the answer to request `seq`, handing the type and body of each of
+/// its messages to `each`; `Some` once the kernel says the dump is done (or failed).
+fn read_answer(
+    datagram: &[u8],
+    seq: u32,
+    each: &mut impl FnMut(u16, &[u8]),
+) -> Option<io::Result<()>> {
+    for m in messages(datagram) {
+        if m.seq != seq {
+            continue;
+        }
+        match m.kind {
+            NLMSG_DONE => return Some(Ok(())),
+            NLMSG_ERROR => {
+                let code = m
+                    .body
+                    .get(..4)
+                    .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap_or_default()));
+                if code != 0 {
+                    return Some(Err(io::Error::from_raw_os_error(-code)));
+                }
+                return Some(Ok(()));
+            }
+            kind => each(kind, m.body),
+        }
+    }
+    None
+}
+
+/// What one datagram of a dump's answer holds, read as [`links`] and [`addresses`] read it.
+#[derive(Debug)]
+pub struct AnswerPart {
+    pub links: Vec<LinkInfo>,
+    pub addresses: Vec<(u32, IpAddr)>,
+    /// `Some` when the datagram ends the dump: done, or the kernel's error.
+    pub end: Option<io::Result<()>>,
+}
+
+/// Parses one datagram of the kernel's answer to dump request `seq`. Pure: the entry point
+/// of the netlink fuzz target.
+pub fn parse_answer(datagram: &[u8], seq: u32) -> AnswerPart {
+    let (mut links, mut addresses) = (Vec::new(), Vec::new());
+    let end = read_answer(datagram, seq, &mut |kind, body| match kind {
+        RTM_NEWLINK => links.extend(parse_link(body)),
+        RTM_NEWADDR => addresses.extend(parse_address(body)),
+        _ => {}
+    });
+    AnswerPart {
+        links,
+        addresses,
+        end,
     }
 }
 
