@@ -121,7 +121,12 @@ fn read_answer(
                     .get(..4)
                     .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap_or_default()));
                 if code != 0 {
-                    return Some(Err(io::Error::from_raw_os_error(-code)));
+                    // The kernel sends -errno; i32::MIN has no negation and is no errno.
+                    let error = code.checked_neg().map_or_else(
+                        || io::Error::other(format!("netlink error code {code}")),
+                        io::Error::from_raw_os_error,
+                    );
+                    return Some(Err(error));
                 }
                 return Some(Ok(()));
             }
@@ -376,6 +381,24 @@ mod tests {
         let mut body = ifinfo(1, 0);
         body.extend_from_slice(&[40, 0, 3, 0, b'x']);
         assert!(parse_link(&body).is_none());
+    }
+
+    #[test]
+    fn error_answers_end_the_dump() {
+        let enodev = message(NLMSG_ERROR, 7, &(-19i32).to_ne_bytes());
+        let end = parse_answer(&enodev, 7).end.unwrap().unwrap_err();
+        assert_eq!(end.raw_os_error(), Some(19));
+        assert!(
+            parse_answer(&enodev, 8).end.is_none(),
+            "another request's answer"
+        );
+        // The fuzzer's find: an error code of i32::MIN, whose negation overflowed.
+        let mut found = message(NLMSG_ERROR, 7, &i32::MIN.to_ne_bytes());
+        found.extend(message(RTM_NEWLINK, 7, &ifinfo(1, IFF_UP)));
+        let end = parse_answer(&found, 7).end.unwrap().unwrap_err();
+        assert!(end.to_string().contains("-2147483648"), "{end}");
+        let done = message(NLMSG_DONE, 7, &[0; 4]);
+        assert!(parse_answer(&done, 7).end.unwrap().is_ok());
     }
 
     #[test]
