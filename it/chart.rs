@@ -11,10 +11,12 @@
 //!
 //! Here: rendering, schema validation and the helpers every subject shares; the subjects
 //! in `it/chart/`: the webhook's install, its certificates, node mode and its variants,
-//! values refused, the notes.
+//! a TLS collector from a Secret, values refused, the notes.
 
 #[path = "chart/certificates.rs"]
 mod certificates;
+#[path = "chart/collector_tls.rs"]
+mod collector_tls;
 mod common;
 #[path = "common/helm.rs"]
 mod helm;

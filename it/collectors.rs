@@ -8,7 +8,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -38,18 +38,6 @@ fn tool(name: &str) -> Command {
     Command::new(name)
 }
 
-fn wait_for_udp_listener(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let out = Command::new("ss").args(["-lun"]).output().unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains(&format!("127.0.0.1:{port} ")) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listens on udp port {port}");
-}
-
 fn start_nfcapd(dir: &Path, port: u16) -> Background {
     let child = tool("nfcapd")
         .args(["-w"])
@@ -68,7 +56,7 @@ fn start_nfcapd(dir: &Path, port: u16) -> Background {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for_udp_listener(port);
+    wait_for_listener("udp", port);
     Background(child)
 }
 
@@ -171,6 +159,18 @@ fn tshark_reads_the_udp_export_cleanly_root() {
         "tshark reports an error"
     );
     assert!(text.contains("Observation Domain Id: 9"));
+    // The RFC 5610 type records, as tshark's own dissector reads them: each Kubernetes
+    // element named under our PEN, with its IANA data type (13 string, 1 unsigned8).
+    for (name, id, data_type) in [("k8sPodName", 4, 13), ("k8sObservationPoint", 12, 1)] {
+        let record = format!(
+            "Private Enterprise Number: {PEN}\n            Information Element Id: {id}\n            Information Element Data Type: {data_type}\n"
+        );
+        assert!(
+            text.contains(&record),
+            "no type record of {name} in tshark's output"
+        );
+        assert!(text.contains(&format!("Information Element Name: {name}\n")));
+    }
     // The Kubernetes elements are enterprise-specific, under PEN 32473.
     assert!(text.contains("Example Enterprise Number for Documentation Use"));
     // tshark prints a "Flow N" heading for each data record of a set.
@@ -232,33 +232,6 @@ fn python_ipfix_reads_kubernetes_elements_by_name() {
 
 // ---- TCP: a collector that is late, then drops the connection ----
 
-/// Ethernet + IPv4 + UDP frame from 10.1.0.1:`sport` to 10.2.0.2:53 with 20 payload bytes.
-fn udp_frame(sport: u16) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-    let total: u16 = 20 + 8 + 20;
-    f.extend_from_slice(&[
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        1,
-        0x40,
-        0,
-        64,
-        17,
-        0,
-        0,
-    ]);
-    f.extend_from_slice(&[10, 1, 0, 1, 10, 2, 0, 2]);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&53u16.to_be_bytes());
-    f.extend_from_slice(&28u16.to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(&[0xab; 20]);
-    f
-}
-
 /// Reads whole IPFIX messages from a connection until `want` flow records have arrived.
 fn read_flows(conn: &mut TcpStream, session: &mut Session, want: usize) -> Vec<Message> {
     conn.set_read_timeout(Some(Duration::from_secs(20)))
@@ -290,37 +263,6 @@ fn read_flows(conn: &mut TcpStream, session: &mut Session, want: usize) -> Vec<M
     msgs
 }
 
-/// podflow reading a pcap from a FIFO, so the test decides when packets arrive and when
-/// the input ends; returns the process and the FIFO's writing end, header written.
-fn podflow_on_fifo(
-    dir: &Path,
-    collector: &str,
-    env: &[(&str, &str)],
-    stderr: Stdio,
-) -> (Child, std::fs::File) {
-    let fifo = dir.join("live.pcap");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let mut cmd = podflow_process();
-    cmd.args(["--mode", "sidecar"])
-        .env("PODFLOW_CAPTURE__PCAP", &fifo)
-        .env("PODFLOW_EXPORT__COLLECTOR", collector)
-        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
-        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
-        .stdout(Stdio::null())
-        .stderr(stderr);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().unwrap();
-    let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-    feed.write_all(&pcap_header(1)).unwrap();
-    (child, feed)
-}
-
 #[test]
 fn tcp_collector_late_then_reconnecting() {
     let dir = tempfile::tempdir().unwrap();
@@ -332,10 +274,7 @@ fn tcp_collector_late_then_reconnecting() {
     let (mut child, mut feed) = podflow_on_fifo(
         dir.path(),
         &format!("tcp://127.0.0.1:{port}"),
-        &[
-            ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1"),
-            ("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100"),
-        ],
+        &QUICK_FLOWS,
         Stdio::piped(),
     );
     // Three flows, each idle long enough (by packet time) to end before the next.

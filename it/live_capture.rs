@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netns::PodNet;
-use podflow::capture::{CaptureStats, Config, LiveCapture};
+use podflow::capture::{Backend, CaptureStats, Config, LiveCapture};
 use podflow::flow::{wall_now, FlowRecord, FlowTable, FlowTableConfig, NANOS_PER_SEC};
 use serde_json::{json, Value};
 
@@ -44,7 +44,7 @@ struct Capturer {
 }
 
 impl Capturer {
-    fn start(net: &PodNet) -> Capturer {
+    fn start(net: &PodNet, backend: &str) -> Capturer {
         let exe = std::env::current_exe().unwrap();
         let mut child = PodNet::exec(&net.pod, exe.to_str().unwrap())
             .args([
@@ -54,7 +54,7 @@ impl Capturer {
                 "--nocapture",
                 "--test-threads=1",
             ])
-            .env(INNER_ENV, "1")
+            .env(INNER_ENV, backend)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -161,12 +161,28 @@ fn counts(f: &Value) -> [u64; 4] {
 
 #[test]
 fn live_capture_in_netns_needs_root() {
+    live_capture_in_netns("ring", 61);
+}
+
+/// The same with the fallback backend, pnet.
+#[test]
+fn live_capture_pnet_in_netns_needs_root() {
+    live_capture_in_netns("pnet", 62);
+}
+
+/// Rings in a PACKET_FANOUT group of two per interface, read by two threads.
+#[test]
+fn live_capture_fanout_in_netns_needs_root() {
+    live_capture_in_netns("fanout", 63);
+}
+
+fn live_capture_in_netns(backend: &str, net_id: u8) {
     if !is_root() {
         eprintln!("skipped: needs root to make network namespaces");
         return;
     }
-    let net = PodNet::new(61);
-    let mut cap = Capturer::start(&net);
+    let net = PodNet::new(net_id);
+    let mut cap = Capturer::start(&net, backend);
 
     // Outgoing requests and incoming replies (IPv4), incoming requests and outgoing
     // replies (IPv6).
@@ -273,13 +289,19 @@ fn live_capture_in_netns_needs_root() {
 #[test]
 #[ignore = "started by live_capture_in_netns_needs_root inside its namespace"]
 fn capture_in_this_namespace() {
-    if std::env::var_os(INNER_ENV).is_none() {
+    let Some(backend) = std::env::var_os(INNER_ENV) else {
         return;
-    }
+    };
+    let (backend, fanout) = match backend.to_str() {
+        Some("pnet") => (Backend::Pnet, 1),
+        Some("fanout") => (Backend::Ring, 2),
+        _ => (Backend::Ring, 1),
+    };
     // A configured interface that does not exist is waited for, not an error.
     let missing = Config {
         interfaces: vec!["nope0".into()],
-        pcap: None,
+        backend,
+        ..Config::default()
     };
     let probe = LiveCapture::start(
         &missing,
@@ -298,7 +320,13 @@ fn capture_in_this_namespace() {
     let _sink = std::net::UdpSocket::bind(("0.0.0.0", BURST_PORT)).unwrap();
     let table = Arc::new(FlowTable::new(table_config()));
     let stats = Arc::new(CaptureStats::default());
-    let capture = LiveCapture::start(&Config::default(), table.clone(), stats.clone()).unwrap();
+    let every = Config {
+        backend,
+        fanout,
+        threads: fanout,
+        ..Config::default()
+    };
+    let capture = LiveCapture::start(&every, table.clone(), stats.clone()).unwrap();
     assert!(capture.running());
     assert_eq!(capture.captured(), ["eth0"]);
     assert_eq!(capture.idle(), None);

@@ -122,54 +122,6 @@ if sysctl -qw net.core.rmem_max=$RCVBUF 2>/dev/null; then :; else
   note "could not raise net.core.rmem_max (now $(sysctl -n net.core.rmem_max 2>/dev/null || echo '?')); nfcapd may drop UDP"
 fi
 
-# "rx_queue drops" of the socket bound to 127.0.0.1:port, from /proc/net/udp.
-udp_sock_state() { # port
-  local rx drops
-  read -r rx drops < <(awk -v p="$(printf '0100007F:%04X' "$1")" \
-    '$2 == p { split($5, q, ":"); print q[2], $NF; f = 1; exit } END { if (!f) print "0 0" }' /proc/net/udp)
-  echo "$((16#$rx)) $drops"
-}
-
-start_collector() { # dir port
-  mkdir -p "$1"
-  if ss -Hlun "sport = :$2" | grep -q .; then
-    die "UDP port $2 is already in use; choose another base with PORT=..."
-  fi
-  nfcapd -w "$1" -p "$2" -b 127.0.0.1 -B $RCVBUF -t 3600 > "$1.log" 2>&1 &
-  COLLECTOR_PID=$!
-  PIDS+=("$COLLECTOR_PID")
-  local _
-  for _ in $(seq 100); do
-    ss -Hlun "sport = :$2" | grep -q . && return 0
-    kill -0 "$COLLECTOR_PID" 2>/dev/null || { cat "$1.log" >&2; die "nfcapd did not start"; }
-    sleep 0.05
-  done
-  die "nfcapd did not listen on 127.0.0.1:$2"
-}
-
-# Lets nfcapd empty its socket, keeps the kernel's drop count in COLLECTOR_DROPS and
-# stops nfcapd (it writes its file on SIGTERM).
-stop_collector() { # port
-  local _ rx drops
-  for _ in $(seq 200); do
-    read -r rx drops < <(udp_sock_state "$1")
-    [ "$rx" -eq 0 ] && break
-    sleep 0.05
-  done
-  sleep 0.3
-  read -r rx drops < <(udp_sock_state "$1")
-  COLLECTOR_DROPS=$drops
-  kill "$COLLECTOR_PID"
-  wait "$COLLECTOR_PID" 2>/dev/null || true
-  forget_pid "$COLLECTOR_PID"
-}
-
-# "flows packets bytes" summed over the nfcapd files in dir.
-collector_totals() { # dir
-  nfdump -R "$1" -I 2>/dev/null |
-    awk '/^Flows:/{f=$2} /^Packets:/{p=$2} /^Bytes:/{b=$2} END{print (f==""?0:f), (p==""?0:p), (b==""?0:b)}'
-}
-
 # --- the runs ----------------------------------------------------------------------
 clear_podflow_env
 

@@ -379,6 +379,9 @@ RX1=$(pods_rx)
 PF_CPU_TOTAL=$CPU1
 PF_RSS=$(status_field "$PF_PID" VmHWM)
 PF_THREADS=$(status_field "$PF_PID" Threads)
+# Threads that read packets: named capture-* (the node thread, which only opens sockets,
+# is node-capture).
+PF_CAPTURE_THREADS=$(cat /proc/"$PF_PID"/task/*/comm 2>/dev/null | grep -c '^capture' || true)
 PF_CAPT=$(($(metric "$M" podflow_capture_packets_total) - ${P0:-0}))
 PF_DROPS=$(($(metric "$M" podflow_capture_dropped_packets_total) - ${D0:-0}))
 PF_IGN=$(($(metric "$M" podflow_capture_ignored_packets_total) - ${I0:-0}))
@@ -464,8 +467,8 @@ printf '# node bench: %s pod namespaces, each replayed %s (%s frames, largest %s
   "$N" "$PCAP" "$FRAMES" "$LARGEST" "$LOOPS" "$SPEED"
 printf '# host: %s, %s cores, kernel %s; veth MTU %s; CPUs busy in the second before the replay: %s%% (podflow), %s%% (tcpdump)\n' \
   "$(hostname)" "$(nproc)" "$(uname -r)" "$MTU" "$BUSY_PF" "${BUSY_TD:-n/a}"
-printf '# podflow: %s namespaces (%s with a pod), %s interfaces, %s threads; collector %s on the node loopback\n' \
-  "$N" "$NS_WITH_POD" "$IFACES" "$PF_THREADS" "$COLLECTOR"
+printf '# podflow: %s namespaces (%s with a pod), %s interfaces, %s threads of which %s capture threads; collector %s on the node loopback\n' \
+  "$N" "$NS_WITH_POD" "$IFACES" "$PF_THREADS" "$PF_CAPTURE_THREADS" "$COLLECTOR"
 awk -v hz="$TICKS" 'BEGIN {
     printf "%-8s %10s %10s %10s %9s %7s %7s %7s %8s %7s %7s\n", "tool", "sent", "received",
       "captured", "drops", "capt%", "acct%", "cpu_s", "us/frame", "rss_MB", "kpps" }

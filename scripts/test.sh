@@ -10,9 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# containerd, runc, the CNI plugins and busybox-static run real pods in it/cri_*.rs;
+# socat (OpenSSL) is the TLS collector endpoint of it/export_tls.rs; containerd, runc, the
+# CNI plugins and busybox-static run real pods in it/cri_*.rs;
 # protobuf-compiler builds the CRI client (k8s-cri generates it with protoc).
-APT_PACKAGES=(tshark nfdump tcpdump iproute2 iputils-ping curl python3-venv skopeo umoci libcap2-bin
+APT_PACKAGES=(tshark nfdump tcpdump iproute2 iputils-ping curl python3-venv skopeo umoci libcap2-bin socat
   containerd runc containernetworking-plugins busybox-static protobuf-compiler)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

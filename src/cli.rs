@@ -51,6 +51,32 @@ pub enum Command {
     /// (config/kustomize/podflow-sidecar is this output for the default configuration);
     /// the sidecar follows the webhook.sidecar keys of the configuration.
     KustomizeComponent(KustomizeArgs),
+    /// A small IPFIX collector: prints every record it receives (or reads from IPFIX
+    /// files) as a JSON line, fields by element name, podflow's enterprise elements named
+    /// from its own table or from the RFC 5610 type records the exporter sends. SIGTERM
+    /// or SIGINT ends it once the connections are read to the end; the totals go to stderr.
+    Collect(CollectArgs),
+}
+
+/// Arguments of `podflow collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Where to listen: udp://ADDR:PORT, tcp://ADDR:PORT or tls://ADDR:PORT (port 0 picks
+    /// one; the address listened on is printed to stderr). Repeatable.
+    #[arg(long, value_name = "URL")]
+    pub listen: Vec<String>,
+    /// An IPFIX file (RFC 5655) to read. Repeatable.
+    #[arg(long = "file", short = 'f', value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Certificate chain (PEM) of tls:// listeners.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA bundle (PEM) on tls:// listeners.
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// Arguments of `podflow kustomize-component`.

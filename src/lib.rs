@@ -6,11 +6,16 @@
 pub mod capabilities;
 /// Packet sources (pcap files, live interfaces) and the pure frame decoder.
 pub mod capture;
+/// PEM certificate, key and CA files for TLS, followed as they are renewed.
+pub mod certs;
 /// Command line: modes and global flags.
 pub mod cli;
+/// `podflow collect`: a small IPFIX collector printing JSON lines.
+pub mod collect;
 /// The root configuration, composed from each domain's own, and the one figment load.
 pub mod config;
-/// The exporter actor and its transports (UDP, TCP, IPFIX file, JSON on stdout).
+/// The exporter actor, its bounded hand-off and its transports (UDP, TCP, TLS, IPFIX file,
+/// JSON on stdout).
 pub mod export;
 /// Flow keys, records, the shared flow table and the sweeper actor.
 pub mod flow;

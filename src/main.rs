@@ -1,12 +1,12 @@
 //! podflow: parse the command line, load the configuration, start logging, run the mode
-//! (or the `inject` and `kustomize-component` tools).
+//! (or the `inject`, `kustomize-component` and `collect` tools).
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use podflow::cli::{Cli, Command, InjectArgs, KustomizeArgs};
-use podflow::{capabilities, config::Config, modes, telemetry, webhook};
+use podflow::cli::{Cli, CollectArgs, Command, InjectArgs, KustomizeArgs};
+use podflow::{capabilities, collect, config::Config, modes, telemetry, webhook};
 
 fn main() -> ExitCode {
     // First, while this is the only thread: capabilities are per thread, and every thread
@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     let mode = match (&cli.command, cli.mode) {
         (Some(Command::Inject(args)), _) => return inject(args, &config),
         (Some(Command::KustomizeComponent(args)), _) => return kustomize(args, &config),
+        (Some(Command::Collect(args)), _) => return collect(args, &config),
         (None, Some(mode)) => mode,
         (None, None) => return usage_error("--mode is required"),
     };
@@ -83,6 +84,33 @@ fn kustomize(args: &KustomizeArgs, config: &Config) -> ExitCode {
             eprintln!("podflow: cannot write {}: {e}", args.out.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `podflow collect`: records received or read, as JSON lines.
+fn collect(args: &CollectArgs, config: &Config) -> ExitCode {
+    let listen = match args.listen.iter().map(|l| l.parse()).collect() {
+        Ok(listen) => listen,
+        Err(e) => return usage_error(&format!("--listen {e}")),
+    };
+    let tls = args
+        .tls_cert
+        .clone()
+        .zip(args.tls_key.clone())
+        .map(|(cert, key)| collect::ServerTls {
+            cert,
+            key,
+            client_ca: args.tls_client_ca.clone(),
+        });
+    let args = collect::Args {
+        listen,
+        files: args.files.clone(),
+        tls,
+        enterprise_number: config.ipfix.enterprise_number,
+    };
+    match collect::run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(&format!("collect: {e}")),
     }
 }
 

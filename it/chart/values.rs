@@ -20,7 +20,22 @@ fn bad_values_fail_naming_the_value() {
         (
             &["defaults.yaml"],
             &["collector.protocol=tls"],
-            "collector.protocol=tls",
+            "collector.protocol=tls needs collector.tls.secretName",
+        ),
+        (
+            &["defaults.yaml"],
+            &["collector.tls.secretName=ca"],
+            "collector.tls.secretName is set but collector.protocol=udp",
+        ),
+        (
+            &["collector-tls.yaml"],
+            &["collector.tls.secretName=Not_A_Name"],
+            "collector.tls.secretName=\"Not_A_Name\"",
+        ),
+        (
+            &["collector-tls.yaml"],
+            &["collector.tls.clientCertificate=yes"],
+            "collector.tls.clientCertificate=yes",
         ),
         (
             &["defaults.yaml"],

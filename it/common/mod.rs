@@ -221,3 +221,178 @@ pub fn base64_decode(text: &str) -> Vec<u8> {
         .decode(text)
         .unwrap_or_else(|e| panic!("not base64 ({e}): {text}"))
 }
+
+/// Ethernet + IPv4 + UDP frame from 10.1.0.1:`sport` to 10.2.0.2:53 with 20 payload bytes.
+pub fn udp_frame(sport: u16) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total: u16 = 20 + 8 + 20;
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&[10, 1, 0, 1, 10, 2, 0, 2]);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&53u16.to_be_bytes());
+    f.extend_from_slice(&28u16.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&[0xab; 20]);
+    f
+}
+
+/// podflow reading a pcap from a FIFO, so the test decides when packets arrive and when
+/// the input ends; returns the process and the FIFO's writing end, header written.
+pub fn podflow_on_fifo(
+    dir: &Path,
+    collector: &str,
+    env: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (Child, std::fs::File) {
+    use std::io::Write;
+    let fifo = dir.join("live.pcap");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut cmd = podflow_process();
+    cmd.args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", &fifo)
+        .env("PODFLOW_EXPORT__COLLECTOR", collector)
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    feed.write_all(&pcap_header(1)).unwrap();
+    (child, feed)
+}
+
+/// A TCP port nobody listens on right now.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The stderr of a running process, read as it comes.
+pub struct Log {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Log {
+    pub fn of(mut stream: impl std::io::Read + Send + 'static) -> Log {
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let into = text.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                into.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Log { text, reader }
+    }
+
+    /// What was written so far.
+    pub fn now(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    /// Everything, once the process closed it.
+    pub fn wait(self) -> String {
+        let Log { text, reader } = self;
+        let _ = reader.join();
+        let all = text.lock().unwrap().clone();
+        all
+    }
+}
+
+/// A volume as the kubelet's atomic writer lays it out (Downward-API and Secret volumes):
+/// each file is a link through `..data`, a link to a timestamped directory that is
+/// replaced at every update.
+pub struct AtomicVolume {
+    pub dir: PathBuf,
+    generation: u32,
+}
+
+impl AtomicVolume {
+    /// The volume in `dir` with these files, as first written.
+    pub fn new(dir: &Path, files: &[(&str, &str)]) -> AtomicVolume {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut v = AtomicVolume {
+            dir: dir.to_path_buf(),
+            generation: 0,
+        };
+        v.update(files);
+        for (name, _) in files {
+            std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
+        }
+        v
+    }
+
+    /// Swaps in a new version holding these files.
+    pub fn update(&mut self, files: &[(&str, &str)]) {
+        self.generation += 1;
+        let ts = format!("..2026_11_26_07_00_00.{}", self.generation);
+        let data = self.dir.join(&ts);
+        std::fs::create_dir(&data).unwrap();
+        for (name, text) in files {
+            std::fs::write(data.join(name), text).unwrap();
+        }
+        let tmp = self.dir.join("..data_tmp");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&ts, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+    }
+
+    /// The path of file `name`.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+/// Waits until something listens on `port` of 127.0.0.1 (`udp` or `tcp`), without
+/// connecting to it.
+pub fn wait_for_listener(proto: &str, port: u16) {
+    let flags = if proto == "udp" { "-lun" } else { "-ltn" };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let out = std::process::Command::new("ss")
+            .arg(flags)
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains(&format!("127.0.0.1:{port} ")) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nothing listens on {proto} port {port}");
+}
+
+/// Settings under which a flow fed through a FIFO ends soon after the next packet: an
+/// idle timeout of 1 s (packet time) and a sweep every 100 ms.
+pub const QUICK_FLOWS: [(&str, &str); 2] = [
+    ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "1"),
+    ("PODFLOW_FLOW__SWEEP_INTERVAL_MS", "100"),
+];

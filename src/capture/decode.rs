@@ -75,12 +75,24 @@ enum Net {
     V6,
 }
 
-/// Decodes one frame. Never panics, never allocates.
+/// Decodes one frame captured whole. Never panics, never allocates.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet, Ignored> {
+    decode_frame(link, frame, u32::try_from(frame.len()).unwrap_or(u32::MAX))
+}
+
+/// Decodes one frame of which `frame` was captured and `wire_len` bytes were on the wire
+/// (the ring's or the pcap record's original length). Octets come from the IP length
+/// field; where that is 0 (segmentation offload, BIG TCP, jumbograms), from `wire_len`
+/// less the link-layer header, never from what was captured. Never panics, never
+/// allocates.
+pub fn decode_frame(link: LinkType, frame: &[u8], wire_len: u32) -> Result<Packet, Ignored> {
     let (net, vlan, ip) = link_layer(link, frame)?;
+    // The link-layer header is what precedes `ip` in `frame`.
+    let link_len = u32::try_from(frame.len() - ip.len()).unwrap_or(u32::MAX);
+    let ip_wire_len = wire_len.saturating_sub(link_len).max(captured_len(ip));
     let mut packet = match net {
-        Net::V4 => ipv4(ip)?,
-        Net::V6 => ipv6(ip)?,
+        Net::V4 => ipv4(ip, ip_wire_len)?,
+        Net::V6 => ipv6(ip, ip_wire_len)?,
     };
     packet.key.vlan = vlan;
     Ok(packet)
@@ -158,7 +170,8 @@ fn ethertype_chain(mut ethertype: u16, mut rest: &[u8]) -> Result<(Net, u16, &[u
     Ok((net, vlan.unwrap_or(0), rest))
 }
 
-fn ipv4(ip: &[u8]) -> Result<Packet, Ignored> {
+/// `wire_len`: the IP packet's length on the wire (at least what was captured of it).
+fn ipv4(ip: &[u8], wire_len: u32) -> Result<Packet, Ignored> {
     let h = ip.first_chunk::<20>().ok_or(Ignored::Malformed)?;
     if h[0] >> 4 != 4 {
         return Err(Ignored::Malformed);
@@ -169,9 +182,9 @@ fn ipv4(ip: &[u8]) -> Result<Packet, Ignored> {
     }
     let total_len = u16::from_be_bytes([h[2], h[3]]);
     // A total length of 0 comes from segmentation offload (IPv4 BIG TCP): the packet is
-    // as long as what was captured.
+    // as long as it was on the wire.
     let (octets, end) = if total_len == 0 {
-        (captured_len(ip), ip.len())
+        (wire_len, ip.len())
     } else if usize::from(total_len) < header_len {
         return Err(Ignored::Malformed);
     } else {
@@ -207,15 +220,15 @@ fn ipv4(ip: &[u8]) -> Result<Packet, Ignored> {
     Ok(packet)
 }
 
-fn ipv6(ip: &[u8]) -> Result<Packet, Ignored> {
+fn ipv6(ip: &[u8], wire_len: u32) -> Result<Packet, Ignored> {
     let h = ip.first_chunk::<40>().ok_or(Ignored::Malformed)?;
     if h[0] >> 4 != 6 {
         return Err(Ignored::Malformed);
     }
     let payload_len = u16::from_be_bytes([h[4], h[5]]);
-    // Payload length 0 is a jumbogram (or offloaded BIG TCP): count what was captured.
+    // Payload length 0 is a jumbogram (or offloaded BIG TCP): count what was on the wire.
     let (octets, end) = if payload_len == 0 {
-        (captured_len(ip), ip.len())
+        (wire_len, ip.len())
     } else {
         let total = 40 + usize::from(payload_len);
         (40 + u32::from(payload_len), ip.len().min(total))
@@ -237,7 +250,8 @@ fn ipv6(ip: &[u8]) -> Result<Packet, Ignored> {
     let body = ip.get(..end).unwrap_or_default();
     let mut next = h[6];
     let mut at = 40;
-    for _ in 0..MAX_IPV6_EXTENSIONS {
+    // Up to MAX_IPV6_EXTENSIONS extension headers, then the transport header.
+    for _ in 0..=MAX_IPV6_EXTENSIONS {
         let ext_len = match next {
             // Hop-by-hop, routing, destination options, mobility, HIP, shim6.
             0 | 43 | 60 | 135 | 139 | 140 => {

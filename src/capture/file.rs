@@ -1,5 +1,7 @@
 //! The offline source: one named thread reads a pcap/pcapng file as fast as it can,
-//! decodes each frame and meters it. Packet timestamps drive the flow clock.
+//! decodes each frame and meters it. Packet timestamps drive the flow clock; octets come
+//! from the IP length or each record's original length, never from its captured length;
+//! `capture.filter` is run in user space, as the kernel runs it on live frames.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use super::decode;
 use super::pcap::{PcapError, PcapReader};
+use super::ring::Program;
 use super::stats::{CaptureStats, LocalStats};
-use crate::flow::{Clock, Meter};
+use crate::flow::{Clock, Meter, MAX_BATCH};
 
 /// How a file source ended.
 #[derive(Debug)]
@@ -26,45 +29,59 @@ pub enum FileEnd {
 /// Publish counters to the shared stats every this many frames.
 const PUBLISH_EVERY: u64 = 1 << 14;
 
-/// Starts the reader thread. `done` is called once, from that thread, when it ends.
+/// What the reader thread reads, meters and counts into.
+pub struct FileJob {
+    pub reader: PcapReader,
+    /// `capture.filter`, run in user space; `None` keeps every frame.
+    pub filter: Option<Program>,
+    pub meter: Meter,
+    /// The flow clock the packets' timestamps move.
+    pub clock: Clock,
+    pub stats: Arc<CaptureStats>,
+    /// Set to stop reading (a signal).
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Starts the reader thread on `job`. `pace` is called every few thousand frames and may
+/// block (while the exporter is behind); `done` is called once, from that thread, when it
+/// ends.
 pub fn spawn(
-    mut reader: PcapReader,
-    mut meter: Meter,
-    clock: Clock,
-    stats: Arc<CaptureStats>,
-    stop: Arc<AtomicBool>,
+    mut job: FileJob,
+    pace: impl Fn() + Send + 'static,
     done: impl FnOnce(FileEnd) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("capture-pcap".into())
         .spawn(move || {
             let mut progress = Progress::new(show_progress());
-            let end = run(
-                &mut reader,
-                &mut meter,
-                &clock,
-                &stats,
-                &stop,
-                &mut progress,
-            );
-            progress.finish(&stats, meter.table().len());
+            let end = run(&mut job, &pace, &mut progress);
+            progress.finish(&job.stats, job.meter.table().len());
             done(end);
         })
 }
 
-fn run(
-    reader: &mut PcapReader,
-    meter: &mut Meter,
-    clock: &Clock,
-    stats: &CaptureStats,
-    stop: &AtomicBool,
-    progress: &mut Progress,
-) -> FileEnd {
+fn run(job: &mut FileJob, pace: &dyn Fn(), progress: &mut Progress) -> FileEnd {
+    let FileJob {
+        reader,
+        filter,
+        meter,
+        clock,
+        stats,
+        stop,
+    } = job;
+    let filter = filter.as_ref();
     let mut local = LocalStats::default();
     // Frames of a pcapng interface whose link type podflow cannot decode are skipped and
     // counted; only a file with nothing else in it is an error.
     let mut unsupported: Option<PcapError> = None;
+    let mut latest = 0;
     let end = loop {
+        if !reader.next_is_buffered() {
+            // The next frame may have to wait for the input: what has come so far is
+            // metered and the clock moved first, so that a slow stream's flows still end.
+            meter.flush();
+            clock.advance(latest);
+        }
         let frame = match reader.next_frame() {
             Ok(Some(f)) => f,
             Ok(None) => break FileEnd::Eof,
@@ -87,23 +104,35 @@ fn run(
             }
             Err(e) => break FileEnd::Failed(e),
         };
+        if filter.is_some_and(|f| !f.matches(frame.link, frame.data, frame.orig_len)) {
+            continue;
+        }
         local.frames += 1;
-        clock.advance(frame.ts);
-        match decode::decode(frame.link, frame.data) {
+        latest = latest.max(frame.ts);
+        match decode::decode_frame(frame.link, frame.data, frame.orig_len) {
             Ok(pkt) => {
                 local.metered += 1;
-                meter.observe(pkt, frame.ts);
+                meter.push(pkt, frame.ts);
             }
             Err(_) => local.ignored += 1,
         }
+        if local.frames % MAX_BATCH as u64 == 0 {
+            // The clock moves only past packets that are in the table, so that a sweep
+            // never ends a flow before a packet of it that waits in the batch.
+            meter.flush();
+            clock.advance(latest);
+        }
         if local.frames >= PUBLISH_EVERY {
             local.publish(stats);
+            pace();
             if stop.load(Ordering::Relaxed) {
                 break FileEnd::Stopped;
             }
             progress.tick(stats, meter.table().len());
         }
     };
+    meter.flush();
+    clock.advance(latest);
     local.publish(stats);
     match (end, unsupported) {
         (FileEnd::Eof, Some(e)) if stats.metered.load(Ordering::Relaxed) == 0 => FileEnd::Failed(e),

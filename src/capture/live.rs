@@ -1,7 +1,8 @@
-//! Live capture: one named OS thread per interface (`capture-<ifname>`) reads an
-//! `AF_PACKET` socket through pnet and meters every frame, in and out, into the shared
-//! flow table. [`NamespaceCapture`] keeps those threads in line with the interfaces of one
-//! network namespace; [`LiveCapture`] runs it for podflow's own namespace on a watcher
+//! Live capture: every interface, in and out, is read into the shared flow table by the
+//! probe's [`Readers`]: memory-mapped rings polled by a few capture threads
+//! (`capture-<n>`), or one pnet thread per interface (`capture-<ifname>`).
+//! [`NamespaceCapture`] keeps the interfaces read in line with those of one network
+//! namespace; [`LiveCapture`] runs it for podflow's own namespace on a watcher
 //! thread (`capture-watch`) that re-reads the interfaces every few seconds, and
 //! [`SupervisedCapture`] keeps a [`LiveCapture`] going whatever happens (no permission yet,
 //! nothing to capture), retrying with backoff and publishing its [`CaptureState`]. Node mode
@@ -10,9 +11,10 @@
 mod namespace;
 pub mod netlink;
 mod reader;
+mod readers;
 mod select;
 mod supervisor;
-mod sys;
+pub(crate) mod sys;
 
 use std::io;
 use std::net::IpAddr;
@@ -23,10 +25,13 @@ use std::time::{Duration, Instant};
 
 pub use namespace::{idle_reason, NamespaceCapture};
 pub use reader::OpenError;
+pub(crate) use reader::{link_type, packet_socket_on};
+pub use readers::{filter_expression, ExportPeer, Readers, ReadersError, Reading};
 use select::select;
 pub use select::Link;
 pub use select::{Interfaces, PointInfo};
 pub use supervisor::{selected_addresses, CaptureState, SupervisedCapture};
+pub(crate) use sys::take_error;
 
 use super::{CaptureStats, Config};
 use crate::capabilities::Denied;
@@ -46,6 +51,8 @@ pub enum LiveError {
     Socket(io::Error),
     #[error("cannot start a capture thread: {0}")]
     Thread(io::Error),
+    #[error(transparent)]
+    Readers(#[from] ReadersError),
 }
 
 /// Where the capture threads of a probe meter and what they count: one per probe, shared
@@ -56,18 +63,31 @@ pub struct CaptureSink {
     pub stats: Arc<CaptureStats>,
     /// The observation points of every captured interface.
     pub registry: Interfaces,
-    /// Capture threads alive.
+    /// Interfaces being read.
     pub running: Arc<AtomicUsize>,
+    /// How interfaces are opened and read.
+    pub readers: Readers,
 }
 
 impl CaptureSink {
+    /// A sink whose interfaces are read by pnet threads, whole frames, no filter; a live
+    /// source gives it the readers of its configuration ([`CaptureSink::with_readers`]).
     pub fn new(table: Arc<FlowTable>, stats: Arc<CaptureStats>) -> CaptureSink {
         CaptureSink {
             table,
             stats,
             registry: Interfaces::default(),
             running: Arc::default(),
+            readers: Readers::Pnet {
+                program: Arc::new(crate::capture::ring::Program::snap_only(u32::MAX)),
+            },
         }
+    }
+
+    /// The same sink, its interfaces read by `readers`.
+    pub fn with_readers(mut self, readers: Readers) -> CaptureSink {
+        self.readers = readers;
+        self
     }
 }
 
@@ -158,14 +178,16 @@ struct Watched {
 
 impl LiveCapture {
     /// Starts capturing the interfaces of `cfg.interfaces` (empty: every interface that is
-    /// up, loopback aside) into `table`, counting frames in `stats`. See
-    /// [`LiveCapture::start_in`].
+    /// up, loopback aside) into `table` with the readers `cfg` describes, counting frames
+    /// in `stats`. See [`LiveCapture::start_in`].
     pub fn start(
         cfg: &Config,
         table: Arc<FlowTable>,
         stats: Arc<CaptureStats>,
     ) -> Result<LiveCapture, LiveError> {
-        LiveCapture::start_in(cfg, CaptureSink::new(table, stats))
+        let sink = CaptureSink::new(table, stats);
+        let readers = Readers::start(cfg, cfg.threads, None, &sink)?;
+        LiveCapture::start_in(cfg, sink.with_readers(readers))
     }
 
     /// Starts capturing into `sink`. Fails only when no packet socket can be opened at all

@@ -1,11 +1,13 @@
 //! Reader for pcap and pcapng capture files.
 //!
-//! Reads through one large reusable buffer: a read syscall per few megabytes, no
-//! allocation per frame, and each [`Frame`] borrows its bytes from the buffer. Classic pcap
+//! Reads through large reusable buffers: a read syscall per few hundred kilobytes (for a
+//! regular file, on a read-ahead thread of its own), no allocation per frame, and each
+//! [`Frame`] borrows its bytes from the buffer. Classic pcap
 //! (microsecond and nanosecond magics, either byte order; its records are read here) and
 //! pcapng (its blocks are read in `ng`) are recognised by their first four bytes.
 
 mod ng;
+mod readahead;
 
 use std::fmt;
 use std::fs::File;
@@ -15,6 +17,7 @@ use std::path::Path;
 use super::decode::LinkType;
 use crate::flow::{Nanos, NANOS_PER_SEC};
 use ng::{Section, SHB};
+use readahead::{Readahead, HEADROOM};
 
 /// Largest captured frame in a classic pcap record; a larger length means a corrupt file.
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
@@ -88,6 +91,8 @@ pub struct PcapReader {
     /// File offset of `buf[0]`.
     base: u64,
     eof: bool,
+    /// The read-ahead thread of a regular file; `src` is not read then.
+    ahead: Option<Readahead>,
     format: Format,
     /// pcapng state; unused for classic pcap.
     ng: Section,
@@ -149,12 +154,20 @@ impl Order {
 }
 
 impl PcapReader {
-    /// Opens a capture file and reads its header.
+    /// Opens a capture file and reads its header. A regular file is read ahead on a
+    /// thread of its own; anything else (a FIFO) as a stream.
     pub fn open(path: &Path) -> Result<PcapReader> {
         let name = path.display().to_string();
-        match File::open(path) {
-            Ok(file) => PcapReader::from_reader(name, file),
-            Err(source) => Err(PcapError::Io { file: name, source }),
+        let file = File::open(path).map_err(|source| PcapError::Io {
+            file: name.clone(),
+            source,
+        })?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return PcapReader::from_reader(name, file);
+        }
+        match Readahead::start(file) {
+            Ok(ahead) => PcapReader::new(name, Box::new(io::empty()), Some(ahead)),
+            Err(file) => PcapReader::from_reader(name, file),
         }
     }
 
@@ -163,14 +176,23 @@ impl PcapReader {
         name: impl Into<String>,
         src: impl Read + Send + 'static,
     ) -> Result<PcapReader> {
+        PcapReader::new(name.into(), Box::new(src), None)
+    }
+
+    fn new(
+        name: String,
+        src: Box<dyn Read + Send>,
+        ahead: Option<Readahead>,
+    ) -> Result<PcapReader> {
         let mut reader = PcapReader {
-            name: name.into(),
-            src: Box::new(src),
+            name,
+            src,
             buf: vec![0; BUFFER_BYTES].into_boxed_slice(),
             start: 0,
             end: 0,
             base: 0,
             eof: false,
+            ahead,
             format: Format::PcapNg,
             ng: Section {
                 order: Order::Little,
@@ -230,9 +252,29 @@ impl PcapReader {
         }
     }
 
+    /// Whether the next record (or pcapng block) is whole in memory, so that reading it
+    /// cannot wait for the input. A reader of a stream (a FIFO, a pipe from tcpdump)
+    /// meters what it holds before it waits for more.
+    pub fn next_is_buffered(&self) -> bool {
+        let rest = &self.buf[self.start..self.end];
+        let (header, length_at, order) = match self.format {
+            Format::Pcap { order, .. } => (PCAP_RECORD_HEADER, 8, order),
+            Format::PcapNg => (8, 4, self.ng.order),
+        };
+        if rest.len() < header {
+            return false;
+        }
+        let length = order.u32(rest, length_at) as usize;
+        let whole = match self.format {
+            Format::Pcap { .. } => header.saturating_add(length),
+            Format::PcapNg => length,
+        };
+        rest.len() >= whole
+    }
+
     /// The file offset of the next record or block.
     pub fn offset(&self) -> u64 {
-        self.base + self.start as u64
+        self.base.wrapping_add(self.start as u64)
     }
 
     /// The name given to the file in errors.
@@ -309,6 +351,9 @@ impl PcapReader {
     /// Moves the unconsumed bytes to the front and reads until `need` are there.
     #[cold]
     fn refill(&mut self, need: usize) -> Result<bool> {
+        if self.ahead.is_some() {
+            return self.next_chunk(need);
+        }
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.base += self.start as u64;
@@ -330,6 +375,39 @@ impl PcapReader {
             }
         }
         Ok(self.end >= need)
+    }
+
+    /// Takes chunks from the read-ahead thread until `need` bytes are there from `start`,
+    /// the unparsed end of the buffer put in the head room of the next. What is carried
+    /// is shorter than `need`, which is never more than the head room.
+    fn next_chunk(&mut self, need: usize) -> Result<bool> {
+        while self.end - self.start < need && !self.eof {
+            let Some(ahead) = &self.ahead else {
+                return Ok(false);
+            };
+            match ahead.next() {
+                None => self.eof = true,
+                Some(Err(source)) => {
+                    return Err(PcapError::Io {
+                        file: self.name.clone(),
+                        source,
+                    })
+                }
+                Some(Ok(mut chunk)) => {
+                    let carried = self.end - self.start;
+                    let at = HEADROOM - carried;
+                    chunk.buf[at..HEADROOM].copy_from_slice(&self.buf[self.start..self.end]);
+                    let old = std::mem::replace(&mut self.buf, chunk.buf);
+                    ahead.recycle(old);
+                    // buf[HEADROOM] is at file offset chunk.offset; buf[0] may be "before"
+                    // the file, which only `offset` (base + start) ever adds up.
+                    self.base = chunk.offset.wrapping_sub(HEADROOM as u64);
+                    self.start = at;
+                    self.end = HEADROOM + chunk.len;
+                }
+            }
+        }
+        Ok(self.end - self.start >= need)
     }
 
     /// At a record boundary: the end if nothing is left, else a cut-off record.

@@ -21,13 +21,32 @@ pub struct Config {
     /// Largest IPFIX message. Unset: 1400 bytes over UDP (fits a 1500-byte MTU with
     /// IP/UDP headers and tunnel overhead), 65000 for TCP and files.
     pub max_message_bytes: Option<usize>,
-    /// At shutdown, how long the exporter may take to send what is left.
+    /// At shutdown of a live probe, how long the exporter may take to send what is left.
+    /// A capture file is a batch job and ends when every record is written instead.
     pub drain_timeout_secs: u64,
-    /// Records kept while a TCP collector is unreachable; older ones are dropped and
-    /// counted as not sent when this fills.
+    /// Records kept while a TCP or TLS collector is unreachable; older ones are dropped
+    /// and counted as not sent when this fills.
     pub buffer_records: usize,
+    /// Records waiting between the flow table and the exporter. A live probe drops (and
+    /// counts) what does not fit when the exporter is behind; reading a capture file waits.
+    pub queue_records: usize,
+    /// How long writing one message (or one line to stdout) may take in all: a TCP or TLS
+    /// connection that takes longer is dropped and its records kept for the next one; a
+    /// blocked stdout drops and counts the records that wait. Also bounds a TLS handshake.
+    pub write_timeout_secs: u64,
     /// Upper bound of the reconnect backoff (it starts at 1 s and doubles).
     pub reconnect_max_backoff_secs: u64,
+    /// How often a UDP collector's name is resolved again, so that records follow a
+    /// Service that moves.
+    pub resolve_interval_secs: u64,
+    /// TLS: the CA bundle (PEM) that signs the collector's certificate. Required with
+    /// `tls://`.
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: a client certificate chain (PEM) for collectors that require one (mutual
+    /// TLS); with `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -38,7 +57,13 @@ impl Default for Config {
             max_message_bytes: None,
             drain_timeout_secs: 5,
             buffer_records: 65_536,
+            queue_records: 65_536,
+            write_timeout_secs: 5,
             reconnect_max_backoff_secs: 30,
+            resolve_interval_secs: 30,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -54,7 +79,21 @@ impl Section for Config {
                 ));
             }
         }
-        at_least_one("buffer_records", self.buffer_records as u64)
+        at_least_one("buffer_records", self.buffer_records as u64)?;
+        at_least_one("queue_records", self.queue_records as u64)?;
+        at_least_one("write_timeout_secs", self.write_timeout_secs)?;
+        at_least_one("resolve_interval_secs", self.resolve_interval_secs)?;
+        if matches!(self.collector, Collector::Tls(_)) && self.tls_ca.is_none() {
+            return Err(Invalid::new(
+                "tls_ca",
+                "a tls:// collector needs the CA bundle that signs its certificate",
+            ));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => Err(Invalid::new("tls_key", "tls_cert needs its key")),
+            (None, Some(_)) => Err(Invalid::new("tls_cert", "tls_key needs its certificate")),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -239,6 +278,23 @@ mod tests {
                 assert!(e.why.starts_with(&n.to_string()), "{}", e.why);
             }
         }
+    }
+
+    #[test]
+    fn tls_needs_a_ca_and_a_certificate_needs_its_key() {
+        let mut c = Config {
+            collector: "tls://collector.example:4739".parse().unwrap(),
+            ..Config::default()
+        };
+        assert_eq!(c.check().unwrap_err().key, "tls_ca");
+        c.tls_ca = Some("/ca.crt".into());
+        assert_eq!(c.check(), Ok(()));
+        c.tls_cert = Some("/tls.crt".into());
+        assert_eq!(c.check().unwrap_err().key, "tls_key");
+        c.tls_key = Some("/tls.key".into());
+        assert_eq!(c.check(), Ok(()));
+        c.tls_cert = None;
+        assert_eq!(c.check().unwrap_err().key, "tls_cert");
     }
 
     #[test]

@@ -71,11 +71,19 @@ impl Encoding {
         self.encoder.records(&records, export_time())
     }
 
-    /// Templates and an options record: at start, on every refresh, after a reconnect.
-    pub fn control(&mut self) -> [Vec<u8>; 2] {
+    /// Templates, the type records of the Kubernetes elements (RFC 5610) and an options
+    /// record: at start, on every refresh, after a reconnect.
+    pub fn control(&mut self) -> Vec<Vec<u8>> {
         let t = export_time();
-        let templates = self.encoder.templates(t);
-        [templates, self.options_at(t)]
+        let mut out = self.encoder.templates(t);
+        out.extend(self.encoder.type_info(t));
+        out.push(self.options_at(t));
+        out
+    }
+
+    /// The withdrawal of every template, before a stream session is closed.
+    pub fn withdrawal(&mut self) -> Vec<u8> {
+        self.encoder.withdrawal(export_time())
     }
 
     /// The options record of the exporter's totals now.

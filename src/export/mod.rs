@@ -1,11 +1,13 @@
-//! The exporter actor and its transports: attribution of each record, IPFIX over UDP, TCP
-//! or into a file, or JSON lines on stdout.
+//! The exporter actor and its transports: the bounded hand-off from the sweeper,
+//! attribution of each record, IPFIX over UDP, TCP, TLS or into a file, or JSON lines on
+//! stdout.
 
 mod attribution;
 mod config;
 mod encoding;
 mod events;
 mod exporter;
+mod handoff;
 mod stats;
 mod transport;
 
@@ -17,5 +19,6 @@ pub use attribution::{
 };
 pub use config::{Collector, Config, IpfixConfig};
 pub use encoding::StatsSources;
-pub use exporter::{Drain, DrainReport, Exporter, FinishedFlows, IdentityChanged};
+pub use exporter::{Drain, DrainReport, Exporter, IdentityChanged, Wake};
+pub use handoff::{Handoff, Overflow};
 pub use stats::ExportStats;

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use crate::telemetry::{collector, encode_counters, Registry, Sending, Unit};
+use crate::telemetry::{collector, encode_counters, encode_gauges, Registry, Sending, Unit};
 
 /// The exporter's counters. Written by the exporter's thread only; read anywhere.
 #[derive(Debug, Default)]
@@ -18,6 +18,15 @@ pub struct ExportStats {
     pub not_sent: AtomicU64,
     /// Failed writes to the collector.
     pub errors: AtomicU64,
+    /// Records sent with their metadata cut to fit the message budget.
+    pub cut: AtomicU64,
+    /// Failed attempts to connect to a stream collector (TLS handshakes included).
+    pub connect_failures: AtomicU64,
+    /// Records in the hand-off from the sweeper now.
+    pub queued: AtomicU64,
+    /// Records the transport holds for a collector now (a stream collector's buffer, a
+    /// line being written).
+    pub buffered: AtomicU64,
     /// True while the transport can take records (a stream collector is connected; UDP,
     /// file and stdout always, once open).
     pub ready: AtomicBool,
@@ -31,9 +40,25 @@ impl ExportStats {
         self.octets.fetch_add(msg_bytes as u64, Relaxed);
     }
 
+    /// One data message was sent.
+    pub(super) fn sent_data(&self, msg: &crate::ipfix::Encoded) {
+        self.sent(msg.bytes.len(), u64::from(msg.records));
+        self.cut.fetch_add(u64::from(msg.cut), Relaxed);
+    }
+
     /// `records` flow records could not be sent.
     pub(super) fn lost(&self, records: u64) {
         self.not_sent.fetch_add(records, Relaxed);
+    }
+
+    /// Records in the hand-off now.
+    pub(super) fn set_queued(&self, records: usize) {
+        self.queued.store(records as u64, Relaxed);
+    }
+
+    /// Records the transport holds now.
+    pub(super) fn set_buffered(&self, records: usize) {
+        self.buffered.store(records as u64, Relaxed);
     }
 
     /// Whether the transport can take records now.
@@ -42,8 +67,10 @@ impl ExportStats {
     }
 
     /// Registers `podflow_export_records_total`, `podflow_export_records_not_sent_total`,
-    /// `podflow_export_errors_total`, `podflow_export_bytes_total` and
-    /// `podflow_export_messages_total`.
+    /// `podflow_export_errors_total`, `podflow_export_records_cut_total`,
+    /// `podflow_export_bytes_total`, `podflow_export_messages_total`,
+    /// `podflow_export_connect_failures_total` and the gauges
+    /// `podflow_export_queued_records` and `podflow_export_buffered_records`.
     pub fn register(self: &Arc<Self>, registry: &mut Registry) {
         let s = self.clone();
         registry.register_collector(collector(move |out| {
@@ -69,6 +96,12 @@ impl ExportStats {
                         s.errors.load(Relaxed),
                     ),
                     (
+                        "export_records_cut",
+                        "Flow records sent with their labels or annotations cut to fit the message size.",
+                        None,
+                        s.cut.load(Relaxed),
+                    ),
+                    (
                         "export",
                         "Bytes of the messages sent to the collector.",
                         Some(Unit::Bytes),
@@ -79,6 +112,27 @@ impl ExportStats {
                         "IPFIX messages (or JSON lines) sent to the collector.",
                         None,
                         s.messages.load(Relaxed),
+                    ),
+                    (
+                        "export_connect_failures",
+                        "Failed attempts to connect to a TCP or TLS collector, handshakes included.",
+                        None,
+                        s.connect_failures.load(Relaxed),
+                    ),
+                ],
+            )?;
+            encode_gauges(
+                out,
+                [
+                    (
+                        "export_queued_records",
+                        "Records waiting in the hand-off from the flow table to the exporter.",
+                        s.queued.load(Relaxed),
+                    ),
+                    (
+                        "export_buffered_records",
+                        "Records held for the collector: a TCP or TLS collector's buffer, a line being written.",
+                        s.buffered.load(Relaxed),
                     ),
                 ],
             )
@@ -105,6 +159,10 @@ mod tests {
         export.octets.store(512, Relaxed);
         export.not_sent.store(1, Relaxed);
         export.errors.store(3, Relaxed);
+        export.cut.store(6, Relaxed);
+        export.connect_failures.store(7, Relaxed);
+        export.queued.store(8, Relaxed);
+        export.buffered.store(9, Relaxed);
         let mut registry = registry();
         export.register(&mut registry);
         assert_lines(
@@ -113,8 +171,12 @@ mod tests {
                 "podflow_export_records_total 2",
                 "podflow_export_records_not_sent_total 1",
                 "podflow_export_errors_total 3",
+                "podflow_export_records_cut_total 6",
                 "podflow_export_bytes_total 512",
                 "podflow_export_messages_total 4",
+                "podflow_export_connect_failures_total 7",
+                "podflow_export_queued_records 8",
+                "podflow_export_buffered_records 9",
             ],
         );
         let body = render(&registry, Format::OpenMetrics).unwrap();

@@ -20,4 +20,4 @@ pub use key::{
 pub use meter::Meter;
 pub use record::{Counters, EndReason, FlowRecord};
 pub use sweeper::{Finished, FlushAll, FlushPoints, Sweeper};
-pub use table::{FlowTable, FlowTableConfig, TableStats};
+pub use table::{FlowTable, FlowTableConfig, TableStats, MAX_BATCH};

@@ -1,5 +1,5 @@
-//! The sweeper actor: ends due flows on an interval and hands each batch of records on
-//! to whoever exports them.
+//! The sweeper actor: ends due flows on an interval and hands the records on to whoever
+//! exports them, in batches of at most [`super::table::BATCH`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,11 +42,9 @@ impl Sweeper {
     }
 
     fn sweep(&mut self) {
-        let mut out = Vec::new();
-        self.table.sweep(self.clock.now(), &mut out);
-        if !out.is_empty() {
-            (self.sink)(out);
-        }
+        let sink = &self.sink;
+        self.table
+            .sweep_batches(self.clock.now(), &mut |batch| sink(batch));
     }
 }
 
@@ -63,12 +61,11 @@ impl Handler<FlushAll> for Sweeper {
     type Result = usize;
 
     fn handle(&mut self, _: FlushAll, _: &mut Self::Context) -> usize {
-        let mut out = Vec::new();
-        self.table.flush(self.clock.now(), &mut out);
-        let n = out.len();
-        if n > 0 {
-            (self.sink)(out);
-        }
+        let (sink, mut n) = (&self.sink, 0);
+        self.table.flush_batches(self.clock.now(), &mut |batch| {
+            n += batch.len();
+            sink(batch);
+        });
         n
     }
 }

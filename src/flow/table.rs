@@ -1,29 +1,49 @@
 //! The shared flow table: the hot path that meters packets into flows, and the rules that
 //! end them (IPFIX.md "Flow keys" and flowEndReason).
 //!
-//! One [`DashMap`] holds the live flows under a canonical key: in biflow mode the two
-//! endpoints are ordered, so both directions of a conversation find the same entry with one
-//! hash and one shard lock, and the entry remembers which side started it. The hash is
-//! computed once per packet and handed to the map as is.
+//! The live flows are spread over shards by the hash of their canonical key; each shard
+//! is a mutex over two stores, IPv4 and IPv6 (`store`), whose entries are 80 and 104
+//! bytes and never move, behind an index of 8-byte slots. In biflow mode the two
+//! endpoints of the key are ordered, so both directions of a conversation find the same
+//! entry with one hash and one shard lock, and the entry remembers which side started
+//! it. Per packet: one hash, one uncontended lock, no allocation (a new flow takes a
+//! free entry or the next one of its chunk).
 //!
 //! Every end rule is a due time derived from packet times, so the outcome does not depend on
 //! when [`FlowTable::sweep`] runs: a packet that finds its flow already due ends it inline and
-//! starts a new one, and the ended record waits in a list that the next sweep drains.
+//! starts a new one, and the ended record waits in its shard until the next sweep. Sweeps
+//! and flushes hand their records over in batches of at most [`BATCH`], so that ending a
+//! million flows at once never builds one list of them all.
 
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
-
 use self::entry::Flow;
+use self::store::{FamilyKey, Found, Key4, Key6, Store};
 use super::key::{FlowKey, Nanos, Packet};
 use super::record::{EndReason, FlowRecord};
 
 mod entry;
+mod store;
 #[cfg(test)]
 mod tests;
+
+/// Most records handed over at once by a sweep or a flush.
+pub const BATCH: usize = 4096;
+/// Packets metered together by [`FlowTable::update_batch`].
+pub const MAX_BATCH: usize = 64;
+/// Most shards (a shard number fits a byte).
+const MAX_SHARDS: usize = 64;
+
+/// A packet's canonical key, its hash and shard, and whether its endpoints were swapped.
+#[derive(Clone, Copy, Default)]
+struct Prepared {
+    key: FlowKey,
+    hash: u64,
+    swapped: bool,
+    shard: u8,
+}
 
 /// Timeouts and limits of a [`FlowTable`], in packet-time nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,70 +86,69 @@ impl TableStats {
 /// sweeper (through [`FlowTable::sweep`] and [`FlowTable::flush`]).
 pub struct FlowTable {
     cfg: FlowTableConfig,
-    map: DashMap<TableKey, Flow, BuildHasherDefault<PrehashedHasher>>,
+    shards: Box<[Mutex<Shard>]>,
+    /// `64 - log2(shards.len())`: the top bits of a hash pick the shard.
+    shard_shift: u32,
     hasher: foldhash::fast::RandomState,
-    /// Packet counters, one per map shard, so they are only written under that shard's lock.
-    stripes: Box<[Stripe]>,
-    /// `usize::BITS - log2(stripes.len())`, as the map uses it to pick a shard.
-    stripe_shift: u32,
     /// Live flows, including slots reserved by inserts in progress.
     live: AtomicUsize,
-    /// Records ended by `update` since the last sweep.
-    ended: Mutex<Vec<FlowRecord>>,
-    /// Buffers of an eviction pass; the lock lets one thread evict at a time.
-    evict_scratch: Mutex<EvictScratch>,
+    /// The lock lets one thread evict at a time.
+    evicting: Mutex<Vec<Nanos>>,
     ended_counts: [AtomicU64; 5],
     evictions: AtomicU64,
 }
 
-/// The canonical key with its hash, so the map never hashes a key again.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct TableKey {
-    hash: u64,
-    key: FlowKey,
+/// One shard: its flows, the records `update` ended since the last sweep, its counters.
+struct Shard {
+    v4: Store<Key4>,
+    v6: Store<Key6>,
+    ended: Vec<FlowRecord>,
+    packets: u64,
+    octets: u64,
+    flows: u64,
 }
 
-impl Hash for TableKey {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-/// Passes the precomputed hash of a [`TableKey`] through.
-#[derive(Default)]
-struct PrehashedHasher(u64);
-
-impl Hasher for PrehashedHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    #[inline]
-    fn write_u64(&mut self, hash: u64) {
-        self.0 = hash;
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            v4: Store::new(),
+            v6: Store::new(),
+            ended: Vec::new(),
+            packets: 0,
+            octets: 0,
+            flows: 0,
         }
     }
-}
-
-/// Per-shard packet counters, on their own cache line.
-#[derive(Default)]
-#[repr(align(128))]
-struct Stripe {
-    packets: AtomicU64,
-    octets: AtomicU64,
-    flows: AtomicU64,
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Collects records into batches of at most [`BATCH`] and hands each full one over.
+struct Batcher<'a> {
+    batch: Vec<FlowRecord>,
+    emit: &'a mut dyn FnMut(Vec<FlowRecord>),
+}
+
+impl Batcher<'_> {
+    #[inline]
+    fn push(&mut self, r: FlowRecord) {
+        if self.batch.capacity() == 0 {
+            self.batch.reserve_exact(BATCH);
+        }
+        self.batch.push(r);
+        if self.batch.len() == BATCH {
+            (self.emit)(std::mem::take(&mut self.batch));
+        }
+    }
+
+    fn finish(mut self) {
+        if !self.batch.is_empty() {
+            (self.emit)(std::mem::take(&mut self.batch));
+        }
+    }
 }
 
 impl FlowTable {
@@ -141,22 +160,16 @@ impl FlowTable {
         };
         let shards = std::thread::available_parallelism()
             .map_or(1, usize::from)
-            .saturating_mul(4)
+            .saturating_mul(8)
             .next_power_of_two()
-            .max(2);
+            .clamp(2, MAX_SHARDS);
         FlowTable {
             cfg,
-            map: DashMap::with_capacity_and_hasher_and_shard_amount(
-                0,
-                BuildHasherDefault::default(),
-                shards,
-            ),
+            shards: (0..shards).map(|_| Mutex::new(Shard::new())).collect(),
+            shard_shift: 64 - shards.trailing_zeros(),
             hasher: foldhash::fast::RandomState::default(),
-            stripes: (0..shards).map(|_| Stripe::default()).collect(),
-            stripe_shift: usize::BITS - shards.trailing_zeros(),
             live: AtomicUsize::new(0),
-            ended: Mutex::new(Vec::new()),
-            evict_scratch: Mutex::default(),
+            evicting: Mutex::default(),
             ended_counts: Default::default(),
             evictions: AtomicU64::new(0),
         }
@@ -171,79 +184,249 @@ impl FlowTable {
     ///
     /// One hash and one shard lock for a packet of a live flow; no allocation. A flow that is
     /// already due is ended here with its natural reason (or cut, for the active timeout).
+    #[inline]
     pub fn update(&self, pkt: &Packet, now: Nanos) {
         let (key, swapped) = self.canonical(&pkt.key);
-        let key = TableKey {
-            hash: self.hash(&key),
+        let hash = self.hash(&key);
+        let shard = (hash >> self.shard_shift) as usize;
+        let p = Prepared {
             key,
+            hash,
+            swapped,
+            shard: shard as u8,
         };
-        let stripe = &self.stripes[((key.hash as usize) << 7) >> self.stripe_shift];
-        loop {
-            match self.map.entry(key) {
-                Entry::Occupied(mut e) => {
-                    let flow = e.get_mut();
-                    if self.advance(&key.key, flow, now, &mut |r| lock(&self.ended).push(r)) {
-                        flow.add(pkt, swapped, now);
-                    } else {
-                        *flow = Flow::new(pkt, swapped, now);
-                        stripe.flows.fetch_add(1, Relaxed);
-                    }
-                    break;
-                }
-                Entry::Vacant(e) => {
-                    if self.reserve() {
-                        e.insert(Flow::new(pkt, swapped, now));
-                        stripe.flows.fetch_add(1, Relaxed);
-                        break;
-                    }
-                }
-            }
+        while !self.meter_prepared(&mut lock(&self.shards[shard]), &p, pkt, now) {
             self.make_room(now);
         }
-        stripe.packets.fetch_add(1, Relaxed);
-        stripe.octets.fetch_add(u64::from(pkt.octets), Relaxed);
+    }
+
+    /// Meters a batch of packets, each with the time it was seen: as [`FlowTable::update`]
+    /// on each in turn, but shard by shard (packets of one flow keep their order), one
+    /// lock per shard, and each shard's reads of the batch issued together before it is
+    /// metered, so that a flood of new flows does not wait for memory once per packet.
+    pub fn update_batch(&self, batch: &[(Packet, Nanos)]) {
+        for chunk in batch.chunks(MAX_BATCH) {
+            self.update_chunk(chunk);
+        }
+    }
+
+    fn update_chunk(&self, batch: &[(Packet, Nanos)]) {
+        let mut prepared = [Prepared::default(); MAX_BATCH];
+        let mut per_shard = [0u8; MAX_SHARDS + 1];
+        for (p, (pkt, _)) in prepared.iter_mut().zip(batch) {
+            let (key, swapped) = self.canonical(&pkt.key);
+            let hash = self.hash(&key);
+            let shard = (hash >> self.shard_shift) as usize;
+            *p = Prepared {
+                key,
+                hash,
+                swapped,
+                shard: shard as u8,
+            };
+            per_shard[shard + 1] += 1;
+        }
+        // Packets in shard order (a counting sort: stable, so a flow's packets keep theirs).
+        for s in 1..per_shard.len() {
+            per_shard[s] += per_shard[s - 1];
+        }
+        let mut order = [0u8; MAX_BATCH];
+        let mut next = per_shard;
+        for (i, p) in prepared.iter().enumerate().take(batch.len()) {
+            let at = &mut next[usize::from(p.shard)];
+            order[usize::from(*at)] = i as u8;
+            *at += 1;
+        }
+        let mut at = 0;
+        while at < batch.len() {
+            let shard = usize::from(prepared[usize::from(order[at])].shard);
+            let end = usize::from(per_shard[shard + 1]);
+            let group = &order[at..end];
+            let mut guard = lock(&self.shards[shard]);
+            let mut seen = 0u32;
+            for &i in group {
+                let p = &prepared[usize::from(i)];
+                seen ^= if p.key.ipv6 {
+                    guard.v6.touch(p.hash as u32)
+                } else {
+                    guard.v4.touch(p.hash as u32)
+                };
+            }
+            std::hint::black_box(seen);
+            for &i in group {
+                let (pkt, now) = &batch[usize::from(i)];
+                let p = &prepared[usize::from(i)];
+                loop {
+                    if self.meter_prepared(&mut guard, p, pkt, *now) {
+                        break;
+                    }
+                    drop(guard);
+                    self.make_room(*now);
+                    guard = lock(&self.shards[shard]);
+                }
+            }
+            at = end;
+        }
+    }
+
+    /// Meters `pkt` (prepared as `p`) in its shard; false when a new flow found the table
+    /// full.
+    #[inline]
+    fn meter_prepared(&self, shard: &mut Shard, p: &Prepared, pkt: &Packet, now: Nanos) -> bool {
+        let Shard {
+            v4,
+            v6,
+            ended,
+            packets,
+            octets,
+            flows,
+        } = shard;
+        let tag = p.hash as u32;
+        let metered = if p.key.ipv6 {
+            self.meter(v6, Key6::of(&p.key), tag, pkt, p.swapped, now, ended)
+        } else {
+            self.meter(v4, Key4::of(&p.key), tag, pkt, p.swapped, now, ended)
+        };
+        match metered {
+            Some(new) => {
+                *packets += 1;
+                *octets += u64::from(pkt.octets);
+                *flows += u64::from(new);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts `pkt` in its flow of `store`; `Some(true)` when that started a flow, `None`
+    /// when a new flow found the table full.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn meter<K: FamilyKey>(
+        &self,
+        store: &mut Store<K>,
+        key: K,
+        tag: u32,
+        pkt: &Packet,
+        swapped: bool,
+        now: Nanos,
+        ended: &mut Vec<FlowRecord>,
+    ) -> Option<bool> {
+        store.reserve_slot();
+        match store.find(&key, tag) {
+            Found::At(at) => {
+                let entry = store.entry_mut(at);
+                let canonical = entry.key.key();
+                if self.advance(&canonical, &mut entry.flow, now, &mut |r| ended.push(r)) {
+                    entry.flow.add(pkt, swapped, now);
+                    Some(false)
+                } else {
+                    entry.flow = Flow::new(pkt, swapped, now);
+                    Some(true)
+                }
+            }
+            Found::Vacant(slot) => {
+                if !self.reserve() {
+                    return None;
+                }
+                store.insert(slot, key, tag, Flow::new(pkt, swapped, now));
+                Some(true)
+            }
+        }
+    }
+
+    /// Records ended by `update` (and by making room) that wait for the next sweep.
+    pub fn backlog(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).ended.len()).sum()
+    }
+
+    /// Moves the records that wait for the next sweep to `out`, without sweeping: for a
+    /// capture file's reader, which can end flows faster than the sweeper takes them.
+    pub fn take_ended(&self, out: &mut Vec<FlowRecord>) {
+        for shard in self.shards.iter() {
+            let mut guard = lock(shard);
+            out.append(&mut guard.ended);
+            guard.ended.shrink_to(BATCH);
+        }
     }
 
     /// Ends what is due at `now`, and appends those records to `out` after the ones
     /// `update` ended since the last call.
     pub fn sweep(&self, now: Nanos, out: &mut Vec<FlowRecord>) {
-        out.append(&mut lock(&self.ended));
-        self.map.retain(|key, flow| {
-            let alive = self.advance(&key.key, flow, now, &mut |r| out.push(r));
-            if !alive {
-                self.live.fetch_sub(1, Relaxed);
+        self.sweep_batches(now, &mut |b| out.extend(b));
+    }
+
+    /// [`FlowTable::sweep`], its records handed to `emit` in batches of at most [`BATCH`].
+    pub fn sweep_batches(&self, now: Nanos, emit: &mut dyn FnMut(Vec<FlowRecord>)) {
+        let mut out = Batcher {
+            batch: Vec::new(),
+            emit,
+        };
+        for shard in self.shards.iter() {
+            let mut guard = lock(shard);
+            let shard = &mut *guard;
+            for r in shard.ended.drain(..) {
+                out.push(r);
             }
-            alive
-        });
+            shard.ended.shrink_to(BATCH);
+            self.retain_both(&mut shard.v4, &mut shard.v6, |t, key, flow| {
+                t.advance(&key, flow, now, &mut |r| out.push(r))
+            });
+        }
+        out.finish();
     }
 
     /// Sweeps at `now`, then ends every remaining flow with [`EndReason::ForcedEnd`]
     /// (shutdown, end of a pcap file).
     pub fn flush(&self, now: Nanos, out: &mut Vec<FlowRecord>) {
-        self.sweep(now, out);
-        self.map.retain(|key, flow| {
-            if !flow.is_empty() {
-                out.push(self.end(&key.key, flow, EndReason::ForcedEnd));
-            }
-            self.live.fetch_sub(1, Relaxed);
-            false
-        });
+        self.flush_batches(now, &mut |b| out.extend(b));
+    }
+
+    /// [`FlowTable::flush`], its records handed to `emit` in batches of at most
+    /// [`BATCH`]; each shard's memory is given back as soon as its flows are ended.
+    pub fn flush_batches(&self, now: Nanos, emit: &mut dyn FnMut(Vec<FlowRecord>)) {
+        self.sweep_batches(now, emit);
+        let mut out = Batcher {
+            batch: Vec::new(),
+            emit,
+        };
+        for shard in self.shards.iter() {
+            let mut guard = lock(shard);
+            let shard = &mut *guard;
+            let n = shard.v4.len() + shard.v6.len();
+            shard
+                .v4
+                .drain(|e| self.force_end(&e.key.key(), &e.flow, &mut out));
+            shard
+                .v6
+                .drain(|e| self.force_end(&e.key.key(), &e.flow, &mut out));
+            shard.ended = Vec::new();
+            self.live.fetch_sub(n, Relaxed);
+        }
+        out.finish();
     }
 
     /// Ends the flows observed at `points` (their namespace is gone): what is due with its
     /// own reason, the rest with [`EndReason::ForcedEnd`]. Other flows are left alone.
     pub fn flush_points(&self, points: &[u32], now: Nanos, out: &mut Vec<FlowRecord>) {
-        self.map.retain(|key, flow| {
-            if !points.contains(&key.key.point) {
-                return true;
-            }
-            let alive = self.advance(&key.key, flow, now, &mut |r| out.push(r));
-            if alive && !flow.is_empty() {
-                out.push(self.end(&key.key, flow, EndReason::ForcedEnd));
-            }
-            self.live.fetch_sub(1, Relaxed);
-            false
-        });
+        let mut emit = |b: Vec<FlowRecord>| out.extend(b);
+        let mut out = Batcher {
+            batch: Vec::new(),
+            emit: &mut emit,
+        };
+        for shard in self.shards.iter() {
+            let mut guard = lock(shard);
+            let shard = &mut *guard;
+            self.retain_both(&mut shard.v4, &mut shard.v6, |t, key, flow| {
+                if !points.contains(&key.point) {
+                    return true;
+                }
+                if t.advance(&key, flow, now, &mut |r| out.push(r)) {
+                    t.force_end(&key, flow, &mut out);
+                }
+                false
+            });
+        }
+        out.finish();
     }
 
     /// Live flows.
@@ -262,15 +445,50 @@ impl FlowTable {
             evictions: self.evictions.load(Relaxed),
             ..TableStats::default()
         };
-        for s in self.stripes.iter() {
-            stats.packets += s.packets.load(Relaxed);
-            stats.octets += s.octets.load(Relaxed);
-            stats.flows += s.flows.load(Relaxed);
+        for shard in self.shards.iter() {
+            let s = lock(shard);
+            stats.packets += s.packets;
+            stats.octets += s.octets;
+            stats.flows += s.flows;
         }
         for (n, c) in stats.ended.iter_mut().zip(&self.ended_counts) {
             *n = c.load(Relaxed);
         }
         stats
+    }
+
+    /// Runs `keep` on every flow of both stores (with its canonical key); removes the ones
+    /// it returns false for, and counts them out of the live flows.
+    fn retain_both(
+        &self,
+        v4: &mut Store<Key4>,
+        v6: &mut Store<Key6>,
+        mut keep: impl FnMut(&FlowTable, FlowKey, &mut Flow) -> bool,
+    ) {
+        let before = v4.len() + v6.len();
+        self.retain(v4, &mut keep);
+        self.retain(v6, &mut keep);
+        self.live.fetch_sub(before - v4.len() - v6.len(), Relaxed);
+    }
+
+    /// Runs `keep` on every flow of `store` (with its canonical key); removes the ones it
+    /// returns false for.
+    fn retain<K: FamilyKey>(
+        &self,
+        store: &mut Store<K>,
+        mut keep: impl FnMut(&FlowTable, FlowKey, &mut Flow) -> bool,
+    ) {
+        store.retain(|e| {
+            let key = e.key.key();
+            keep(self, key, &mut e.flow)
+        });
+    }
+
+    /// Ends `flow` with [`EndReason::ForcedEnd`], with a record if its piece has packets.
+    fn force_end(&self, key: &FlowKey, flow: &Flow, out: &mut Batcher<'_>) {
+        if !flow.is_empty() {
+            out.push(self.end(key, flow, EndReason::ForcedEnd));
+        }
     }
 
     /// The key under which `key`'s flow lives, and whether its endpoints were swapped to get
@@ -287,8 +505,12 @@ impl FlowTable {
     #[inline]
     fn hash(&self, key: &FlowKey) -> u64 {
         let mut h = self.hasher.build_hasher();
-        h.write_u128(key.src);
-        h.write_u128(key.dst);
+        if key.ipv6 {
+            h.write_u128(key.src);
+            h.write_u128(key.dst);
+        } else {
+            h.write_u64((key.src as u64) << 32 | key.dst as u64);
+        }
         h.write_u64(
             u64::from(key.src_port) | u64::from(key.dst_port) << 16 | u64::from(key.point) << 32,
         );
@@ -340,30 +562,26 @@ impl FlowTable {
 
     /// Frees about a sixteenth of the table: first the flows already due at `now`, then the
     /// ones with the oldest last packet, ended with [`EndReason::LackOfResources`]. Two passes
-    /// over the table per batch, so a constant amortised cost per new flow.
-    ///
-    /// Records are gathered aside and moved to `ended` after each pass: `update` takes the
-    /// `ended` lock while holding a shard lock, so it must never be held while taking one.
+    /// over the table per batch, so a constant amortised cost per new flow. Each shard's
+    /// records wait in the shard for the next sweep.
     #[cold]
     fn make_room(&self, now: Nanos) {
-        let mut scratch = lock(&self.evict_scratch);
-        let EvictScratch { lasts, records } = &mut *scratch;
+        let mut lasts = lock(&self.evicting);
         let max = self.cfg.max_flows;
         if self.len() < max {
             return; // another thread made room meanwhile
         }
         let target = max - (max / 16).max(1);
         lasts.clear();
-        self.map.retain(|key, flow| {
-            let alive = self.advance(&key.key, flow, now, &mut |r| records.push(r));
-            if alive {
-                lasts.push(flow.last);
-            } else {
-                self.live.fetch_sub(1, Relaxed);
-            }
-            alive
-        });
-        lock(&self.ended).append(records);
+        for shard in self.shards.iter() {
+            let mut guard = lock(shard);
+            let Shard { v4, v6, ended, .. } = &mut *guard;
+            self.retain_both(v4, v6, |t, key, flow| {
+                t.advance(&key, flow, now, &mut |r| ended.push(r))
+            });
+            v4.lasts(&mut lasts);
+            v6.lasts(&mut lasts);
+        }
         let excess = self.len().saturating_sub(target).min(lasts.len());
         if excess == 0 {
             return;
@@ -372,33 +590,24 @@ impl FlowTable {
         let older = lasts.iter().filter(|&&t| t < threshold).count();
         // Flows last seen exactly at `threshold` may be more than needed: evict only enough.
         let mut ties = excess - older;
-        self.map.retain(|key, flow| {
-            let evict = if flow.last < threshold {
-                true
-            } else if flow.last == threshold && ties > 0 {
-                ties -= 1;
-                true
-            } else {
-                false
-            };
-            if evict {
-                if !flow.is_empty() {
-                    records.push(self.end(&key.key, flow, EndReason::LackOfResources));
+        for shard in self.shards.iter() {
+            let mut guard = lock(shard);
+            let Shard { v4, v6, ended, .. } = &mut *guard;
+            self.retain_both(v4, v6, |t, key, flow| {
+                let evict = flow.last < threshold || (flow.last == threshold && ties > 0);
+                if flow.last == threshold && evict {
+                    ties -= 1;
                 }
-                self.evictions.fetch_add(1, Relaxed);
-                self.live.fetch_sub(1, Relaxed);
-            }
-            !evict
-        });
-        lock(&self.ended).append(records);
+                if evict {
+                    if !flow.is_empty() {
+                        ended.push(t.end(&key, flow, EndReason::LackOfResources));
+                    }
+                    t.evictions.fetch_add(1, Relaxed);
+                }
+                !evict
+            });
+        }
+        lasts.clear();
+        lasts.shrink_to(0);
     }
-}
-
-/// Reusable buffers of an eviction pass.
-#[derive(Default)]
-struct EvictScratch {
-    /// Last-packet time of every flow that survived the natural-end pass.
-    lasts: Vec<Nanos>,
-    /// Records ended during a pass, moved to `FlowTable::ended` afterwards.
-    records: Vec<FlowRecord>,
 }

@@ -1,7 +1,8 @@
 //! A small IPFIX collector core: parses messages (RFC 7011 §3), keeps the templates of
-//! each observation domain (§8) and decodes data records, including enterprise-specific
-//! and variable-length fields (§3.2, §7). Built for the tests; it reads anything, not only
-//! what podflow writes, and returns errors rather than panicking.
+//! each observation domain (§8) and the type records (RFC 5610) it received, and decodes
+//! data records, including enterprise-specific and variable-length fields (§3.2, §7).
+//! Serves the tests and `podflow collect`; it reads anything, not only what podflow
+//! writes, and returns errors rather than panicking.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -10,6 +11,7 @@ use super::elements::{DataType, Ie, DEFAULT_ENTERPRISE_NUMBER, VARLEN};
 use super::encode::HEADER_LEN;
 use super::framing::{peek_header, Header, Reader};
 use super::template::{SET_ID_OPTIONS_TEMPLATE, SET_ID_TEMPLATE};
+use super::typeinfo::{learn, TypeInfo};
 
 /// What was wrong with the bytes, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,11 +172,13 @@ pub struct Message {
     pub unknown_sets: Vec<u16>,
 }
 
-/// Templates seen so far, per observation domain: the state of one transport session.
+/// Templates and type records (RFC 5610) seen so far, per observation domain: the state
+/// of one transport session.
 #[derive(Clone, Debug)]
 pub struct Session {
     enterprise_number: u32,
     templates: HashMap<(u32, u16), Template>,
+    types: HashMap<(u32, FieldSpec), TypeInfo>,
 }
 
 impl Default for Session {
@@ -189,6 +193,22 @@ impl Session {
         Session {
             enterprise_number,
             templates: HashMap::new(),
+            types: HashMap::new(),
+        }
+    }
+
+    /// What the type records of domain `domain` said about element `spec`.
+    pub fn type_info(&self, domain: u32, spec: FieldSpec) -> Option<&TypeInfo> {
+        self.types.get(&(domain, spec))
+    }
+
+    /// The name of element `spec` in domain `domain`: podflow's own for the elements it
+    /// knows (the Kubernetes ones under this session's enterprise number), else the name a
+    /// type record gave it.
+    pub fn element_name(&self, domain: u32, spec: FieldSpec) -> Option<&str> {
+        match Ie::by_id(spec.pen, spec.id, self.enterprise_number) {
+            Some(ie) => Some(ie.element().name),
+            None => self.type_info(domain, spec).map(|t| t.name.as_str()),
         }
     }
 
@@ -252,7 +272,22 @@ impl Session {
                 }
                 4..=255 => {}
                 _ => match self.templates.get(&(domain, set_id)) {
-                    Some(t) => data_set(body, t, self.enterprise_number, &mut out.records)?,
+                    Some(t) => {
+                        let first = out.records.len();
+                        let types = |spec: FieldSpec| {
+                            let ie = Ie::by_id(spec.pen, spec.id, self.enterprise_number);
+                            match ie {
+                                Some(ie) => Some(ie.element().data_type),
+                                None => self.types.get(&(domain, spec))?.data_type(),
+                            }
+                        };
+                        data_set(body, t, self.enterprise_number, &types, &mut out.records)?;
+                        for r in &out.records[first..] {
+                            if let Some((spec, info)) = learn(r) {
+                                self.types.insert((domain, spec), info);
+                            }
+                        }
+                    }
                     None => out.unknown_sets.push(set_id),
                 },
             }
@@ -341,6 +376,7 @@ fn data_set(
     mut r: Reader<'_>,
     t: &Template,
     enterprise_number: u32,
+    types: &dyn Fn(FieldSpec) -> Option<DataType>,
     records: &mut Vec<DataRecord>,
 ) -> Result<()> {
     let min = t.min_record_len().max(1);
@@ -359,7 +395,7 @@ fn data_set(
             } else {
                 r.take(usize::from(f.length), "data record")?
             };
-            fields.push((f.spec, value(f.spec, bytes, enterprise_number)));
+            fields.push((f.spec, value(types(f.spec), bytes)));
         }
         records.push(DataRecord {
             template_id: t.id,
@@ -372,9 +408,7 @@ fn data_set(
 }
 
 /// Interprets a field's bytes by the type of its element, when known.
-fn value(spec: FieldSpec, bytes: &[u8], enterprise_number: u32) -> Value {
-    let data_type =
-        Ie::by_id(spec.pen, spec.id, enterprise_number).map(|ie| ie.element().data_type);
+fn value(data_type: Option<DataType>, bytes: &[u8]) -> Value {
     let number = || bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
     match (data_type, bytes.len()) {
         (Some(DataType::String), _) => match std::str::from_utf8(bytes) {

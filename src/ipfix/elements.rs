@@ -123,6 +123,11 @@ pub enum Ie {
     ObservedFlowTotalCount,
     IgnoredPacketTotalCount,
     NotSentFlowTotalCount,
+    InformationElementId,
+    PrivateEnterpriseNumber,
+    InformationElementDataType,
+    InformationElementSemantics,
+    InformationElementName,
 }
 
 /// The definition of one element.
@@ -145,7 +150,7 @@ const fn def(registry: Registry, id: u16, name: &'static str, data_type: DataTyp
 
 impl Ie {
     /// Every element, IANA first, then reverse, then Kubernetes.
-    pub const ALL: [Ie; 47] = [
+    pub const ALL: [Ie; 52] = [
         Ie::OctetDeltaCount,
         Ie::PacketDeltaCount,
         Ie::ProtocolIdentifier,
@@ -172,6 +177,11 @@ impl Ie {
         Ie::ObservedFlowTotalCount,
         Ie::IgnoredPacketTotalCount,
         Ie::NotSentFlowTotalCount,
+        Ie::InformationElementId,
+        Ie::InformationElementDataType,
+        Ie::InformationElementName,
+        Ie::InformationElementSemantics,
+        Ie::PrivateEnterpriseNumber,
         Ie::ReverseOctetDeltaCount,
         Ie::ReversePacketDeltaCount,
         Ie::ReverseTcpControlBits,
@@ -230,6 +240,15 @@ impl Ie {
             Ie::ObservedFlowTotalCount => def(Iana, 163, "observedFlowTotalCount", Unsigned64),
             Ie::IgnoredPacketTotalCount => def(Iana, 164, "ignoredPacketTotalCount", Unsigned64),
             Ie::NotSentFlowTotalCount => def(Iana, 166, "notSentFlowTotalCount", Unsigned64),
+            Ie::InformationElementId => def(Iana, 303, "informationElementId", Unsigned16),
+            Ie::InformationElementDataType => {
+                def(Iana, 339, "informationElementDataType", Unsigned8)
+            }
+            Ie::InformationElementName => def(Iana, 341, "informationElementName", String),
+            Ie::InformationElementSemantics => {
+                def(Iana, 344, "informationElementSemantics", Unsigned8)
+            }
+            Ie::PrivateEnterpriseNumber => def(Iana, 346, "privateEnterpriseNumber", Unsigned32),
             Ie::ReverseOctetDeltaCount => def(Reverse, 1, "reverseOctetDeltaCount", Unsigned64),
             Ie::ReversePacketDeltaCount => def(Reverse, 2, "reversePacketDeltaCount", Unsigned64),
             Ie::ReverseTcpControlBits => def(Reverse, 6, "reverseTcpControlBits", Unsigned16),

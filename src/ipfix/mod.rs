@@ -6,13 +6,16 @@
 //!   §3.4.1 template records, §3.4.2.2 options template records, §3.4.3 data records,
 //!   §4 exporter statistics options, §6.1 data type encodings in network byte order,
 //!   §7 variable-length strings (1-byte length, or 255 and a 2-byte length), §8 template
-//!   management and withdrawal (decoder side); no padding is written.
+//!   management, §8.1 withdrawal of every template (sent before a stream session closes,
+//!   understood by the decoder); no padding is written, no message exceeds the budget.
 //! - RFC 7012 data types and the IANA elements podflow uses; RFC 5103 reverse elements
 //!   (PEN 29305) for biflows; RFC 5655 message framing of IPFIX files and streams (decoder).
+//! - RFC 5610 type records of the Kubernetes elements (encoder), and decoding of any
+//!   enterprise element a type record describes (decoder).
 //!
-//! Template ids are stable: 256 IPv4 flows, 257 IPv6 flows, 258 exporter statistics.
-//! The encoder is pure (bytes out, no I/O); the decoder serves the tests, which read what
-//! podflow exported.
+//! Template ids are stable: 256 IPv4 flows, 257 IPv6 flows, 258 exporter statistics, 259
+//! type records. The encoder is pure (bytes out, no I/O); the decoder serves the tests and
+//! `podflow collect`, which read what podflow exported.
 #![forbid(unsafe_code)]
 
 mod decode;
@@ -20,6 +23,7 @@ mod elements;
 mod encode;
 mod framing;
 mod template;
+mod typeinfo;
 
 pub use decode::{
     DataRecord, DecodeError, FieldSpec, Message, Session, Template, TemplateField, Value,
@@ -31,7 +35,10 @@ pub use encode::{
     Counts, Encoded, Encoder, EncoderOptions, ExportRecord, HEADER_LEN, MAX_MESSAGE_LEN,
 };
 pub use framing::{peek_header, split_messages, Header, Messages};
-pub use template::{TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6, TEMPLATE_ID_OPTIONS};
+pub use template::{
+    TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6, TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO,
+};
+pub use typeinfo::{Semantics, TypeInfo};
 
 #[cfg(test)]
 mod tests;

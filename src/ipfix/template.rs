@@ -13,6 +13,8 @@ pub const TEMPLATE_ID_IPV4: u16 = 256;
 pub const TEMPLATE_ID_IPV6: u16 = 257;
 /// Template id of the exporter statistics options records.
 pub const TEMPLATE_ID_OPTIONS: u16 = 258;
+/// Template id of the Information Element type records (RFC 5610).
+pub const TEMPLATE_ID_TYPE_INFO: u16 = 259;
 
 /// Scope of the options template: the observation domain the counts describe.
 pub const OPTIONS_SCOPE: [Ie; 1] = [Ie::ObservationDomainId];
@@ -27,6 +29,16 @@ pub const OPTIONS_FIELDS: [Ie; 8] = [
     Ie::NotSentFlowTotalCount,
     Ie::FlowStartMilliseconds,
     Ie::FlowEndMilliseconds,
+];
+
+/// Scope of the type records: which element a record describes (RFC 5610 §3.9).
+pub const TYPE_INFO_SCOPE: [Ie; 2] = [Ie::PrivateEnterpriseNumber, Ie::InformationElementId];
+
+/// Non-scope fields of the type records, in order.
+pub const TYPE_INFO_FIELDS: [Ie; 3] = [
+    Ie::InformationElementDataType,
+    Ie::InformationElementSemantics,
+    Ie::InformationElementName,
 ];
 
 const KUBERNETES: [Ie; 12] = [

@@ -84,6 +84,13 @@ fn opts(biflow: bool, with_peer: bool, max_message_bytes: usize) -> EncoderOptio
     }
 }
 
+/// The templates of `enc`, which fit one message with the budgets of these tests.
+fn templates(enc: &mut Encoder, time: u32) -> Vec<u8> {
+    let mut msgs = enc.templates(time);
+    assert_eq!(msgs.len(), 1, "the templates fit one message");
+    msgs.remove(0)
+}
+
 /// The bytes of encoded messages.
 fn bytes(msgs: Vec<Encoded>) -> Vec<Vec<u8>> {
     msgs.into_iter().map(|m| m.bytes).collect()

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::metadata::{node_identity, start_source, IdentityRules};
 use crate::node::SharedNamespaces;
-use crate::pipeline::{self, Failure, Namespaces, NodePods, Pipeline};
+use crate::pipeline::{self, export_peer, Failure, Namespaces, NodePods, Pipeline};
 
 pub fn run(config: Config) -> Result<(), Failure> {
     pipeline::block_on(async move {
@@ -18,7 +18,13 @@ pub fn run(config: Config) -> Result<(), Failure> {
         tracing::info!(node = %node.node_name, source = %config.k8s.source, "node mode");
 
         let namespaces = SharedNamespaces::default();
-        let source = Namespaces::new(&config.node, pods.index.clone(), namespaces.clone());
+        let source = Namespaces::new(
+            &config.node,
+            &config.capture,
+            export_peer(&config.export.collector),
+            pods.index.clone(),
+            namespaces.clone(),
+        );
         let attribution = NodePods::new(node, pods, namespaces);
         let mut probe = Pipeline::new(&config).start(source, attribution)?;
         probe.run_until_signal().await;

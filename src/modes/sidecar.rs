@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::pipeline::{self, Failure, Live, Pipeline, Replay, SidecarPod, Source};
+use crate::pipeline::{self, export_peer, Failure, Live, Pipeline, Replay, SidecarPod, Source};
 
 pub fn run(config: Config) -> Result<(), Failure> {
     // The startup grace counts from here, not from when the listener is up.
@@ -14,12 +14,17 @@ pub fn run(config: Config) -> Result<(), Failure> {
     let pod = SidecarPod::load(&config.k8s);
     match &config.capture.pcap {
         Some(path) => {
-            let replay = Replay::open(path).map_err(|e| Failure::Usage(e.into()))?;
+            let replay = Replay::open(path, &config.capture.filter).map_err(Failure::Usage)?;
             probe(&config, replay, pod)
         }
         None => {
             let grace = Duration::from_secs(config.telemetry.startup_grace_secs);
-            probe(&config, Live::new(&config.capture, started, grace), pod)
+            let export = export_peer(&config.export.collector);
+            probe(
+                &config,
+                Live::new(&config.capture, export, started, grace),
+                pod,
+            )
         }
     }
 }

@@ -200,6 +200,9 @@ impl NodeThread {
             }
             std::thread::park_timeout(POLL);
         }
+        for ns in self.pods.values() {
+            ns.capture.signal();
+        }
         for (_, mut ns) in self.pods.drain() {
             ns.capture.stop();
         }
@@ -225,6 +228,11 @@ impl NodeThread {
             .filter(|id| !found.contains_key(id))
             .copied()
             .collect();
+        for id in &gone {
+            if let Some(ns) = self.pods.get(id) {
+                ns.capture.signal();
+            }
+        }
         for id in gone {
             self.remove(id);
         }
@@ -254,7 +262,8 @@ impl NodeThread {
                         path.display().to_string(),
                         self.cfg.pod_interfaces.clone(),
                         self.sink.clone(),
-                    );
+                    )
+                    .ring_bytes(usize::try_from(self.cfg.ring_bytes).unwrap_or(usize::MAX));
                     self.pods.insert(
                         id,
                         PodNamespace {

@@ -5,11 +5,12 @@
 //! ```text
 //!  DATA PLANE: OS threads, no message and no allocation per packet
 //!
-//!   Live        capture-<ifname> (one per interface), watched by capture-watch,
-//!               restarted by capture-supervise
+//!   Live        capture-<n> (a few threads polling every interface's ring),
+//!               the interfaces watched by capture-watch, restarted by
+//!               capture-supervise (pnet: capture-<ifname> per interface)
 //!   Replay      capture-pcap (the file, on the packets' own clock)        --+
-//!   Namespaces  node-capture (enters each pod namespace) + capture-<if>     | decode,
-//!               per interface of every namespace and of the node            | meter
+//!   Namespaces  node-capture (enters each pod namespace, opens its rings)   | decode,
+//!               + capture-<n> polling the rings of every namespace          | meter
 //!                                                                           v
 //!                                              FlowTable: sharded, shared by every thread
 //!                                                                           |
@@ -17,7 +18,8 @@
 //!                                                                           | sweep_interval_ms
 //!   node-capture --FlushPoints (a namespace is gone)--> Sweeper <-----------+
 //!   Probe::shutdown --FlushAll--------------------------> |
-//!                                                         | FinishedFlows (batches of records)
+//!                                                         | Handoff: batches, bounded in
+//!                                                         | records (Wake when not empty)
 //!                                                         v
 //!   Metadata --IdentityChanged (labels rewritten)----> Exporter --> Transport: UDP, TCP,
 //!   (sidecar: Downward-API files)                      attributes,   IPFIX file, JSON lines
@@ -41,20 +43,20 @@ mod source;
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use anyhow::Context as _;
 
 use crate::capture::{CaptureSink, CaptureStats};
 use crate::config::Config;
-use crate::export::{Drain, DrainReport, ExportStats, Exporter, FinishedFlows, StatsSources};
+use crate::export::{Drain, DrainReport, ExportStats, Exporter, Handoff, StatsSources, Wake};
 use crate::flow::{FlowTable, FlushAll, Sweeper};
 use crate::ipfix::EncoderOptions;
 use crate::telemetry::{self, Registry, Telemetry};
 pub use attribution::{Attribution, NodePods, SidecarPod};
 pub use signal::shutdown_signal;
-pub use source::{Live, Namespaces, Replay, Source};
+pub use source::{export_peer, Backpressure, Deliver, Live, Namespaces, Replay, Source};
 
 /// Why a mode stopped with an error.
 #[derive(Debug)]
@@ -112,22 +114,34 @@ impl<'a> Pipeline<'a> {
             table: sink.table.clone(),
             capture: sink.stats.clone(),
         };
-        let exporter = Exporter::open(&config.export, encoder, records, totals)
+        let batch = source.is_batch();
+        let exporter = Exporter::open(&config.export, encoder, records, totals, batch)
             .with_context(|| format!("export.collector = {}", config.export.collector))
             .map_err(Failure::Usage)?;
         let export_stats = exporter.stats();
+        let handoff = exporter.handoff();
 
         // The exporter does blocking I/O (TCP connects, file writes): its own thread.
         let arbiter = Arbiter::new();
         let exporter = Exporter::start_in_arbiter(&arbiter.handle(), move |_| exporter);
         let mut metrics = probe_metrics(&sink, &export_stats);
         attribution.start(&exporter, &mut metrics);
-        let to_exporter = exporter.clone();
+        let (to_exporter, queue) = (exporter.clone(), handoff.clone());
+        let deliver: Deliver = Arc::new(move |flows| {
+            if queue.push(flows) {
+                to_exporter.do_send(Wake);
+            }
+        });
+        let mut source = source;
+        source.wait_on(Backpressure {
+            handoff: handoff.clone(),
+            deliver: deliver.clone(),
+        });
         let sweeper = Sweeper::new(
             sink.table.clone(),
             source.clock(),
             Duration::from_millis(config.flow.sweep_interval_ms),
-            Box::new(move |flows| to_exporter.do_send(FinishedFlows(flows))),
+            Box::new(move |flows| deliver(flows)),
         )
         .start();
         let mut probe = Probe {
@@ -137,7 +151,10 @@ impl<'a> Pipeline<'a> {
             exporter,
             arbiter,
             telemetry: None,
-            drain_timeout: Duration::from_secs(config.export.drain_timeout_secs),
+            handoff,
+            export_stats: export_stats.clone(),
+            drain_timeout: (!batch).then(|| Duration::from_secs(config.export.drain_timeout_secs)),
+            write_grace: Duration::from_secs(config.export.write_timeout_secs + 2),
         };
         match probe.begin(config, export_stats, metrics) {
             Ok(()) => Ok(probe),
@@ -167,7 +184,13 @@ pub struct Probe<S> {
     exporter: Addr<Exporter>,
     arbiter: Arbiter,
     telemetry: Option<Telemetry>,
-    drain_timeout: Duration,
+    handoff: Arc<Handoff>,
+    export_stats: Arc<ExportStats>,
+    /// How long the exporter may take at shutdown; `None` for a batch job, which ends
+    /// when every record is written.
+    drain_timeout: Option<Duration>,
+    /// How much longer than `drain_timeout` the exporter is waited for: one write.
+    write_grace: Duration,
 }
 
 /// What a probe did over its run.
@@ -175,9 +198,11 @@ pub struct Probe<S> {
 pub struct Totals {
     /// Records of the flows still live at shutdown.
     pub at_shutdown: usize,
-    /// What the exporter sent and could not send; `None` when it did not finish within
-    /// `export.drain_timeout_secs`.
-    pub export: Option<DrainReport>,
+    /// What the exporter sent and could not send.
+    pub export: DrainReport,
+    /// False when the exporter did not finish within `export.drain_timeout_secs`: what it
+    /// still held is counted in `export.not_sent`.
+    pub drained: bool,
 }
 
 impl<S: Source> Probe<S> {
@@ -209,9 +234,10 @@ impl<S: Source> Probe<S> {
         }
     }
 
-    /// Stops capture, ends every live flow, lets the exporter send what it holds within
-    /// `export.drain_timeout_secs`, logs the totals once and stops the listener and the
-    /// exporter's thread.
+    /// Stops capture, ends every live flow, lets the exporter send what it holds (within
+    /// `export.drain_timeout_secs` for a live probe; a batch job waits until everything
+    /// is written), logs the totals once and stops the listener and the exporter's thread.
+    /// An exporter that did not finish in time leaves its records counted as not sent.
     pub async fn shutdown(self) -> Result<Totals, Failure> {
         let Probe {
             source,
@@ -220,15 +246,32 @@ impl<S: Source> Probe<S> {
             exporter,
             arbiter,
             telemetry,
+            handoff,
+            export_stats,
             drain_timeout,
+            write_grace,
         } = self;
         let stopped = tokio::task::spawn_blocking(move || source.stop())
             .await
             .unwrap_or(Ok(()));
         let at_shutdown = sweeper.send(FlushAll).await.unwrap_or(0);
-        let drain = tokio::time::timeout(drain_timeout, exporter.send(Drain)).await;
-        let export = drain.ok().and_then(Result::ok);
-        log_totals(&sink, at_shutdown, export, drain_timeout);
+        let drain = match drain_timeout {
+            None => exporter.send(Drain { until: None }).await.ok(),
+            Some(t) => {
+                // The exporter stops sending at `until` and answers with exact counts; the
+                // grace covers the one write (bounded by export.write_timeout_secs) in
+                // progress then. Past it, what the exporter held is counted here.
+                let until = Instant::now() + t;
+                let drain = exporter.send(Drain { until: Some(until) });
+                tokio::time::timeout(t + write_grace, drain)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+        };
+        let drained = drain.is_some();
+        let export = drain.unwrap_or_else(|| abandon(&handoff, &export_stats, drain_timeout));
+        log_totals(&sink, at_shutdown, export, &export_stats);
         if let Some(t) = telemetry {
             t.stop().await;
         }
@@ -236,24 +279,31 @@ impl<S: Source> Probe<S> {
         stopped.map(|()| Totals {
             at_shutdown,
             export,
+            drained,
         })
     }
 }
 
+/// The exporter did not finish in time: what waits in the hand-off and what the transport
+/// still holds will not be sent, and is counted so.
+fn abandon(handoff: &Handoff, stats: &ExportStats, timeout: Option<Duration>) -> DrainReport {
+    let queued = handoff.abandon();
+    let held = stats.buffered.swap(0, Relaxed);
+    stats.not_sent.fetch_add(held, Relaxed);
+    tracing::warn!(
+        timeout_secs = timeout.map_or(0, |t| t.as_secs()),
+        queued,
+        held,
+        "the exporter did not finish within export.drain_timeout_secs; what it had not sent is counted as not sent"
+    );
+    DrainReport {
+        exported: stats.records.load(Relaxed),
+        not_sent: stats.not_sent.load(Relaxed),
+    }
+}
+
 /// The last log line of a run: what was captured, metered and exported.
-fn log_totals(
-    sink: &CaptureSink,
-    at_shutdown: usize,
-    export: Option<DrainReport>,
-    drain_timeout: Duration,
-) {
-    let Some(report) = export else {
-        tracing::warn!(
-            timeout_secs = drain_timeout.as_secs(),
-            "the exporter did not finish within export.drain_timeout_secs; unsent records are lost"
-        );
-        return;
-    };
+fn log_totals(sink: &CaptureSink, at_shutdown: usize, report: DrainReport, export: &ExportStats) {
     let capture: &CaptureStats = &sink.stats;
     let table = sink.table.stats();
     tracing::info!(
@@ -265,6 +315,9 @@ fn log_totals(
         not_sent = report.not_sent,
         records_at_shutdown = at_shutdown,
         evicted = table.evictions,
+        records_cut = export.cut.load(Relaxed),
+        export_errors = export.errors.load(Relaxed),
+        connect_failures = export.connect_failures.load(Relaxed),
         "done"
     );
     if report.not_sent > 0 {

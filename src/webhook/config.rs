@@ -97,6 +97,14 @@ pub struct Sidecar {
     pub run_as_user: i64,
     /// Resource requests and limits of the sidecar.
     pub resources: Resources,
+    /// A Secret in the pod's namespace with the collector's TLS files (`ca.crt`; with
+    /// `collector_tls_client_cert` also `tls.crt` and `tls.key`, as cert-manager writes
+    /// them), mounted into the sidecar at `/etc/podflow/collector-tls` with
+    /// `export.tls_*` pointed at it. Marked optional: a namespace without it still starts
+    /// its pods, whose sidecars say which file is missing. Empty: none.
+    pub collector_tls_secret: String,
+    /// Whether that Secret holds a client certificate for the collector (mutual TLS).
+    pub collector_tls_client_cert: bool,
 }
 
 impl Default for Sidecar {
@@ -110,6 +118,8 @@ impl Default for Sidecar {
             // The `nonroot` user of distroless images.
             run_as_user: 65532,
             resources: Resources::default(),
+            collector_tls_secret: String::new(),
+            collector_tls_client_cert: false,
         }
     }
 }

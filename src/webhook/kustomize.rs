@@ -62,12 +62,12 @@ pub fn component(template: &Template) -> Vec<File> {
     );
     let mut container = to_json(&built.container);
     collector_from_config_map(&mut container);
-    let volume = to_json(&built.volume);
+    let volumes: Vec<Value> = built.volumes.iter().map(to_json).collect();
 
     let pod_spec = if built.native {
-        json!({ "initContainers": [container.clone()], "volumes": [volume] })
+        json!({ "initContainers": [container.clone()], "volumes": volumes })
     } else {
-        json!({ "volumes": [volume] })
+        json!({ "volumes": volumes })
     };
     let merge = json!({
         "apiVersion": "apps/v1",

@@ -215,10 +215,14 @@ impl PodView<'_> {
         } else {
             add(&mut ops, &["spec", "containers", "-"], container);
         }
-        let volume = json_value(&sidecar.volume);
+        let volumes: Vec<Value> = sidecar.volumes.iter().map(json_value).collect();
         match &self.spec.volumes {
-            Some(_) => add(&mut ops, &["spec", "volumes", "-"], volume),
-            None => add(&mut ops, &["spec", "volumes"], json!([volume])),
+            Some(_) => {
+                for volume in volumes {
+                    add(&mut ops, &["spec", "volumes", "-"], volume);
+                }
+            }
+            None => add(&mut ops, &["spec", "volumes"], json!(volumes)),
         }
         let status = json!({ STATUS_ANNOTATION: STATUS_INJECTED });
         match self.meta {

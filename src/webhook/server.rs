@@ -107,6 +107,7 @@ impl WebhookServer {
         let watch = CertWatch::load(CertFiles {
             cert: config.tls_cert.clone(),
             key: config.tls_key.clone(),
+            keys: tls::KEYS,
         })?;
         let tls = tls::server_config(watch.resolver())?;
         let ready = Arc::new(AtomicBool::new(false));

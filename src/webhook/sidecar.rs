@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, ObjectFieldSelector, Probe, ResourceRequirements, Volume, VolumeMount,
+    HTTPGetAction, ObjectFieldSelector, Probe, ResourceRequirements, SecretVolumeSource, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -20,6 +21,10 @@ pub const CONTAINER_NAME: &str = "podflow";
 const VOLUME_NAME: &str = "podflow-podinfo";
 /// Where that volume is mounted; `k8s.labels_file` and `k8s.annotations_file` point here.
 const PODINFO_DIR: &str = "/etc/podinfo";
+/// Name of the volume of the collector's TLS Secret.
+const COLLECTOR_TLS_VOLUME: &str = "podflow-collector-tls";
+/// Where that volume is mounted; `export.tls_*` point here.
+const COLLECTOR_TLS_DIR: &str = "/etc/podflow/collector-tls";
 /// Name of the telemetry port of the sidecar (at most 15 characters).
 pub const TELEMETRY_PORT_NAME: &str = "podflow-metrics";
 /// Variable that holds `status.podIPs` as the kubelet gives it (`10.1.2.3,fd00::3`); it
@@ -81,13 +86,14 @@ pub struct PodFacts {
     pub telemetry: bool,
 }
 
-/// The sidecar for one pod: its container and the volume the container mounts.
+/// The sidecar for one pod: its container and the volumes the container mounts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sidecar {
     /// The container; an init container with `restartPolicy: Always` when `native`.
     pub container: Container,
-    /// The Downward-API volume of labels and annotations.
-    pub volume: Volume,
+    /// The Downward-API volume of labels and annotations, and the collector's TLS Secret
+    /// when one is configured.
+    pub volumes: Vec<Volume>,
     /// Whether `container` goes into `initContainers` (else `containers`).
     pub native: bool,
 }
@@ -125,19 +131,41 @@ pub fn build(template: &Template, pod: &PodFacts) -> Sidecar {
             .filter(|_| settings.native)
             .map(|_| startup_probe()),
         security_context: Some(security::context(settings)),
-        volume_mounts: Some(vec![VolumeMount {
-            name: VOLUME_NAME.into(),
-            mount_path: PODINFO_DIR.into(),
-            read_only: Some(true),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(mounts(settings)),
         ..Default::default()
     };
+    let mut volumes = vec![podinfo_volume()];
+    if !settings.collector_tls_secret.is_empty() {
+        volumes.push(Volume {
+            name: COLLECTOR_TLS_VOLUME.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(settings.collector_tls_secret.clone()),
+                optional: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
     Sidecar {
         container,
-        volume: podinfo_volume(),
+        volumes,
         native: settings.native,
     }
+}
+
+/// The sidecar's mounts: the Downward-API files, and the collector's TLS Secret.
+fn mounts(settings: &super::config::Sidecar) -> Vec<VolumeMount> {
+    let mount = |name: &str, path: &str| VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: Some(true),
+        ..Default::default()
+    };
+    let mut mounts = vec![mount(VOLUME_NAME, PODINFO_DIR)];
+    if !settings.collector_tls_secret.is_empty() {
+        mounts.push(mount(COLLECTOR_TLS_VOLUME, COLLECTOR_TLS_DIR));
+    }
+    mounts
 }
 
 /// The startup probe of a native sidecar with telemetry: it answers 200 once capture
@@ -206,6 +234,25 @@ fn env(template: &Template, owner: &Owner, telemetry_port: Option<u16>) -> Vec<E
             &telemetry_port.map_or(String::new(), |p| format!("0.0.0.0:{p}")),
         ),
     ]);
+    let settings = &template.settings;
+    if !settings.collector_tls_secret.is_empty() {
+        env.push(value(
+            "PODFLOW_EXPORT__TLS_CA",
+            &format!("{COLLECTOR_TLS_DIR}/ca.crt"),
+        ));
+        if settings.collector_tls_client_cert {
+            env.extend([
+                value(
+                    "PODFLOW_EXPORT__TLS_CERT",
+                    &format!("{COLLECTOR_TLS_DIR}/tls.crt"),
+                ),
+                value(
+                    "PODFLOW_EXPORT__TLS_KEY",
+                    &format!("{COLLECTOR_TLS_DIR}/tls.key"),
+                ),
+            ]);
+        }
+    }
     env
 }
 

@@ -1,155 +1,24 @@
 //! TLS of the webhook's HTTPS listener: rustls with the ring provider, TLS 1.2 and 1.3
 //! only, and a certificate resolver that follows the PEM files as they are renewed.
 //!
-//! cert-manager rewrites the files in place, and a Secret volume swaps its `..data`
-//! symlink: either way the resolved path, inode, size or modification time of a file
-//! changes. [`CertWatch::check`] notices that with two `stat` calls, reads the pair again
-//! and, when it is valid, swaps the [`CertifiedKey`] that [`CertResolver`] hands to new
-//! handshakes. Connections already open keep the certificate they were made with. A new
+//! [`CertWatch::check`] notices a renewal of the files (see [`crate::certs`]) with two
+//! `stat` calls, reads the pair again and, when it is valid, swaps the [`CertifiedKey`]
+//! that [`CertResolver`] hands to new handshakes. Connections already open keep the certificate they were made with. A new
 //! pair that is not valid is reported once and the old one stays in service.
 
 use std::fmt;
-use std::io;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::SystemTime;
 
 use rustls::crypto::ring;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
-use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// What is wrong with one of the two files.
-#[derive(Debug, thiserror::Error)]
-pub enum Problem {
-    /// The file cannot be read (missing, no permission, a directory, ...).
-    #[error("cannot read it: {0}")]
-    Read(#[source] io::Error),
-    /// The PEM text is malformed.
-    #[error("not valid PEM: {0}")]
-    Pem(#[source] pem::Error),
-    /// No `CERTIFICATE` block.
-    #[error("no PEM CERTIFICATE block in it")]
-    NoCertificate,
-    /// No private-key block of a known kind.
-    #[error("no PEM private key in it (PKCS#8, PKCS#1 RSA or SEC1 EC)")]
-    NoKey,
-    /// The certificate does not parse as X.509.
-    #[error("not a usable X.509 certificate ({0})")]
-    BadCertificate(#[source] rustls::Error),
-    /// The key is of a kind or size that cannot sign.
-    #[error("not a usable private key ({0})")]
-    BadKey(#[source] rustls::Error),
-    /// The key is not the one of the leaf certificate.
-    #[error("this private key does not match the certificate in webhook.tls_cert")]
-    Mismatch,
-}
+pub use crate::certs::{CertFiles, TlsError};
+use crate::certs::{Pem, Stamp};
 
-/// A certificate or key file that cannot be served, naming the key and the file.
-#[derive(Debug, thiserror::Error)]
-#[error("{key} = {}: {problem}", path.display())]
-pub struct TlsError {
-    /// The configuration key: `webhook.tls_cert` or `webhook.tls_key`.
-    pub key: &'static str,
-    /// The file as configured.
-    pub path: PathBuf,
-    /// What is wrong with it.
-    pub problem: Problem,
-}
-
-/// The two PEM files of the listener, as configured.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertFiles {
-    /// Certificate chain, leaf first.
-    pub cert: PathBuf,
-    /// Private key of the leaf.
-    pub key: PathBuf,
-}
-
-impl CertFiles {
-    fn cert_error(&self, problem: Problem) -> TlsError {
-        TlsError {
-            key: "webhook.tls_cert",
-            path: self.cert.clone(),
-            problem,
-        }
-    }
-
-    fn key_error(&self, problem: Problem) -> TlsError {
-        TlsError {
-            key: "webhook.tls_key",
-            path: self.key.clone(),
-            problem,
-        }
-    }
-
-    /// Reads both files as they are now.
-    fn read(&self) -> Result<Pem, TlsError> {
-        let cert = std::fs::read(&self.cert).map_err(|e| self.cert_error(Problem::Read(e)))?;
-        let key = std::fs::read(&self.key).map_err(|e| self.key_error(Problem::Read(e)))?;
-        Ok(Pem { cert, key })
-    }
-
-    /// Identifies the version of both files on disk now, with two `stat` calls.
-    fn stamp(&self) -> (Option<Stamp>, Option<Stamp>) {
-        (Stamp::of(&self.cert), Stamp::of(&self.key))
-    }
-}
-
-/// The bytes of both files.
-#[derive(PartialEq, Eq)]
-struct Pem {
-    cert: Vec<u8>,
-    key: Vec<u8>,
-}
-
-impl Pem {
-    /// Parses the pair and checks that the key belongs to the leaf certificate.
-    fn certified_key(&self, files: &CertFiles) -> Result<CertifiedKey, TlsError> {
-        let chain = CertificateDer::pem_slice_iter(&self.cert)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| files.cert_error(Problem::Pem(e)))?;
-        if chain.is_empty() {
-            return Err(files.cert_error(Problem::NoCertificate));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|e| {
-            files.key_error(match e {
-                pem::Error::NoItemsFound => Problem::NoKey,
-                other => Problem::Pem(other),
-            })
-        })?;
-        CertifiedKey::from_der(chain, key, &ring::default_provider()).map_err(|e| match e {
-            rustls::Error::InconsistentKeys(_) => files.key_error(Problem::Mismatch),
-            rustls::Error::General(_) => files.key_error(Problem::BadKey(e)),
-            other => files.cert_error(Problem::BadCertificate(other)),
-        })
-    }
-}
-
-/// One version of a file: where its path leads, and that target's identity and age.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Stamp {
-    target: PathBuf,
-    inode: u64,
-    len: u64,
-    modified: Option<SystemTime>,
-}
-
-impl Stamp {
-    fn of(path: &Path) -> Option<Stamp> {
-        let target = std::fs::canonicalize(path).ok()?;
-        let meta = std::fs::metadata(&target).ok()?;
-        Some(Stamp {
-            target,
-            inode: meta.ino(),
-            len: meta.len(),
-            modified: meta.modified().ok(),
-        })
-    }
-}
+/// The configuration keys of the listener's two files.
+pub const KEYS: (&str, &str) = ("webhook.tls_cert", "webhook.tls_key");
 
 /// Hands the current certificate to every new handshake.
 pub struct CertResolver {
@@ -203,7 +72,7 @@ pub enum Check {
 /// Follows the files and swaps the resolver's certificate when they change.
 pub struct CertWatch {
     files: CertFiles,
-    stamp: (Option<Stamp>, Option<Stamp>),
+    stamp: [Option<Stamp>; 2],
     serving: Pem,
     resolver: Arc<CertResolver>,
 }
@@ -221,7 +90,7 @@ impl CertWatch {
     pub fn load(files: CertFiles) -> Result<CertWatch, TlsError> {
         let stamp = files.stamp();
         let pem = files.read()?;
-        let key = pem.certified_key(&files)?;
+        let key = files.certified_key(&pem)?;
         Ok(CertWatch {
             files,
             stamp,
@@ -252,7 +121,7 @@ impl CertWatch {
             if pem == self.serving {
                 return Ok(None);
             }
-            let key = pem.certified_key(&self.files)?;
+            let key = self.files.certified_key(&pem)?;
             Ok(Some((pem, key)))
         });
         match loaded {
@@ -281,6 +150,7 @@ pub fn server_config(resolver: Arc<CertResolver>) -> Result<ServerConfig, rustls
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     /// A self-signed pair for `name`: (certificate PEM, key PEM).
     fn pair(name: &str) -> (String, String) {
@@ -299,6 +169,7 @@ mod tests {
         let files = CertFiles {
             cert: dir.join("tls.crt"),
             key: dir.join("tls.key"),
+            keys: KEYS,
         };
         put(&files.cert, cert);
         put(&files.key, key);
@@ -414,6 +285,7 @@ mod tests {
         let files = CertFiles {
             cert: dir.path().join("tls.crt"),
             key: dir.path().join("tls.key"),
+            keys: KEYS,
         };
         let mut watch = CertWatch::load(files).unwrap();
         let before = leaf(&watch.resolver());

@@ -88,7 +88,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s.%s.svc" (include "podflow.fullname" .) .Release.Namespace }}
 {{- end }}
 
-{{/* export.collector as podflow reads it: udp://HOST:PORT or tcp://HOST:PORT. */}}
+{{/* export.collector as podflow reads it: udp://, tcp:// or tls://HOST:PORT. */}}
 {{- define "podflow.collector" -}}
 {{- $c := .Values.collector }}
 {{- $host := toString $c.address }}
@@ -171,7 +171,7 @@ config/podflow.toml.
 {{- $k8s := dict }}
 {{- if .Values.clusterName }}{{ $_ := set $k8s "cluster_name" (toString .Values.clusterName) }}{{ end }}
 {{- $config := dict
-  "export" (dict "collector" (include "podflow.collector" .))
+  "export" (include "podflow.export" . | fromYaml)
   "ipfix" (dict "enterprise_number" (int64 .Values.ipfix.enterpriseNumber))
   "telemetry" (dict "listen" "0.0.0.0:9477")
   "webhook" (dict
@@ -186,7 +186,9 @@ config/podflow.toml.
       "telemetry_port" (int64 .Values.sidecar.telemetryPort)
       "security_profile" (toString .Values.sidecar.securityProfile)
       "run_as_user" (int64 .Values.sidecar.runAsUser)
-      "resources" $resources))
+      "resources" $resources
+      "collector_tls_secret" (include "podflow.collectorTlsSecret" .)
+      "collector_tls_client_cert" (include "podflow.collectorClientCert" . | eq "true")))
   "log" (dict "format" .Values.webhook.logFormat "level" (toString .Values.webhook.logLevel)) }}
 {{- if $k8s }}{{ $_ := set $config "k8s" $k8s }}{{ end }}
 {{- toYaml $config }}
@@ -208,7 +210,7 @@ config/podflow.toml. The node's name and IP come from the Downward API
 {{- $k8s := dict "source" "kube" }}
 {{- if .Values.clusterName }}{{ $_ := set $k8s "cluster_name" (toString .Values.clusterName) }}{{ end }}
 {{- $config := dict
-  "export" (dict "collector" (include "podflow.collector" .))
+  "export" (include "podflow.export" . | fromYaml)
   "ipfix" (dict "enterprise_number" (int64 .Values.ipfix.enterpriseNumber))
   "k8s" $k8s
   "telemetry" (dict "listen" (printf "0.0.0.0:%d" (int64 $n.telemetryPort)))
@@ -223,4 +225,33 @@ config/podflow.toml. The node's name and IP come from the Downward API
     "host_pod_veths" $n.hostPodVeths)
   "log" (dict "format" $n.logFormat "level" (toString $n.logLevel)) }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/* The collector's TLS Secret with protocol tls; empty otherwise. */}}
+{{- define "podflow.collectorTlsSecret" -}}
+{{- if eq (toString .Values.collector.protocol) "tls" }}
+{{- toString ((.Values.collector.tls | default dict).secretName | default "") }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when that Secret holds a client certificate. */}}
+{{- define "podflow.collectorClientCert" -}}
+{{- and (include "podflow.collectorTlsSecret" .) ((.Values.collector.tls | default dict).clientCertificate | default false) | toString }}
+{{- end }}
+
+{{/*
+The export section of the webhook's and the node pods' configurations: the collector and,
+with TLS, its files where the Secret is mounted (/etc/podflow/collector-tls, in the node
+pods and in every sidecar).
+*/}}
+{{- define "podflow.export" -}}
+{{- $export := dict "collector" (include "podflow.collector" .) }}
+{{- if include "podflow.collectorTlsSecret" . }}
+{{- $_ := set $export "tls_ca" "/etc/podflow/collector-tls/ca.crt" }}
+{{- if include "podflow.collectorClientCert" . | eq "true" }}
+{{- $_ := set $export "tls_cert" "/etc/podflow/collector-tls/tls.crt" }}
+{{- $_ := set $export "tls_key" "/etc/podflow/collector-tls/tls.key" }}
+{{- end }}
+{{- end }}
+{{- toYaml $export }}
 {{- end }}

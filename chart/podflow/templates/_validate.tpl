@@ -21,10 +21,23 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- if or (not (regexMatch "^[0-9]+$" $port)) (lt (atoi $port) 1) (gt (atoi $port) 65535) }}
 {{- fail (printf "collector.port=%s must be a port number from 1 to 65535" $port) }}
 {{- end }}
-{{- if eq (toString $v.collector.protocol) "tls" }}
-{{- fail "collector.protocol=tls: this podflow release cannot export IPFIX over TLS yet (its sidecars would exit at start); use udp or tcp" }}
-{{- else if not (has (toString $v.collector.protocol) (list "udp" "tcp")) }}
+{{- if not (has (toString $v.collector.protocol) (list "udp" "tcp" "tls")) }}
 {{- fail (printf "collector.protocol=%q is not one of udp, tcp, tls" (toString $v.collector.protocol)) }}
+{{- end }}
+{{- $tls := $v.collector.tls | default dict }}
+{{- if not (kindIs "bool" ($tls.clientCertificate | default false)) }}
+{{- fail (printf "collector.tls.clientCertificate=%v must be true or false" $tls.clientCertificate) }}
+{{- end }}
+{{- if eq (toString $v.collector.protocol) "tls" }}
+{{- $secret := toString ($tls.secretName | default "") }}
+{{- if not $secret }}
+{{- fail "collector.protocol=tls needs collector.tls.secretName: a Secret with ca.crt (and, with collector.tls.clientCertificate, tls.crt and tls.key)" }}
+{{- end }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$" $secret) }}
+{{- fail (printf "collector.tls.secretName=%q is not a Secret name" $secret) }}
+{{- end }}
+{{- else if $tls.secretName }}
+{{- fail (printf "collector.tls.secretName is set but collector.protocol=%s: set protocol tls, or leave the Secret out" (toString $v.collector.protocol)) }}
 {{- end }}
 
 {{- if $v.webhook.enabled }}
@@ -243,8 +256,8 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- if not $name }}
 {{- fail (printf "node.extraVolumes: %v has no name" .) }}
 {{- end }}
-{{- if or (eq $name "config") (regexMatch "^netns-[0-9]+$" $name) }}
-{{- fail (printf "node.extraVolumes: the name %q is the chart's own (config, netns-<N>)" $name) }}
+{{- if or (eq $name "config") (eq $name "collector-tls") (regexMatch "^netns-[0-9]+$" $name) }}
+{{- fail (printf "node.extraVolumes: the name %q is the chart's own (config, collector-tls, netns-<N>)" $name) }}
 {{- end }}
 {{- if hasKey $extra $name }}
 {{- fail (printf "node.extraVolumes: %q is listed twice" $name) }}

@@ -160,3 +160,4 @@ mod frames;
 mod ip;
 mod malformed;
 mod transport;
+mod truncation;

@@ -1,20 +1,19 @@
-//! The capture threads of one network namespace ([`NamespaceCapture`]): one per selected
-//! interface, started, kept and stopped as the namespace's interfaces come and go.
+//! The capture of one network namespace ([`NamespaceCapture`]): each selected interface
+//! read (a ring or a pnet thread), started, kept and let go as the namespace's interfaces
+//! come and go.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
-use super::reader::{OpenError, Source};
+use super::reader::OpenError;
+use super::readers::Reading;
 use super::select::{select, Link};
-use super::{CaptureSink, StoppableThread};
-use crate::flow::Meter;
+use super::CaptureSink;
 
-/// One capture thread.
+/// One interface being read.
 struct Worker {
     name: String,
     index: u32,
-    thread: StoppableThread,
+    reading: Reading,
 }
 
 /// The capture threads of one network namespace: one per selected interface.
@@ -34,6 +33,8 @@ pub struct NamespaceCapture {
     idle: bool,
     /// Warn when nothing is left to capture (off where the owner reports it itself).
     warn_idle: bool,
+    /// Ring memory per interface instead of `capture.ring_bytes`.
+    ring_bytes: Option<usize>,
 }
 
 impl NamespaceCapture {
@@ -55,7 +56,14 @@ impl NamespaceCapture {
             failed: HashMap::new(),
             idle: false,
             warn_idle: true,
+            ring_bytes: None,
         }
+    }
+
+    /// Gives each interface's ring `bytes` of memory.
+    pub fn ring_bytes(mut self, bytes: usize) -> NamespaceCapture {
+        self.ring_bytes = Some(bytes);
+        self
     }
 
     /// Leaves it to the caller to report that nothing is captured (with [`idle_reason`]).
@@ -79,14 +87,18 @@ impl NamespaceCapture {
         self.workers.iter().map(|w| w.name.clone()).collect()
     }
 
-    /// Stops every capture thread and waits for them.
-    pub fn stop(&mut self) {
+    /// Asks every interface's reader to stop, without waiting: namespaces signalled
+    /// together finish together, then [`NamespaceCapture::stop`] waits for each.
+    pub fn signal(&self) {
         for w in &self.workers {
-            w.thread.signal();
+            w.reading.signal();
         }
-        for mut w in self.workers.drain(..) {
-            w.thread.stop();
-        }
+    }
+
+    /// Lets every interface go and waits until their last frames are metered.
+    pub fn stop(&mut self) {
+        self.signal();
+        self.workers.clear();
     }
 
     /// Brings the capture threads in line with `links`, the interfaces present now; returns
@@ -111,7 +123,7 @@ impl NamespaceCapture {
         let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut self.workers)
             .into_iter()
             .partition(|w| {
-                !w.thread.is_finished()
+                !w.reading.is_finished()
                     && selection
                         .capture
                         .iter()
@@ -119,10 +131,10 @@ impl NamespaceCapture {
             });
         self.workers = keep;
         for w in &gone {
-            w.thread.signal();
+            w.reading.signal();
         }
-        for mut w in gone {
-            w.thread.stop();
+        for w in gone {
+            drop(w.reading);
             tracing::info!(interface = %w.name, netns = ns, "stopped capturing: the interface is gone, down or re-created");
         }
 
@@ -168,33 +180,14 @@ impl NamespaceCapture {
             .ok_or_else(|| OpenError::NoPoint {
                 name: name.to_owned(),
             })?;
-        let source = Source::open(name, index)?;
-        tracing::info!(
-            interface = %name,
-            index,
-            point,
-            netns = self.label.as_str(),
-            receive_buffer_bytes = source.receive_buffer,
-            "capturing"
-        );
-        let mut meter = Meter::new(self.sink.table.clone(), point);
-        let stats = self.sink.stats.clone();
-        let alive = Alive::new(self.sink.running.clone());
-        let label = name.to_owned();
-        let thread = StoppableThread::spawn(format!("capture-{name}"), move |stop| {
-            let _alive = alive;
-            source.run(&mut meter, &stats, &stop, |e| {
-                tracing::warn!(interface = %label, error = %e, "receive failed; still trying");
-            });
-        })
-        .map_err(|source| OpenError::Thread {
-            name: name.to_owned(),
-            source,
-        })?;
+        let reading = self
+            .sink
+            .readers
+            .open(name, index, point, self.ring_bytes, &self.sink)?;
         Ok(Worker {
             name: name.to_owned(),
             index,
-            thread,
+            reading,
         })
     }
 }
@@ -202,22 +195,6 @@ impl NamespaceCapture {
 impl Drop for NamespaceCapture {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Counts a capture thread as running from its creation until it ends, panic or not.
-struct Alive(Arc<AtomicUsize>);
-
-impl Alive {
-    fn new(running: Arc<AtomicUsize>) -> Alive {
-        running.fetch_add(1, Ordering::Relaxed);
-        Alive(running)
-    }
-}
-
-impl Drop for Alive {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

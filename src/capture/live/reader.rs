@@ -29,13 +29,13 @@ const DROPS_EVERY: Nanos = 1_000_000_000;
 const READ_BUFFER_BYTES: usize = 512 * 1024 + 256;
 /// Receive buffer asked of the kernel: bursts of GRO frames fill the default (~208 KiB) at
 /// once. Granted in full with CAP_NET_ADMIN, else up to `net.core.rmem_max`.
-const SOCKET_BUFFER_BYTES: usize = 8 << 20;
+pub(crate) const SOCKET_BUFFER_BYTES: usize = 8 << 20;
 
 const ARPHRD_RAWIP: u16 = 519;
 
 /// What header the frames of an `ARPHRD_*` hardware type start with; `None` when podflow
 /// cannot decode them.
-fn link_type(hardware: u16) -> Option<LinkType> {
+pub(crate) fn link_type(hardware: u16) -> Option<LinkType> {
     match hardware {
         // Loopback frames carry an Ethernet header with zero addresses.
         libc::ARPHRD_ETHER | libc::ARPHRD_LOOPBACK => Some(LinkType::Ethernet),
@@ -60,12 +60,31 @@ pub enum OpenError {
     },
     #[error("interface {name} has hardware type {hardware}, whose frames podflow cannot decode")]
     Unsupported { name: String, hardware: u16 },
+    #[error("cannot set up the receive ring of interface {name}: {source}")]
+    Ring { name: String, source: io::Error },
     #[error("pnet cannot set up capture on interface {name}: {source}")]
     Channel { name: String, source: io::Error },
     #[error("cannot start the capture thread of interface {name}: {source}")]
     Thread { name: String, source: io::Error },
     #[error("interface {name} cannot be captured: all 65536 observation points are taken")]
     NoPoint { name: String },
+}
+
+/// A packet socket bound to interface `name` (index `index`) that receives nothing yet,
+/// and the interface's `ARPHRD_*` hardware type. On loopback it will not see what this
+/// host sends (each frame would be seen twice).
+pub(crate) fn packet_socket_on(name: &str, index: u32) -> Result<(OwnedFd, u16), OpenError> {
+    let fd = sys::packet_socket().map_err(OpenError::Socket)?;
+    let hardware =
+        sys::bind_and_hardware_type(fd.as_fd(), index).map_err(|source| OpenError::Bind {
+            name: name.to_owned(),
+            index,
+            source,
+        })?;
+    if hardware == libc::ARPHRD_LOOPBACK {
+        sys::ignore_outgoing(fd.as_fd()).map_err(OpenError::Socket)?;
+    }
+    Ok((fd, hardware))
 }
 
 /// An open capture on one interface.
@@ -79,28 +98,30 @@ pub struct Source {
 }
 
 impl Source {
-    /// Opens a capture of every frame on interface `name` (index `index`), in and out,
-    /// without promiscuous mode.
-    pub fn open(name: &str, index: u32) -> Result<Source, OpenError> {
-        Source::open_with_buffer(name, index, SOCKET_BUFFER_BYTES)
+    #[cfg(test)]
+    fn open_with_buffer(name: &str, index: u32, buffer: usize) -> Result<Source, OpenError> {
+        Source::open_filtered(name, index, buffer, None)
     }
 
-    fn open_with_buffer(name: &str, index: u32, buffer: usize) -> Result<Source, OpenError> {
-        let bind_err = |source| OpenError::Bind {
-            name: name.to_owned(),
-            index,
-            source,
-        };
-        let fd = sys::packet_socket().map_err(OpenError::Socket)?;
+    /// Opens a capture of every frame on interface `name` (index `index`), in and out,
+    /// without promiscuous mode, with a receive buffer of `buffer` bytes and `program`
+    /// (`capture.filter`) run on each frame by the kernel.
+    pub fn open_filtered(
+        name: &str,
+        index: u32,
+        buffer: usize,
+        program: Option<&crate::capture::ring::Program>,
+    ) -> Result<Source, OpenError> {
+        let (fd, hardware) = packet_socket_on(name, index)?;
         let receive_buffer =
             sys::set_receive_buffer(fd.as_fd(), buffer).map_err(OpenError::Socket)?;
-        let hardware = sys::bind_and_hardware_type(fd.as_fd(), index).map_err(bind_err)?;
         let link = link_type(hardware).ok_or_else(|| OpenError::Unsupported {
             name: name.to_owned(),
             hardware,
         })?;
-        if hardware == libc::ARPHRD_LOOPBACK {
-            sys::ignore_outgoing(fd.as_fd()).map_err(OpenError::Socket)?;
+        if let Some(program) = program {
+            crate::capture::ring::attach_filter(fd.as_fd(), program.instructions(link))
+                .map_err(OpenError::Socket)?;
         }
         let socket = fd.try_clone().map_err(OpenError::Socket)?;
         let iface = NetworkInterface {

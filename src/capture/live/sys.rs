@@ -1,7 +1,8 @@
-//! The few `AF_PACKET` socket calls that pnet does not offer: open the socket before pnet
-//! binds it, size its receive buffer, learn the interface's hardware type, and read the
-//! kernel's drop counter. Each unsafe block is one libc call on a descriptor this module
-//! owns or borrows, with buffers whose size is passed alongside; nothing else here.
+//! The `AF_PACKET` socket calls both backends share, and those pnet does not offer: open
+//! the socket before it is bound, size its receive buffer, learn the interface's hardware
+//! type, set and read socket options (the ring's too), and read the kernel's drop counter.
+//! Each unsafe block is one libc call on a descriptor this module owns or borrows, with
+//! buffers whose size is passed alongside; nothing else here.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -9,7 +10,7 @@ use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Outcome of a libc call that returns -1 and sets errno on failure.
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+pub(crate) fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret == -1 {
         Err(io::Error::last_os_error())
     } else {
@@ -35,21 +36,31 @@ fn set_int(
     name: libc::c_int,
     value: libc::c_int,
 ) -> io::Result<()> {
-    // SAFETY: the option value is a live c_int and its exact size is passed with it.
+    set(fd, level, name, &value)
+}
+
+/// Sets a socket option whose value is the plain-data `value`.
+pub(crate) fn set<T: Copy>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: `value` is a live `T` and its exact size is passed with it.
     check(unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
             level,
             name,
-            (&value as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
+            (value as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
         )
     })?;
     Ok(())
 }
 
 /// Reads a socket option into a plain-data value `T`; the kernel writes at most `size_of::<T>()`.
-fn get<T: Copy>(
+pub(crate) fn get<T: Copy>(
     fd: BorrowedFd<'_>,
     level: libc::c_int,
     name: libc::c_int,

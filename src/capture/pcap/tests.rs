@@ -216,3 +216,4 @@ impl Ng {
 mod classic;
 mod files;
 mod pcapng;
+mod readahead;

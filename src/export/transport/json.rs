@@ -1,38 +1,78 @@
 //! JSON lines for people: one flow record a line on stdout, IPFIX element names as keys.
+//! A live probe writes each batch within `export.write_timeout_secs`: when stdout is
+//! blocked (a log reader that stalled), the lines not started in time are dropped and
+//! counted, and a line cut by the deadline is finished before any other, so no line is
+//! ever torn. Reading a capture file writes everything, however long stdout blocks.
 
-use std::io::{self, BufWriter, Stdout, Write};
+use std::io::{self, Write};
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
+use super::deadline::write_fd_by;
 use super::Transport;
 use crate::export::encoding::Encoding;
 use crate::export::events::ExportError;
+use crate::export::stats::ExportStats;
 use crate::flow::FlowRecord;
 use crate::ipfix::ExportRecord;
 
 /// Name of this collector in logs.
 const NAME: &str = "stdout";
 
-/// Records as JSON lines on standard output, flushed after every batch.
+/// Records as JSON lines on standard output, written after every batch.
 pub struct JsonLines {
-    out: BufWriter<Stdout>,
+    /// The end of a line a deadline cut: written before anything else.
+    rest: Vec<u8>,
+    buf: Vec<u8>,
+    /// Where each line of `buf` ends.
+    ends: Vec<usize>,
+    write_timeout: Option<Duration>,
 }
 
 impl JsonLines {
-    pub fn new(out: BufWriter<Stdout>) -> JsonLines {
-        JsonLines { out }
+    /// Lines written within `write_timeout` a batch, or without limit (`None`).
+    pub fn new(write_timeout: Option<Duration>) -> JsonLines {
+        JsonLines {
+            rest: Vec::new(),
+            buf: Vec::with_capacity(1 << 16),
+            ends: Vec::new(),
+            write_timeout,
+        }
     }
 
-    fn flush(&mut self, enc: &Encoding) {
-        if let Err(error) = self.out.flush() {
+    fn deadline(&self) -> Option<Instant> {
+        self.write_timeout.map(|t| Instant::now() + t)
+    }
+
+    /// Finishes a line a deadline cut; true when none is left.
+    fn finish_rest(&mut self, deadline: Option<Instant>, stats: &ExportStats) -> bool {
+        if self.rest.is_empty() {
+            return true;
+        }
+        let (n, result) = write_fd_by(io::stdout(), &self.rest, deadline);
+        self.rest.drain(..n);
+        if let Err(error) = result {
             ExportError {
                 collector: NAME,
                 error: &error,
             }
-            .emit(enc.stats());
+            .emit(stats);
         }
+        if !self.rest.is_empty() {
+            return false;
+        }
+        written(stats, 1);
+        stats.set_buffered(0);
+        true
     }
+}
+
+/// `lines` lines were written whole: one line is one message and one record.
+fn written(stats: &ExportStats, lines: usize) {
+    stats.messages.fetch_add(lines as u64, Relaxed);
+    stats.records.fetch_add(lines as u64, Relaxed);
 }
 
 impl Transport for JsonLines {
@@ -41,22 +81,49 @@ impl Transport for JsonLines {
     fn send(&mut self, flows: Vec<FlowRecord>, enc: &mut Encoding) {
         let biflow = enc.biflow();
         let stats = enc.stats().clone();
-        let mut failed = 0;
-        for rec in enc.attribute(&flows) {
-            if write_record(&mut self.out, &rec, biflow).is_err() {
-                failed += 1;
-            }
+        let deadline = self.deadline();
+        if !self.finish_rest(deadline, &stats) {
+            stats.lost(flows.len() as u64);
+            return;
         }
-        // One line is one message and one record.
-        let written = (flows.len() - failed) as u64;
-        stats.messages.fetch_add(written, Relaxed);
-        stats.records.fetch_add(written, Relaxed);
-        stats.lost(failed as u64);
-        self.flush(enc);
+        self.buf.clear();
+        self.ends.clear();
+        for rec in enc.attribute(&flows) {
+            // Writing into a Vec cannot fail; a value serde cannot write is left out.
+            let _ = write_record(&mut self.buf, &rec, biflow);
+            self.ends.push(self.buf.len());
+        }
+        let (n, result) = write_fd_by(io::stdout(), &self.buf, deadline);
+        let whole = self.ends.iter().take_while(|&&end| end <= n).count();
+        written(&stats, whole);
+        if let Err(error) = result {
+            ExportError {
+                collector: NAME,
+                error: &error,
+            }
+            .emit(&stats);
+            let mut lost = self.ends.len() - whole;
+            let start = whole.checked_sub(1).map_or(0, |i| self.ends[i]);
+            if n > start {
+                // Begun: its end goes out before anything else.
+                self.rest = self.buf[n..self.ends[whole]].to_vec();
+                stats.set_buffered(1);
+                lost -= 1;
+            }
+            stats.lost(lost as u64);
+        }
     }
 
-    fn drain(&mut self, enc: &mut Encoding) {
-        self.flush(enc);
+    fn drain(&mut self, enc: &mut Encoding, until: Option<Instant>) {
+        let stats = enc.stats().clone();
+        let deadline = match (self.deadline(), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if !self.finish_rest(deadline, &stats) {
+            stats.lost(1);
+            stats.set_buffered(0);
+        }
     }
 }
 

@@ -1,14 +1,17 @@
 //! IPFIX over a connection that comes back after failures (RFC 7011 §10.4: templates once
 //! per connection, sequence numbers per connection). While the collector is unreachable,
 //! finished flows wait in a bounded buffer, the oldest dropped and counted when it fills;
-//! they are attributed and encoded only when they are sent.
+//! they are attributed and encoded only when they are sent. A message that cannot be
+//! written within `export.write_timeout_secs` drops the connection, its records kept for
+//! the next one. A session podflow closes itself (at shutdown, or to use renewed
+//! certificates) ends with the withdrawal of every template (§8.1).
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{Connect, Dialer, MessageSink, Transport};
+use super::{Connect, Dialer, MessageSink, Peer, Transport};
 use crate::export::encoding::Encoding;
-use crate::export::events::{CollectorClosed, ExportError};
+use crate::export::events::{CollectorClosed, CollectorSpoke, ExportError};
 use crate::flow::FlowRecord;
 
 /// How often a stream transport reconnects and sends its backlog.
@@ -22,6 +25,8 @@ pub struct Stream<C: Connect> {
     stream: Option<C::Stream>,
     pending: VecDeque<FlowRecord>,
     capacity: usize,
+    /// At shutdown: no message is begun after this.
+    until: Option<Instant>,
 }
 
 impl<C: Connect> Stream<C> {
@@ -33,22 +38,19 @@ impl<C: Connect> Stream<C> {
             stream: None,
             pending: VecDeque::new(),
             capacity,
+            until: None,
         }
     }
 
     /// Connects if a try is due, then sends everything pending.
     fn flush(&mut self, enc: &mut Encoding) {
-        if self.stream.as_ref().is_some_and(|s| self.dialer.closed(s)) {
-            CollectorClosed {
-                addr: self.dialer.addr(),
-            }
-            .emit();
-            self.stream = None;
-            enc.stats().set_ready(false);
+        self.look_at_peer(enc);
+        if self.stream.is_some() && self.dialer.renewed(enc.stats()) {
+            self.close_session(enc);
             self.dialer.retry_now();
         }
         if self.stream.is_none() {
-            let Some(stream) = self.dialer.dial() else {
+            let Some(stream) = self.dialer.dial(enc.stats()) else {
                 return;
             };
             self.stream = Some(stream);
@@ -62,6 +64,9 @@ impl<C: Connect> Stream<C> {
             }
         }
         while !self.pending.is_empty() {
+            if self.until.is_some_and(|t| Instant::now() >= t) {
+                return;
+            }
             let take = self.pending.len().min(CHUNK);
             let chunk: Vec<FlowRecord> = self.pending.iter().take(take).copied().collect();
             for msg in enc.data(&chunk) {
@@ -70,9 +75,51 @@ impl<C: Connect> Stream<C> {
                     return;
                 }
                 self.pending.drain(..msg.records as usize);
-                enc.stats().sent(msg.bytes.len(), u64::from(msg.records));
+                enc.stats().set_buffered(self.pending.len());
+                enc.stats().sent_data(&msg);
             }
         }
+    }
+
+    /// Drops a connection the collector closed, or one on which it spoke (it is not an
+    /// IPFIX collector).
+    fn look_at_peer(&mut self, enc: &Encoding) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        match self.dialer.peer(stream) {
+            Peer::Open => return,
+            Peer::Closed => {
+                CollectorClosed {
+                    addr: self.dialer.addr(),
+                }
+                .emit();
+                self.dialer.retry_now();
+            }
+            Peer::Spoke(bytes) => {
+                CollectorSpoke {
+                    addr: self.dialer.addr(),
+                    bytes: &bytes,
+                }
+                .emit(enc.stats());
+                stream.close();
+                self.dialer.broke();
+            }
+        }
+        self.stream = None;
+        enc.stats().set_ready(false);
+    }
+
+    /// Ends the session: the withdrawal of every template, then the connection closed.
+    fn close_session(&mut self, enc: &mut Encoding) {
+        let msg = enc.withdrawal();
+        if self.write(&msg, enc) {
+            enc.stats().sent(msg.len(), 0);
+        }
+        if let Some(mut stream) = self.stream.take() {
+            stream.close();
+        }
+        enc.stats().set_ready(false);
     }
 
     /// Writes on the connection; on failure drops it and schedules a reconnect.
@@ -122,20 +169,26 @@ impl<C: Connect> Transport for Stream<C> {
             }
             self.pending.push_back(f);
         }
+        enc.stats().set_buffered(self.pending.len());
         self.flush(enc);
     }
 
-    fn drain(&mut self, enc: &mut Encoding) {
-        // One last attempt now, whatever the backoff says.
+    fn drain(&mut self, enc: &mut Encoding, until: Option<Instant>) {
+        // One last attempt now, whatever the backoff says, sending until `until`.
         self.dialer.retry_now();
+        self.until = until;
         self.flush(enc);
         enc.stats().lost(self.pending.len() as u64);
         self.pending.clear();
+        enc.stats().set_buffered(0);
         if self.stream.is_some() {
             let msg = enc.options();
             if self.write(&msg, enc) {
                 enc.stats().sent(msg.len(), 0);
             }
+        }
+        if self.stream.is_some() {
+            self.close_session(enc);
         }
     }
 }

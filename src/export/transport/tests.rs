@@ -28,7 +28,7 @@ impl Connect for Collector {
         "collector:4739"
     }
 
-    fn connect(&self) -> io::Result<Collector> {
+    fn connect(&mut self) -> io::Result<Collector> {
         self.connects.fetch_add(1, Relaxed);
         if self.up.load(Relaxed) {
             Ok(self.clone())
@@ -37,8 +37,8 @@ impl Connect for Collector {
         }
     }
 
-    fn closed(_: &Collector) -> bool {
-        false
+    fn peer(_: &mut Collector) -> Peer {
+        Peer::Open
     }
 }
 
@@ -123,12 +123,29 @@ fn records_wait_for_the_collector_and_overflow_is_counted() {
     );
 
     collector.up.store(true, Relaxed);
-    stream.drain(&mut enc);
-    assert!(enc.stats().ready.load(Relaxed));
-    // Templates, an options record, the three records left, the final options record.
-    assert_eq!(collector.decoded(), (3, 2, vec![1]));
+    stream.drain(&mut enc, None);
+    // Templates, 18 type records and an options record, the three records left, the final
+    // options record, the withdrawal of every template; then the session is closed.
+    assert_eq!(collector.decoded(), (3, 20, vec![19]));
     assert_eq!(enc.stats().records.load(Relaxed), 3);
-    assert_eq!(enc.stats().messages.load(Relaxed), 4);
+    assert_eq!(enc.stats().messages.load(Relaxed), 6);
+    assert!(!enc.stats().ready.load(Relaxed));
+    let last = collector.received.lock().unwrap().last().unwrap().clone();
+    let mut session = Session::default();
+    for msg in collector.received.lock().unwrap().iter() {
+        session.decode(msg).unwrap();
+    }
+    assert!(session.template(0, 256).is_none(), "withdrawn");
+    assert_eq!(
+        &last[16..20],
+        [0, 2, 0, 12],
+        "a withdrawal of the data templates"
+    );
+    assert_eq!(
+        u32::from_be_bytes(last[8..12].try_into().unwrap()),
+        23,
+        "19 control records, 3 flows and the final options record came before"
+    );
 }
 
 #[test]
@@ -147,11 +164,11 @@ fn a_failed_write_keeps_the_records_for_the_next_connection() {
     assert_eq!(enc.stats().not_sent.load(Relaxed), 0);
 
     collector.failing.store(false, Relaxed);
-    stream.drain(&mut enc);
-    // A new connection: templates again, sequence numbers from 0 again (the options
-    // record that follows the templates is number 0).
+    stream.drain(&mut enc, None);
+    // A new connection: templates again, sequence numbers from 0 again (the 18 type
+    // records and the options record that follow the templates are numbers 0 to 18).
     let (data, _, sequences) = collector.decoded();
-    assert_eq!((data, sequences), (4, vec![1]));
+    assert_eq!((data, sequences), (4, vec![19]));
     assert_eq!(collector.connects.load(Relaxed), 2);
     assert_eq!(enc.stats().records.load(Relaxed), 4);
 }
@@ -160,14 +177,15 @@ fn a_failed_write_keeps_the_records_for_the_next_connection() {
 fn the_dialer_backs_off_doubling_up_to_its_cap() {
     let collector = Collector::default();
     let mut dialer = Dialer::new(collector.clone(), Duration::from_secs(3));
+    let stats = crate::export::ExportStats::default();
     let mut waits = Vec::new();
     for _ in 0..4 {
         dialer.retry_now();
-        assert!(dialer.dial().is_none());
+        assert!(dialer.dial(&stats).is_none());
         waits.push(dialer.backoff.as_secs());
     }
     assert_eq!(waits, [2, 3, 3, 3]);
-    assert!(dialer.dial().is_none());
+    assert!(dialer.dial(&stats).is_none());
     assert_eq!(
         collector.connects.load(Relaxed),
         4,
@@ -175,6 +193,6 @@ fn the_dialer_backs_off_doubling_up_to_its_cap() {
     );
     collector.up.store(true, Relaxed);
     dialer.retry_now();
-    assert!(dialer.dial().is_some());
+    assert!(dialer.dial(&stats).is_some());
     assert_eq!(dialer.backoff, Duration::from_secs(1));
 }

@@ -84,6 +84,7 @@ fn tcp_conversation(t: &FlowTable, t0: Nanos) {
     t.update(&c2s(52, ACK), t0 + 7000);
 }
 
+mod batch;
 mod bounds;
 mod directions;
 mod tcp_end;

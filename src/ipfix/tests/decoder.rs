@@ -7,7 +7,7 @@ fn stream_splits_into_messages() {
     let f = flow(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), PROTO_TCP, 1, 2);
     let p = pod();
     let mut enc = Encoder::new(opts(true, true, 1400));
-    let mut stream = enc.templates(0);
+    let mut stream = templates(&mut enc, 0);
     let recs = vec![record(&f, &p); 20];
     for m in bytes(enc.records(&recs, 0)) {
         stream.extend(m);
@@ -48,7 +48,7 @@ fn data_before_templates_is_skipped_and_withdrawal_forgets() {
     let m = session.decode(&data).unwrap();
     assert_eq!((m.records.len(), m.unknown_sets.clone()), (0, vec![256]));
 
-    session.decode(&enc.templates(0)).unwrap();
+    session.decode(&templates(&mut enc, 0)).unwrap();
     assert_eq!(session.decode(&data).unwrap().records.len(), 1);
     assert!(session.template(7, 258).is_some());
 
@@ -64,7 +64,7 @@ fn data_before_templates_is_skipped_and_withdrawal_forgets() {
 #[test]
 fn malformed_messages_are_errors() {
     let mut session = Session::default();
-    let good = Encoder::new(opts(true, true, 1400)).templates(0);
+    let good = templates(&mut Encoder::new(opts(true, true, 1400)), 0);
     assert!(session.decode(&good).is_ok());
 
     let mut bad_version = good.clone();
@@ -133,7 +133,7 @@ fn garbage_never_panics() {
     let f = flow(v6("2001:db8::1"), v6("2001:db8::2"), PROTO_TCP, 1, 2);
     let p = pod();
     let mut enc = Encoder::new(opts(true, true, 1400));
-    let templates = enc.templates(0);
+    let templates = templates(&mut enc, 0);
     let data = bytes(enc.records(&[record(&f, &p); 3], 0)).remove(0);
     let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
 

@@ -74,6 +74,12 @@ fn templates_message_matches_hand_built_bytes() {
     }
     iana(&mut set3, 152, 8);
     iana(&mut set3, 153, 8);
+    // 259, the type records: 5 fields, 2 of them scope (RFC 5610 §3.9).
+    set3.extend_from_slice(&[0x01, 0x03, 0x00, 0x05, 0x00, 0x02]);
+    for (id, len) in [(346, 4), (303, 2), (339, 1), (344, 1), (341, 0xffff)] {
+        iana(&mut set3, id, len);
+    }
+    set3[3] = set3.len() as u8;
 
     let len = 16 + set2.len() + set3.len();
     let mut want = header(len as u16, 1_700_000_000, 0, 7);
@@ -81,7 +87,7 @@ fn templates_message_matches_hand_built_bytes() {
     want.extend(set3);
 
     let mut enc = Encoder::new(opts(true, false, 1400));
-    assert_eq!(enc.templates(1_700_000_000), want);
+    assert_eq!(enc.templates(1_700_000_000), vec![want]);
     assert_eq!(enc.sequence(), 0, "templates are not data records");
 }
 

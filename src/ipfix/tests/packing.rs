@@ -23,7 +23,7 @@ fn sequence_counts_data_and_options_records_and_resets() {
     let recs: Vec<ExportRecord> = flows.iter().map(|f| record(f, &p)).collect();
     let mut enc = Encoder::new(opts(false, false, 1400));
     let mut session = Session::new(PEN);
-    session.decode(&enc.templates(1)).unwrap();
+    session.decode(&templates(&mut enc, 1)).unwrap();
 
     let mut expected = 0u32;
     for msg in enc.records(&recs, 2) {
@@ -38,11 +38,11 @@ fn sequence_counts_data_and_options_records_and_resets() {
     assert_eq!(enc.sequence(), 31);
     let more = bytes(enc.records(&recs[..2], 4));
     assert_eq!(seq_of(&more[0]), 31);
-    assert_eq!(seq_of(&enc.templates(5)), 33);
+    assert_eq!(seq_of(&templates(&mut enc, 5)), 33);
 
     enc.reset_session();
     assert_eq!(enc.sequence(), 0);
-    assert_eq!(seq_of(&enc.templates(6)), 0);
+    assert_eq!(seq_of(&templates(&mut enc, 6)), 0);
     assert_eq!(seq_of(&bytes(enc.records(&recs[..1], 7))[0]), 0);
     assert_eq!(enc.sequence(), 1);
 }
@@ -81,7 +81,7 @@ fn records_are_packed_within_the_budget() {
             .min()
             .unwrap();
         let mut session = Session::new(PEN);
-        session.decode(&enc.templates(0)).unwrap();
+        session.decode(&templates(&mut enc, 0)).unwrap();
         let msgs = bytes(enc.records(&recs, 0));
         let mut total = 0;
         let (mut n4, mut n6) = (0, 0);
@@ -108,34 +108,103 @@ fn records_are_packed_within_the_budget() {
 }
 
 #[test]
-fn oversized_record_goes_alone_and_huge_strings_are_cut() {
+fn no_message_exceeds_the_budget_metadata_is_cut_and_counted() {
     let f = flow(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), PROTO_TCP, 1, 2);
+    let six = flow(v6("2001:db8::1"), v6("2001:db8::2"), PROTO_TCP, 1, 2);
+    let entries = |n: usize, width: usize| {
+        let map: serde_json::Map<String, serde_json::Value> = (0..n)
+            .map(|i| (format!("key-{i:03}"), "v".repeat(width).into()))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    };
     let mut big = pod();
-    big.annotations_json = "a".repeat(3000);
+    big.annotations_json = entries(40, 90); // about 4 KiB, as k8s.max_metadata_bytes allows
+    big.labels_json = entries(10, 30);
+    let peer = PeerIdentity {
+        labels_json: entries(30, 60),
+        ..PeerIdentity::default()
+    };
     let small = pod();
-    let mut enc = Encoder::new(opts(false, false, 1400));
-    let mut session = Session::new(PEN);
-    session.decode(&enc.templates(0)).unwrap();
-    let recs = [record(&f, &small), record(&f, &big), record(&f, &small)];
-    let msgs = bytes(enc.records(&recs, 0));
-    let sizes: Vec<usize> = msgs
-        .iter()
-        .map(|m| session.decode(m).unwrap().records.len())
-        .collect();
-    assert_eq!(sizes.iter().sum::<usize>(), 3);
-    assert!(msgs.iter().any(|m| m.len() > 1400 && m.len() < 3400));
+    for budget in [512, 1400] {
+        let mut enc = Encoder::new(opts(true, true, budget));
+        let mut session = Session::new(PEN);
+        for t in enc.templates(0) {
+            assert!(t.len() <= budget, "templates {} > {budget}", t.len());
+            session.decode(&t).unwrap();
+        }
+        let mut with_peer = record(&six, &big);
+        with_peer.peer = Some(&peer);
+        let recs = [
+            record(&f, &small),
+            record(&f, &big),
+            with_peer,
+            record(&f, &small),
+        ];
+        let msgs = enc.records(&recs, 0);
+        let mut decoded = Vec::new();
+        for m in &msgs {
+            assert!(m.bytes.len() <= budget, "{} > {budget}", m.bytes.len());
+            decoded.extend(session.decode(&m.bytes).unwrap().records);
+        }
+        assert_eq!(decoded.len(), 4);
+        let cut: u32 = msgs.iter().map(|m| m.cut).sum();
+        assert_eq!(cut, 2, "the two big records are cut, and counted");
+        for r in &decoded {
+            // What is left of the metadata is still JSON, with whole entries.
+            for name in ["k8sPodAnnotations", "k8sPodLabels", "k8sPeerPodLabels"] {
+                let text = r.get_str(name).unwrap();
+                if text.is_empty() {
+                    continue; // no peer
+                }
+                let v: serde_json::Value = serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("{name} is not JSON after the cut ({e}): {text}"));
+                for (_, value) in v.as_object().unwrap() {
+                    let value = value.as_str().unwrap();
+                    if value.starts_with('v') {
+                        assert!([30, 60, 90].contains(&value.len()), "an entry cut: {value}");
+                    }
+                }
+            }
+            assert_eq!(r.get_str("k8sPodName"), Some("shop-7d9f"));
+        }
+        // Annotations go first: with 1400 bytes the labels of the IPv4 record survive.
+        if budget == 1400 {
+            assert_eq!(
+                decoded[1].get_str("k8sPodLabels"),
+                Some(big.labels_json.as_str())
+            );
+        }
+    }
 
+    let mut enc = Encoder::new(opts(false, false, 65000));
+    let mut session = Session::new(PEN);
+    session.decode(&templates(&mut enc, 0)).unwrap();
     let mut huge = pod();
-    huge.annotations_json = "é".repeat(40_000); // 80 000 bytes
+    huge.annotations_json = "é".repeat(40_000); // 80 000 bytes, not JSON
     huge.labels_json = "b".repeat(30_000);
-    let msgs = bytes(enc.records(&[record(&f, &huge)], 0));
+    huge.pod_name = "p".repeat(70_000);
+    let msgs = enc.records(&[record(&f, &huge)], 0);
     assert_eq!(msgs.len(), 1);
-    assert!(msgs[0].len() <= MAX_MESSAGE_LEN);
-    assert!(msgs[0].len() > 60_000, "cut no more than needed");
-    let m = session.decode(&msgs[0]).unwrap();
+    assert_eq!(msgs[0].cut, 1);
+    assert!(msgs[0].bytes.len() <= 65000);
+    assert!(msgs[0].bytes.len() > 60_000, "cut no more than needed");
+    let m = session.decode(&msgs[0].bytes).unwrap();
     let ann = m.records[0].get_str("k8sPodAnnotations").unwrap();
-    let labels = m.records[0].get_str("k8sPodLabels").unwrap();
-    assert!(ann.len() < 80_000 && ann.chars().all(|c| c == 'é'));
-    assert!(labels.len() <= 30_000 && labels.len() > 20_000);
-    assert_eq!(m.records[0].get_str("k8sPodName"), Some("shop-7d9f"));
+    assert!(ann.chars().all(|c| c == 'é'));
+    assert!(!m.records[0].get_str("k8sPodName").unwrap().is_empty());
+}
+
+#[test]
+fn templates_split_within_the_smallest_budget() {
+    let mut enc = Encoder::new(opts(true, true, 512));
+    let msgs = enc.templates(0);
+    assert!(msgs.len() > 1);
+    let mut session = Session::new(PEN);
+    let mut ids = Vec::new();
+    for m in &msgs {
+        assert!(m.len() <= 512, "{}", m.len());
+        ids.extend(session.decode(m).unwrap().templates.iter().map(|t| t.id));
+    }
+    assert_eq!(ids, [256, 257, 258, 259]);
+    assert_eq!(enc.sequence(), 0);
 }

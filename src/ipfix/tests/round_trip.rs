@@ -3,10 +3,11 @@
 use super::*;
 
 fn check_round_trip(rec: &ExportRecord<'_>, biflow: bool, with_peer: bool) {
-    let mut enc = Encoder::new(opts(biflow, with_peer, 1400));
+    // Room for the longest strings here: cutting is checked apart.
+    let mut enc = Encoder::new(opts(biflow, with_peer, 65000));
     let mut session = Session::new(PEN);
-    let t = session.decode(&enc.templates(10)).unwrap();
-    assert_eq!(t.templates.len(), 3);
+    let t = session.decode(&templates(&mut enc, 10)).unwrap();
+    assert_eq!(t.templates.len(), 4);
     assert_eq!(t.header.observation_domain_id, 7);
     let msgs = bytes(enc.records(std::slice::from_ref(rec), 11));
     let m = session.decode(&msgs[0]).unwrap();
@@ -173,7 +174,7 @@ fn options_round_trip() {
     };
     let mut enc = Encoder::new(opts(false, false, 1400));
     let mut session = Session::new(PEN);
-    session.decode(&enc.templates(0)).unwrap();
+    session.decode(&templates(&mut enc, 0)).unwrap();
     let m = session.decode(&enc.options(&counts, 0)).unwrap();
     let r = &m.records[0];
     assert!(r.is_options());
@@ -196,7 +197,7 @@ fn another_enterprise_number_is_used_throughout() {
     let mut o = opts(false, false, 1400);
     o.enterprise_number = 99999;
     let mut enc = Encoder::new(o);
-    let templates = enc.templates(0);
+    let templates = templates(&mut enc, 0);
     let data = bytes(enc.records(&[record(&f, &p)], 0)).remove(0);
 
     let mut mine = Session::new(99999);
@@ -211,4 +212,82 @@ fn another_enterprise_number_is_used_throughout() {
     let r = default.decode(&data).unwrap().records.remove(0);
     assert_eq!(r.get("k8sPodName"), None);
     assert_eq!(r.get_str("interfaceName"), Some("eth0"));
+}
+
+#[test]
+fn type_records_describe_every_kubernetes_element() {
+    let f = flow(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), PROTO_TCP, 1, 2);
+    let p = pod();
+    let mut o = opts(true, true, 1400);
+    o.enterprise_number = 4242;
+    let mut enc = Encoder::new(o);
+    // A collector without podflow's table: it knows the Kubernetes elements under 32473
+    // only, so everything it learns about PEN 4242 comes from the type records.
+    let mut session = Session::new(PEN);
+    session.decode(&templates(&mut enc, 0)).unwrap();
+    let mut described = Vec::new();
+    for m in enc.type_info(0) {
+        assert!(m.len() <= 1400);
+        let m = session.decode(&m).unwrap();
+        assert!(m
+            .records
+            .iter()
+            .all(|r| r.template_id == TEMPLATE_ID_TYPE_INFO));
+        described.extend(m.records);
+    }
+    assert_eq!(described.len(), 18);
+    assert_eq!(enc.sequence(), 18, "type records are data records");
+    let data = bytes(enc.records(&[record(&f, &p)], 0)).remove(0);
+    assert_eq!(seq_of_header(&data), 18);
+    let r = session.decode(&data).unwrap().records.remove(0);
+    let by_name = |name: &str| {
+        let spec = r
+            .fields
+            .iter()
+            .map(|(s, _)| *s)
+            .find(|s| session.element_name(7, *s) == Some(name))
+            .unwrap_or_else(|| panic!("no field named {name}"));
+        assert_eq!(spec.pen, 4242);
+        r.fields.iter().find(|(s, _)| *s == spec).unwrap().1.clone()
+    };
+    assert_eq!(by_name("k8sPodName"), Value::String("shop-7d9f".into()));
+    assert_eq!(
+        by_name("k8sNodeIPv4Address"),
+        Value::Ip(v4([192, 168, 1, 5]))
+    );
+    assert_eq!(by_name("k8sObservationPoint"), Value::Unsigned(1));
+    assert_eq!(by_name("k8sPeerPodLabels"), Value::String(String::new()));
+    let point = FieldSpec { pen: 4242, id: 12 };
+    let info = session.type_info(7, point).unwrap();
+    assert_eq!((info.data_type_code, info.semantics), (1, 4));
+    assert_eq!(
+        session.type_info(8, point),
+        None,
+        "type records are per domain"
+    );
+}
+
+#[test]
+fn withdrawal_withdraws_every_template_and_keeps_the_sequence() {
+    let f = flow(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), PROTO_TCP, 1, 2);
+    let p = pod();
+    let mut enc = Encoder::new(opts(false, false, 1400));
+    let mut session = Session::new(PEN);
+    session.decode(&templates(&mut enc, 0)).unwrap();
+    enc.records(&[record(&f, &p)], 0);
+    let w = enc.withdrawal(5);
+    let mut want = header(48, 5, 1, 7);
+    want.extend_from_slice(&[0, 2, 0, 12, 1, 0, 0, 0, 1, 1, 0, 0]);
+    want.extend_from_slice(&[0, 3, 0, 10, 1, 2, 0, 0, 0, 0]);
+    want.extend_from_slice(&[0, 3, 0, 10, 1, 3, 0, 0, 0, 0]);
+    assert_eq!(w, want);
+    assert_eq!(enc.sequence(), 1);
+    session.decode(&w).unwrap();
+    for id in [256, 257, 258, 259] {
+        assert!(session.template(7, id).is_none(), "{id} withdrawn");
+    }
+}
+
+fn seq_of_header(msg: &[u8]) -> u32 {
+    u32::from_be_bytes([msg[8], msg[9], msg[10], msg[11]])
 }

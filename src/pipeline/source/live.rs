@@ -9,6 +9,7 @@ use actix::Recipient;
 use anyhow::Context as _;
 
 use super::Source;
+use crate::capture::live::{ExportPeer, Readers};
 use crate::capture::{self, live, CaptureSink, SupervisedCapture};
 use crate::config::Config;
 use crate::export::ExportStats;
@@ -19,6 +20,8 @@ use crate::telemetry::Health;
 /// Live capture of podflow's own interfaces, on the wall clock.
 pub struct Live {
     cfg: capture::Config,
+    /// The collector, whose traffic is not captured (`capture.exclude_export`).
+    export: Option<ExportPeer>,
     /// When the mode started, and how long `/startupz` waits from then for capture.
     started: Instant,
     grace: Duration,
@@ -28,9 +31,15 @@ pub struct Live {
 impl Live {
     /// Captures `cfg.interfaces` once started; `/startupz` answers 200 once capture runs or
     /// once `grace` has passed since `started`.
-    pub fn new(cfg: &capture::Config, started: Instant, grace: Duration) -> Live {
+    pub fn new(
+        cfg: &capture::Config,
+        export: Option<ExportPeer>,
+        started: Instant,
+        grace: Duration,
+    ) -> Live {
         Live {
             cfg: cfg.clone(),
+            export,
             started,
             grace,
             capture: None,
@@ -48,7 +57,9 @@ impl Source for Live {
     }
 
     fn start(&mut self, sink: &CaptureSink, _: Recipient<FlushPoints>) -> Result<(), Failure> {
-        let capture = SupervisedCapture::start(&self.cfg, sink.clone())
+        let readers = Readers::start(&self.cfg, self.cfg.threads, self.export.as_ref(), sink)
+            .map_err(|e| Failure::Runtime(e.into()))?;
+        let capture = SupervisedCapture::start(&self.cfg, sink.clone().with_readers(readers))
             .context("cannot start the capture supervisor thread")
             .map_err(Failure::Runtime)?;
         self.capture = Some(capture);

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use actix::Recipient;
 
 use super::Source;
-use crate::capture::CaptureSink;
+use crate::capture::live::{ExportPeer, Readers};
+use crate::capture::{self, CaptureSink};
 use crate::config::Config;
 use crate::export::ExportStats;
 use crate::flow::{Clock, FlushPoints};
@@ -18,6 +19,8 @@ use crate::telemetry::{Health, Registry};
 /// The namespaces of the node, on the wall clock.
 pub struct Namespaces {
     cfg: node::Config,
+    capture_cfg: capture::Config,
+    export: Option<ExportPeer>,
     index: SharedIndex,
     namespaces: SharedNamespaces,
     capture: Option<NodeCapture>,
@@ -26,9 +29,17 @@ pub struct Namespaces {
 impl Namespaces {
     /// Captures the namespaces `cfg` finds, describing them in `namespaces` and resolving
     /// their pods through `index`.
-    pub fn new(cfg: &node::Config, index: SharedIndex, namespaces: SharedNamespaces) -> Self {
+    pub fn new(
+        cfg: &node::Config,
+        capture: &capture::Config,
+        export: Option<ExportPeer>,
+        index: SharedIndex,
+        namespaces: SharedNamespaces,
+    ) -> Self {
         Namespaces {
             cfg: cfg.clone(),
+            capture_cfg: capture.clone(),
+            export,
             index,
             namespaces,
             capture: None,
@@ -42,9 +53,16 @@ impl Source for Namespaces {
     }
 
     fn start(&mut self, sink: &CaptureSink, flush: Recipient<FlushPoints>) -> Result<(), Failure> {
+        let readers = Readers::start(
+            &self.capture_cfg,
+            self.cfg.threads(),
+            self.export.as_ref(),
+            sink,
+        )
+        .map_err(|e| Failure::Runtime(e.into()))?;
         let capture = NodeCapture::start(
             &self.cfg,
-            sink.clone(),
+            sink.clone().with_readers(readers),
             self.index.clone(),
             self.namespaces.clone(),
             move |points| flush.do_send(FlushPoints(points)),

@@ -177,3 +177,61 @@ fn kubelet_variables_see_those_before_them() {
         ]
     );
 }
+
+#[test]
+fn a_collector_tls_secret_is_mounted_optional_and_named_in_the_environment() {
+    let none = build(&Template::for_tests(Settings::default()), &unknown_owner());
+    assert_eq!(none.volumes.len(), 1, "no Secret unless configured");
+    assert!(!env_of(&none)
+        .iter()
+        .any(|(k, _)| k.starts_with("PODFLOW_EXPORT__TLS")));
+
+    for client in [false, true] {
+        let settings = Settings {
+            collector_tls_secret: "collector-tls".into(),
+            collector_tls_client_cert: client,
+            ..Settings::default()
+        };
+        let s = build(&Template::for_tests(settings), &unknown_owner());
+        let secret = s.volumes[1].secret.as_ref().unwrap();
+        assert_eq!(s.volumes[1].name, "podflow-collector-tls");
+        assert_eq!(secret.secret_name.as_deref(), Some("collector-tls"));
+        assert_eq!(
+            secret.optional,
+            Some(true),
+            "a namespace without it keeps starting pods"
+        );
+        let mount = &s.container.volume_mounts.as_ref().unwrap()[1];
+        assert_eq!(
+            (
+                mount.name.as_str(),
+                mount.mount_path.as_str(),
+                mount.read_only
+            ),
+            (
+                "podflow-collector-tls",
+                "/etc/podflow/collector-tls",
+                Some(true)
+            )
+        );
+        let tls: Vec<(String, String)> = env_of(&s)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("PODFLOW_EXPORT__TLS"))
+            .collect();
+        let mut want = vec![(
+            "PODFLOW_EXPORT__TLS_CA".to_string(),
+            "/etc/podflow/collector-tls/ca.crt".to_string(),
+        )];
+        if client {
+            want.push((
+                "PODFLOW_EXPORT__TLS_CERT".into(),
+                "/etc/podflow/collector-tls/tls.crt".into(),
+            ));
+            want.push((
+                "PODFLOW_EXPORT__TLS_KEY".into(),
+                "/etc/podflow/collector-tls/tls.key".into(),
+            ));
+        }
+        assert_eq!(tls, want);
+    }
+}

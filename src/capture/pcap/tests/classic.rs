@@ -112,3 +112,57 @@ fn classic_pcap_truncated_and_corrupt() {
     );
     assert!(err.to_string().contains("2147483647"), "{err}");
 }
+
+/// Hands out its bytes in the pieces given, one piece per read, as a pipe does.
+struct Pieces(Vec<Vec<u8>>);
+
+impl std::io::Read for Pieces {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let Some(piece) = self.0.first_mut() else {
+            return Ok(0);
+        };
+        let n = piece.len().min(out.len());
+        out[..n].copy_from_slice(&piece[..n]);
+        piece.drain(..n);
+        if piece.is_empty() {
+            self.0.remove(0);
+        }
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_stream_says_when_the_next_record_must_wait_for_input() {
+    let mut file = pcap_header(LE, false, 1);
+    for sec in 1..=3 {
+        pcap_record(LE, &mut file, sec, 0, &payload(60, sec as u8), 60);
+    }
+    // Header and the first two records come in one write; the third is split in two.
+    let third = 24 + 2 * 76;
+    let pieces = vec![
+        file[..third].to_vec(),
+        file[third..third + 30].to_vec(),
+        file[third + 30..].to_vec(),
+    ];
+    let mut r = PcapReader::from_reader("pipe", Pieces(pieces)).unwrap();
+    assert!(
+        r.next_is_buffered(),
+        "the first record came with the header"
+    );
+    r.next_frame().unwrap().unwrap();
+    assert!(
+        r.next_is_buffered(),
+        "the second record came in the same write"
+    );
+    r.next_frame().unwrap().unwrap();
+    assert!(
+        !r.next_is_buffered(),
+        "nothing of the third record is here yet"
+    );
+    assert_eq!(r.next_frame().unwrap().unwrap().ts, 3 * NANOS_PER_SEC);
+    assert!(
+        !r.next_is_buffered(),
+        "the end of the stream is not buffered either"
+    );
+    assert!(r.next_frame().unwrap().is_none());
+}

@@ -52,6 +52,27 @@ fn full_table_ends_due_flows_first_then_the_oldest() {
 }
 
 #[test]
+fn records_ended_to_make_room_wait_in_the_backlog_until_taken() {
+    let t = FlowTable::new(FlowTableConfig {
+        max_flows: 8,
+        ..cfg(true)
+    });
+    for port in 0..8u16 {
+        t.update(&udp((A, port), (B, 9), 100), u64::from(port));
+    }
+    assert_eq!(t.backlog(), 0);
+    // Every flow is idle by 20 s: the next new flow ends them all to make room.
+    t.update(&udp((A, 100), (B, 9), 100), 20 * S);
+    assert_eq!((t.backlog(), t.len()), (8, 1));
+    let mut taken = Vec::new();
+    t.take_ended(&mut taken);
+    assert_eq!(taken.len(), 8);
+    assert!(taken.iter().all(|r| r.end_reason == EndReason::IdleTimeout));
+    assert_eq!(t.backlog(), 0);
+    assert!(swept(&t, 20 * S).is_empty(), "taken once only");
+}
+
+#[test]
 fn a_table_of_one_flow() {
     let t = FlowTable::new(FlowTableConfig {
         max_flows: 1,

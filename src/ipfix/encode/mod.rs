@@ -1,0 +1,182 @@
+//! The pure IPFIX encoder: flow records and exporter statistics in, messages out.
+//!
+//! Messages follow RFC 7011 §3.1 (header), §3.3 (sets), §3.4 (template and options
+//! template records), §6.1 (encodings, network byte order), §7 (variable-length
+//! strings) and §8.1 (template withdrawal), with RFC 5610 type records. No padding is
+//! ever written, and no message exceeds `max_message_bytes`.
+
+mod control;
+mod fit;
+mod pack;
+mod values;
+
+use self::pack::Packer;
+use super::elements::{Ie, DEFAULT_ENTERPRISE_NUMBER};
+use super::template::{data_fields, TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6};
+use crate::flow::{FlowRecord, Nanos};
+use crate::identity::{PeerIdentity, PodIdentity};
+
+/// IPFIX version number in every message header.
+pub const VERSION: u16 = 10;
+/// Length of the message header.
+pub const HEADER_LEN: usize = 16;
+/// Length of a set header.
+pub const SET_HEADER_LEN: usize = 4;
+/// The largest message the 16-bit length field can describe.
+pub const MAX_MESSAGE_LEN: usize = 65535;
+
+/// Everything one data record carries: the flow plus what attribution added.
+#[derive(Clone, Copy, Debug)]
+pub struct ExportRecord<'a> {
+    pub flow: &'a FlowRecord,
+    /// flowDirection seen from the observed pod: 0 ingress, 1 egress.
+    pub direction: u8,
+    /// The interface inside the observed namespace, e.g. `eth0`.
+    pub interface: &'a str,
+    /// k8sObservationPoint: 1 sidecar, 2 node (pod namespace), 3 node (host interfaces).
+    pub observation_point: u8,
+    pub pod: &'a PodIdentity,
+    /// The other end, sent only when the templates carry peer elements.
+    pub peer: Option<&'a PeerIdentity>,
+}
+
+/// What shapes the templates and the messages of one exporter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncoderOptions {
+    pub observation_domain_id: u32,
+    /// PEN of the Kubernetes elements.
+    pub enterprise_number: u32,
+    /// Adds the RFC 5103 reverse counters to the data templates.
+    pub biflow: bool,
+    /// Adds the k8sPeer* elements to the data templates.
+    pub with_peer: bool,
+    /// Upper bound of a message (capped at 65535, the most the header can say).
+    pub max_message_bytes: usize,
+}
+
+impl Default for EncoderOptions {
+    fn default() -> Self {
+        EncoderOptions {
+            observation_domain_id: 0,
+            enterprise_number: DEFAULT_ENTERPRISE_NUMBER,
+            biflow: false,
+            with_peer: false,
+            // Fits an Ethernet MTU with room for IP and UDP headers.
+            max_message_bytes: 1400,
+        }
+    }
+}
+
+/// Exporter statistics carried by the options record (RFC 7011 §4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub exported_messages: u64,
+    pub exported_records: u64,
+    pub exported_octets: u64,
+    pub observed_flows: u64,
+    pub ignored_packets: u64,
+    pub not_sent_records: u64,
+    /// The period the counts cover.
+    pub period_start: Nanos,
+    pub period_end: Nanos,
+}
+
+/// One encoded message with the data records it carries: the sender counts what it sent
+/// from here, never from the bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encoded {
+    /// The whole message, header included.
+    pub bytes: Vec<u8>,
+    /// Data records in it: what its header's sequence number advanced the session by.
+    pub records: u32,
+    /// Records in it whose metadata was cut to fit the budget.
+    pub cut: u32,
+}
+
+/// Turns records into IPFIX messages and keeps the sequence number of one transport
+/// session and observation domain.
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    opts: EncoderOptions,
+    fields_v4: Vec<Ie>,
+    fields_v6: Vec<Ie>,
+    pub(super) sequence: u32,
+}
+
+impl Encoder {
+    /// An encoder at the start of a transport session (sequence number 0).
+    pub fn new(opts: EncoderOptions) -> Encoder {
+        Encoder {
+            fields_v4: data_fields(false, opts.biflow, opts.with_peer),
+            fields_v6: data_fields(true, opts.biflow, opts.with_peer),
+            opts,
+            sequence: 0,
+        }
+    }
+
+    /// Data records sent so far in this session, modulo 2^32: the next header's sequence
+    /// number.
+    pub fn sequence(&self) -> u32 {
+        self.sequence
+    }
+
+    /// A new transport session (e.g. a TCP reconnect): sequence numbers restart at 0.
+    pub fn reset_session(&mut self) {
+        self.sequence = 0;
+    }
+
+    fn budget(&self) -> usize {
+        self.opts.max_message_bytes.min(MAX_MESSAGE_LEN)
+    }
+
+    /// The fields of `rec`'s template.
+    fn fields_of(&self, rec: &ExportRecord<'_>) -> &[Ie] {
+        if rec.flow.key.ipv6 {
+            &self.fields_v6
+        } else {
+            &self.fields_v4
+        }
+    }
+
+    /// Data records packed into as few messages as fit `max_message_bytes`. IPv4 records
+    /// come first in one data set, IPv6 records in another, both in the same message when
+    /// they fit. No message exceeds the budget: a record too large for a message of its
+    /// own has its metadata cut (counted in [`Encoded::cut`]). Each message advances the
+    /// sequence number by its records.
+    pub fn records(&mut self, recs: &[ExportRecord<'_>], export_time_secs: u32) -> Vec<Encoded> {
+        let max_record = self.budget() - HEADER_LEN - SET_HEADER_LEN;
+        let mut packer = self.packer(export_time_secs);
+        let mut scratch = Vec::with_capacity(512);
+        let ordered = recs
+            .iter()
+            .filter(|r| !r.flow.key.ipv6)
+            .chain(recs.iter().filter(|r| r.flow.key.ipv6));
+        for rec in ordered {
+            let set_id = if rec.flow.key.ipv6 {
+                TEMPLATE_ID_IPV6
+            } else {
+                TEMPLATE_ID_IPV4
+            };
+            let cut = self.encode_record(&mut scratch, rec, max_record);
+            packer.push(set_id, &scratch, true, cut);
+        }
+        self.finish(packer)
+    }
+
+    /// A packer that starts at this session's sequence number.
+    fn packer(&self, export_time_secs: u32) -> Packer {
+        Packer::new(
+            self.opts.observation_domain_id,
+            self.sequence,
+            export_time_secs,
+            self.budget(),
+        )
+    }
+
+    /// The messages of `packer`; the session's sequence number follows them.
+    fn finish(&mut self, packer: Packer) -> Vec<Encoded> {
+        let (out, sequence) = packer.finish();
+        self.sequence = sequence;
+        out
+    }
+}
