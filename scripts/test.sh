@@ -54,3 +54,10 @@ cargo build --release --locked --bin podflow
 if [ "${1:-}" = "--" ]; then shift; fi
 echo "== cargo test"
 cargo test --locked --all-targets "$@"
+
+# Every fuzz target of the parsers of untrusted input, a short smoke run each; a crash,
+# a hang or a leak fails the run (scripts/fuzz.sh, fuzz/).
+if [ "${FUZZ_SECONDS:-10}" != 0 ]; then
+  echo "== fuzz targets, ${FUZZ_SECONDS:-10} s each"
+  scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+fi

@@ -129,6 +129,16 @@ fn bad_values_fail_naming_the_value() {
         ),
         (
             &["defaults.yaml"],
+            &["ipfix.enterpriseNumber=0"],
+            "ipfix.enterpriseNumber=0",
+        ),
+        (
+            &["defaults.yaml"],
+            &["ipfix.enterpriseNumber=29305"],
+            "ipfix.enterpriseNumber=29305",
+        ),
+        (
+            &["defaults.yaml"],
             &["tls.mode=provided"],
             "tls.provided.cert",
         ),

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::ipfix::REVERSE_PEN;
 use crate::section::{at_least_one, Invalid, Section};
 
 /// Where flow records go.
@@ -96,7 +97,18 @@ impl Section for Config {
     }
 }
 
-impl Section for IpfixConfig {}
+impl Section for IpfixConfig {
+    /// The Kubernetes elements need a number of their own: under 0 they would read as IANA
+    /// elements, under 29305 as RFC 5103 reverse elements, both of which podflow exports.
+    fn check(&self) -> Result<(), Invalid> {
+        let why = match self.enterprise_number {
+            0 => "0 numbers IANA's elements: use a Private Enterprise Number",
+            REVERSE_PEN => "29305 numbers the RFC 5103 reverse elements: use another",
+            _ => return Ok(()),
+        };
+        Err(Invalid::new("enterprise_number", why))
+    }
+}
 
 impl Config {
     /// The message size limit in force for this collector.
@@ -250,6 +262,22 @@ mod tests {
         c.max_message_bytes = None;
         c.buffer_records = 0;
         assert_eq!(c.check().unwrap_err().key, "buffer_records");
+    }
+
+    #[test]
+    fn enterprise_numbers_of_other_elements_are_refused() {
+        // Under 0 the fuzzer's round trip read the Kubernetes elements back as IANA ones.
+        for (n, ok) in [(0, false), (29305, false), (1, true), (32473, true)] {
+            let c = IpfixConfig {
+                enterprise_number: n,
+                ..IpfixConfig::default()
+            };
+            assert_eq!(c.check().is_ok(), ok, "{n}");
+            if let Err(e) = c.check() {
+                assert_eq!(e.key, "enterprise_number");
+                assert!(e.why.starts_with(&n.to_string()), "{}", e.why);
+            }
+        }
     }
 
     #[test]

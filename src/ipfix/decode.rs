@@ -48,6 +48,10 @@ pub enum DecodeError {
         scope: u16,
         fields: u16,
     },
+    /// A field that would take no bytes: records of such templates could be read forever
+    /// from no data, or multiply a few bytes into many values.
+    #[error("template {template_id} at offset {offset} has a field of length 0")]
+    EmptyField { template_id: u16, offset: usize },
 }
 
 /// `Result` with a [`DecodeError`].
@@ -337,6 +341,12 @@ impl Session {
             for _ in 0..count {
                 let raw = r.u16("field specifier")?;
                 let length = r.u16("field specifier")?;
+                if length == 0 {
+                    return Err(DecodeError::EmptyField {
+                        template_id: id,
+                        offset,
+                    });
+                }
                 let pen = if raw & 0x8000 != 0 {
                     r.u32("enterprise number")?
                 } else {

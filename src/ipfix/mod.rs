@@ -28,7 +28,9 @@ mod typeinfo;
 pub use decode::{
     DataRecord, DecodeError, FieldSpec, Message, Session, Template, TemplateField, Value,
 };
-pub use elements::{DataType, Element, Ie, Registry, DEFAULT_ENTERPRISE_NUMBER, VARLEN};
+pub use elements::{
+    DataType, Element, Ie, Registry, DEFAULT_ENTERPRISE_NUMBER, REVERSE_PEN, VARLEN,
+};
 pub use encode::{
     Counts, Encoded, Encoder, EncoderOptions, ExportRecord, HEADER_LEN, MAX_MESSAGE_LEN,
 };

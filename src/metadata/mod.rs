@@ -26,12 +26,12 @@ pub use actor::{CurrentIdentity, Metadata};
 pub use config::{Config, PodSource};
 pub use downward::ParseError;
 pub use events::MetadataStats;
-pub use identity::{build, from_config, node_identity, Built, MetadataError};
+pub use identity::{build, from_config, node_identity, parse_file, Built, MetadataError};
 pub use index::{
     workload_of, IdentityRules, IndexSummary, IndexedPod, ListMark, Owner, PodIndex, TrimmedPod,
 };
-pub use kube::{start_source, watch_with, Pods, SharedIndex, SourceError, SourceStats};
-pub use podlist::{load_pod_list, PodListError};
+pub use kube::{start_source, watch_with, PodWatch, Pods, SharedIndex, SourceError, SourceStats};
+pub use podlist::{load_pod_list, parse_pod_list, PodListError};
 pub use workload::{derive as derive_workload, Workload};
 
 /// A map of the given entries, for tests.

@@ -81,8 +81,8 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- end }}
 
 {{- $n := $v.ipfix.enterpriseNumber | toString }}
-{{- if or (not (regexMatch "^[0-9]+$" $n)) (gt (atoi $n) 4294967295) }}
-{{- fail (printf "ipfix.enterpriseNumber=%s must be a Private Enterprise Number (0 to 4294967295)" $n) }}
+{{- if or (not (regexMatch "^[0-9]+$" $n)) (gt (atoi $n) 4294967295) (has $n (list "0" "29305")) }}
+{{- fail (printf "ipfix.enterpriseNumber=%s must be a Private Enterprise Number (1 to 4294967295; not 29305, the RFC 5103 reverse elements)" $n) }}
 {{- end }}
 
 {{- if not $v.image.repository }}

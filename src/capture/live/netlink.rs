@@ -96,25 +96,68 @@ fn dump(request: u16, header_len: usize, mut each: impl FnMut(u16, &[u8])) -> io
         if full > n {
             return Err(io::Error::other("netlink answer larger than the buffer"));
         }
-        for m in messages(&buf[..n]) {
-            if m.seq != SEQ {
-                continue;
-            }
-            match m.kind {
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => {
-                    let code = m
-                        .body
-                        .get(..4)
-                        .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap_or_default()));
-                    if code != 0 {
-                        return Err(io::Error::from_raw_os_error(-code));
-                    }
-                    return Ok(());
-                }
-                kind => each(kind, m.body),
-            }
+        if let Some(end) = read_answer(&buf[..n], SEQ, &mut each) {
+            return end;
         }
+    }
+}
+
+/// Reads one datagram of the answer to request `seq`, handing the type and body of each of
+/// its messages to `each`; `Some` once the kernel says the dump is done (or failed).
+fn read_answer(
+    datagram: &[u8],
+    seq: u32,
+    each: &mut impl FnMut(u16, &[u8]),
+) -> Option<io::Result<()>> {
+    for m in messages(datagram) {
+        if m.seq != seq {
+            continue;
+        }
+        match m.kind {
+            NLMSG_DONE => return Some(Ok(())),
+            NLMSG_ERROR => {
+                let code = m
+                    .body
+                    .get(..4)
+                    .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap_or_default()));
+                if code != 0 {
+                    // The kernel sends -errno; i32::MIN has no negation and is no errno.
+                    let error = code.checked_neg().map_or_else(
+                        || io::Error::other(format!("netlink error code {code}")),
+                        io::Error::from_raw_os_error,
+                    );
+                    return Some(Err(error));
+                }
+                return Some(Ok(()));
+            }
+            kind => each(kind, m.body),
+        }
+    }
+    None
+}
+
+/// What one datagram of a dump's answer holds, read as [`links`] and [`addresses`] read it.
+#[derive(Debug)]
+pub struct AnswerPart {
+    pub links: Vec<LinkInfo>,
+    pub addresses: Vec<(u32, IpAddr)>,
+    /// `Some` when the datagram ends the dump: done, or the kernel's error.
+    pub end: Option<io::Result<()>>,
+}
+
+/// Parses one datagram of the kernel's answer to dump request `seq`. Pure: the entry point
+/// of the netlink fuzz target.
+pub fn parse_answer(datagram: &[u8], seq: u32) -> AnswerPart {
+    let (mut links, mut addresses) = (Vec::new(), Vec::new());
+    let end = read_answer(datagram, seq, &mut |kind, body| match kind {
+        RTM_NEWLINK => links.extend(parse_link(body)),
+        RTM_NEWADDR => addresses.extend(parse_address(body)),
+        _ => {}
+    });
+    AnswerPart {
+        links,
+        addresses,
+        end,
     }
 }
 
@@ -338,6 +381,24 @@ mod tests {
         let mut body = ifinfo(1, 0);
         body.extend_from_slice(&[40, 0, 3, 0, b'x']);
         assert!(parse_link(&body).is_none());
+    }
+
+    #[test]
+    fn error_answers_end_the_dump() {
+        let enodev = message(NLMSG_ERROR, 7, &(-19i32).to_ne_bytes());
+        let end = parse_answer(&enodev, 7).end.unwrap().unwrap_err();
+        assert_eq!(end.raw_os_error(), Some(19));
+        assert!(
+            parse_answer(&enodev, 8).end.is_none(),
+            "another request's answer"
+        );
+        // The fuzzer's find: an error code of i32::MIN, whose negation overflowed.
+        let mut found = message(NLMSG_ERROR, 7, &i32::MIN.to_ne_bytes());
+        found.extend(message(RTM_NEWLINK, 7, &ifinfo(1, IFF_UP)));
+        let end = parse_answer(&found, 7).end.unwrap().unwrap_err();
+        assert!(end.to_string().contains("-2147483648"), "{end}");
+        let done = message(NLMSG_DONE, 7, &[0; 4]);
+        assert!(parse_answer(&done, 7).end.unwrap().is_ok());
     }
 
     #[test]

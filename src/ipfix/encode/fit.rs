@@ -54,8 +54,10 @@ impl Encoder {
                 FieldValue::Str(s) => s,
                 FieldValue::Number(_) => continue,
             };
+            // What the field holds now: a string field says at most 65535 bytes.
+            let written = cut_at(current, usize::from(u16::MAX));
             let excess = scratch.len() - max;
-            cut.push((ie, fit_json(current, current.len().saturating_sub(excess))));
+            cut.push((ie, fit_json(current, written.saturating_sub(excess))));
             put_record(scratch, layout, rec, &cut, usize::MAX);
             if scratch.len() <= max {
                 return true;

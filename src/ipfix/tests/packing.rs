@@ -208,3 +208,44 @@ fn templates_split_within_the_smallest_budget() {
     assert_eq!(ids, [256, 257, 258, 259]);
     assert_eq!(enc.sequence(), 0);
 }
+
+#[test]
+fn metadata_longer_than_a_string_field_is_cut_to_whole_entries() {
+    // Annotations of 120 KB, more than the 65535 bytes a variable-length field can say:
+    // the cut is measured from what the field can hold, so that whole entries of the
+    // annotations are kept and the labels, which fit beside them, are left alone.
+    let f = flow(v4([10, 0, 0, 1]), v4([10, 0, 0, 2]), PROTO_TCP, 1, 2);
+    let map: serde_json::Map<String, serde_json::Value> = (0..10_000)
+        .map(|i| (format!("key-{i:05}"), "0".into()))
+        .collect();
+    let mut big = pod();
+    big.annotations_json = serde_json::Value::Object(map).to_string();
+    assert!(big.annotations_json.len() > 100_000);
+    let peer = PeerIdentity {
+        labels_json: "{}".into(),
+        ..PeerIdentity::default()
+    };
+    let mut enc = Encoder::new(opts(false, true, 65535));
+    let mut session = Session::new(PEN);
+    session.decode(&templates(&mut enc, 0)).unwrap();
+    let mut rec = record(&f, &big);
+    rec.peer = Some(&peer);
+    let msgs = enc.records(&[rec], 0);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].cut, 1);
+    assert!(msgs[0].bytes.len() <= 65535);
+    let m = session.decode(&msgs[0].bytes).unwrap();
+    let r = &m.records[0];
+    let ann = r.get_str("k8sPodAnnotations").unwrap();
+    let kept: serde_json::Map<String, serde_json::Value> = serde_json::from_str(ann)
+        .unwrap_or_else(|e| panic!("the annotations are not JSON after the cut ({e})"));
+    // Entries of 16 bytes fill the room left by the rest of the record (some 300 bytes).
+    assert!(ann.len() > 65_000, "cut to {} bytes", ann.len());
+    assert!(kept
+        .keys()
+        .enumerate()
+        .all(|(i, k)| *k == format!("key-{i:05}")));
+    assert_eq!(r.get_str("k8sPeerPodLabels"), Some("{}"));
+    assert_eq!(r.get_str("k8sPodLabels"), Some(big.labels_json.as_str()));
+    assert_eq!(r.get_str("k8sPodName"), Some("shop-7d9f"));
+}
