@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets (fuzz/seeds/<target>/) from real inputs:
 frames and records cut from the sample captures, IPFIX files podflow exported from them,
-the captured AdmissionReviews, Downward-API files and PodLists made of their pods, and
-rtnetlink answers of the running kernel in a network namespace made for the purpose.
+the captured AdmissionReviews, Downward-API files and PodLists made of their pods,
+rtnetlink answers of the running kernel in a network namespace made for the purpose, and
+the DNS, HTTP and TLS payloads the application-layer parsers are tested on.
 
     scripts/fuzz-seeds.py [PODFLOW_BINARY]
 
@@ -413,6 +414,28 @@ def netlink_seeds():
         subprocess.run(["ip", "netns", "del", node], stderr=subprocess.DEVNULL)
 
 
+# --- application-layer payloads -------------------------------------------------------
+
+def l7_payloads(name):
+    """(label, payload) of a test data file of src/l7/testdata."""
+    with open(os.path.join(ROOT, "src", "l7", "testdata", name)) as f:
+        rows = [line.split() for line in f if line.strip() and not line.startswith("#")]
+    return [(label, bytes.fromhex(h)) for label, h in rows]
+
+
+def l7_seeds():
+    for target, name in (("l7_dns", "dns.txt"), ("l7_http", "http.txt")):
+        out = target_dir(target)
+        for label, payload in l7_payloads(name):
+            write(out, label, payload)
+    # l7_tls: two bytes of where the stream is cut in two segments, one of whether the
+    # first is resent, then the stream.
+    out = target_dir("l7_tls")
+    for i, (label, payload) in enumerate(l7_payloads("tls.txt")):
+        cut = len(payload) * (i + 1) // 8
+        write(out, label, struct.pack(">HB", cut, i % 2) + payload)
+
+
 def main():
     podflow = sys.argv[1] if len(sys.argv) > 1 else None
     for candidate in ("target/release/podflow", "target/debug/podflow"):
@@ -426,6 +449,7 @@ def main():
     pod_list_seeds()
     pod_watch_seeds()
     netlink_seeds()
+    l7_seeds()
     for name in sorted(os.listdir(SEEDS)):
         files = os.listdir(os.path.join(SEEDS, name))
         size = sum(os.path.getsize(os.path.join(SEEDS, name, f)) for f in files)
