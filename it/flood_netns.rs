@@ -58,25 +58,9 @@ impl Probe {
             log: Some(log),
             peak_kib,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ok = PodNet::exec(&net.pod, "curl")
-                .args(["-sf", "http://127.0.0.1:9477/readyz"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap()
-                .success();
-            if ok {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not ready: {}",
-                probe.log.as_ref().unwrap().now()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        netns::wait_ready(&net.pod, "127.0.0.1:9477", || {
+            probe.log.as_ref().unwrap().now()
+        });
         probe
     }
 
