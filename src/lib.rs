@@ -23,6 +23,8 @@ pub mod flow;
 pub mod identity;
 /// IPFIX (RFC 7011) information elements, templates, encoder and decoder.
 pub mod ipfix;
+/// Pure parsers of the first application bytes of a flow: DNS, HTTP/1.x, TLS (JA4, JA3).
+pub mod l7;
 /// Who the observed pod is: identity from configuration and the Downward API.
 pub mod metadata;
 /// Wiring of each runtime mode's actor graph.
