@@ -148,9 +148,10 @@ pub fn group_masks(npm: bool, l7: bool) -> Vec<u8> {
     (0..COMBINATIONS as u8)
         .filter(|&m| {
             let tcp_only = m & (HANDSHAKE | TCP | HTTP | TLS) != 0;
-            !(m & DNS != 0 && tcp_only)
-                && !(m & HANDSHAKE != 0 && m & TCP == 0)
-                && !(m & HTTP != 0 && m & TLS != 0)
+            let impossible = (m & DNS != 0 && tcp_only)
+                || (m & HANDSHAKE != 0 && m & TCP == 0)
+                || (m & HTTP != 0 && m & TLS != 0);
+            !impossible
                 && (npm || m & (HANDSHAKE | TCP) == 0)
                 && (l7 || m & (DNS | HTTP | TLS) == 0)
         })
