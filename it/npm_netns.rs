@@ -1,10 +1,12 @@
 //! Network performance and application fields against tshark, live, in network namespaces
 //! the test makes (needs root): a client namespace (the pod, where the sidecar captures
 //! eth0), a router and a server namespace, with a wire of known delays, losses and
-//! reordering between them. The client asks DNS, HTTP and TLS servers, uploads and
-//! downloads, meets a closed window, while tcpdump records its eth0; tshark's analysis of
-//! that capture is the oracle the records are held against, conversation by
-//! conversation (5-tuple).
+//! reordering between them (`npm_netns/lab.rs`). The client asks DNS, HTTP and TLS
+//! servers, uploads and downloads, meets a closed window, while tcpdump records its eth0;
+//! tshark's analysis of that capture (`npm_netns/oracle.rs`) is the oracle the records are
+//! held against, conversation by conversation (5-tuple), as `npm_netns/records.rs` says.
+//! Four sidecars meter the same traffic: as shipped, without `flow.npm`, without
+//! `flow.l7`, without both. A connection opened before they start is seen from its middle.
 
 mod common;
 #[path = "npm_netns/ja4.rs"]
@@ -15,8 +17,9 @@ mod lab;
 mod netns;
 #[path = "npm_netns/oracle.rs"]
 mod oracle;
+#[path = "npm_netns/records.rs"]
+mod records;
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,10 +30,12 @@ use common::*;
 use lab::*;
 use netns::PodNet;
 use oracle::{Conversation, End, Oracle};
+use records::{check_counts, check_fields, expected_keys, group_keys, record_of, Kind};
 
 /// What the client did, and the ends of the conversation it made.
 struct Conn {
     what: &'static str,
+    kind: Kind,
     client: End,
     server: End,
 }
@@ -67,17 +72,9 @@ impl Probe {
         .unwrap();
         let collect = Background(collect);
         let telemetry = format!("127.0.0.1:{}", 9477 + n);
-        let mut cmd = podflow_in_netns(ns);
-        cmd.args(["--mode", "sidecar"])
-            .env("PODFLOW_CAPTURE__INTERFACES", "[eth0]")
-            .env("PODFLOW_EXPORT__COLLECTOR", &listen)
-            .env("PODFLOW_TELEMETRY__LISTEN", &telemetry)
-            .env("PODFLOW_LOG__FORMAT", "text")
-            .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
-            .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        let mut cmd = netns::sidecar(ns, &telemetry);
+        cmd.env("PODFLOW_EXPORT__COLLECTOR", &listen)
+            .envs(env.iter().copied());
         let mut child = cmd.spawn().unwrap();
         let log = Log::of(child.stderr.take().unwrap());
         let probe = Probe {
@@ -156,6 +153,7 @@ fn traffic(lab: &Lab, site: &Site) -> Vec<Conn> {
         assert!(out.contains(&format!("status: {status}")), "{out}");
         conns.push(Conn {
             what,
+            kind: Kind::Dns,
             client: client_end(port),
             server: server_end(53),
         });
@@ -186,6 +184,11 @@ fn traffic(lab: &Lab, site: &Site) -> Vec<Conn> {
         assert_eq!(got, want, "{what}");
         conns.push(Conn {
             what,
+            kind: if port == TLS_PORT {
+                Kind::Tls
+            } else {
+                Kind::Http
+            },
             client: client_end(local),
             server: server_end(port),
         });
@@ -241,6 +244,7 @@ fn traffic(lab: &Lab, site: &Site) -> Vec<Conn> {
     );
     conns.push(Conn {
         what: "zero window",
+        kind: Kind::Tcp,
         client: client_end(slow.trim().parse().unwrap()),
         server: server_end(SLOW_PORT),
     });
@@ -260,12 +264,12 @@ fn check_oracle(oracle: &Oracle, conns: &[Conn]) -> Vec<Conversation> {
         let c = oracle
             .between(conn.client, conn.server)
             .unwrap_or_else(|| panic!("{}: not in the capture", conn.what));
-        if conn.what == "held" {
+        if conn.kind == Kind::TcpMidway {
             assert!(c.handshake.is_none(), "{c:?}");
         } else {
             assert_eq!(c.initiator, conn.client, "{}", conn.what);
         }
-        if c.proto == 6 && conn.what != "held" {
+        if c.proto == 6 && conn.kind != Kind::TcpMidway {
             let h = c
                 .handshake
                 .unwrap_or_else(|| panic!("{}: no handshake", conn.what));
@@ -343,55 +347,6 @@ fn check_oracle(oracle: &Oracle, conns: &[Conn]) -> Vec<Conversation> {
     found
 }
 
-/// The flow record of the conversation between `a` and `b`: exactly one.
-fn record_of<'a>(records: &'a [Value], what: &str, a: End, b: End) -> &'a Value {
-    let ends = |r: &Value| -> Option<(End, End)> {
-        let ip = |k: &str| r[k].as_str()?.parse::<IpAddr>().ok();
-        let port = |k: &str| Some(r[k].as_u64()? as u16);
-        Some((
-            (ip("sourceIPv4Address")?, port("sourceTransportPort")?),
-            (
-                ip("destinationIPv4Address")?,
-                port("destinationTransportPort")?,
-            ),
-        ))
-    };
-    let mine: Vec<&Value> = records
-        .iter()
-        .filter(|r| ends(r).is_some_and(|e| e == (a, b) || e == (b, a)))
-        .collect();
-    assert_eq!(mine.len(), 1, "{what}: {mine:?}");
-    mine[0]
-}
-
-/// The packets each end sent, as the record counts them and as tshark does.
-fn check_counts(record: &Value, c: &Conversation, what: &str) {
-    let source = (
-        record["sourceIPv4Address"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap(),
-        record["sourceTransportPort"].as_u64().unwrap() as u16,
-    );
-    let destination = if source == c.initiator {
-        c.responder
-    } else {
-        c.initiator
-    };
-    assert_eq!(
-        (
-            record["packetDeltaCount"].as_u64(),
-            record["reversePacketDeltaCount"].as_u64().or(Some(0))
-        ),
-        (
-            Some(c.sent_by(source).packets),
-            Some(c.sent_by(destination).packets)
-        ),
-        "{what}: {record}"
-    );
-}
-
 #[test]
 fn network_performance_and_application_fields_match_tshark_root() {
     let work = tempfile::tempdir().unwrap();
@@ -411,11 +366,25 @@ fn network_performance_and_application_fields_match_tshark_root() {
     std::thread::sleep(Duration::from_millis(1200));
     let wire = work.path().join("wire.pcap");
     let tcpdump = netns::tcpdump(&lab.client, "eth0", &wire, &[]);
-    let probe = Probe::start(&lab.client, work.path(), 0, &[]);
+    // One probe as shipped, and one without each group of fields and without both: the
+    // same traffic through all four.
+    let settings = [(true, true), (false, true), (true, false), (false, false)];
+    let probes: Vec<Probe> = (0u16..)
+        .zip(settings)
+        .map(|(n, (npm, l7))| {
+            let env = [
+                ("PODFLOW_FLOW__NPM", npm.to_string()),
+                ("PODFLOW_FLOW__L7", l7.to_string()),
+            ];
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            Probe::start(&lab.client, work.path(), n, &env)
+        })
+        .collect();
 
     let mut conns = traffic(&lab, &site);
     conns.push(Conn {
         what: "held",
+        kind: Kind::TcpMidway,
         client: client_end(held_port.parse().unwrap()),
         server: server_end(SINK_PORT),
     });
@@ -424,15 +393,52 @@ fn network_performance_and_application_fields_match_tshark_root() {
     drop(held_client);
     std::thread::sleep(Duration::from_millis(1000));
     drop(tcpdump);
-    let records = probe.stop();
+    let records: Vec<Vec<Value>> = probes.into_iter().map(Probe::stop).collect();
 
     let oracle = Oracle::read(&wire);
     let truth = check_oracle(&oracle, &conns);
     for (conn, c) in conns.iter().zip(&truth) {
         eprintln!("{}: {c}", conn.what);
-        let record = record_of(&records, conn.what, conn.client, conn.server);
-        if conn.what != "held" {
-            check_counts(record, c, conn.what);
+    }
+    for ((npm, l7), records) in settings.into_iter().zip(&records) {
+        for (conn, c) in conns.iter().zip(&truth) {
+            let what = format!("{} (npm {npm}, l7 {l7})", conn.what);
+            let record = record_of(records, &what, conn.client, conn.server);
+            if conn.kind != Kind::TcpMidway {
+                check_counts(record, c, &what);
+            }
+            assert_eq!(
+                group_keys(record),
+                expected_keys(conn.kind, npm, l7),
+                "{what}: {record}"
+            );
+            check_fields(record, c, &what);
         }
+    }
+    // Without either group the records are the base template's, the same fields as the
+    // shipped probe's but the groups'.
+    let (full, bare) = (&records[0], &records[3]);
+    for r in bare {
+        assert!(group_keys(r).is_empty(), "{r}");
+        assert_eq!(
+            r["templateId"].as_u64(),
+            Some(podflow::ipfix::TEMPLATE_ID_IPV4.into()),
+            "{r}"
+        );
+    }
+    let names = |r: &Value| -> Vec<String> {
+        let groups = records::all_group_keys();
+        let obj = r.as_object().unwrap();
+        obj.keys()
+            .filter(|k| !groups.contains(k.as_str()))
+            .cloned()
+            .collect()
+    };
+    for conn in &conns {
+        let (f, b) = (
+            record_of(full, conn.what, conn.client, conn.server),
+            record_of(bare, conn.what, conn.client, conn.server),
+        );
+        assert_eq!(names(f), names(b), "{}", conn.what);
     }
 }

@@ -126,6 +126,21 @@ pub fn tcpdump(ns: &str, iface: &str, file: &std::path::Path, filter: &[&str]) -
     Background(child)
 }
 
+/// `podflow --mode sidecar` in namespace `ns` capturing its `eth0`, telemetry on
+/// `telemetry`, logging text to a piped stderr, without Downward-API files.
+pub fn sidecar(ns: &str, telemetry: &str) -> Command {
+    let mut cmd = crate::common::podflow_in_netns(ns);
+    cmd.args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__INTERFACES", "[eth0]")
+        .env("PODFLOW_TELEMETRY__LISTEN", telemetry)
+        .env("PODFLOW_LOG__FORMAT", "text")
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
 /// Waits until the podflow whose telemetry listens on `listen` in namespace `ns` says it
 /// is ready; `log` tells what it said when it never does.
 pub fn wait_ready(ns: &str, listen: &str, log: impl Fn() -> String) {
