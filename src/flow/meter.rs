@@ -142,3 +142,6 @@ impl Meter {
         &self.table
     }
 }
+
+#[cfg(test)]
+mod tests;
