@@ -95,11 +95,21 @@ pub fn is_candidate(pkt: &Packet, payload: &[u8]) -> bool {
             (pkt.key.src_port == DNS_PORT || pkt.key.dst_port == DNS_PORT) && !payload.is_empty()
         }
         PROTO_TCP => {
-            tls::is_handshake_start(payload)
+            starts_tls(payload)
                 || http::is_request_start(payload)
                 || http::is_response_start(payload)
         }
         _ => false,
+    }
+}
+
+/// A TLS handshake record starts here, or may (a segment of fewer bytes than the record
+/// header that begins like one).
+#[inline]
+fn starts_tls(payload: &[u8]) -> bool {
+    match payload {
+        [0x16] | [0x16, 0x03] => true,
+        _ => tls::is_handshake_start(payload),
     }
 }
 
@@ -139,7 +149,7 @@ impl App {
                 Some((app, Wants::Nothing))
             }
             PROTO_TCP if forward => {
-                if tls::is_handshake_start(payload) {
+                if starts_tls(payload) {
                     let mut state = Tls::default();
                     let wants = match tls::client_hello(payload, Transport::Tcp) {
                         Hello::Done(hello) => {

@@ -43,14 +43,17 @@ impl Meter {
     }
 
     /// Meters one decoded packet seen at `now`: sets its observation point, gives a later
-    /// fragment the ports of its first fragment, and updates the table.
+    /// fragment the ports of its first fragment, and updates the table. `frame` is the
+    /// frame `pkt` was decoded from (its payload may carry application identity).
     #[inline]
-    pub fn observe(&mut self, mut pkt: Packet, now: Nanos) {
+    pub fn observe(&mut self, mut pkt: Packet, now: Nanos, frame: &[u8]) {
         pkt.key.point = self.point;
         if pkt.fragment != Fragment::Whole {
             self.frags.resolve(&mut pkt);
         }
-        self.table.update(&pkt, now);
+        if !self.with_payload(&pkt, now, frame) {
+            self.table.update(&pkt, now);
+        }
     }
 
     /// Like [`Meter::observe`], but the packet waits with others for [`Meter::flush`] (or
@@ -64,19 +67,31 @@ impl Meter {
         if pkt.fragment != Fragment::Whole {
             self.frags.resolve(&mut pkt);
         }
-        if self.l7 && pkt.payload_at != 0 {
-            let payload = pkt.payload(frame);
-            if is_candidate(&pkt, payload) || self.is_awaited(&pkt.key) {
-                self.flush();
-                let wants = self.table.update_payload(&pkt, payload, now);
-                self.await_more(&pkt.key, wants);
-                return;
-            }
+        if self.with_payload(&pkt, now, frame) {
+            return;
         }
         self.pending.push((pkt, now));
         if self.pending.len() == MAX_BATCH {
             self.flush();
         }
+    }
+
+    /// Meters `pkt` at once with its payload (the packets pushed before it first) when
+    /// the payload may carry application identity, or its flow waits for more of it;
+    /// false when it is an ordinary packet, left to the caller.
+    #[inline]
+    fn with_payload(&mut self, pkt: &Packet, now: Nanos, frame: &[u8]) -> bool {
+        if !self.l7 || pkt.payload_at == 0 {
+            return false;
+        }
+        let payload = pkt.payload(frame);
+        if !is_candidate(pkt, payload) && !self.is_awaited(&pkt.key) {
+            return false;
+        }
+        self.flush();
+        let wants = self.table.update_payload(pkt, payload, now);
+        self.await_more(&pkt.key, wants);
+        true
     }
 
     #[inline]
@@ -127,3 +142,6 @@ impl Meter {
         &self.table
     }
 }
+
+#[cfg(test)]
+mod tests;
