@@ -142,6 +142,3 @@ impl Meter {
         &self.table
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -4,13 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::*;
 use crate::capture::decode::decode_frame;
 use crate::capture::pcap::PcapReader;
 use crate::flow::app::App;
-use crate::flow::key::NANOS_PER_SEC;
-use crate::flow::table::FlowTableConfig;
-use crate::flow::FlowRecord;
+use crate::flow::{FlowRecord, FlowTable, FlowTableConfig, Meter, Nanos, NANOS_PER_SEC};
 
 /// The frames of the HTTPS conversation of the fixture, with their times.
 fn tls_frames() -> Vec<(Vec<u8>, Nanos)> {
