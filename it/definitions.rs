@@ -1,30 +1,18 @@
 //! The element definitions shipped for collectors (config/ipfix/) say exactly what the
-//! encoder sends: every Kubernetes element, with its id, name and type, and nothing else.
+//! encoder sends: every podflow element (Kubernetes identity, network performance,
+//! application identity), with its id, name and type, and nothing else.
 
 mod common;
 
 use common::root;
-use podflow::ipfix::{DataType, Ie, Registry};
-
-fn type_name(t: DataType) -> &'static str {
-    match t {
-        DataType::Unsigned8 => "unsigned8",
-        DataType::Unsigned16 => "unsigned16",
-        DataType::Unsigned32 => "unsigned32",
-        DataType::Unsigned64 => "unsigned64",
-        DataType::Ipv4Address => "ipv4Address",
-        DataType::Ipv6Address => "ipv6Address",
-        DataType::DateTimeMilliseconds => "dateTimeMilliseconds",
-        DataType::String => "string",
-    }
-}
+use podflow::ipfix::{Ie, Registry};
 
 fn kubernetes_elements() -> Vec<(u16, &'static str, &'static str)> {
     Ie::ALL
         .into_iter()
         .map(|ie| ie.element())
         .filter(|e| e.registry == Registry::Kubernetes)
-        .map(|e| (e.id, e.name, type_name(e.data_type)))
+        .map(|e| (e.id, e.name, e.data_type.name()))
         .collect()
 }
 
@@ -40,9 +28,11 @@ fn python_specs_match_the_encoder() {
         .into_iter()
         .map(|(id, name, ty)| {
             let size = match ty {
-                "string" => "65535",
+                "string" | "octetArray" => "65535",
                 "unsigned8" => "1",
-                "ipv4Address" => "4",
+                "unsigned16" => "2",
+                "unsigned32" | "ipv4Address" => "4",
+                "unsigned64" => "8",
                 "ipv6Address" => "16",
                 other => panic!("no size for {other}"),
             };

@@ -129,7 +129,8 @@ fn tls_with_a_client_certificate_through_openssl_read_by_python_ipfix() {
     assert_eq!(v["flows"], 101);
     assert_eq!(v["k8s"]["k8sPodName"], serde_json::json!([POD]));
     assert_eq!(v["k8s"]["k8sObservationPoint"], serde_json::json!(["1"]));
-    assert_eq!(v["type_records"].as_array().unwrap().len(), 18);
+    // One per podflow element: Kubernetes identity, network performance, application.
+    assert_eq!(v["type_records"].as_array().unwrap().len(), 45);
 
     // The session ends with the withdrawal of every template.
     let mut session = Session::new(PEN);
@@ -138,8 +139,16 @@ fn tls_with_a_client_certificate_through_openssl_read_by_python_ipfix() {
         session.decode(m).unwrap();
     }
     let last = msgs.last().unwrap();
-    assert_eq!(&last[16..20], [0, 2, 0, 12], "a template withdrawal set");
+    assert_eq!(
+        &last[16..20],
+        [0, 2, 0, 4 + 4 * 20],
+        "a template withdrawal set"
+    );
     assert!(session.template(1, 256).is_none() && session.template(1, 259).is_none());
+    assert!(
+        session.template(1, 264 + 32 + 3).is_none(),
+        "the IPv6 TCP template too"
+    );
 }
 
 #[test]
@@ -341,7 +350,9 @@ fn certificate_files_are_named_retried_and_followed() {
         .collect();
     assert_eq!(
         &msgs.last().unwrap()[16..20],
-        [0, 2, 0, 12],
+        // A template set withdrawing the 20 data templates: the base ones and one per
+        // family and group of network performance and application fields.
+        [0, 2, 0, 4 + 4 * 20],
         "withdrawn at renewal"
     );
     let msgs: Vec<&[u8]> = split_messages(&sessions[second])

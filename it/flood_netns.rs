@@ -29,17 +29,9 @@ struct Probe {
 
 impl Probe {
     fn start(net: &PodNet, env: &[(&str, &str)]) -> Probe {
-        let mut cmd = podflow_in_netns(&net.pod);
-        cmd.args(["--mode", "sidecar"])
-            .env("PODFLOW_CAPTURE__INTERFACES", "[eth0]")
-            .env("PODFLOW_CAPTURE__BACKEND", "ring")
-            .env("PODFLOW_TELEMETRY__LISTEN", "127.0.0.1:9477")
-            .env("PODFLOW_LOG__FORMAT", "text")
-            .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
-            .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        let mut cmd = netns::sidecar(&net.pod, "127.0.0.1:9477");
+        cmd.env("PODFLOW_CAPTURE__BACKEND", "ring")
+            .envs(env.iter().copied());
         let mut child = cmd.spawn().unwrap();
         let log = Log::of(child.stderr.take().unwrap());
         // `ip netns exec` execs podflow: the child's pid is podflow's.
@@ -58,25 +50,9 @@ impl Probe {
             log: Some(log),
             peak_kib,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ok = PodNet::exec(&net.pod, "curl")
-                .args(["-sf", "http://127.0.0.1:9477/readyz"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap()
-                .success();
-            if ok {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not ready: {}",
-                probe.log.as_ref().unwrap().now()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        netns::wait_ready(&net.pod, "127.0.0.1:9477", || {
+            probe.log.as_ref().unwrap().now()
+        });
         probe
     }
 

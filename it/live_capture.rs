@@ -388,6 +388,8 @@ fn table_config() -> FlowTableConfig {
         max_flows: 1 << 16,
         max_backlog: usize::MAX,
         biflow: true,
+        npm: true,
+        l7: true,
     }
 }
 

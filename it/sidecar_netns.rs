@@ -12,7 +12,6 @@ mod netns;
 #[path = "common/truth.rs"]
 mod truth;
 
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -128,31 +127,10 @@ impl Peer {
             ("traffic.py", ["udp-echo", &net.peer_v4, "5353"]),
         ]
         .map(|(script, args)| start(python_in(&net.peer, script, &args)).0);
-        let mut tcpdump = PodNet::exec(&net.peer, "tcpdump");
-        tcpdump
-            .args([
-                "-Z",
-                "root",
-                "-i",
-                "peer0",
-                "--immediate-mode",
-                "-U",
-                "-s",
-                "0",
-                "-w",
-            ])
-            .arg(&wire)
-            .args(["not", "udp", "port", "4739"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut tcpdump = tcpdump.spawn().unwrap();
-        let mut said = String::new();
-        BufReader::new(tcpdump.stderr.take().unwrap())
-            .read_line(&mut said)
-            .unwrap();
+        let tcpdump = netns::tcpdump(&net.peer, "peer0", &wire, &["not", "udp", "port", "4739"]);
         Peer {
             _servers: servers.into(),
-            tcpdump: Some(Background(tcpdump)),
+            tcpdump: Some(tcpdump),
             wire,
         }
     }

@@ -82,6 +82,8 @@ fn probe() -> Probe {
         max_flows: 16,
         max_backlog: usize::MAX,
         biflow: true,
+        npm: true,
+        l7: true,
     }));
     let export = Arc::new(ExportStats::default());
     let health = Arc::new(Health::capture(export.clone()));

@@ -12,9 +12,12 @@ cd "$(dirname "$0")/.."
 
 # socat (OpenSSL) is the TLS collector endpoint of it/export_tls.rs; containerd, runc, the
 # CNI plugins and busybox-static run real pods in it/cri_*.rs;
-# protobuf-compiler builds the CRI client (k8s-cri generates it with protoc).
+# protobuf-compiler builds the CRI client (k8s-cri generates it with protoc); dnsmasq-base,
+# bind9-dnsutils (dig), openssl and iptables make the servers, clients and wire of
+# it/npm_netns.rs.
 APT_PACKAGES=(tshark nfdump tcpdump iproute2 iputils-ping curl python3-venv skopeo umoci libcap2-bin socat
-  containerd runc containernetworking-plugins busybox-static protobuf-compiler)
+  containerd runc containernetworking-plugins busybox-static protobuf-compiler
+  dnsmasq-base bind9-dnsutils openssl iptables)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

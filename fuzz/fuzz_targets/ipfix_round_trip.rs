@@ -141,6 +141,7 @@ fn owned(r: Record, pad: usize) -> Owned {
             reverse: counters(r.reverse),
             tos: r.tos,
             end_reason: EndReason::ALL[usize::from(r.end_reason) % EndReason::ALL.len()],
+            ext: None,
         },
         interface: r.interface,
         pod: PodIdentity {
@@ -460,6 +461,7 @@ fuzz_target!(|input: Input| {
         biflow,
         with_peer,
         max_message_bytes: export.message_bytes(),
+        ..EncoderOptions::default()
     });
     let time = input.export_time;
     let domain = ipfix.observation_domain_id;

@@ -5,6 +5,8 @@
 
 use std::process::{Command, Stdio};
 
+use crate::common::Background;
+
 pub struct PodNet {
     /// Namespace of the pod: its interface is `eth0`, as in a real pod.
     pub pod: String,
@@ -16,7 +18,8 @@ pub struct PodNet {
     pub peer_v6: String,
 }
 
-fn ip(args: &[&str]) {
+/// Runs `ip` (iproute2) with these arguments, to success.
+pub fn ip(args: &[&str]) {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -90,5 +93,70 @@ impl Drop for PodNet {
                 .stderr(Stdio::null())
                 .status();
         }
+    }
+}
+
+/// tcpdump writing every frame of `iface` in namespace `ns` to `file`, `filter` applied
+/// (tcpdump's words), once it says it listens. Its buffer is 64 MiB and frames are handed
+/// over at once, so that bursts do not overflow it and SIGTERM finds none still waiting.
+pub fn tcpdump(ns: &str, iface: &str, file: &std::path::Path, filter: &[&str]) -> Background {
+    use std::io::BufRead;
+    let mut cmd = PodNet::exec(ns, "tcpdump");
+    cmd.args([
+        "-Z",
+        "root",
+        "-i",
+        iface,
+        "-B",
+        "65536",
+        "--immediate-mode",
+        "-U",
+    ])
+    .args(["-s", "0", "-w"])
+    .arg(file)
+    .args(filter)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("tcpdump runs");
+    let mut said = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert!(said.contains("listening"), "tcpdump: {said}");
+    Background(child)
+}
+
+/// `podflow --mode sidecar` in namespace `ns` capturing its `eth0`, telemetry on
+/// `telemetry`, logging text to a piped stderr, without Downward-API files.
+pub fn sidecar(ns: &str, telemetry: &str) -> Command {
+    let mut cmd = crate::common::podflow_in_netns(ns);
+    cmd.args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__INTERFACES", "[eth0]")
+        .env("PODFLOW_TELEMETRY__LISTEN", telemetry)
+        .env("PODFLOW_LOG__FORMAT", "text")
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Waits until the podflow whose telemetry listens on `listen` in namespace `ns` says it
+/// is ready; `log` tells what it said when it never does.
+pub fn wait_ready(ns: &str, listen: &str, log: impl Fn() -> String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ready = PodNet::exec(ns, "curl")
+            .args(["-sf", &format!("http://{listen}/readyz")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        if ready {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "not ready: {}", log());
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

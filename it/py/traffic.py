@@ -4,6 +4,9 @@
   traffic.py tcp-server ADDR PORT           accept connections forever; each: read until the
                                             peer half-closes, then send back as many bytes as
                                             the first 8 bytes (big endian) asked for, close
+  traffic.py tcp-slow-server ADDR PORT SECS as tcp-server, but each connection's receive
+                                            buffer is small and nothing is read for SECS
+                                            seconds: the window closes to zero meanwhile
   traffic.py tcp-client ADDR PORT UP DOWN   send UP bytes (>= 8) asking for DOWN back, read
                                             them all, close; prints the local port
   traffic.py tcp-hold ADDR PORT             connect, send 100 bytes every 0.5 s until killed
@@ -23,14 +26,19 @@ def family(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
-def tcp_server(addr, port):
+def tcp_server(addr, port, stall=0):
     s = socket.socket(family(addr), socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if stall:
+        # Set before listen(), so accepted connections inherit it and scale their window
+        # to it.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.bind((addr, port))
     s.listen(64)
     print("listening", flush=True)
 
     def serve(c):
+        time.sleep(stall)
         head = b""
         while True:
             chunk = c.recv(65536)
@@ -106,6 +114,8 @@ if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "tcp-server":
         tcp_server(args[0], int(args[1]))
+    elif cmd == "tcp-slow-server":
+        tcp_server(args[0], int(args[1]), float(args[2]))
     elif cmd == "tcp-client":
         tcp_client(args[0], int(args[1]), int(args[2]), int(args[3]))
     elif cmd == "tcp-hold":

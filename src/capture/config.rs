@@ -34,6 +34,11 @@ pub struct Config {
     /// IPv6 extension chains and leaves room for the first bytes of the payload; octets
     /// are counted from the IP length or the length on the wire, never from this.
     pub snap_bytes: u32,
+    /// Bytes kept of a TCP segment whose payload starts a TLS handshake record (with
+    /// `flow.l7`): room for a whole ClientHello (post-quantum key shares make them about
+    /// 1,800 bytes), which gives the server name, ALPN, JA4 and JA3. The other frames
+    /// keep `snap_bytes`.
+    pub handshake_snap_bytes: u32,
     /// Memory of the receive ring of each interface, in bytes (ring backend). A full ring
     /// drops frames, counted as kernel drops.
     pub ring_bytes: u64,
@@ -66,6 +71,7 @@ impl Default for Config {
             pcap: None,
             backend: Backend::Ring,
             snap_bytes: 512,
+            handshake_snap_bytes: 4096,
             // 4 MiB: about 7,000 full-size frames (0.5 s at 14 kpps) or 25,000 small ones.
             ring_bytes: 4 << 20,
             threads: 1,
@@ -81,6 +87,12 @@ impl Section for Config {
         if !(MIN_SNAP..=MAX_SNAP).contains(&self.snap_bytes) {
             return Err(Invalid::new(
                 "snap_bytes",
+                format!("must be from {MIN_SNAP} to {MAX_SNAP}"),
+            ));
+        }
+        if !(MIN_SNAP..=MAX_SNAP).contains(&self.handshake_snap_bytes) {
+            return Err(Invalid::new(
+                "handshake_snap_bytes",
                 format!("must be from {MIN_SNAP} to {MAX_SNAP}"),
             ));
         }

@@ -6,7 +6,8 @@
 //! a packet (with the ports that could be read) so that its bytes are metered.
 
 use crate::flow::{
-    FlowKey, Fragment, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+    FlowKey, Fragment, Packet, TcpSegment, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP,
+    PROTO_UDP,
 };
 
 /// Link-layer header type of a capture (pcap `LINKTYPE_*` values).
@@ -95,6 +96,10 @@ pub fn decode_frame(link: LinkType, frame: &[u8], wire_len: u32) -> Result<Packe
         Net::V6 => ipv6(ip, ip_wire_len)?,
     };
     packet.key.vlan = vlan;
+    if packet.payload_at != 0 {
+        // `ipv4`/`ipv6` count from the IP header; the frame starts `link_len` earlier.
+        packet.payload_at = u16::try_from(u32::from(packet.payload_at) + link_len).unwrap_or(0);
+    }
     Ok(packet)
 }
 
@@ -212,10 +217,12 @@ fn ipv4(ip: &[u8], wire_len: u32) -> Result<Packet, Ignored> {
         tcp_flags: 0,
         tos: h[1],
         fragment,
+        ..Packet::default()
     };
     if !matches!(fragment, Fragment::Later { .. }) {
         let l4 = ip.get(header_len..end).unwrap_or_default();
-        transport(&mut packet, l4);
+        let l4_wire_len = octets.saturating_sub(header_len as u32);
+        transport(&mut packet, l4, header_len, l4_wire_len);
     }
     Ok(packet)
 }
@@ -245,6 +252,7 @@ fn ipv6(ip: &[u8], wire_len: u32) -> Result<Packet, Ignored> {
         tcp_flags: 0,
         tos: ((u16::from_be_bytes([h[0], h[1]]) >> 4) & 0xff) as u8,
         fragment: Fragment::Whole,
+        ..Packet::default()
     };
 
     let body = ip.get(..end).unwrap_or_default();
@@ -277,7 +285,13 @@ fn ipv6(ip: &[u8], wire_len: u32) -> Result<Packet, Ignored> {
             },
             _ => {
                 packet.key.proto = next;
-                transport(&mut packet, body.get(at..).unwrap_or_default());
+                let l4_wire_len = octets.saturating_sub(at as u32);
+                transport(
+                    &mut packet,
+                    body.get(at..).unwrap_or_default(),
+                    at,
+                    l4_wire_len,
+                );
                 return Ok(packet);
             }
         };
@@ -293,8 +307,10 @@ fn ipv6(ip: &[u8], wire_len: u32) -> Result<Packet, Ignored> {
     Ok(packet)
 }
 
-/// Reads ports, TCP flags or ICMP type/code from what was captured of the transport header.
-fn transport(packet: &mut Packet, l4: &[u8]) {
+/// Reads ports, TCP flags or ICMP type/code from what was captured of the transport
+/// header, which starts `l4_at` bytes into the IP packet and is `l4_wire_len` bytes long
+/// on the wire; for TCP and UDP also where the payload starts and how long it is.
+fn transport(packet: &mut Packet, l4: &[u8], l4_at: usize, l4_wire_len: u32) {
     let key = &mut packet.key;
     match key.proto {
         PROTO_TCP | PROTO_UDP | PROTO_SCTP | PROTO_UDPLITE | PROTO_DCCP => {
@@ -302,10 +318,34 @@ fn transport(packet: &mut Packet, l4: &[u8]) {
                 key.src_port = u16::from_be_bytes([p[0], p[1]]);
                 key.dst_port = u16::from_be_bytes([p[2], p[3]]);
             }
-            if key.proto == PROTO_TCP {
-                if let Some(t) = l4.first_chunk::<14>() {
-                    packet.tcp_flags = u16::from_be_bytes([t[12], t[13]]) & 0x01ff;
-                }
+            let header_len = match key.proto {
+                PROTO_TCP => match l4.first_chunk::<20>() {
+                    Some(t) => {
+                        packet.tcp_flags = u16::from_be_bytes([t[12], t[13]]) & 0x01ff;
+                        packet.tcp = TcpSegment {
+                            seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+                            ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
+                            window: u16::from_be_bytes([t[14], t[15]]),
+                        };
+                        match usize::from(t[12] >> 4) * 4 {
+                            len if len < 20 => return, // no valid data offset
+                            len => len,
+                        }
+                    }
+                    None => {
+                        if let Some(t) = l4.first_chunk::<14>() {
+                            packet.tcp_flags = u16::from_be_bytes([t[12], t[13]]) & 0x01ff;
+                        }
+                        return;
+                    }
+                },
+                PROTO_UDP if l4.len() >= 8 => 8,
+                _ => return,
+            };
+            packet.payload_len =
+                u16::try_from(l4_wire_len.saturating_sub(header_len as u32)).unwrap_or(u16::MAX);
+            if packet.payload_len > 0 && header_len < l4.len() {
+                packet.payload_at = u16::try_from(l4_at + header_len).unwrap_or(0);
             }
         }
         PROTO_ICMP if !key.ipv6 => icmp(key, l4),

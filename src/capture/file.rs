@@ -112,7 +112,7 @@ fn run(job: &mut FileJob, pace: &dyn Fn(), progress: &mut Progress) -> FileEnd {
         match decode::decode_frame(frame.link, frame.data, frame.orig_len) {
             Ok(pkt) => {
                 local.metered += 1;
-                meter.push(pkt, frame.ts);
+                meter.push(pkt, frame.ts, frame.data);
             }
             Err(_) => local.ignored += 1,
         }

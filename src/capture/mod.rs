@@ -18,3 +18,6 @@ pub use live::{
 };
 pub use pcap::{Frame, PcapError, PcapReader};
 pub use stats::{CaptureStats, LocalStats};
+
+#[cfg(test)]
+mod meter_tests;

@@ -161,6 +161,7 @@ pub fn test_flow(point: u32, src: &str, dst: &str) -> FlowRecord {
         reverse: crate::flow::Counters::default(),
         tos: 0,
         end_reason: crate::flow::EndReason::IdleTimeout,
+        ext: None,
     }
 }
 

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::ipfix::REVERSE_PEN;
+use crate::ipfix::{ElementIds, FLOWMON_PEN, REVERSE_PEN};
 use crate::section::{at_least_one, Invalid, Section};
 
 /// Where flow records go.
@@ -104,6 +104,7 @@ impl Section for IpfixConfig {
         let why = match self.enterprise_number {
             0 => "0 numbers IANA's elements: use a Private Enterprise Number",
             REVERSE_PEN => "29305 numbers the RFC 5103 reverse elements: use another",
+            FLOWMON_PEN => "39499 numbers Flowmon's elements: use another (see element_ids)",
             _ => return Ok(()),
         };
         Err(Invalid::new("enterprise_number", why))
@@ -129,6 +130,12 @@ pub struct IpfixConfig {
     pub enterprise_number: u32,
     /// Observation Domain ID written in every message header.
     pub observation_domain_id: u32,
+    /// `podflow`: every podflow element under `enterprise_number`. `flowmon`: the network
+    /// performance and application elements that Flowmon probes also export go under
+    /// Flowmon's ids (PEN 39499, as CESNET libfds `flowmon.xml` lists them), so that
+    /// Flowmon collectors and ipfixcol2 decode them with the definitions they have; the
+    /// others stay podflow's.
+    pub element_ids: ElementIds,
 }
 
 impl Default for IpfixConfig {
@@ -136,6 +143,7 @@ impl Default for IpfixConfig {
         IpfixConfig {
             enterprise_number: 32473,
             observation_domain_id: 1,
+            element_ids: ElementIds::Podflow,
         }
     }
 }

@@ -29,6 +29,14 @@ pub struct Config {
     /// at once. A flood ends flows far faster than the sweeper runs: without this bound
     /// they would pile up for a whole `sweep_interval_ms`.
     pub max_ended_records: usize,
+    /// Network performance of each TCP flow: the handshake's round trip split into client
+    /// and server network delay, the server's response time, retransmitted, out-of-order
+    /// and zero-window segments (and the response time of DNS flows, with `l7`).
+    pub npm: bool,
+    /// Application identity from the first payload packets of a flow: the DNS question
+    /// and answer, the HTTP/1.x request and status, the TLS server name, version, ALPN,
+    /// JA4 and JA3.
+    pub l7: bool,
 }
 
 impl Default for Config {
@@ -41,6 +49,8 @@ impl Default for Config {
             tcp_end_linger_secs: 1,
             sweep_interval_ms: 1000,
             max_ended_records: 16_384,
+            npm: true,
+            l7: true,
         }
     }
 }
@@ -77,6 +87,8 @@ impl Config {
             max_flows: self.max_flows,
             max_backlog: self.max_ended_records,
             biflow: self.biflow,
+            npm: self.npm,
+            l7: self.l7,
         }
     }
 }

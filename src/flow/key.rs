@@ -113,4 +113,37 @@ pub struct Packet {
     /// IPv4 TOS / IPv6 traffic class.
     pub tos: u8,
     pub fragment: Fragment,
+    /// Sequence and acknowledgement numbers and window of a TCP segment (zero otherwise).
+    pub tcp: TcpSegment,
+    /// Length of the transport payload on the wire (TCP or UDP), from the IP length, even
+    /// when the capture cut the frame: what sequence numbers count.
+    pub payload_len: u16,
+    /// Where the transport payload starts in the captured frame (0 when there is none, or
+    /// none was captured): [`Packet::payload`] gives the captured part.
+    pub payload_at: u16,
+}
+
+/// What the TCP header says besides ports and flags: what network performance needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TcpSegment {
+    pub seq: u32,
+    pub ack: u32,
+    /// The advertised window, unscaled.
+    pub window: u16,
+}
+
+impl Packet {
+    /// The captured part of the transport payload of `frame`, the frame this packet was
+    /// decoded from; empty when none was captured.
+    #[inline]
+    pub fn payload<'a>(&self, frame: &'a [u8]) -> &'a [u8] {
+        if self.payload_at == 0 {
+            return &[];
+        }
+        // Never the padding of a short Ethernet frame: no more than the IP length says.
+        let payload = frame
+            .get(usize::from(self.payload_at)..)
+            .unwrap_or_default();
+        &payload[..payload.len().min(usize::from(self.payload_len))]
+    }
 }

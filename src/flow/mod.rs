@@ -1,20 +1,24 @@
 //! Flow metering: keys, the shared flow table, fragment matching and the sweeper actor.
 
+pub mod app;
 mod clock;
 mod config;
+mod ext;
 mod frag;
 mod key;
 mod meter;
 mod metrics;
+pub mod perf;
 mod record;
 mod sweeper;
 mod table;
 
 pub use clock::{wall_now, Clock};
 pub use config::Config;
+pub use ext::FlowExt;
 pub use frag::FragmentTracker;
 pub use key::{
-    from_addr, tcp_flags, FlowKey, Fragment, Nanos, Packet, NANOS_PER_SEC, PROTO_ICMP,
+    from_addr, tcp_flags, FlowKey, Fragment, Nanos, Packet, TcpSegment, NANOS_PER_SEC, PROTO_ICMP,
     PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
 pub use meter::Meter;

@@ -1,5 +1,6 @@
 //! A finished flow (or a piece of a long one) on its way to the exporter.
 
+use super::ext::FlowExt;
 use super::key::{FlowKey, Nanos};
 
 /// Why a flow record was ended (IPFIX flowEndReason, IE 136).
@@ -44,7 +45,7 @@ pub struct Counters {
 /// One exported flow record. `key.src` is the initiator (the side that sent the first
 /// packet); `forward` counts its packets, `reverse` the answers (always zero when
 /// biflows are off).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FlowRecord {
     pub key: FlowKey,
     /// First and last packet of this record (either direction).
@@ -55,4 +56,6 @@ pub struct FlowRecord {
     /// TOS / traffic class of the first packet.
     pub tos: u8,
     pub end_reason: EndReason,
+    /// TCP performance and application identity, for the flows that have them.
+    pub ext: Option<Box<FlowExt>>,
 }

@@ -2,7 +2,7 @@
 //! end them (IPFIX.md "Flow keys" and flowEndReason).
 //!
 //! The live flows are spread over shards by the hash of their canonical key; each shard
-//! is a mutex over two stores, IPv4 and IPv6 (`store`), whose entries are 80 and 104
+//! is a mutex over two stores, IPv4 and IPv6 (`store`), whose entries are 88 and 112
 //! bytes and never move, behind an index of 8-byte slots. In biflow mode the two
 //! endpoints of the key are ordered, so both directions of a conversation find the same
 //! entry with one hash and one shard lock, and the entry remembers which side started
@@ -21,6 +21,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use self::entry::Flow;
 use self::store::{FamilyKey, Found, Key4, Key6, Store};
+use super::app::Wants;
 use super::key::{FlowKey, Nanos, Packet};
 use super::record::{EndReason, FlowRecord};
 
@@ -77,6 +78,10 @@ pub struct FlowTableConfig {
     pub max_backlog: usize,
     /// RFC 5103 bidirectional flows (true) or one flow per direction (false).
     pub biflow: bool,
+    /// Follow each TCP flow's network performance (round trip, retransmissions, ...).
+    pub npm: bool,
+    /// Read application identity (DNS, HTTP, TLS) from the first payloads of flows.
+    pub l7: bool,
 }
 
 /// Cumulative counters of a [`FlowTable`] since it was created.
@@ -273,6 +278,30 @@ impl FlowTable {
         self.spill(full);
     }
 
+    /// Meters `pkt` as [`FlowTable::update`] does, then reads `payload` (what the capture
+    /// kept of its transport payload) into its flow's application state; says whether
+    /// the flow wants the initiator's next segments too (a ClientHello not yet whole).
+    pub fn update_payload(&self, pkt: &Packet, payload: &[u8], now: Nanos) -> Wants {
+        self.update(pkt, now);
+        let (key, swapped) = self.canonical(&pkt.key);
+        let hash = self.hash(&key);
+        let mut guard = lock(&self.shards[(hash >> self.shard_shift) as usize]);
+        let shard = &mut *guard;
+        let tag = hash as u32;
+        let flow = if key.ipv6 {
+            match shard.v6.find(&Key6::of(&key), tag) {
+                Found::At(at) => &mut shard.v6.entry_mut(at).flow,
+                Found::Vacant(_) => return Wants::Nothing,
+            }
+        } else {
+            match shard.v4.find(&Key4::of(&key), tag) {
+                Found::At(at) => &mut shard.v4.entry_mut(at).flow,
+                Found::Vacant(_) => return Wants::Nothing,
+            }
+        };
+        flow.add_payload(pkt, swapped, payload, now)
+    }
+
     /// Meters a batch of packets, each with the time it was seen: as [`FlowTable::update`]
     /// on each in turn, but shard by shard (packets of one flow keep their order), one
     /// lock per shard, and each shard's reads of the batch issued together before it is
@@ -394,7 +423,7 @@ impl FlowTable {
                 let entry = store.entry_mut(at);
                 let canonical = entry.key.key();
                 if self.advance(&canonical, &mut entry.flow, now, &mut |r| ended.push(r)) {
-                    entry.flow.add(pkt, swapped, now);
+                    entry.flow.add(pkt, swapped, now, self.cfg.npm);
                     Metered::Live
                 } else {
                     entry.flow = Flow::new(pkt, swapped, now);
@@ -478,15 +507,14 @@ impl FlowTable {
             }
             // What is due ends with its own reason (an active timeout cuts first), the
             // rest as forced.
-            let mut end = |key: FlowKey, flow: &Flow| {
-                let mut flow = *flow;
+            let mut end = |key: FlowKey, mut flow: Flow| {
                 self.groups.give_back(key.point);
                 if self.advance(&key, &mut flow, now, &mut |r| out.push(r)) {
-                    self.force_end(&key, &flow, &mut out);
+                    self.force_end(&key, &mut flow, &mut out);
                 }
             };
-            v4.drain(|e| end(e.key.key(), &e.flow));
-            v6.drain(|e| end(e.key.key(), &e.flow));
+            v4.drain(|e| end(e.key.key(), e.flow));
+            v6.drain(|e| end(e.key.key(), e.flow));
         }
         out.finish();
     }
@@ -576,7 +604,7 @@ impl FlowTable {
     }
 
     /// Ends `flow` with [`EndReason::ForcedEnd`], with a record if its piece has packets.
-    fn force_end(&self, key: &FlowKey, flow: &Flow, out: &mut Batcher<'_>) {
+    fn force_end(&self, key: &FlowKey, flow: &mut Flow, out: &mut Batcher<'_>) {
         if !flow.is_empty() {
             out.push(self.end(key, flow, EndReason::ForcedEnd));
         }
@@ -625,7 +653,7 @@ impl FlowTable {
                 return true;
             }
             if reason == EndReason::ActiveTimeout {
-                emit(self.end(key, flow, reason));
+                emit(self.cut_piece(key, flow));
                 flow.cut();
             } else {
                 if !flow.is_empty() {
@@ -636,10 +664,17 @@ impl FlowTable {
         }
     }
 
-    /// The record of `flow`'s current piece, counted under `reason`.
-    fn end(&self, key: &FlowKey, flow: &Flow, reason: EndReason) -> FlowRecord {
+    /// The record of `flow`'s last piece, counted under `reason`: what the flow carries
+    /// besides its counters moves into it.
+    fn end(&self, key: &FlowKey, flow: &mut Flow, reason: EndReason) -> FlowRecord {
         self.ended_counts[reason as usize - 1].fetch_add(1, Relaxed);
-        flow.record(key, reason)
+        flow.take_record(key, reason)
+    }
+
+    /// The record of `flow`'s current piece at its active timeout; the flow goes on.
+    fn cut_piece(&self, key: &FlowKey, flow: &Flow) -> FlowRecord {
+        self.ended_counts[EndReason::ActiveTimeout as usize - 1].fetch_add(1, Relaxed);
+        flow.record(key, EndReason::ActiveTimeout)
     }
 
     /// Takes a slot for a new flow if the table has room.

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::elements::{DataType, Ie, DEFAULT_ENTERPRISE_NUMBER, VARLEN};
+use super::elements::{DataType, Ie, DEFAULT_ENTERPRISE_NUMBER, FLOWMON_PEN, VARLEN};
 use super::encode::HEADER_LEN;
 use super::framing::{peek_header, Header, Reader};
 use super::template::{SET_ID_OPTIONS_TEMPLATE, SET_ID_TEMPLATE};
@@ -121,14 +121,23 @@ pub struct DataRecord {
 
 impl DataRecord {
     /// The value of the element with this name (e.g. `"k8sPodName"`,
-    /// `"reverseOctetDeltaCount"`), first occurrence.
+    /// `"reverseOctetDeltaCount"`), first occurrence; an element sent under its Flowmon id
+    /// (PEN 39499) is found by podflow's name too.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        let e = Ie::by_name(name)?.element();
+        let ie = Ie::by_name(name)?;
+        let e = ie.element();
         let spec = FieldSpec {
             pen: e.registry.pen(self.enterprise_number),
             id: e.id,
         };
-        self.fields.iter().find(|(s, _)| *s == spec).map(|(_, v)| v)
+        let flowmon = ie.flowmon().map(|f| FieldSpec {
+            pen: FLOWMON_PEN,
+            id: f.id,
+        });
+        self.fields
+            .iter()
+            .find(|(s, _)| *s == spec || Some(*s) == flowmon)
+            .map(|(_, v)| v)
     }
 
     /// An unsigned or dateTimeMilliseconds value by name.

@@ -17,8 +17,26 @@ pub enum Registry {
     Iana,
     /// RFC 5103 reverse elements (PEN 29305).
     Reverse,
-    /// podflow's Kubernetes elements, under `ipfix.enterprise_number`.
+    /// podflow's elements (Kubernetes identity, network performance, application
+    /// identity), under `ipfix.enterprise_number`.
     Kubernetes,
+    /// Flowmon's elements (PEN 39499), for the collectors that know them.
+    Flowmon,
+}
+
+/// Private Enterprise Number of Flowmon's elements (CESNET libfds `flowmon.xml`).
+pub const FLOWMON_PEN: u32 = 39499;
+
+/// Which ids carry the elements that Flowmon probes also export.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ElementIds {
+    /// podflow's own, under `ipfix.enterprise_number`.
+    #[default]
+    Podflow,
+    /// Flowmon's (PEN 39499) where one exists: Flowmon collectors and ipfixcol2 decode
+    /// them with the definitions they already have.
+    Flowmon,
 }
 
 impl Registry {
@@ -28,6 +46,7 @@ impl Registry {
             Registry::Iana => 0,
             Registry::Reverse => REVERSE_PEN,
             Registry::Kubernetes => enterprise_number,
+            Registry::Flowmon => FLOWMON_PEN,
         }
     }
 }
@@ -43,6 +62,7 @@ pub enum DataType {
     Ipv6Address,
     DateTimeMilliseconds,
     String,
+    OctetArray,
 }
 
 impl DataType {
@@ -54,7 +74,7 @@ impl DataType {
             DataType::Unsigned32 | DataType::Ipv4Address => 4,
             DataType::Unsigned64 | DataType::DateTimeMilliseconds => 8,
             DataType::Ipv6Address => 16,
-            DataType::String => VARLEN,
+            DataType::String | DataType::OctetArray => VARLEN,
         }
     }
 
@@ -69,6 +89,7 @@ impl DataType {
             DataType::Ipv6Address => "ipv6Address",
             DataType::DateTimeMilliseconds => "dateTimeMilliseconds",
             DataType::String => "string",
+            DataType::OctetArray => "octetArray",
         }
     }
 }
@@ -116,6 +137,33 @@ pub enum Ie {
     K8sPeerWorkloadKind,
     K8sPeerNodeName,
     K8sPeerPodLabels,
+    NpmRoundTripTime,
+    NpmClientNetworkDelay,
+    NpmServerNetworkDelay,
+    NpmServerResponseTime,
+    NpmRetransmittedPackets,
+    NpmClientRetransmittedPackets,
+    NpmServerRetransmittedPackets,
+    NpmClientRetransmittedOctets,
+    NpmServerRetransmittedOctets,
+    NpmOutOfOrderPackets,
+    NpmZeroWindowEvents,
+    DnsQueryName,
+    DnsQueryType,
+    DnsResponseCode,
+    DnsAnswerCount,
+    DnsFlags,
+    DnsTransactionId,
+    HttpHost,
+    HttpMethod,
+    HttpPath,
+    HttpStatusCode,
+    TlsServerName,
+    TlsVersion,
+    TlsClientVersion,
+    TlsAlpn,
+    TlsJa4,
+    TlsJa3,
     ObservationDomainId,
     ExportedMessageTotalCount,
     ExportedFlowRecordTotalCount,
@@ -150,7 +198,7 @@ const fn def(registry: Registry, id: u16, name: &'static str, data_type: DataTyp
 
 impl Ie {
     /// Every element, IANA first, then reverse, then Kubernetes.
-    pub const ALL: [Ie; 52] = [
+    pub const ALL: [Ie; 79] = [
         Ie::OctetDeltaCount,
         Ie::PacketDeltaCount,
         Ie::ProtocolIdentifier,
@@ -203,6 +251,33 @@ impl Ie {
         Ie::K8sPeerWorkloadKind,
         Ie::K8sPeerNodeName,
         Ie::K8sPeerPodLabels,
+        Ie::NpmRoundTripTime,
+        Ie::NpmClientNetworkDelay,
+        Ie::NpmServerNetworkDelay,
+        Ie::NpmServerResponseTime,
+        Ie::NpmRetransmittedPackets,
+        Ie::NpmClientRetransmittedPackets,
+        Ie::NpmServerRetransmittedPackets,
+        Ie::NpmClientRetransmittedOctets,
+        Ie::NpmServerRetransmittedOctets,
+        Ie::NpmOutOfOrderPackets,
+        Ie::NpmZeroWindowEvents,
+        Ie::DnsQueryName,
+        Ie::DnsQueryType,
+        Ie::DnsResponseCode,
+        Ie::DnsAnswerCount,
+        Ie::DnsFlags,
+        Ie::DnsTransactionId,
+        Ie::HttpHost,
+        Ie::HttpMethod,
+        Ie::HttpPath,
+        Ie::HttpStatusCode,
+        Ie::TlsServerName,
+        Ie::TlsVersion,
+        Ie::TlsClientVersion,
+        Ie::TlsAlpn,
+        Ie::TlsJa4,
+        Ie::TlsJa3,
     ];
 
     /// Registry, id, name and type of this element.
@@ -270,6 +345,79 @@ impl Ie {
             Ie::K8sPeerWorkloadKind => def(Kubernetes, 23, "k8sPeerWorkloadKind", String),
             Ie::K8sPeerNodeName => def(Kubernetes, 24, "k8sPeerNodeName", String),
             Ie::K8sPeerPodLabels => def(Kubernetes, 25, "k8sPeerPodLabels", String),
+            Ie::NpmRoundTripTime => def(Kubernetes, 40, "npmRoundTripTime", Unsigned32),
+            Ie::NpmClientNetworkDelay => def(Kubernetes, 41, "npmClientNetworkDelay", Unsigned32),
+            Ie::NpmServerNetworkDelay => def(Kubernetes, 42, "npmServerNetworkDelay", Unsigned32),
+            Ie::NpmServerResponseTime => def(Kubernetes, 43, "npmServerResponseTime", Unsigned32),
+            Ie::NpmRetransmittedPackets => {
+                def(Kubernetes, 44, "npmRetransmittedPackets", Unsigned32)
+            }
+            Ie::NpmClientRetransmittedPackets => {
+                def(Kubernetes, 45, "npmClientRetransmittedPackets", Unsigned32)
+            }
+            Ie::NpmServerRetransmittedPackets => {
+                def(Kubernetes, 46, "npmServerRetransmittedPackets", Unsigned32)
+            }
+            Ie::NpmClientRetransmittedOctets => {
+                def(Kubernetes, 47, "npmClientRetransmittedOctets", Unsigned64)
+            }
+            Ie::NpmServerRetransmittedOctets => {
+                def(Kubernetes, 48, "npmServerRetransmittedOctets", Unsigned64)
+            }
+            Ie::NpmOutOfOrderPackets => def(Kubernetes, 49, "npmOutOfOrderPackets", Unsigned32),
+            Ie::NpmZeroWindowEvents => def(Kubernetes, 50, "npmZeroWindowEvents", Unsigned32),
+            Ie::DnsQueryName => def(Kubernetes, 60, "dnsQueryName", String),
+            Ie::DnsQueryType => def(Kubernetes, 61, "dnsQueryType", Unsigned16),
+            Ie::DnsResponseCode => def(Kubernetes, 62, "dnsResponseCode", Unsigned8),
+            Ie::DnsAnswerCount => def(Kubernetes, 63, "dnsAnswerCount", Unsigned16),
+            Ie::DnsFlags => def(Kubernetes, 64, "dnsFlags", Unsigned16),
+            Ie::DnsTransactionId => def(Kubernetes, 65, "dnsTransactionId", Unsigned16),
+            Ie::HttpHost => def(Kubernetes, 80, "httpHost", String),
+            Ie::HttpMethod => def(Kubernetes, 81, "httpMethod", String),
+            Ie::HttpPath => def(Kubernetes, 82, "httpPath", String),
+            Ie::HttpStatusCode => def(Kubernetes, 83, "httpStatusCode", Unsigned16),
+            Ie::TlsServerName => def(Kubernetes, 100, "tlsServerName", String),
+            Ie::TlsVersion => def(Kubernetes, 101, "tlsVersion", Unsigned16),
+            Ie::TlsClientVersion => def(Kubernetes, 102, "tlsClientVersion", Unsigned16),
+            Ie::TlsAlpn => def(Kubernetes, 103, "tlsAlpn", String),
+            Ie::TlsJa4 => def(Kubernetes, 104, "tlsJa4", String),
+            Ie::TlsJa3 => def(Kubernetes, 105, "tlsJa3", String),
+        }
+    }
+
+    /// The Flowmon element (CESNET libfds `flowmon.xml`, PEN 39499) that carries the same
+    /// value, with its data type there, for the elements that have one.
+    pub const fn flowmon(self) -> Option<Element> {
+        use DataType::*;
+        use Registry::Flowmon;
+        Some(match self {
+            Ie::NpmRoundTripTime => def(Flowmon, 69, "npnRoundTripTime", Unsigned32),
+            Ie::NpmServerResponseTime => def(Flowmon, 70, "npmServerResponseTime", Unsigned32),
+            Ie::NpmRetransmittedPackets => def(Flowmon, 71, "npmTcpRetransmission", Unsigned32),
+            Ie::NpmOutOfOrderPackets => def(Flowmon, 72, "npmTcpOutOfOrder", Unsigned32),
+            Ie::DnsQueryName => def(Flowmon, 121, "dnsQname", String),
+            Ie::DnsQueryType => def(Flowmon, 122, "dnsQtype", Unsigned16),
+            Ie::DnsAnswerCount => def(Flowmon, 113, "dnsAnswrecCount", Unsigned16),
+            Ie::DnsFlags => def(Flowmon, 111, "dnsFlagsCodes", Unsigned16),
+            Ie::DnsTransactionId => def(Flowmon, 110, "dnsId", Unsigned16),
+            Ie::HttpHost => def(Flowmon, 1, "httpHost", String),
+            Ie::HttpPath => def(Flowmon, 2, "httpUrl", String),
+            Ie::HttpStatusCode => def(Flowmon, 12, "httpStatusCode", Unsigned32),
+            Ie::TlsServerName => def(Flowmon, 338, "tlsSni", String),
+            Ie::TlsVersion => def(Flowmon, 333, "tlsServerVersion", Unsigned16),
+            Ie::TlsClientVersion => def(Flowmon, 340, "tlsClientVersion", Unsigned16),
+            Ie::TlsAlpn => def(Flowmon, 337, "tlsAlpn", String),
+            Ie::TlsJa3 => def(Flowmon, 357, "tlsJa3Fingerprint", OctetArray),
+            _ => return None,
+        })
+    }
+
+    /// How this element goes on the wire with `ids`: the Flowmon element where asked for
+    /// and one exists, else podflow's.
+    pub const fn wire(self, ids: ElementIds) -> Element {
+        match (ids, self.flowmon()) {
+            (ElementIds::Flowmon, Some(e)) => e,
+            _ => self.element(),
         }
     }
 
@@ -278,11 +426,13 @@ impl Ie {
         Ie::ALL.into_iter().find(|ie| ie.element().name == name)
     }
 
-    /// The element with this enterprise number and id, given the Kubernetes elements' PEN.
+    /// The element with this enterprise number and id, given the Kubernetes elements' PEN;
+    /// Flowmon's ids (PEN 39499) name the podflow elements they stand for.
     pub fn by_id(pen: u32, id: u16, enterprise_number: u32) -> Option<Ie> {
         Ie::ALL.into_iter().find(|ie| {
             let e = ie.element();
-            e.id == id && e.registry.pen(enterprise_number) == pen
+            (e.id == id && e.registry.pen(enterprise_number) == pen)
+                || (pen == FLOWMON_PEN && ie.flowmon().is_some_and(|f| f.id == id))
         })
     }
 }

@@ -29,14 +29,17 @@ pub use decode::{
     DataRecord, DecodeError, FieldSpec, Message, Session, Template, TemplateField, Value,
 };
 pub use elements::{
-    DataType, Element, Ie, Registry, DEFAULT_ENTERPRISE_NUMBER, REVERSE_PEN, VARLEN,
+    DataType, Element, ElementIds, Ie, Registry, DEFAULT_ENTERPRISE_NUMBER, FLOWMON_PEN,
+    REVERSE_PEN, VARLEN,
 };
 pub use encode::{
-    Counts, Encoded, Encoder, EncoderOptions, ExportRecord, HEADER_LEN, MAX_MESSAGE_LEN,
+    group_field_json, groups_of, Counts, Encoded, Encoder, EncoderOptions, ExportRecord,
+    HEADER_LEN, MAX_MESSAGE_LEN,
 };
 pub use framing::{peek_header, split_messages, Header, Messages};
 pub use template::{
-    TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6, TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO,
+    data_template_id, group, group_masks, GROUP_FIELDS, TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6,
+    TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO,
 };
 pub use typeinfo::{Semantics, TypeInfo};
 

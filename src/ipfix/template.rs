@@ -1,7 +1,7 @@
 //! Template ids, the field lists of the data and options templates, and their encoding
 //! as Template and Options Template Records (RFC 7011 §3.4.1, §3.4.2, §3.2).
 
-use super::elements::Ie;
+use super::elements::{ElementIds, Ie};
 
 /// Set id of a Template Set.
 pub const SET_ID_TEMPLATE: u16 = 2;
@@ -66,6 +66,121 @@ const PEER: [Ie; 6] = [
     Ie::K8sPeerPodLabels,
 ];
 
+/// The groups of fields a flow record carries besides the base ones, as bits of a mask:
+/// each combination a record can have is a template of its own, so that every record of
+/// a template fills every field.
+pub mod group {
+    /// The handshake's round trip and its split (TCP flows seen from their SYN).
+    pub const HANDSHAKE: u8 = 1;
+    /// Response time, retransmissions, out-of-order and zero-window segments (TCP).
+    pub const TCP: u8 = 2;
+    /// The DNS question and answer, and the response time.
+    pub const DNS: u8 = 4;
+    /// The HTTP/1.x request and status.
+    pub const HTTP: u8 = 8;
+    /// The TLS ClientHello and the negotiated version.
+    pub const TLS: u8 = 16;
+    /// Masks are below this.
+    pub const COMBINATIONS: usize = 32;
+}
+
+/// The fields of each group, in the order of its bit.
+pub const GROUP_FIELDS: [(u8, &[Ie]); 5] = [
+    (
+        group::HANDSHAKE,
+        &[
+            Ie::NpmRoundTripTime,
+            Ie::NpmClientNetworkDelay,
+            Ie::NpmServerNetworkDelay,
+        ],
+    ),
+    (
+        group::TCP,
+        &[
+            Ie::NpmServerResponseTime,
+            Ie::NpmRetransmittedPackets,
+            Ie::NpmClientRetransmittedPackets,
+            Ie::NpmServerRetransmittedPackets,
+            Ie::NpmClientRetransmittedOctets,
+            Ie::NpmServerRetransmittedOctets,
+            Ie::NpmOutOfOrderPackets,
+            Ie::NpmZeroWindowEvents,
+        ],
+    ),
+    (
+        group::DNS,
+        &[
+            Ie::NpmServerResponseTime,
+            Ie::DnsQueryName,
+            Ie::DnsQueryType,
+            Ie::DnsResponseCode,
+            Ie::DnsAnswerCount,
+            Ie::DnsFlags,
+            Ie::DnsTransactionId,
+        ],
+    ),
+    (
+        group::HTTP,
+        &[
+            Ie::HttpHost,
+            Ie::HttpMethod,
+            Ie::HttpPath,
+            Ie::HttpStatusCode,
+        ],
+    ),
+    (
+        group::TLS,
+        &[
+            Ie::TlsServerName,
+            Ie::TlsVersion,
+            Ie::TlsClientVersion,
+            Ie::TlsAlpn,
+            Ie::TlsJa4,
+            Ie::TlsJa3,
+        ],
+    ),
+];
+
+/// The group masks records can have when network performance (`npm`) and application
+/// identity (`l7`) are on or off, 0 (the base template) first.
+pub fn group_masks(npm: bool, l7: bool) -> Vec<u8> {
+    use group::*;
+    (0..COMBINATIONS as u8)
+        .filter(|&m| {
+            let tcp_only = m & (HANDSHAKE | TCP | HTTP | TLS) != 0;
+            let impossible = (m & DNS != 0 && tcp_only)
+                || (m & HANDSHAKE != 0 && m & TCP == 0)
+                || (m & HTTP != 0 && m & TLS != 0);
+            !impossible
+                && (npm || m & (HANDSHAKE | TCP) == 0)
+                && (l7 || m & (DNS | HTTP | TLS) == 0)
+        })
+        .collect()
+}
+
+/// The template id of flow records of family `ipv6` with the groups of `mask`: 256 and
+/// 257 for the base templates, from 264 on for the others (258 to 263 are the options
+/// templates' and spare).
+pub fn data_template_id(ipv6: bool, mask: u8) -> u16 {
+    match (mask, ipv6) {
+        (0, false) => TEMPLATE_ID_IPV4,
+        (0, true) => TEMPLATE_ID_IPV6,
+        (m, v6) => 264 + u16::from(v6) * group::COMBINATIONS as u16 + u16::from(m),
+    }
+}
+
+/// The fields of a flow data template with the groups of `mask`, in wire order: the
+/// base fields, then each group's.
+pub fn data_fields_with(ipv6: bool, biflow: bool, with_peer: bool, mask: u8) -> Vec<Ie> {
+    let mut fields = data_fields(ipv6, biflow, with_peer);
+    for (bit, group) in GROUP_FIELDS {
+        if mask & bit != 0 {
+            fields.extend_from_slice(group);
+        }
+    }
+    fields
+}
+
 /// The fields of a flow data template, in wire order.
 pub fn data_fields(ipv6: bool, biflow: bool, with_peer: bool) -> Vec<Ie> {
     let (src, dst, icmp) = if ipv6 {
@@ -114,8 +229,8 @@ pub fn data_fields(ipv6: bool, biflow: bool, with_peer: bool) -> Vec<Ie> {
 
 /// Appends one field specifier: the id with the enterprise bit and the 4-byte PEN when the
 /// element is not IANA's (RFC 7011 §3.2).
-fn put_field_specifier(buf: &mut Vec<u8>, ie: Ie, enterprise_number: u32) {
-    let e = ie.element();
+fn put_field_specifier(buf: &mut Vec<u8>, ie: Ie, enterprise_number: u32, ids: ElementIds) {
+    let e = ie.wire(ids);
     let pen = e.registry.pen(enterprise_number);
     if pen == 0 {
         buf.extend_from_slice(&e.id.to_be_bytes());
@@ -129,11 +244,17 @@ fn put_field_specifier(buf: &mut Vec<u8>, ie: Ie, enterprise_number: u32) {
 }
 
 /// Appends a Template Record (RFC 7011 §3.4.1).
-pub fn put_template_record(buf: &mut Vec<u8>, template_id: u16, fields: &[Ie], pen: u32) {
+pub fn put_template_record(
+    buf: &mut Vec<u8>,
+    template_id: u16,
+    fields: &[Ie],
+    pen: u32,
+    ids: ElementIds,
+) {
     buf.extend_from_slice(&template_id.to_be_bytes());
     buf.extend_from_slice(&(fields.len() as u16).to_be_bytes());
     for &ie in fields {
-        put_field_specifier(buf, ie, pen);
+        put_field_specifier(buf, ie, pen, ids);
     }
 }
 
@@ -149,7 +270,7 @@ pub fn put_options_template_record(
     buf.extend_from_slice(&((scope.len() + fields.len()) as u16).to_be_bytes());
     buf.extend_from_slice(&(scope.len() as u16).to_be_bytes());
     for &ie in scope.iter().chain(fields) {
-        put_field_specifier(buf, ie, pen);
+        put_field_specifier(buf, ie, pen, ElementIds::Podflow);
     }
 }
 
@@ -194,7 +315,13 @@ mod tests {
     #[test]
     fn enterprise_field_specifier() {
         let mut buf = Vec::new();
-        put_template_record(&mut buf, 300, &[Ie::VlanId, Ie::K8sPodName], 32473);
+        put_template_record(
+            &mut buf,
+            300,
+            &[Ie::VlanId, Ie::K8sPodName],
+            32473,
+            ElementIds::Podflow,
+        );
         let want = [
             [0x01, 0x2c, 0x00, 0x02].as_slice(), // template 300, 2 fields
             &[0x00, 0x3a, 0x00, 0x02],           // vlanId, 2 bytes

@@ -37,6 +37,7 @@ fn flow(src: IpAddr, dst: IpAddr, proto: u8, src_port: u16, dst_port: u16) -> Fl
         },
         tos: 0x28,
         end_reason: EndReason::EndOfFlow,
+        ext: None,
     }
 }
 
@@ -81,6 +82,7 @@ fn opts(biflow: bool, with_peer: bool, max_message_bytes: usize) -> EncoderOptio
         biflow,
         with_peer,
         max_message_bytes,
+        ..EncoderOptions::default()
     }
 }
 

@@ -4,8 +4,8 @@
 //!
 //! One options template (id 259, RFC 5610 §3.9) whose scope is privateEnterpriseNumber
 //! and informationElementId, with informationElementDataType, informationElementSemantics
-//! and informationElementName; one options record per Kubernetes element. None of those
-//! elements has units, so informationElementUnits is not sent. The RFC 5103 reverse
+//! and informationElementName; one options record per podflow element (the delays' unit,
+//! microseconds, is in their names and the README). The RFC 5103 reverse
 //! elements are not described: they are IANA elements under the reverse PEN, which every
 //! collector that reads biflows knows.
 
@@ -19,8 +19,14 @@ use super::elements::{DataType, Ie, Registry};
 pub enum Semantics {
     /// No particular semantics (strings, addresses).
     Default = 0,
+    /// A measured value (a delay, a response time).
+    Quantity = 1,
+    /// A count over the record's piece of the flow (retransmitted segments).
+    DeltaCounter = 3,
     /// A value that names something (a code, a point number), not a quantity.
     Identifier = 4,
+    /// Bits that each mean something (DNS header flags).
+    Flags = 5,
 }
 
 impl DataType {
@@ -28,6 +34,7 @@ impl DataType {
     /// Types" registry).
     pub fn code(self) -> u8 {
         match self {
+            DataType::OctetArray => 0,
             DataType::Unsigned8 => 1,
             DataType::Unsigned16 => 2,
             DataType::Unsigned32 => 3,
@@ -42,6 +49,7 @@ impl DataType {
     /// The type of an informationElementDataType code, when it is one podflow decodes.
     pub fn from_code(code: u8) -> Option<DataType> {
         [
+            DataType::OctetArray,
             DataType::Unsigned8,
             DataType::Unsigned16,
             DataType::Unsigned32,
@@ -66,7 +74,26 @@ pub fn described() -> impl Iterator<Item = Ie> {
 /// The semantics of one of the described elements.
 pub fn semantics(ie: Ie) -> Semantics {
     match ie {
-        Ie::K8sObservationPoint => Semantics::Identifier,
+        Ie::K8sObservationPoint
+        | Ie::DnsQueryType
+        | Ie::DnsResponseCode
+        | Ie::DnsTransactionId
+        | Ie::HttpStatusCode
+        | Ie::TlsVersion
+        | Ie::TlsClientVersion => Semantics::Identifier,
+        Ie::NpmRoundTripTime
+        | Ie::NpmClientNetworkDelay
+        | Ie::NpmServerNetworkDelay
+        | Ie::NpmServerResponseTime
+        | Ie::DnsAnswerCount => Semantics::Quantity,
+        Ie::NpmRetransmittedPackets
+        | Ie::NpmClientRetransmittedPackets
+        | Ie::NpmServerRetransmittedPackets
+        | Ie::NpmClientRetransmittedOctets
+        | Ie::NpmServerRetransmittedOctets
+        | Ie::NpmOutOfOrderPackets
+        | Ie::NpmZeroWindowEvents => Semantics::DeltaCounter,
+        Ie::DnsFlags => Semantics::Flags,
         _ => Semantics::Default,
     }
 }
@@ -133,7 +160,13 @@ mod tests {
     #[test]
     fn every_kubernetes_element_is_described_and_nothing_else() {
         let ids: Vec<u16> = described().map(|ie| ie.element().id).collect();
-        let want: Vec<u16> = (1..=12).chain(20..=25).collect();
+        let want: Vec<u16> = (1..=12)
+            .chain(20..=25)
+            .chain(40..=50)
+            .chain(60..=65)
+            .chain(80..=83)
+            .chain(100..=105)
+            .collect();
         assert_eq!(ids, want);
     }
 
@@ -148,6 +181,7 @@ mod tests {
             let t = ie.element().data_type;
             assert_eq!(DataType::from_code(t.code()), Some(t));
         }
-        assert_eq!(DataType::from_code(0), None, "octetArray is not decoded");
+        assert_eq!(DataType::from_code(0), Some(DataType::OctetArray));
+        assert_eq!(DataType::from_code(6), None, "float64 is not decoded");
     }
 }

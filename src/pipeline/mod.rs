@@ -109,6 +109,9 @@ impl<'a> Pipeline<'a> {
             biflow: config.flow.biflow,
             with_peer: attribution.with_peer(),
             max_message_bytes: config.export.message_bytes(),
+            npm: config.flow.npm,
+            l7: config.flow.l7,
+            element_ids: config.ipfix.element_ids,
         };
         let totals = StatsSources {
             table: sink.table.clone(),

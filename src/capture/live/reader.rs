@@ -185,7 +185,7 @@ impl Source {
                     match decode(self.link, frame) {
                         Ok(pkt) => {
                             local.metered += 1;
-                            meter.observe(pkt, now);
+                            meter.observe(pkt, now, frame);
                         }
                         Err(_) => local.ignored += 1,
                     }

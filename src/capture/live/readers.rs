@@ -101,14 +101,23 @@ impl Readers {
                 program: Arc::new(compile(&expr, u32::MAX)?),
             },
             Backend::Ring => {
-                let program = Arc::new(compile(&expr, cfg.snap_bytes)?);
+                // With application identity on, a TLS handshake record keeps up to
+                // `handshake_snap_bytes`: a whole ClientHello.
+                let handshake_snap = if sink.table.config().l7 {
+                    cfg.handshake_snap_bytes.max(cfg.snap_bytes)
+                } else {
+                    cfg.snap_bytes
+                };
+                let program = Arc::new(
+                    compile(&expr, cfg.snap_bytes)?.keep_handshakes(cfg.snap_bytes, handshake_snap),
+                );
                 let pool = RingPool::start(threads, sink.table.clone(), sink.stats.clone())
                     .map_err(ReadersError::Threads)?;
                 Readers::Ring {
                     pool: Arc::new(pool),
                     options: RingOptions {
                         ring_bytes: usize::try_from(cfg.ring_bytes).unwrap_or(usize::MAX),
-                        snap_bytes: cfg.snap_bytes,
+                        snap_bytes: handshake_snap,
                         program,
                         fanout: None,
                     },

@@ -384,7 +384,7 @@ fn drain(slot: &mut Slot, meter: &mut Meter, local: &mut LocalStats) {
                         pkt.key.vlan = frame.vlan.unwrap_or(0);
                     }
                     local.metered += 1;
-                    meter.push(pkt, frame.ts);
+                    meter.push(pkt, frame.ts, frame.data);
                 }
                 Err(_) => local.ignored += 1,
             }

@@ -16,7 +16,7 @@ use crate::export::encoding::Encoding;
 use crate::export::events::ExportError;
 use crate::export::stats::ExportStats;
 use crate::flow::FlowRecord;
-use crate::ipfix::ExportRecord;
+use crate::ipfix::{group_field_json, groups_of, ExportRecord, GROUP_FIELDS};
 
 /// Name of this collector in logs.
 const NAME: &str = "stdout";
@@ -231,6 +231,15 @@ pub fn to_value(rec: &ExportRecord<'_>, biflow: bool) -> Value {
         put("k8sPeerWorkloadKind", json!(peer.workload_kind));
         put("k8sPeerNodeName", json!(peer.node_name));
         put("k8sPeerPodLabels", nested(&peer.labels_json));
+    }
+    // Network performance and application fields: the groups this flow has, as in IPFIX.
+    let groups = groups_of(f);
+    for (bit, fields) in GROUP_FIELDS {
+        if groups & bit != 0 {
+            for &ie in fields {
+                put(ie.element().name, group_field_json(ie, rec));
+            }
+        }
     }
     Value::Object(m)
 }

@@ -68,7 +68,7 @@ impl<C: Connect> Stream<C> {
                 return;
             }
             let take = self.pending.len().min(CHUNK);
-            let chunk: Vec<FlowRecord> = self.pending.iter().take(take).copied().collect();
+            let chunk: Vec<FlowRecord> = self.pending.iter().take(take).cloned().collect();
             for msg in enc.data(&chunk) {
                 if !self.write(&msg.bytes, enc) {
                     // The records of the failed message stay pending for the next connection.

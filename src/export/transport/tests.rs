@@ -100,6 +100,7 @@ fn flows(n: u16) -> Vec<FlowRecord> {
             reverse: Counters::default(),
             tos: 0,
             end_reason: EndReason::IdleTimeout,
+            ext: None,
         })
         .collect()
 }
@@ -124,9 +125,9 @@ fn records_wait_for_the_collector_and_overflow_is_counted() {
 
     collector.up.store(true, Relaxed);
     stream.drain(&mut enc, None);
-    // Templates, 18 type records and an options record, the three records left, the final
+    // Templates, 45 type records and an options record, the three records left, the final
     // options record, the withdrawal of every template; then the session is closed.
-    assert_eq!(collector.decoded(), (3, 20, vec![19]));
+    assert_eq!(collector.decoded(), (3, 47, vec![46]));
     assert_eq!(enc.stats().records.load(Relaxed), 3);
     assert_eq!(enc.stats().messages.load(Relaxed), 6);
     assert!(!enc.stats().ready.load(Relaxed));
@@ -143,8 +144,8 @@ fn records_wait_for_the_collector_and_overflow_is_counted() {
     );
     assert_eq!(
         u32::from_be_bytes(last[8..12].try_into().unwrap()),
-        23,
-        "19 control records, 3 flows and the final options record came before"
+        50,
+        "46 control records, 3 flows and the final options record came before"
     );
 }
 
@@ -165,10 +166,10 @@ fn a_failed_write_keeps_the_records_for_the_next_connection() {
 
     collector.failing.store(false, Relaxed);
     stream.drain(&mut enc, None);
-    // A new connection: templates again, sequence numbers from 0 again (the 18 type
-    // records and the options record that follow the templates are numbers 0 to 18).
+    // A new connection: templates again, sequence numbers from 0 again (the 45 type
+    // records and the options record that follow the templates are numbers 0 to 45).
     let (data, _, sequences) = collector.decoded();
-    assert_eq!((data, sequences), (4, vec![19]));
+    assert_eq!((data, sequences), (4, vec![46]));
     assert_eq!(collector.connects.load(Relaxed), 2);
     assert_eq!(enc.stats().records.load(Relaxed), 4);
 }

@@ -5,7 +5,10 @@
 //! so a flow ends the same way whether a sweep or the next packet notices it.
 
 use super::FlowTableConfig;
+use crate::flow::app::{App, Wants};
+use crate::flow::ext::FlowExt;
 use crate::flow::key::{tcp_flags, FlowKey, Nanos, Packet, PROTO_TCP};
+use crate::flow::perf::TcpPerf;
 use crate::flow::record::{Counters, EndReason, FlowRecord};
 
 /// The initiator sent a FIN.
@@ -20,7 +23,7 @@ const RST: u8 = 4;
 /// The counters hold the current piece only: they are reset each time an active-timeout
 /// piece is exported. An empty piece (no packet since the last cut) keeps the flow alive
 /// for the initiator side and the TCP state, and ends without a record.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Flow {
     /// First packet of the current piece (meaningless while the piece is empty).
     first: Nanos,
@@ -39,6 +42,8 @@ pub(super) struct Flow {
     tcp_end: u8,
     /// An active-timeout piece of it has been exported: it is a conversation, not noise.
     was_cut: bool,
+    /// TCP performance and application identity, for the flows that have them.
+    pub(super) ext: Option<Box<FlowExt>>,
 }
 
 impl Flow {
@@ -46,6 +51,7 @@ impl Flow {
     #[inline]
     pub(super) fn new(pkt: &Packet, swapped: bool, now: Nanos) -> Flow {
         let mut flow = Flow {
+            ext: None,
             first: now,
             last: now,
             packets: [0; 2],
@@ -56,14 +62,19 @@ impl Flow {
             tcp_end: 0,
             was_cut: false,
         };
-        flow.add(pkt, swapped, now);
+        flow.add(pkt, swapped, now, false);
         flow
     }
 
-    /// Counts `pkt` (seen at `now`, with the canonical key's endpoints `swapped` or not).
+    /// Counts `pkt` (seen at `now`, with the canonical key's endpoints `swapped` or not);
+    /// with `npm`, follows a TCP flow's performance from its second packet on (a lone SYN
+    /// costs nothing more).
     #[inline]
-    pub(super) fn add(&mut self, pkt: &Packet, swapped: bool, now: Nanos) {
+    pub(super) fn add(&mut self, pkt: &Packet, swapped: bool, now: Nanos, npm: bool) {
         let forward = swapped == self.initiator_swapped;
+        if npm && pkt.key.proto == PROTO_TCP {
+            self.add_tcp_perf(pkt, forward, now);
+        }
         if self.is_empty() || now < self.first {
             self.first = now;
         }
@@ -79,6 +90,41 @@ impl Flow {
             if pkt.tcp_flags & tcp_flags::FIN != 0 {
                 self.tcp_end |= if forward { FIN_FWD } else { FIN_REV };
             }
+        }
+    }
+
+    #[inline]
+    fn add_tcp_perf(&mut self, pkt: &Packet, forward: bool, now: Nanos) {
+        let ext = self.ext.get_or_insert_with(Box::default);
+        let first = (self.first, self.flags[0], self.packets);
+        let perf = ext.tcp.get_or_insert_with(|| {
+            // Made at the second packet: the first was a bare SYN, or the flow is seen
+            // from its middle.
+            let syn =
+                first.2 == [1, 0] && first.1 & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+            TcpPerf::new(syn, first.0)
+        });
+        perf.add(pkt, forward, now);
+    }
+
+    /// Reads a payload of this flow (`pkt` already counted) into its application state.
+    pub(super) fn add_payload(
+        &mut self,
+        pkt: &Packet,
+        swapped: bool,
+        payload: &[u8],
+        now: Nanos,
+    ) -> Wants {
+        let forward = swapped == self.initiator_swapped;
+        match self.ext.as_mut().and_then(|e| e.app.as_mut()) {
+            Some(app) => app.add(pkt, forward, payload, now),
+            None => match App::start(pkt, forward, payload, now) {
+                Some((app, wants)) => {
+                    self.ext.get_or_insert_with(Box::default).app = Some(Box::new(app));
+                    wants
+                }
+                None => Wants::Nothing,
+            },
         }
     }
 
@@ -122,8 +168,22 @@ impl Flow {
         due
     }
 
-    /// The record of the current piece, keyed from the initiator's side.
+    /// The record of the current piece, keyed from the initiator's side, with a copy of
+    /// what the flow carries besides its counters.
     pub(super) fn record(&self, canonical: &FlowKey, reason: EndReason) -> FlowRecord {
+        let mut record = self.record_counters(canonical, reason);
+        record.ext = self.ext.clone();
+        record
+    }
+
+    /// The record of the flow's last piece: what it carries moves into the record.
+    pub(super) fn take_record(&mut self, canonical: &FlowKey, reason: EndReason) -> FlowRecord {
+        let mut record = self.record_counters(canonical, reason);
+        record.ext = self.ext.take();
+        record
+    }
+
+    fn record_counters(&self, canonical: &FlowKey, reason: EndReason) -> FlowRecord {
         let key = if self.initiator_swapped {
             canonical.reversed()
         } else {
@@ -137,6 +197,7 @@ impl Flow {
             reverse: self.counters(1),
             tos: self.tos,
             end_reason: reason,
+            ext: None,
         }
     }
 
@@ -162,6 +223,9 @@ impl Flow {
         self.packets = [0; 2];
         self.octets = [0; 2];
         self.flags = [0; 2];
+        if let Some(tcp) = self.ext.as_mut().and_then(|e| e.tcp.as_mut()) {
+            tcp.cut();
+        }
     }
 
     fn counters(&self, side: usize) -> Counters {

@@ -149,6 +149,8 @@ mod tests {
             max_flows: 100,
             max_backlog: usize::MAX,
             biflow: true,
+            npm: false,
+            l7: false,
         });
         t.groups().set_share(40);
         t.groups().assign(1, Some(0));

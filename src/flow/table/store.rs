@@ -115,7 +115,6 @@ impl FamilyKey for Key6 {
 }
 
 /// A live flow, or a free entry (its last-packet time is [`FREE`]).
-#[derive(Clone, Copy)]
 pub(super) struct Entry<K> {
     pub flow: Flow,
     pub key: K,
@@ -296,7 +295,9 @@ impl<K: FamilyKey> Store<K> {
             }
         }
         self.slots[i] = Slot::default();
-        self.entry_mut(at).flow.last = FREE;
+        let entry = self.entry_mut(at);
+        entry.flow.last = FREE;
+        entry.flow.ext = None;
         self.free.push(at);
         self.live -= 1;
     }
@@ -315,9 +316,9 @@ impl<K: FamilyKey> Store<K> {
 
     /// Calls `visit` on every live entry, then forgets them all and gives the memory
     /// back: the end of everything, at once.
-    pub fn drain(&mut self, mut visit: impl FnMut(&Entry<K>)) {
+    pub fn drain(&mut self, mut visit: impl FnMut(Entry<K>)) {
         for chunk in std::mem::take(&mut self.chunks) {
-            for entry in chunk.iter().filter(|e| e.live()) {
+            for entry in chunk.into_iter().filter(|e| e.live()) {
                 visit(entry);
             }
         }
@@ -403,8 +404,8 @@ mod tests {
 
     #[test]
     fn entries_are_small() {
-        assert_eq!(std::mem::size_of::<Entry<Key4>>(), 80);
-        assert_eq!(std::mem::size_of::<Entry<Key6>>(), 104);
+        assert_eq!(std::mem::size_of::<Entry<Key4>>(), 88);
+        assert_eq!(std::mem::size_of::<Entry<Key6>>(), 112);
         assert_eq!(std::mem::size_of::<Slot>(), 8);
     }
 

@@ -19,6 +19,8 @@ fn cfg(biflow: bool) -> FlowTableConfig {
         max_flows: 1000,
         max_backlog: usize::MAX,
         biflow,
+        npm: false,
+        l7: false,
     }
 }
 

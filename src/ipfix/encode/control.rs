@@ -7,8 +7,8 @@ use super::{Counts, Encoder};
 use crate::ipfix::elements::Ie;
 use crate::ipfix::template::{
     put_options_template_record, put_template_record, OPTIONS_FIELDS, OPTIONS_SCOPE,
-    SET_ID_OPTIONS_TEMPLATE, SET_ID_TEMPLATE, TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6,
-    TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO, TYPE_INFO_FIELDS, TYPE_INFO_SCOPE,
+    SET_ID_OPTIONS_TEMPLATE, SET_ID_TEMPLATE, TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO,
+    TYPE_INFO_FIELDS, TYPE_INFO_SCOPE,
 };
 use crate::ipfix::typeinfo::{described, semantics};
 
@@ -21,12 +21,10 @@ impl Encoder {
         let pen = self.opts.enterprise_number;
         let mut packer = self.packer(export_time_secs);
         let mut record = Vec::with_capacity(256);
-        for (id, fields) in [
-            (TEMPLATE_ID_IPV4, &self.fields_v4),
-            (TEMPLATE_ID_IPV6, &self.fields_v6),
-        ] {
+        let ids = self.opts.element_ids;
+        for t in &self.data_templates {
             record.clear();
-            put_template_record(&mut record, id, fields, pen);
+            put_template_record(&mut record, t.id, &t.fields, pen, ids);
             packer.push(SET_ID_TEMPLATE, &record, false, false);
         }
         for (id, scope, fields) in [
@@ -66,11 +64,11 @@ impl Encoder {
         let mut packer = self.packer(export_time_secs);
         let mut record = Vec::with_capacity(64);
         for ie in described() {
-            let e = ie.element();
+            let e = ie.wire(self.opts.element_ids);
             record.clear();
             for field in TYPE_INFO_SCOPE.into_iter().chain(TYPE_INFO_FIELDS) {
                 let value = match field {
-                    Ie::PrivateEnterpriseNumber => FieldValue::Number(pen.into()),
+                    Ie::PrivateEnterpriseNumber => FieldValue::Number(e.registry.pen(pen).into()),
                     Ie::InformationElementId => FieldValue::Number(e.id.into()),
                     Ie::InformationElementDataType => FieldValue::Number(e.data_type.code().into()),
                     Ie::InformationElementSemantics => {
@@ -93,8 +91,8 @@ impl Encoder {
     /// it too. It carries no data records: the sequence number stays.
     pub fn withdrawal(&mut self, export_time_secs: u32) -> Vec<u8> {
         let mut packer = self.packer(export_time_secs);
-        for id in [TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6] {
-            packer.push(SET_ID_TEMPLATE, &withdrawn(id), false, false);
+        for t in &self.data_templates {
+            packer.push(SET_ID_TEMPLATE, &withdrawn(t.id), false, false);
         }
         for id in [TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO] {
             packer.push_padded(SET_ID_OPTIONS_TEMPLATE, &withdrawn(id), 2);

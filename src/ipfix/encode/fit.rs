@@ -52,7 +52,7 @@ impl Encoder {
         for ie in CUT_ORDER.into_iter().filter(|ie| fields.contains(ie)) {
             let current = match flow_value(ie, rec) {
                 FieldValue::Str(s) => s,
-                FieldValue::Number(_) => continue,
+                _ => continue,
             };
             // What the field holds now: a string field says at most 65535 bytes.
             let written = cut_at(current, usize::from(u16::MAX));

@@ -14,8 +14,10 @@ use std::ops::Range;
 
 use self::fit::PodFields;
 use self::pack::Packer;
-use super::elements::{DataType, Ie, DEFAULT_ENTERPRISE_NUMBER};
-use super::template::{data_fields, POD_FIELDS, TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6};
+pub use self::values::group_field_json;
+use super::elements::{DataType, ElementIds, Ie, DEFAULT_ENTERPRISE_NUMBER};
+use super::template::{data_fields_with, data_template_id, group, group_masks, POD_FIELDS};
+use crate::flow::app::App;
 use crate::flow::{FlowRecord, Nanos};
 use crate::identity::{PeerIdentity, PodIdentity};
 
@@ -55,6 +57,12 @@ pub struct EncoderOptions {
     pub with_peer: bool,
     /// Upper bound of a message (capped at 65535, the most the header can say).
     pub max_message_bytes: usize,
+    /// Templates for the TCP network performance fields.
+    pub npm: bool,
+    /// Templates for the application fields (DNS, HTTP, TLS).
+    pub l7: bool,
+    /// podflow's element ids, or Flowmon's where one exists.
+    pub element_ids: ElementIds,
 }
 
 impl Default for EncoderOptions {
@@ -66,6 +74,9 @@ impl Default for EncoderOptions {
             with_peer: false,
             // Fits an Ethernet MTU with room for IP and UDP headers.
             max_message_bytes: 1400,
+            npm: false,
+            l7: false,
+            element_ids: ElementIds::Podflow,
         }
     }
 }
@@ -101,25 +112,73 @@ pub struct Encoded {
 #[derive(Clone, Debug)]
 pub struct Encoder {
     opts: EncoderOptions,
-    fields_v4: Vec<Ie>,
-    fields_v6: Vec<Ie>,
-    /// Each field with its data type, looked up once: what a record is written from.
-    layout_v4: Layout,
-    layout_v6: Layout,
+    /// Every data template: the base ones first (IPv4, IPv6), then one per family and
+    /// combination of groups records can carry.
+    pub(super) data_templates: Vec<DataTemplate>,
+    /// Where in `data_templates` the template of a family (0 IPv4, 1 IPv6) and mask is.
+    by_mask: [[u8; group::COMBINATIONS]; 2],
     pub(super) sequence: u32,
+}
+
+/// One data template: its id, its fields, and how records are written for it.
+#[derive(Clone, Debug)]
+pub(super) struct DataTemplate {
+    pub(super) id: u16,
+    pub(super) fields: Vec<Ie>,
+    layout: Layout,
+}
+
+/// The groups of fields `flow` carries (bits of [`group`]).
+pub fn groups_of(flow: &FlowRecord) -> u8 {
+    let Some(ext) = flow.ext.as_deref() else {
+        return 0;
+    };
+    let mut mask = 0;
+    if let Some(tcp) = ext.tcp_figures() {
+        mask |= group::TCP;
+        if tcp.handshake.is_some() {
+            mask |= group::HANDSHAKE;
+        }
+    }
+    mask |= match ext.app() {
+        Some(App::Dns(_)) => group::DNS,
+        Some(App::Http(_)) => group::HTTP,
+        Some(App::Tls(t)) if t.hello.is_some() => group::TLS,
+        _ => 0,
+    };
+    mask
 }
 
 impl Encoder {
     /// An encoder at the start of a transport session (sequence number 0).
     pub fn new(opts: EncoderOptions) -> Encoder {
+        let mut data_templates = Vec::new();
+        let mut by_mask = [[0u8; group::COMBINATIONS]; 2];
+        for mask in group_masks(opts.npm, opts.l7) {
+            for ipv6 in [false, true] {
+                let fields = data_fields_with(ipv6, opts.biflow, opts.with_peer, mask);
+                by_mask[usize::from(ipv6)][usize::from(mask)] = data_templates.len() as u8;
+                data_templates.push(DataTemplate {
+                    id: data_template_id(ipv6, mask),
+                    layout: layout(&fields, opts.element_ids),
+                    fields,
+                });
+            }
+        }
         Encoder {
-            fields_v4: data_fields(false, opts.biflow, opts.with_peer),
-            fields_v6: data_fields(true, opts.biflow, opts.with_peer),
-            layout_v4: layout(&data_fields(false, opts.biflow, opts.with_peer)),
-            layout_v6: layout(&data_fields(true, opts.biflow, opts.with_peer)),
+            data_templates,
+            by_mask,
             opts,
             sequence: 0,
         }
+    }
+
+    /// The template `rec` is written with: the one of its family and groups, or the
+    /// base template when the encoder has none for its groups.
+    fn template_of(&self, rec: &ExportRecord<'_>) -> &DataTemplate {
+        let family = usize::from(rec.flow.key.ipv6);
+        let at = self.by_mask[family][usize::from(groups_of(rec.flow))];
+        &self.data_templates[usize::from(at)]
     }
 
     /// Data records sent so far in this session, modulo 2^32: the next header's sequence
@@ -139,22 +198,19 @@ impl Encoder {
 
     /// The fields of `rec`'s template.
     fn fields_of(&self, rec: &ExportRecord<'_>) -> &[Ie] {
-        if rec.flow.key.ipv6 {
-            &self.fields_v6
-        } else {
-            &self.fields_v4
-        }
+        &self.template_of(rec).fields
     }
 
     /// The fields of `rec`'s template with their data types, and where in them the run
     /// of the pod's identity fields is.
     fn layout_of(&self, rec: &ExportRecord<'_>) -> (&[(Ie, DataType)], Range<usize>) {
-        let layout = if rec.flow.key.ipv6 {
-            &self.layout_v6
-        } else {
-            &self.layout_v4
-        };
+        let layout = &self.template_of(rec).layout;
         (&layout.fields, layout.pod_span.clone())
+    }
+
+    /// The options in force.
+    pub fn options_in_force(&self) -> &EncoderOptions {
+        &self.opts
     }
 
     /// Data records packed into as few messages as fit `max_message_bytes`. IPv4 records
@@ -172,11 +228,7 @@ impl Encoder {
             .filter(|r| !r.flow.key.ipv6)
             .chain(recs.iter().filter(|r| r.flow.key.ipv6));
         for rec in ordered {
-            let set_id = if rec.flow.key.ipv6 {
-                TEMPLATE_ID_IPV6
-            } else {
-                TEMPLATE_ID_IPV4
-            };
+            let set_id = self.template_of(rec).id;
             let cut = self.encode_record(&mut scratch, rec, max_record, &mut pod_fields);
             packer.push(set_id, &scratch, true, cut);
         }
@@ -210,7 +262,7 @@ struct Layout {
     pod_span: Range<usize>,
 }
 
-fn layout(fields: &[Ie]) -> Layout {
+fn layout(fields: &[Ie], ids: ElementIds) -> Layout {
     let at = |ie| fields.iter().position(|&f| f == ie);
     let pod_span = match (at(POD_FIELDS[0]), at(POD_FIELDS[POD_FIELDS.len() - 1])) {
         (Some(start), Some(last)) if fields[start..=last] == POD_FIELDS => start..last + 1,
@@ -219,7 +271,7 @@ fn layout(fields: &[Ie]) -> Layout {
     Layout {
         fields: fields
             .iter()
-            .map(|&ie| (ie, ie.element().data_type))
+            .map(|&ie| (ie, ie.wire(ids).data_type))
             .collect(),
         pod_span,
     }

@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use super::{Counts, ExportRecord};
-use crate::flow::Nanos;
+use crate::flow::app::App;
+use crate::flow::{FlowExt, Nanos};
 use crate::identity::PeerIdentity;
 use crate::ipfix::elements::{DataType, Ie};
 
@@ -14,6 +15,10 @@ use crate::ipfix::elements::{DataType, Ie};
 pub(super) enum FieldValue<'a> {
     Number(u128),
     Str(&'a str),
+    /// Bytes from the wire for a string: written up to the first byte that is not UTF-8.
+    Bytes(&'a [u8]),
+    /// A digest: lowercase hex in a string, the bytes themselves in an octetArray.
+    Digest(&'a [u8]),
 }
 
 pub(super) fn millis(t: Nanos) -> u128 {
@@ -22,13 +27,67 @@ pub(super) fn millis(t: Nanos) -> u128 {
 
 /// The value of `ie` in the data record of `rec`.
 pub(super) fn flow_value<'a>(ie: Ie, rec: &ExportRecord<'a>) -> FieldValue<'a> {
-    use FieldValue::{Number as N, Str as S};
+    use FieldValue::{Bytes as B, Number as N, Str as S};
     let f = rec.flow;
     let k = &f.key;
     let icmp = k.is_icmp();
     let pod = rec.pod;
     let peer = |get: fn(&'a PeerIdentity) -> &'a str| S(rec.peer.map_or("", get));
+    let ext = f.ext.as_deref();
+    let tcp = ext.and_then(FlowExt::tcp_figures).unwrap_or_default();
+    let (rtt, cnd, snd) = tcp
+        .handshake
+        .map_or((0, 0, 0), |(c, s)| (c.saturating_add(s), c, s));
+    let app = ext.and_then(FlowExt::app);
+    let dns = match app {
+        Some(App::Dns(d)) => Some(d),
+        _ => None,
+    };
+    let http = match app {
+        Some(App::Http(h)) => Some(h),
+        _ => None,
+    };
+    let hello = match app {
+        Some(App::Tls(t)) => t.hello.as_ref(),
+        _ => None,
+    };
+    let tls_version = match app {
+        Some(App::Tls(t)) => t.version,
+        _ => 0,
+    };
+    let response = dns.and_then(|d| d.response);
     match ie {
+        Ie::NpmRoundTripTime => N(rtt.into()),
+        Ie::NpmClientNetworkDelay => N(cnd.into()),
+        Ie::NpmServerNetworkDelay => N(snd.into()),
+        Ie::NpmServerResponseTime => N(dns.map_or(tcp.response_time, |d| d.response_time()).into()),
+        Ie::NpmRetransmittedPackets => {
+            N(u128::from(tcp.retransmitted[0]) + u128::from(tcp.retransmitted[1]))
+        }
+        Ie::NpmClientRetransmittedPackets => N(tcp.retransmitted[0].into()),
+        Ie::NpmServerRetransmittedPackets => N(tcp.retransmitted[1].into()),
+        Ie::NpmClientRetransmittedOctets => N(tcp.retransmitted_octets[0].into()),
+        Ie::NpmServerRetransmittedOctets => N(tcp.retransmitted_octets[1].into()),
+        Ie::NpmOutOfOrderPackets => N(tcp.out_of_order.into()),
+        Ie::NpmZeroWindowEvents => N(tcp.zero_window.into()),
+        Ie::DnsQueryName => B(dns.map_or(&[][..], |d| d.name.as_bytes())),
+        Ie::DnsQueryType => N(dns.map_or(0, |d| d.qtype).into()),
+        Ie::DnsResponseCode => N(response.map_or(0, |r| r.rcode).into()),
+        Ie::DnsAnswerCount => N(response.map_or(0, |r| r.answers).into()),
+        Ie::DnsFlags => N(response
+            .map_or(dns.map_or(0, |d| d.query_flags), |r| r.flags)
+            .into()),
+        Ie::DnsTransactionId => N(dns.map_or(0, |d| d.id).into()),
+        Ie::HttpHost => B(http.map_or(&[][..], |h| h.host.as_bytes())),
+        Ie::HttpMethod => B(http.map_or(&[][..], |h| h.method.as_bytes())),
+        Ie::HttpPath => B(http.map_or(&[][..], |h| h.path.as_bytes())),
+        Ie::HttpStatusCode => N(http.map_or(0, |h| h.status).into()),
+        Ie::TlsServerName => B(hello.map_or(&[][..], |h| h.sni.as_bytes())),
+        Ie::TlsVersion => N(tls_version.into()),
+        Ie::TlsClientVersion => N(hello.map_or(0, |h| h.client_version).into()),
+        Ie::TlsAlpn => B(hello.map_or(&[][..], |h| h.alpn.as_bytes())),
+        Ie::TlsJa4 => B(hello.map_or(&[][..], |h| h.ja4.as_bytes())),
+        Ie::TlsJa3 => FieldValue::Digest(hello.map_or(&[][..], |h| &h.ja3[..])),
         Ie::FlowStartMilliseconds => N(millis(f.start)),
         Ie::FlowEndMilliseconds => N(millis(f.end)),
         Ie::SourceIPv4Address | Ie::SourceIPv6Address => N(k.src),
@@ -115,11 +174,33 @@ pub(super) fn put_value(
 ) {
     match (data_type, value) {
         (DataType::String, FieldValue::Str(s)) => put_string(buf, s, max_string),
-        (DataType::String, FieldValue::Number(_)) => buf.push(0),
+        (DataType::String, FieldValue::Bytes(b)) => {
+            let text = match std::str::from_utf8(b) {
+                Ok(s) => s,
+                // Safe: `valid_up_to` is where the UTF-8 prefix ends.
+                Err(e) => std::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or_default(),
+            };
+            put_string(buf, text, max_string)
+        }
+        (DataType::String, FieldValue::Digest(d)) => {
+            let mut hex = [0u8; 64];
+            let n = d.len().min(32);
+            for (i, byte) in d[..n].iter().enumerate() {
+                hex[2 * i] = HEX[usize::from(byte >> 4)];
+                hex[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+            }
+            put_string(
+                buf,
+                std::str::from_utf8(&hex[..2 * n]).unwrap_or_default(),
+                max_string,
+            )
+        }
+        (DataType::OctetArray, FieldValue::Digest(d) | FieldValue::Bytes(d)) => put_octets(buf, d),
+        (DataType::String | DataType::OctetArray, _) => buf.push(0),
         (_, v) => {
             let n = match v {
                 FieldValue::Number(n) => n,
-                FieldValue::Str(_) => 0,
+                _ => 0,
             };
             put_number(buf, n, data_type.length());
         }
@@ -137,6 +218,20 @@ fn put_number(buf: &mut Vec<u8>, n: u128, len: u16) {
         8 => buf.extend_from_slice(&(n as u64).to_be_bytes()),
         len => buf.extend_from_slice(&n.to_be_bytes()[16 - usize::from(len).min(16)..]),
     }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes in the variable-length encoding (RFC 7011 §7).
+fn put_octets(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let bytes = &bytes[..bytes.len().min(usize::from(u16::MAX))];
+    if bytes.len() < 255 {
+        buf.push(bytes.len() as u8);
+    } else {
+        buf.push(255);
+        buf.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    }
+    buf.extend_from_slice(bytes);
 }
 
 /// Variable-length encoding (RFC 7011 §7): one length byte below 255, else 255 and a
@@ -159,4 +254,18 @@ pub(super) fn cut_at(s: &str, max: usize) -> usize {
         end -= 1;
     }
     end
+}
+
+/// The value of a network performance or application element of `rec` as JSON: for the
+/// writers of records other than the IPFIX encoder (JSON lines), so that both say the same.
+pub fn group_field_json(ie: Ie, rec: &ExportRecord<'_>) -> serde_json::Value {
+    let text = |b: &[u8]| serde_json::Value::from(String::from_utf8_lossy(b).into_owned());
+    match flow_value(ie, rec) {
+        FieldValue::Number(n) => serde_json::Value::from(u64::try_from(n).unwrap_or(u64::MAX)),
+        FieldValue::Str(s) => serde_json::Value::from(s),
+        FieldValue::Bytes(b) => text(b),
+        FieldValue::Digest(d) => {
+            serde_json::Value::from(d.iter().map(|x| format!("{x:02x}")).collect::<String>())
+        }
+    }
 }

@@ -1,13 +1,13 @@
 use super::{payload, payloads, DNS, HTTP};
 use crate::l7::dns::{parse, MAX_QUESTIONS, ROOT};
 
-/// Label, ID, flags, RCODE, name, type, class, question and answer counts.
-type Row = (&'static str, u16, u16, u8, &'static str, u16, u16, u16, u16);
+/// A payload's label and what tshark dissected of it.
+type Dissected = (&'static str, u16, u16, u8, &'static str, u16, u16, u16, u16);
 
 /// tshark's dns.id, dns.flags, dns.flags.rcode (0 where a query has none), dns.qry.name,
 /// dns.qry.type, dns.qry.class, dns.count.queries and dns.count.answers of each payload, from
 /// `scripts/l7-testdata.py expect` (tshark 4.0.17).
-const TSHARK: [Row; 12] = [
+const TSHARK: [Dissected; 12] = [
     ("a-query", 0xe941, 0x0120, 0, "www.Example.test", 1, 1, 1, 0),
     (
         "a-response",

@@ -95,3 +95,69 @@ fn lengths_come_from_the_ip_header() {
     let p = ok(LinkType::RawIpv6, &jumbo);
     assert_eq!((p.octets, p.key.dst_port), (60, 2));
 }
+
+/// A TCP header with sequence and acknowledgement numbers, a window and `options` bytes
+/// of options, followed by `payload`.
+fn tcp_segment(seq: u32, ack: u32, window: u16, options: usize, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend(be16(40000));
+    b.extend(be16(443));
+    b.extend(seq.to_be_bytes());
+    b.extend(ack.to_be_bytes());
+    let words = ((20 + options) / 4) as u16;
+    b.extend(be16(words << 12 | ACK));
+    b.extend(be16(window));
+    b.extend([0, 0, 0, 0]);
+    b.resize(20 + options, 1);
+    b.extend(payload);
+    b
+}
+
+#[test]
+fn tcp_sequence_window_and_payload_where_they_are() {
+    let payload = b"\x16\x03\x01hello";
+    for (link, frame, at) in [
+        (
+            LinkType::Ethernet,
+            eth(
+                0x0800,
+                &ipv4(PROTO_TCP, &tcp_segment(7, 9, 512, 12, payload)),
+            ),
+            14 + 20 + 32,
+        ),
+        (
+            LinkType::RawIpv6,
+            ipv6(0, &ext(PROTO_TCP, 0, &tcp_segment(7, 9, 512, 12, payload))),
+            40 + 8 + 32,
+        ),
+    ] {
+        let p = ok(link, &frame);
+        assert_eq!((p.tcp.seq, p.tcp.ack, p.tcp.window), (7, 9, 512));
+        assert_eq!(usize::from(p.payload_at), at);
+        assert_eq!(p.payload_len, payload.len() as u16);
+        assert_eq!(p.payload(&frame), payload);
+    }
+}
+
+#[test]
+fn the_payload_is_what_the_ip_length_says_never_the_padding_and_never_past_the_capture() {
+    // A 60-byte Ethernet frame: a bare ACK and 6 bytes of padding.
+    let mut frame = eth(0x0800, &ipv4(PROTO_TCP, &tcp_segment(1, 2, 3, 0, &[])));
+    frame.resize(60, 0);
+    let p = ok(LinkType::Ethernet, &frame);
+    assert_eq!((p.payload_len, p.payload_at), (0, 0));
+    assert!(p.payload(&frame).is_empty());
+
+    // Cut by the snap length: 1000 bytes on the wire, 10 of them captured.
+    let whole = ipv4(PROTO_UDP, &ports(5353, 53, 992));
+    let cut = &whole[..20 + 8 + 10];
+    let p = decode_frame(LinkType::RawIpv4, cut, whole.len() as u32).unwrap();
+    assert_eq!(p.payload_len, 992);
+    assert_eq!(p.payload(cut).len(), 10);
+
+    // A TCP data offset below five words is no header at all.
+    let mut bad = tcp_segment(1, 2, 3, 0, b"data");
+    bad[12] = 0x40;
+    let p = ok(LinkType::RawIpv4, &ipv4(PROTO_TCP, &bad));
+    assert_eq!((p.payload_len, p.payload_at), (0, 0));
+}

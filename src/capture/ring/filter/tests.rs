@@ -209,3 +209,54 @@ fn long_filters_jump_far_through_ja() {
     let err = compile(&many.join(" or "), 96).unwrap_err();
     assert!(err.0.contains("too long"), "{err}");
 }
+
+/// A frame of `link` carrying IPv4 or IPv6 TCP with `payload`.
+fn tcp_frame(ethernet: bool, ipv6: bool, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    if ethernet {
+        f.extend_from_slice(&[0; 12]);
+        f.extend_from_slice(if ipv6 { &[0x86, 0xdd] } else { &[0x08, 0x00] });
+    }
+    let tcp_len = 20 + payload.len();
+    if ipv6 {
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&(tcp_len as u16).to_be_bytes());
+        f.extend_from_slice(&[6, 64]);
+        f.extend_from_slice(&[0; 32]);
+    } else {
+        f.extend_from_slice(&[0x45, 0]);
+        f.extend_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+    }
+    f.extend_from_slice(&[
+        0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 1, 0, 0, 0, 0, 0,
+    ]);
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn tls_handshake_records_keep_the_handshake_snap_and_the_rest_the_snap() {
+    let hello = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01];
+    let data = [0x17, 0x03, 0x03, 0x00, 0x10];
+    for expr in ["", "tcp port 443", "not udp"] {
+        let program = compile(expr, 512).unwrap().keep_handshakes(512, 4096);
+        for ipv6 in [false, true] {
+            for (ethernet, link) in [(true, LinkType::Ethernet), (false, LinkType::RawIp)] {
+                let run = |payload: &[u8]| {
+                    let f = tcp_frame(ethernet, ipv6, payload);
+                    vm::run(program.instructions(link), &f, f.len() as u32)
+                };
+                let case = format!("{expr:?} ipv6 {ipv6} ethernet {ethernet}");
+                assert_eq!(run(&hello), 4096, "{case}");
+                assert_eq!(run(&data), 512, "{case}");
+                assert_eq!(run(&[]), 512, "no payload: {case}");
+            }
+        }
+    }
+    // Without a larger handshake snap the program is what it was.
+    assert_eq!(
+        compile("tcp", 512).unwrap().keep_handshakes(512, 512),
+        compile("tcp", 512).unwrap()
+    );
+}

@@ -9,7 +9,7 @@ fn biflow_pairs_directions_with_the_initiator_as_source() {
     assert_eq!(t.len(), 1);
     let recs = swept(&t, 10 * S + 7000 + S);
     assert_eq!(recs.len(), 1);
-    let r = recs[0];
+    let r = &recs[0];
     assert_eq!(
         (r.key.src, r.key.src_port, r.key.dst, r.key.dst_port),
         (B, 40000, A, 80)
