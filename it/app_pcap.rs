@@ -121,19 +121,20 @@ fn micros_between(a: &str, b: &str) -> u64 {
     us(b) - us(a)
 }
 
-/// podflow's records of the capture (IPFIX file, decoded), keyed by the client's port.
-fn podflow_flows(element_ids: &str) -> BTreeMap<u16, DataRecord> {
+/// The flow records podflow exports of the capture with the settings `env`.
+fn records_with(env: &[(&str, &str)]) -> Vec<DataRecord> {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("flows.ipfix");
     let collector = format!("file:{}", out.display());
-    meter(
-        &fixture(CAPTURE),
-        &[
-            ("PODFLOW_EXPORT__COLLECTOR", &collector),
-            ("PODFLOW_IPFIX__ELEMENT_IDS", element_ids),
-        ],
-    );
+    let mut env = env.to_vec();
+    env.push(("PODFLOW_EXPORT__COLLECTOR", &collector));
+    meter(&fixture(CAPTURE), &env);
     flow_records(&read_ipfix_file(&out))
+}
+
+/// podflow's records of the capture (IPFIX file, decoded), keyed by the client's port.
+fn podflow_flows(element_ids: &str) -> BTreeMap<u16, DataRecord> {
+    records_with(&[("PODFLOW_IPFIX__ELEMENT_IDS", element_ids)])
         .into_iter()
         .map(|r| {
             let client = r.get_u64("sourceTransportPort").unwrap() as u16;
@@ -232,18 +233,10 @@ fn flowmon_ids_carry_the_same_values() {
 
 #[test]
 fn with_both_off_no_record_has_the_new_fields() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("flows.ipfix");
-    let collector = format!("file:{}", out.display());
-    meter(
-        &fixture(CAPTURE),
-        &[
-            ("PODFLOW_EXPORT__COLLECTOR", &collector),
-            ("PODFLOW_FLOW__NPM", "false"),
-            ("PODFLOW_FLOW__L7", "false"),
-        ],
-    );
-    let records = flow_records(&read_ipfix_file(&out));
+    let records = records_with(&[
+        ("PODFLOW_FLOW__NPM", "false"),
+        ("PODFLOW_FLOW__L7", "false"),
+    ]);
     assert_eq!(records.len(), 5);
     for r in &records {
         assert!(r.template_id == 256 || r.template_id == 257, "{r:?}");

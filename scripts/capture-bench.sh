@@ -12,6 +12,9 @@
 #   REPLAY_SECS  longest replay (default 15 s); tcpreplay is interrupted after it.
 #   MTU        MTU of the veth pair (default 9000); tcpreplay cannot send a frame larger
 #              than the MTU plus its Ethernet header.
+#   BENCH_PODFLOW_ENV  settings for podflow in this run, as PODFLOW_KEY=VALUE words, e.g.
+#              "PODFLOW_FLOW__NPM=false PODFLOW_FLOW__L7=false" (PODFLOW_* variables of the
+#              environment are ignored, so that none changes what is measured unseen).
 #
 # What happens, per run and per tool: a fresh pair of network namespaces is made, "pod"
 # (interface eth0, 10.252.0.1/24, fd00:252::1/64) and "peer" (interface peer0, .2 and ::2),
@@ -172,6 +175,7 @@ start_podflow() { # log
     PODFLOW_TELEMETRY__LISTEN="$TELEMETRY" \
     PODFLOW_LOG__FORMAT=json \
     NO_COLOR=1 \
+    ${BENCH_PODFLOW_ENV:-} \
     ip netns exec "$POD" "$PODFLOW" --mode sidecar > "$1.out" 2> "$1" &
   TOOL_PID=$!
   PIDS+=("$TOOL_PID")

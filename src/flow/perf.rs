@@ -62,6 +62,8 @@ pub struct TcpPerf {
     zero_window: u32,
     /// Made at the flow's second packet, its first being a SYN the state never saw.
     syn_seen: bool,
+    /// The handshake is not over: packets go through [`TcpPerf::opening_step`] first.
+    opening: bool,
 }
 
 /// The figures of a TCP flow at export.
@@ -78,6 +80,14 @@ pub struct TcpFigures {
     pub retransmitted_octets: [u64; 2],
     pub out_of_order: u32,
     pub zero_window: u32,
+}
+
+impl Side {
+    #[inline]
+    fn count_retransmission(&mut self, octets: u32) {
+        self.retransmitted += 1;
+        self.retransmitted_octets += u64::from(octets);
+    }
 }
 
 /// `a < b` in 32-bit sequence space.
@@ -98,6 +108,7 @@ impl TcpPerf {
         TcpPerf {
             from_start: first_was_syn,
             syn_seen: first_was_syn,
+            opening: true,
             handshake: Handshake {
                 syn: if first_was_syn { first_at } else { 0 },
                 ..Handshake::default()
@@ -116,26 +127,13 @@ impl TcpPerf {
     #[inline]
     pub fn add(&mut self, pkt: &Packet, forward: bool, now: Nanos) {
         let flags = pkt.tcp_flags;
-        let (syn, ack_flag) = (flags & tcp_flags::SYN != 0, flags & tcp_flags::ACK != 0);
-        let fin_rst = flags & (tcp_flags::FIN | tcp_flags::RST) != 0;
-        self.handshake_step(forward, syn, ack_flag, now);
-
+        if self.opening {
+            self.opening_step(pkt, forward, now);
+        }
         let seg = &pkt.tcp;
         let seglen = u32::from(pkt.payload_len);
-        // The probe does not keep the first packet's sequence number: a SYN/ACK tells
-        // what followed the initiator's SYN, and a second SYN before it is that SYN sent
-        // again.
-        if self.from_start && self.sides[0].next_seq == 0 && self.handshake.syn != 0 {
-            if forward && syn && !ack_flag && self.handshake.syn_ack == 0 && self.syn_seen {
-                self.sides[0].retransmitted += 1;
-                self.sides[0].retransmitted_octets += u64::from(pkt.octets);
-            } else if !forward && syn && ack_flag {
-                self.sides[0].next_seq = seg.ack;
-                self.sides[0].next_at = self.handshake.syn;
-            }
-        }
-        self.syn_seen = false;
-        if seg.window == 0 && !syn && !fin_rst {
+        let control = flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST);
+        if seg.window == 0 && control == 0 {
             self.zero_window += 1;
         }
         if seglen > 0 {
@@ -146,52 +144,75 @@ impl TcpPerf {
             }
         }
 
-        let ooo_window = self.round_trip().unwrap_or(OOO_DEFAULT);
-        let (d, r) = if forward { (0, 1) } else { (1, 0) };
-        let rev = self.sides[r];
-        let side = &mut self.sides[d];
+        let ooo_window = self.round_trip();
+        let [initiator, responder] = &mut self.sides;
+        let (side, rev) = if forward {
+            (initiator, &*responder)
+        } else {
+            (responder, &*initiator)
+        };
         let syn_fin = u32::from(flags & (tcp_flags::SYN | tcp_flags::FIN) != 0);
-        let keep_alive = seglen <= 1
-            && flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
-            && side.next_seq != 0
-            && seg.seq == side.next_seq.wrapping_sub(1);
-        if (seglen > 0 || syn_fin != 0) && !keep_alive {
-            let not_advanced = side.next_seq != 0
+        if seglen > 0 || syn_fin != 0 {
+            let keep_alive = seglen <= 1
+                && control == 0
+                && side.next_seq != 0
+                && seg.seq == side.next_seq.wrapping_sub(1);
+            let end = seg.seq.wrapping_add(seglen);
+            let not_advanced = !keep_alive
+                && side.next_seq != 0
                 && seq_lt(seg.seq, side.next_seq)
                 && !(seglen > 1 && side.next_seq.wrapping_sub(1) == seg.seq);
-            let end = seg.seq.wrapping_add(seglen);
-            let spurious = seglen > 0 && rev.last_ack != 0 && !seq_lt(rev.last_ack, end);
-            let fast = not_advanced
-                && rev.dup_acks >= 2
-                && rev.last_ack == seg.seq
-                && now.saturating_sub(rev.last_ack_at) < FAST_RETRANSMIT_WINDOW;
-            let out_of_order = not_advanced
-                && now.saturating_sub(side.next_at) < ooo_window
-                && side.next_seq != end.wrapping_add(syn_fin);
-            if spurious || fast || (not_advanced && !out_of_order) {
-                side.retransmitted += 1;
-                side.retransmitted_octets += u64::from(pkt.octets);
-            } else if out_of_order {
-                self.out_of_order += 1;
+            let spurious =
+                !keep_alive && seglen > 0 && rev.last_ack != 0 && !seq_lt(rev.last_ack, end);
+            if spurious {
+                side.count_retransmission(pkt.octets);
+            } else if not_advanced {
+                let fast = rev.dup_acks >= 2
+                    && rev.last_ack == seg.seq
+                    && now.saturating_sub(rev.last_ack_at) < FAST_RETRANSMIT_WINDOW;
+                let out_of_order = !fast
+                    && now.saturating_sub(side.next_at) < ooo_window.unwrap_or(OOO_DEFAULT)
+                    && side.next_seq != end.wrapping_add(syn_fin);
+                if out_of_order {
+                    self.out_of_order += 1;
+                } else {
+                    side.count_retransmission(pkt.octets);
+                }
+            }
+            let next = end.wrapping_add(syn_fin);
+            if side.next_seq == 0 || seq_lt(side.next_seq, next) {
+                side.next_seq = next;
+                side.next_at = now;
             }
         }
-        let next = seg.seq.wrapping_add(seglen + syn_fin);
-        if (seglen > 0 || syn_fin != 0) && (side.next_seq == 0 || seq_lt(side.next_seq, next)) {
-            side.next_seq = next;
-            side.next_at = now;
-        }
-        if seglen == 0
-            && flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
-            && seg.ack == side.last_ack
-            && seg.window == side.last_window
-        {
-            side.dup_acks = side.dup_acks.saturating_add(1);
-        } else if seg.ack != side.last_ack {
+        if seg.ack != side.last_ack {
             side.dup_acks = 0;
+        } else if seglen == 0 && control == 0 && seg.window == side.last_window {
+            side.dup_acks = side.dup_acks.saturating_add(1);
         }
         side.last_ack = seg.ack;
         side.last_ack_at = now;
         side.last_window = seg.window;
+    }
+
+    /// The first packets of a connection seen from its start: the handshake's times,
+    /// and what the initiator's SYN said, which the probe did not keep: a SYN/ACK tells
+    /// what followed it, and a second SYN before that is it sent again.
+    #[cold]
+    fn opening_step(&mut self, pkt: &Packet, forward: bool, now: Nanos) {
+        let flags = pkt.tcp_flags;
+        let (syn, ack) = (flags & tcp_flags::SYN != 0, flags & tcp_flags::ACK != 0);
+        self.handshake_step(forward, syn, ack, now);
+        if self.from_start && self.sides[0].next_seq == 0 && self.handshake.syn != 0 {
+            if forward && syn && !ack && self.handshake.syn_ack == 0 && self.syn_seen {
+                self.sides[0].count_retransmission(pkt.octets);
+            } else if !forward && syn && ack {
+                self.sides[0].next_seq = pkt.tcp.ack;
+                self.sides[0].next_at = self.handshake.syn;
+            }
+        }
+        self.syn_seen = false;
+        self.opening = self.from_start && self.handshake.ack == 0;
     }
 
     /// SYN, then SYN/ACK, then the initiator's first ACK: the three times of the handshake.

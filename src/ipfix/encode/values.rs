@@ -237,14 +237,10 @@ fn put_octets(buf: &mut Vec<u8>, bytes: &[u8]) {
 /// Variable-length encoding (RFC 7011 §7): one length byte below 255, else 255 and a
 /// 16-bit length.
 fn put_string(buf: &mut Vec<u8>, s: &str, max_string: usize) {
-    let bytes = &s.as_bytes()[..cut_at(s, max_string.min(usize::from(u16::MAX)))];
-    if bytes.len() < 255 {
-        buf.push(bytes.len() as u8);
-    } else {
-        buf.push(255);
-        buf.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-    }
-    buf.extend_from_slice(bytes);
+    put_octets(
+        buf,
+        &s.as_bytes()[..cut_at(s, max_string.min(usize::from(u16::MAX)))],
+    );
 }
 
 /// The longest prefix length of `s` within `max` bytes that ends on a character boundary.
