@@ -109,6 +109,7 @@ fn header(len: u16, time: u32, seq: u32, domain: u32) -> Vec<u8> {
 }
 
 mod decoder;
+mod groups;
 mod hand_built;
 mod packing;
 mod round_trip;

@@ -153,7 +153,9 @@ impl Encoder {
     /// An encoder at the start of a transport session (sequence number 0).
     pub fn new(opts: EncoderOptions) -> Encoder {
         let mut data_templates = Vec::new();
-        let mut by_mask = [[0u8; group::COMBINATIONS]; 2];
+        // Mask 0 comes first: the base templates are 0 (IPv4) and 1 (IPv6), what a record
+        // of groups the encoder has no template for is written with.
+        let mut by_mask = [[0u8; group::COMBINATIONS], [1u8; group::COMBINATIONS]];
         for mask in group_masks(opts.npm, opts.l7) {
             for ipv6 in [false, true] {
                 let fields = data_fields_with(ipv6, opts.biflow, opts.with_peer, mask);
