@@ -446,6 +446,7 @@ fuzz_target!(|input: Input| {
     let ipfix = IpfixConfig {
         enterprise_number: input.ipfix.0,
         observation_domain_id: input.ipfix.1,
+        ..IpfixConfig::default()
     };
     let export = ExportConfig {
         max_message_bytes: Some(usize::from(input.max_message_bytes)),
