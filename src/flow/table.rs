@@ -258,48 +258,69 @@ impl FlowTable {
     /// already due is ended here with its natural reason (or cut, for the active timeout).
     #[inline]
     pub fn update(&self, pkt: &Packet, now: Nanos) {
-        let (key, swapped) = self.canonical(&pkt.key);
-        let hash = self.hash(&key);
-        let shard = (hash >> self.shard_shift) as usize;
-        let p = Prepared {
-            key,
-            hash,
-            swapped,
-            shard: shard as u8,
-        };
+        self.update_then(pkt, now, |_, _| ());
+    }
+
+    /// Meters `pkt` as [`FlowTable::update`] does, then reads `payload` (what the capture
+    /// kept of its transport payload) into its flow's application state, under the same
+    /// lock; says whether the flow wants the initiator's next segments too (a ClientHello
+    /// not yet whole).
+    pub fn update_payload(&self, pkt: &Packet, payload: &[u8], now: Nanos) -> Wants {
+        self.update_then(pkt, now, |shard, p| {
+            let tag = p.hash as u32;
+            let found = if p.key.ipv6 {
+                match shard.v6.find(&Key6::of(&p.key), tag) {
+                    Found::At(at) => Some(&mut shard.v6.entry_mut(at).flow),
+                    Found::Vacant(_) => None,
+                }
+            } else {
+                match shard.v4.find(&Key4::of(&p.key), tag) {
+                    Found::At(at) => Some(&mut shard.v4.entry_mut(at).flow),
+                    Found::Vacant(_) => None,
+                }
+            };
+            // Vacant: the packet was not metered (its group holds its share).
+            found.map_or(Wants::Nothing, |flow| {
+                flow.add_payload(pkt, p.swapped, payload, now)
+            })
+        })
+    }
+
+    /// Meters `pkt`, then runs `then` on its shard (still locked) with the packet's
+    /// prepared key.
+    #[inline]
+    fn update_then<T>(
+        &self,
+        pkt: &Packet,
+        now: Nanos,
+        then: impl FnOnce(&mut Shard, &Prepared) -> T,
+    ) -> T {
+        let p = self.prepare(&pkt.key);
+        let shard = usize::from(p.shard);
         let mut guard = lock(&self.shards[shard]);
         while !self.meter_prepared(&mut guard, &p, pkt, now) {
             drop(guard);
             self.make_room(now);
             guard = lock(&self.shards[shard]);
         }
+        let result = then(&mut guard, &p);
         let full = self.overflow(&mut guard);
         drop(guard);
         self.spill(full);
+        result
     }
 
-    /// Meters `pkt` as [`FlowTable::update`] does, then reads `payload` (what the capture
-    /// kept of its transport payload) into its flow's application state; says whether
-    /// the flow wants the initiator's next segments too (a ClientHello not yet whole).
-    pub fn update_payload(&self, pkt: &Packet, payload: &[u8], now: Nanos) -> Wants {
-        self.update(pkt, now);
-        let (key, swapped) = self.canonical(&pkt.key);
+    /// `key`'s canonical key, its hash and its shard.
+    #[inline]
+    fn prepare(&self, key: &FlowKey) -> Prepared {
+        let (key, swapped) = self.canonical(key);
         let hash = self.hash(&key);
-        let mut guard = lock(&self.shards[(hash >> self.shard_shift) as usize]);
-        let shard = &mut *guard;
-        let tag = hash as u32;
-        let flow = if key.ipv6 {
-            match shard.v6.find(&Key6::of(&key), tag) {
-                Found::At(at) => &mut shard.v6.entry_mut(at).flow,
-                Found::Vacant(_) => return Wants::Nothing,
-            }
-        } else {
-            match shard.v4.find(&Key4::of(&key), tag) {
-                Found::At(at) => &mut shard.v4.entry_mut(at).flow,
-                Found::Vacant(_) => return Wants::Nothing,
-            }
-        };
-        flow.add_payload(pkt, swapped, payload, now)
+        Prepared {
+            key,
+            hash,
+            swapped,
+            shard: (hash >> self.shard_shift) as u8,
+        }
     }
 
     /// Meters a batch of packets, each with the time it was seen: as [`FlowTable::update`]
@@ -316,16 +337,8 @@ impl FlowTable {
         let mut prepared = [Prepared::default(); MAX_BATCH];
         let mut per_shard = [0u8; MAX_SHARDS + 1];
         for (p, (pkt, _)) in prepared.iter_mut().zip(batch) {
-            let (key, swapped) = self.canonical(&pkt.key);
-            let hash = self.hash(&key);
-            let shard = (hash >> self.shard_shift) as usize;
-            *p = Prepared {
-                key,
-                hash,
-                swapped,
-                shard: shard as u8,
-            };
-            per_shard[shard + 1] += 1;
+            *p = self.prepare(&pkt.key);
+            per_shard[usize::from(p.shard) + 1] += 1;
         }
         // Packets in shard order (a counting sort: stable, so a flow's packets keep theirs).
         for s in 1..per_shard.len() {
