@@ -130,6 +130,13 @@ mod tests {
             ),
             (
                 Config {
+                    handshake_snap_bytes: 70_000,
+                    ..Config::default()
+                },
+                "handshake_snap_bytes",
+            ),
+            (
+                Config {
                     ring_bytes: 4096,
                     ..Config::default()
                 },
