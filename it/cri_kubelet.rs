@@ -10,8 +10,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use k8s_cri::v1::security_profile::ProfileType;
-use k8s_cri::v1::{MountPropagation, NamespaceMode};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use kubelet::expand::expand;
 use kubelet::fieldpath::{format_map, go_quote, PodAddresses};
@@ -21,6 +19,8 @@ use kubelet::resources::{
 use kubelet::security::{linux_security_context, verify_run_as_non_root, ImageUser};
 use kubelet::volumes::{self, write_atomic, File, Setup};
 use kubelet::{ContainerContext, NodeInfo, Objects, Start, TranslateError};
+use podflow::node::cri::security_profile::ProfileType;
+use podflow::node::cri::{MountPropagation, NamespaceMode};
 use serde_json::json;
 
 fn pod(value: serde_json::Value) -> Pod {

@@ -25,8 +25,8 @@ use cri::kubelet::Objects;
 use cri::node::Node;
 use cri::probe::http_get;
 use cri::runner::{node_info, run_pod, PodRun};
-use k8s_cri::v1::ContainerState;
 use k8s_openapi::api::core::v1::Pod;
+use podflow::node::cri::ContainerState;
 use serde_json::json;
 
 const SITE: &str = "served from the site configMap\n";

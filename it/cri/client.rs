@@ -6,9 +6,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_cri::v1::image_service_client::ImageServiceClient;
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use k8s_cri::v1::{
+use podflow::node::cri::image_service_client::ImageServiceClient;
+use podflow::node::cri::runtime_service_client::RuntimeServiceClient;
+use podflow::node::cri::{
     Container, ContainerConfig, ContainerStatusRequest, ContainerStatusResponse,
     CreateContainerRequest, Image, ImageSpec, ImageStatusRequest, ListContainersRequest,
     ListPodSandboxRequest, PodSandbox, PodSandboxConfig, PodSandboxStatusRequest,
@@ -241,9 +241,9 @@ impl Cri {
         container_id: &str,
         cmd: &[&str],
         timeout_secs: i64,
-    ) -> Result<k8s_cri::v1::ExecSyncResponse> {
+    ) -> Result<podflow::node::cri::ExecSyncResponse> {
         let mut c = self.service.clone();
-        let request = k8s_cri::v1::ExecSyncRequest {
+        let request = podflow::node::cri::ExecSyncRequest {
             container_id: container_id.to_string(),
             cmd: cmd.iter().map(|a| a.to_string()).collect(),
             timeout: timeout_secs,

@@ -9,8 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use k8s_cri::v1::{ContainerState, Mount, PodSandboxConfig};
 use k8s_openapi::api::core::v1::Pod;
+use podflow::node::cri::{ContainerState, Mount, PodSandboxConfig};
 
 use super::kubelet::fieldpath::PodAddresses;
 use super::kubelet::security::ImageUser;

@@ -203,7 +203,7 @@ pub fn ipv4(run: &PodRun) -> Ipv4Addr {
 /// sandbox's labels without the runtime's own, its creation time when the pod has none.
 #[test]
 fn listed_pods_carry_what_the_kubelet_reports() {
-    use k8s_cri::v1::{
+    use podflow::node::cri::{
         ContainerMetadata, ContainerState, ContainerStatus, PodIp, PodSandboxMetadata,
         PodSandboxNetworkStatus, PodSandboxStatus,
     };

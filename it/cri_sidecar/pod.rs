@@ -7,8 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use k8s_cri::v1::ContainerState;
 use podflow::config::Config;
+use podflow::node::cri::ContainerState;
 use podflow::webhook::{Decision, Injector};
 use serde_json::{json, Value};
 

@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use k8s_cri::v1::runtime_service_server::{RuntimeService, RuntimeServiceServer};
-use k8s_cri::v1::*;
+use podflow::node::cri::runtime_service_server::{RuntimeService, RuntimeServiceServer};
+use podflow::node::cri::*;
 use tonic::codegen::tokio_stream::wrappers::UnixListenerStream;
-use tonic::codegen::tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 /// One pod sandbox as the fake runtime reports it.
@@ -135,8 +134,6 @@ macro_rules! refused {
     };
 }
 
-type Events = Pin<Box<dyn Stream<Item = Result<ContainerEventResponse, Status>> + Send>>;
-
 #[tonic::codegen::async_trait]
 impl RuntimeService for Service {
     async fn list_pod_sandbox(
@@ -177,15 +174,6 @@ impl RuntimeService for Service {
         }))
     }
 
-    type GetContainerEventsStream = Events;
-
-    async fn get_container_events(
-        &self,
-        _: Request<GetEventsRequest>,
-    ) -> Result<Response<Events>, Status> {
-        Err(Status::unimplemented("get_container_events"))
-    }
-
     refused! {
         version(VersionRequest) -> VersionResponse;
         run_pod_sandbox(RunPodSandboxRequest) -> RunPodSandboxResponse;
@@ -197,21 +185,7 @@ impl RuntimeService for Service {
         remove_container(RemoveContainerRequest) -> RemoveContainerResponse;
         list_containers(ListContainersRequest) -> ListContainersResponse;
         container_status(ContainerStatusRequest) -> ContainerStatusResponse;
-        update_container_resources(UpdateContainerResourcesRequest) -> UpdateContainerResourcesResponse;
-        reopen_container_log(ReopenContainerLogRequest) -> ReopenContainerLogResponse;
         exec_sync(ExecSyncRequest) -> ExecSyncResponse;
-        exec(ExecRequest) -> ExecResponse;
-        attach(AttachRequest) -> AttachResponse;
-        port_forward(PortForwardRequest) -> PortForwardResponse;
-        container_stats(ContainerStatsRequest) -> ContainerStatsResponse;
-        list_container_stats(ListContainerStatsRequest) -> ListContainerStatsResponse;
-        pod_sandbox_stats(PodSandboxStatsRequest) -> PodSandboxStatsResponse;
-        list_pod_sandbox_stats(ListPodSandboxStatsRequest) -> ListPodSandboxStatsResponse;
-        update_runtime_config(UpdateRuntimeConfigRequest) -> UpdateRuntimeConfigResponse;
         status(StatusRequest) -> StatusResponse;
-        checkpoint_container(CheckpointContainerRequest) -> CheckpointContainerResponse;
-        list_metric_descriptors(ListMetricDescriptorsRequest) -> ListMetricDescriptorsResponse;
-        list_pod_sandbox_metrics(ListPodSandboxMetricsRequest) -> ListPodSandboxMetricsResponse;
-        runtime_config(RuntimeConfigRequest) -> RuntimeConfigResponse;
     }
 }

@@ -5,6 +5,7 @@
 mod attribution;
 mod capture;
 mod config;
+pub mod cri;
 mod discover;
 mod limits;
 mod runtime;

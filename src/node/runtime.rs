@@ -11,13 +11,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use k8s_cri::v1::{
+use crate::node::cri::runtime_service_client::RuntimeServiceClient;
+use crate::node::cri::{
     ListPodSandboxRequest, NamespaceMode, PodSandboxFilter, PodSandboxState, PodSandboxStateValue,
     PodSandboxStatusRequest, PodSandboxStatusResponse,
 };
+use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::telemetry::logging::{causes, error_chain};
 
 /// Longest one CRI call may take; a healthy runtime answers in milliseconds.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,10 +47,13 @@ pub enum RuntimeError {
     Endpoint(String),
     #[error("cannot start the CRI client: {0}")]
     Client(std::io::Error),
-    #[error("cannot connect to the container runtime at {path}: {source}")]
+    #[error(
+        "cannot connect to the container runtime at {path}: {}",
+        error_chain(causes(error))
+    )]
     Connect {
         path: PathBuf,
-        source: tonic::transport::Error,
+        error: tonic::transport::Error,
     },
     #[error("the container runtime at {path} answered CRI {call} with an error: {} ({:?})", .status.message(), .status.code())]
     Call {
@@ -212,9 +217,9 @@ impl Runtime {
         let channel = self
             .tokio
             .block_on(unix_channel(&self.path, CALL_TIMEOUT))
-            .map_err(|source| RuntimeError::Connect {
+            .map_err(|error| RuntimeError::Connect {
                 path: self.path.clone(),
-                source,
+                error,
             })?;
         Ok(RuntimeServiceClient::new(channel))
     }
@@ -244,7 +249,7 @@ pub async fn unix_channel(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_cri::v1::{
+    use crate::node::cri::{
         LinuxPodSandboxStatus, Namespace, NamespaceOption, PodSandboxMetadata, PodSandboxStatus,
     };
 

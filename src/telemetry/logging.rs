@@ -31,3 +31,55 @@ pub fn init(cfg: &LogConfig) -> Result<(), String> {
     };
     result.map_err(|e| format!("cannot install the logger: {e}"))
 }
+
+/// An error and its causes in one line, each cause once: a cause whose text the line
+/// already ends with is not repeated (an error that writes its cause into its own message
+/// and also returns it as its source), and one that adds to it is (tonic's transport error
+/// says only "transport error" and leaves what happened to its sources).
+pub fn error_chain<'a>(
+    errors: impl IntoIterator<Item = &'a (dyn std::error::Error + 'static)>,
+) -> String {
+    let mut line = String::new();
+    for error in errors {
+        let text = error.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line = format!("{line}: {text}");
+        }
+    }
+    line
+}
+
+/// The chain of `error`: itself, then each of its sources.
+pub fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading x.pcap: {0}")]
+    struct Echoes(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("transport error")]
+    struct Terse(#[source] std::io::Error);
+
+    #[test]
+    fn a_cause_is_written_once_and_only_when_it_adds_something() {
+        let missing = || std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(
+            error_chain(causes(&Echoes(missing()))),
+            "reading x.pcap: No such file or directory (os error 2)"
+        );
+        assert_eq!(
+            error_chain(causes(&Terse(missing()))),
+            "transport error: No such file or directory (os error 2)"
+        );
+    }
+}

@@ -15,12 +15,12 @@ pub mod volumes;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use k8s_cri::v1::{
+use k8s_openapi::api::core::v1::{Container, Pod};
+use podflow::node::cri::{
     ContainerConfig, ContainerMetadata, ImageSpec, KeyValue, LinuxContainerConfig,
     LinuxPodSandboxConfig, LinuxSandboxSecurityContext, Mount, PodSandboxConfig,
     PodSandboxMetadata,
 };
-use k8s_openapi::api::core::v1::{Container, Pod};
 
 use fieldpath::PodAddresses;
 use security::ImageUser;
@@ -228,15 +228,16 @@ pub fn sandbox_config(pod: &Pod, node: &NodeInfo, attempt: u32) -> PodSandboxCon
                 namespace_options: Some(security::namespaces(pod)),
                 run_as_user: pod_sc
                     .run_as_user
-                    .map(|value| k8s_cri::v1::Int64Value { value }),
+                    .map(|value| podflow::node::cri::Int64Value { value }),
                 run_as_group: pod_sc
                     .run_as_group
-                    .map(|value| k8s_cri::v1::Int64Value { value }),
+                    .map(|value| podflow::node::cri::Int64Value { value }),
                 supplemental_groups: security::supplemental_groups(pod),
                 privileged,
                 // The kubelet always runs the sandbox itself under the runtime's default.
-                seccomp: Some(k8s_cri::v1::SecurityProfile {
-                    profile_type: k8s_cri::v1::security_profile::ProfileType::RuntimeDefault as i32,
+                seccomp: Some(podflow::node::cri::SecurityProfile {
+                    profile_type: podflow::node::cri::security_profile::ProfileType::RuntimeDefault
+                        as i32,
                     localhost_ref: String::new(),
                 }),
                 ..Default::default()
@@ -349,6 +350,5 @@ pub fn container_config(
             resources: Some(resources::linux_resources(pod, container, ctx.node)?),
             security_context: Some(security),
         }),
-        ..Default::default()
     })
 }

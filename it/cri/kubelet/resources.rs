@@ -2,8 +2,8 @@
 //! CPU shares, CFS quota and period, the memory limit, and the OOM score of the pod's QoS
 //! class.
 
-use k8s_cri::v1::LinuxContainerResources;
 use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
+use podflow::node::cri::LinuxContainerResources;
 
 use super::{NodeInfo, TranslateError};
 

@@ -3,11 +3,11 @@
 //! capabilities, `allowPrivilegeEscalation: false` as `no_new_privs`, seccomp and AppArmor
 //! profiles, the masked and read-only /proc paths, and the namespaces of the pod.
 
-use k8s_cri::v1::{
+use k8s_openapi::api::core::v1::{Container, Pod, SecurityContext};
+use podflow::node::cri::{
     security_profile::ProfileType, Capability, Int64Value, LinuxContainerSecurityContext,
     NamespaceMode, NamespaceOption, SecurityProfile, UserNamespace,
 };
-use k8s_openapi::api::core::v1::{Container, Pod, SecurityContext};
 
 use super::TranslateError;
 
@@ -195,7 +195,6 @@ pub fn namespaces(pod: &Pod) -> NamespaceOption {
         // hostUsers unset or true: the node's user namespace.
         userns_options: Some(UserNamespace {
             mode: NamespaceMode::Node as i32,
-            ..Default::default()
         }),
     }
 }
@@ -243,7 +242,7 @@ pub fn linux_security_context(
         selinux_options: sc
             .se_linux_options
             .as_ref()
-            .map(|o| k8s_cri::v1::SeLinuxOption {
+            .map(|o| podflow::node::cri::SeLinuxOption {
                 user: o.user.clone().unwrap_or_default(),
                 role: o.role.clone().unwrap_or_default(),
                 r#type: o.type_.clone().unwrap_or_default(),
@@ -264,6 +263,5 @@ pub fn linux_security_context(
         seccomp: Some(seccomp(&sc, pod)),
         apparmor,
         apparmor_profile,
-        ..Default::default()
     }
 }

@@ -7,12 +7,12 @@
 //! with `restartPolicy: Never`), readiness probes (a running container is ready) and the
 //! pod's conditions.
 
-use k8s_cri::v1::{ContainerState, ContainerStatus as CriContainer, PodSandboxStatus};
 use k8s_openapi::api::core::v1::{
     ContainerState as ApiState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus, HostIP, Pod, PodIP, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use podflow::node::cri::{ContainerState, ContainerStatus as CriContainer, PodSandboxStatus};
 
 use super::{host_network, NodeInfo};
 

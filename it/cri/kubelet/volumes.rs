@@ -14,8 +14,8 @@ use std::io;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use k8s_cri::v1::{Mount, MountPropagation};
 use k8s_openapi::api::core::v1::{Container, DownwardAPIVolumeFile, KeyToPath, Pod, Volume};
+use podflow::node::cri::{Mount, MountPropagation};
 
 use super::fieldpath::{field_value, resource_value, PodAddresses};
 use super::{NodeInfo, Objects, TranslateError};
