@@ -300,3 +300,104 @@ fn export_to_dev_null_discards_quietly() {
     assert!(!err.contains("cannot send"), "{err}");
     assert!(err.contains("not_sent=0"), "{err}");
 }
+
+/// Runs the sidecar with one PODFLOW_ variable set and returns its stderr; exit code 2.
+fn refused(var: &str, value: &str) -> String {
+    let out = podflow()
+        .args(["--mode", "sidecar"])
+        .env(var, value)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{var}={value}: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    err
+}
+
+#[test]
+fn a_log_level_that_is_no_level_is_refused_with_the_levels() {
+    // tracing alone would take "verbose" for a target, and then log nothing at all.
+    let err = refused("PODFLOW_LOG__LEVEL", "verbose");
+    for wanted in [
+        "log.level = \"verbose\"",
+        "PODFLOW_LOG__LEVEL",
+        "off, error, warn, info, debug, trace",
+    ] {
+        assert!(err.contains(wanted), "{wanted:?} in {err}");
+    }
+}
+
+#[test]
+fn a_number_out_of_range_names_the_range() {
+    let err = refused("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", "-1");
+    assert!(err.contains("flow.idle_timeout_secs = -1"), "{err}");
+    assert!(
+        err.contains("a whole number from 0 to 18446744073709551615"),
+        "{err}"
+    );
+    let err = refused("PODFLOW_IPFIX__OBSERVATION_DOMAIN_ID", "4294967296");
+    assert!(
+        err.contains("ipfix.observation_domain_id = 4294967296"),
+        "{err}"
+    );
+    assert!(err.contains("a whole number from 0 to 4294967295"), "{err}");
+}
+
+#[test]
+fn an_unknown_collector_scheme_is_named_first() {
+    let err = refused("PODFLOW_EXPORT__COLLECTOR", "bogus://x");
+    assert!(err.contains("unknown scheme \"bogus\""), "{err}");
+    assert!(
+        !err.contains("has no :PORT"),
+        "the scheme comes first: {err}"
+    );
+}
+
+#[test]
+fn a_missing_capture_file_says_its_os_error_once() {
+    let out = podflow()
+        .args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", "/nonexistent/podflow-test.pcap")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let last = err.lines().last().unwrap();
+    assert!(last.contains("/nonexistent/podflow-test.pcap"), "{last}");
+    assert_eq!(
+        last.matches("No such file or directory").count(),
+        1,
+        "{last}"
+    );
+}
+
+#[test]
+fn a_config_file_is_named_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("broken.toml");
+    std::fs::write(&toml, "x = [\n").unwrap();
+    // An absolute path, run from the file's own directory.
+    let out = podflow()
+        .current_dir(dir.path())
+        .args(["--mode", "sidecar", "--config"])
+        .arg(&toml)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("cannot parse config file {}:", toml.display())),
+        "{err}"
+    );
+    // A relative one.
+    let out = podflow()
+        .current_dir(dir.path())
+        .args(["--mode", "sidecar", "--config", "./broken.toml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot parse config file ./broken.toml:"),
+        "{err}"
+    );
+}

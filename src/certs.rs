@@ -23,10 +23,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 pub enum Problem {
     /// The file cannot be read (missing, no permission, a directory, ...).
     #[error("cannot read it: {0}")]
-    Read(#[source] io::Error),
+    Read(io::Error),
     /// The PEM text is malformed.
     #[error("not valid PEM: {0}")]
-    Pem(#[source] pem::Error),
+    Pem(pem::Error),
     /// No `CERTIFICATE` block.
     #[error("no PEM CERTIFICATE block in it")]
     NoCertificate,
@@ -35,10 +35,10 @@ pub enum Problem {
     NoKey,
     /// The certificate does not parse as X.509.
     #[error("not a usable X.509 certificate ({0})")]
-    BadCertificate(#[source] rustls::Error),
+    BadCertificate(rustls::Error),
     /// The key is of a kind or size that cannot sign.
     #[error("not a usable private key ({0})")]
-    BadKey(#[source] rustls::Error),
+    BadKey(rustls::Error),
     /// The key is not the one of the leaf certificate.
     #[error("this private key does not match the certificate in {0}")]
     Mismatch(&'static str),

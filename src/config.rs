@@ -173,11 +173,13 @@ fn invalid(fig: &Figment, key: &str, why: &str) -> ConfigError {
 
 /// Turns figment's error into one line that names key, value and source.
 fn describe(fig: &Figment, err: figment::Error) -> ConfigError {
-    if let Some(file) = err.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+    if let Some(figment::Source::File(path)) = err.metadata.as_ref().and_then(|m| m.source.as_ref())
+    {
         if matches!(err.kind, Kind::Message(_)) && err.path.is_empty() {
             // A syntax error in the file itself.
             return ConfigError(format!(
-                "cannot parse config file {file}: {}",
+                "cannot parse config file {}: {}",
+                path.display(),
                 one_line(&err.kind.to_string())
             ));
         }
@@ -203,8 +205,13 @@ fn describe(fig: &Figment, err: figment::Error) -> ConfigError {
                 source_of(fig, &key)
             ));
         }
-        Kind::InvalidType(actual, expected) => format!("found {actual}, expected {expected}"),
-        Kind::InvalidValue(_, expected) => expected.clone(),
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            match number_range(expected) {
+                Some(range) => format!("found {actual}, expected {range}"),
+                None if matches!(err.kind, Kind::InvalidValue(..)) => expected.clone(),
+                None => format!("found {actual}, expected {expected}"),
+            }
+        }
         Kind::UnknownVariant(v, expected) => {
             format!(
                 "unknown value {v:?}, expected one of {}",
@@ -217,6 +224,24 @@ fn describe(fig: &Figment, err: figment::Error) -> ConfigError {
         return ConfigError(format!("invalid configuration: {why}"));
     }
     invalid(fig, &key, &why)
+}
+
+/// What a number of serde's primitive type `expected` may be, e.g. "a whole number from 0
+/// to 65535" for `u16`; None for other types.
+fn number_range(expected: &str) -> Option<String> {
+    let (min, max): (i128, i128) = match expected {
+        "u8" => (0, u8::MAX.into()),
+        "u16" => (0, u16::MAX.into()),
+        "u32" => (0, u32::MAX.into()),
+        "u64" | "usize" => (0, u64::MAX.into()),
+        "i8" => (i8::MIN.into(), i8::MAX.into()),
+        "i16" => (i16::MIN.into(), i16::MAX.into()),
+        "i32" => (i32::MIN.into(), i32::MAX.into()),
+        "i64" | "isize" => (i64::MIN.into(), i64::MAX.into()),
+        "f32" | "f64" => return Some("a number".into()),
+        _ => return None,
+    };
+    Some(format!("a whole number from {min} to {max}"))
 }
 
 /// A parser's multi-line report (with a source excerpt and a caret) as one line.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use podflow::cli::{Cli, CollectArgs, Command, InjectArgs, KustomizeArgs};
+use podflow::telemetry::logging::error_chain;
 use podflow::{capabilities, collect, config::Config, modes, telemetry, webhook};
 
 fn main() -> ExitCode {
@@ -30,10 +31,11 @@ fn main() -> ExitCode {
     };
     match modes::run(mode, config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(modes::Failure::Usage(e)) => usage_error(&format!("{e:#}")),
+        Err(modes::Failure::Usage(e)) => usage_error(&error_chain(e.chain())),
         Err(modes::Failure::Runtime(e)) => {
-            tracing::error!("{e:#}");
-            eprintln!("podflow: {e:#}");
+            let e = error_chain(e.chain());
+            tracing::error!("{e}");
+            eprintln!("podflow: {e}");
             ExitCode::FAILURE
         }
     }

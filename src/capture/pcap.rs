@@ -57,12 +57,8 @@ pub enum PcapError {
         offset: u64,
         what: String,
     },
-    #[error("{file}: {source}")]
-    Io {
-        file: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{file}: {error}")]
+    Io { file: String, error: io::Error },
 }
 
 /// One captured frame, borrowed from the reader's buffer until the next call.
@@ -158,9 +154,9 @@ impl PcapReader {
     /// thread of its own; anything else (a FIFO) as a stream.
     pub fn open(path: &Path) -> Result<PcapReader> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|source| PcapError::Io {
+        let file = File::open(path).map_err(|error| PcapError::Io {
             file: name.clone(),
-            source,
+            error,
         })?;
         if !file.metadata().is_ok_and(|m| m.is_file()) {
             return PcapReader::from_reader(name, file);
@@ -366,10 +362,10 @@ impl PcapReader {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => {
+                Err(error) => {
                     return Err(PcapError::Io {
                         file: self.name.clone(),
-                        source,
+                        error,
                     })
                 }
             }
@@ -387,10 +383,10 @@ impl PcapReader {
             };
             match ahead.next() {
                 None => self.eof = true,
-                Some(Err(source)) => {
+                Some(Err(error)) => {
                     return Err(PcapError::Io {
                         file: self.name.clone(),
-                        source,
+                        error,
                     })
                 }
                 Some(Ok(mut chunk)) => {

@@ -121,9 +121,9 @@ impl Ring {
             name: name.to_owned(),
             hardware,
         })?;
-        let ring_err = |source| OpenError::Ring {
+        let ring_err = |error| OpenError::Ring {
             name: name.to_owned(),
-            source,
+            error,
         };
         let (block_size, blocks) = geometry(opts.ring_bytes, opts.snap_bytes);
         let req = sys::RingRequest {
@@ -140,10 +140,10 @@ impl Ring {
         sys::set_v3(fd).map_err(ring_err)?;
         sys::set_rx_ring(fd, &req).map_err(ring_err)?;
         let map = Mapping::new(fd, block_size * blocks).map_err(ring_err)?;
-        sys::bind_all(fd, index).map_err(|source| OpenError::Bind {
+        sys::bind_all(fd, index).map_err(|error| OpenError::Bind {
             name: name.to_owned(),
             index,
-            source,
+            error,
         })?;
         let fanout_mode = fanout_mode(hardware);
         if let Some(group) = opts.fanout {

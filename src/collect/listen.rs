@@ -54,7 +54,7 @@ impl ServerTls {
                     .build()
                     .map_err(|e| CollectError::Listen {
                         addr: ca.display().to_string(),
-                        source: io::Error::other(e),
+                        error: io::Error::other(e),
                     })?;
                 builder.with_client_cert_verifier(verifier)
             }
@@ -63,7 +63,7 @@ impl ServerTls {
             .with_single_cert(key.cert.clone(), files.private_key(&pem)?)
             .map_err(|e| CollectError::Listen {
                 addr: self.cert.display().to_string(),
-                source: io::Error::other(e),
+                error: io::Error::other(e),
             })?;
         Ok(Arc::new(config))
     }
@@ -88,9 +88,9 @@ pub fn serve(args: &Args, output: &Output) -> Result<(), CollectError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| CollectError::Listen {
+        .map_err(|error| CollectError::Listen {
             addr: "signals".into(),
-            source,
+            error,
         })?;
     // Signals are caught from here on: a SIGTERM right after "listening" is not lost.
     let (mut term, mut int) = runtime.block_on(async {
@@ -106,9 +106,9 @@ pub fn serve(args: &Args, output: &Output) -> Result<(), CollectError> {
             Listen::Tcp(a) => ("tcp", a),
             Listen::Tls(a) => ("tls", a),
         };
-        let error = |source| CollectError::Listen {
+        let error = |error| CollectError::Listen {
             addr: format!("{scheme}://{addr}"),
-            source,
+            error,
         };
         let b = match l {
             Listen::Udp(a) => Bound::Udp(UdpSocket::bind(a).map_err(error)?),

@@ -51,32 +51,31 @@ impl std::str::FromStr for Listen {
         let (scheme, addr) = s
             .split_once("://")
             .ok_or_else(|| format!("{s:?}: expected udp://, tcp:// or tls:// ADDR:PORT"))?;
-        let addr: SocketAddr = addr
-            .parse()
-            .map_err(|_| format!("{addr:?} is not an IP address and port"))?;
-        match scheme {
-            "udp" => Ok(Listen::Udp(addr)),
-            "tcp" => Ok(Listen::Tcp(addr)),
-            "tls" => Ok(Listen::Tls(addr)),
-            _ => Err(format!(
-                "unknown scheme {scheme:?}: expected udp, tcp or tls"
-            )),
-        }
+        let listen: fn(SocketAddr) -> Listen = match scheme {
+            "udp" => Listen::Udp,
+            "tcp" => Listen::Tcp,
+            "tls" => Listen::Tls,
+            _ => {
+                return Err(format!(
+                    "unknown scheme {scheme:?}: expected udp, tcp or tls"
+                ))
+            }
+        };
+        addr.parse()
+            .map(listen)
+            .map_err(|_| format!("{addr:?} is not an IP address and port"))
     }
 }
 
 /// Why `podflow collect` could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot listen on {addr}: {error}")]
+    Listen { addr: String, error: std::io::Error },
+    #[error("cannot read {}: {error}", path.display())]
     File {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
     Tls(#[from] TlsError),
@@ -145,9 +144,9 @@ pub fn run(args: &Args) -> Result<(), CollectError> {
     }
     let output = Output::new();
     for path in &args.files {
-        let bytes = std::fs::read(path).map_err(|source| CollectError::File {
+        let bytes = std::fs::read(path).map_err(|error| CollectError::File {
             path: path.clone(),
-            source,
+            error,
         })?;
         let mut session = Session::new(args.enterprise_number);
         let name = path.display().to_string();

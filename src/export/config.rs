@@ -177,15 +177,18 @@ impl FromStr for Collector {
         let (scheme, addr) = s
             .split_once("://")
             .ok_or_else(|| format!("expected {COLLECTOR_FORMS}"))?;
+        let collector: fn(String) -> Collector = match scheme {
+            "udp" => Collector::Udp,
+            "tcp" => Collector::Tcp,
+            "tls" => Collector::Tls,
+            _ => {
+                return Err(format!(
+                    "unknown scheme {scheme:?}, expected {COLLECTOR_FORMS}"
+                ))
+            }
+        };
         check_host_port(addr)?;
-        match scheme {
-            "udp" => Ok(Collector::Udp(addr.to_string())),
-            "tcp" => Ok(Collector::Tcp(addr.to_string())),
-            "tls" => Ok(Collector::Tls(addr.to_string())),
-            _ => Err(format!(
-                "unknown scheme {scheme:?}, expected {COLLECTOR_FORMS}"
-            )),
-        }
+        Ok(collector(addr.to_string()))
     }
 }
 

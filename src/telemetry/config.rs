@@ -57,11 +57,35 @@ pub enum LogFormat {
 
 impl Section for Config {}
 
+/// The levels `log.level` takes, quietest first.
+pub const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
 impl Section for LogConfig {
+    /// A level, or comma-separated directives `TARGET=LEVEL` (with at most one bare
+    /// level). tracing reads a bare word that is not a level as a target to log at every
+    /// level, and everything else not at all: `verbose` would hide every line, the final
+    /// totals included. So a bare word must be a level.
     fn check(&self) -> Result<(), Invalid> {
+        let wanted = || {
+            format!(
+                "expected a level ({}) or comma-separated TARGET=LEVEL directives, e.g. info,podflow::export=debug",
+                LEVELS.join(", ")
+            )
+        };
+        for directive in self.level.split(',').map(str::trim) {
+            let level = directive
+                .rsplit_once('=')
+                .map_or(directive, |(_, level)| level);
+            if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+                return Err(Invalid::new(
+                    "level",
+                    format!("{level:?} is not a level: {}", wanted()),
+                ));
+            }
+        }
         tracing_subscriber::EnvFilter::try_new(&self.level)
             .map(drop)
-            .map_err(|e| Invalid::new("level", e.to_string()))
+            .map_err(|e| Invalid::new("level", format!("{e}: {}", wanted())))
     }
 }
 
@@ -77,5 +101,25 @@ mod tests {
         assert_eq!(c.check(), Ok(()));
         c.level = "podflow=loud".into();
         assert_eq!(c.check().unwrap_err().key, "level");
+        c.level = "WARN,podflow::export=Debug".into();
+        assert_eq!(c.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_bare_word_that_is_no_level_is_refused_with_the_levels() {
+        // tracing would take it for a target and log nothing else at all.
+        for level in ["verbose", "info,podflow", "", "info,"] {
+            let c = LogConfig {
+                level: level.into(),
+                ..LogConfig::default()
+            };
+            let refused = c.check().unwrap_err();
+            assert_eq!(refused.key, "level");
+            assert!(
+                refused.why.contains("off, error, warn, info, debug, trace"),
+                "{level:?}: {}",
+                refused.why
+            );
+        }
     }
 }

@@ -51,12 +51,8 @@ const BACKLOG: u32 = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     /// The address does not parse or resolve, or it is taken (port in use, no permission).
-    #[error("cannot listen on telemetry.listen = {listen:?}: {source}")]
-    Bind {
-        listen: String,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot listen on telemetry.listen = {listen:?}: {error}")]
+    Bind { listen: String, error: io::Error },
 }
 
 /// A running listener. Dropping it leaves the server running until the System stops.
@@ -87,9 +83,9 @@ impl Telemetry {
             return Ok(None);
         }
         let state = web::Data::new(State { registry, health });
-        let bind_error = |source| TelemetryError::Bind {
+        let bind_error = |error| TelemetryError::Bind {
             listen: listen.to_owned(),
-            source,
+            error,
         };
         let server = HttpServer::new(move || {
             App::new()

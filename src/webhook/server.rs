@@ -76,13 +76,12 @@ pub enum ServerError {
     #[error("cannot configure TLS: {0}")]
     Config(#[from] rustls::Error),
     /// The address does not parse, or it is taken.
-    #[error("cannot listen on webhook.listen = {listen:?}: {source}")]
+    #[error("cannot listen on webhook.listen = {listen:?}: {error}")]
     Bind {
         /// The address as configured.
         listen: String,
         /// The operating system's reason.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -117,9 +116,9 @@ impl WebhookServer {
             ready: ready.clone(),
         });
         let listen = config.listen.trim();
-        let bind_error = |source| ServerError::Bind {
+        let bind_error = |error| ServerError::Bind {
             listen: listen.to_owned(),
-            source,
+            error,
         };
         let listener = std::net::TcpListener::bind(listen).map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;

@@ -239,7 +239,7 @@ mod tests {
         let failed = OpenError::Bind {
             name: "eth1".into(),
             index: 7,
-            source: io::Error::from_raw_os_error(libc::ENODEV),
+            error: io::Error::from_raw_os_error(libc::ENODEV),
         };
         let text = idle_reason(&configured, &[failed]);
         assert!(

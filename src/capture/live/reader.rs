@@ -52,20 +52,20 @@ pub(crate) fn link_type(hardware: u16) -> Option<LinkType> {
 pub enum OpenError {
     #[error("cannot open a packet socket: {0}")]
     Socket(io::Error),
-    #[error("cannot bind a packet socket to interface {name} (index {index}): {source}")]
+    #[error("cannot bind a packet socket to interface {name} (index {index}): {error}")]
     Bind {
         name: String,
         index: u32,
-        source: io::Error,
+        error: io::Error,
     },
     #[error("interface {name} has hardware type {hardware}, whose frames podflow cannot decode")]
     Unsupported { name: String, hardware: u16 },
-    #[error("cannot set up the receive ring of interface {name}: {source}")]
-    Ring { name: String, source: io::Error },
-    #[error("pnet cannot set up capture on interface {name}: {source}")]
-    Channel { name: String, source: io::Error },
-    #[error("cannot start the capture thread of interface {name}: {source}")]
-    Thread { name: String, source: io::Error },
+    #[error("cannot set up the receive ring of interface {name}: {error}")]
+    Ring { name: String, error: io::Error },
+    #[error("pnet cannot set up capture on interface {name}: {error}")]
+    Channel { name: String, error: io::Error },
+    #[error("cannot start the capture thread of interface {name}: {error}")]
+    Thread { name: String, error: io::Error },
     #[error("interface {name} cannot be captured: all 65536 observation points are taken")]
     NoPoint { name: String },
 }
@@ -76,10 +76,10 @@ pub enum OpenError {
 pub(crate) fn packet_socket_on(name: &str, index: u32) -> Result<(OwnedFd, u16), OpenError> {
     let fd = sys::packet_socket().map_err(OpenError::Socket)?;
     let hardware =
-        sys::bind_and_hardware_type(fd.as_fd(), index).map_err(|source| OpenError::Bind {
+        sys::bind_and_hardware_type(fd.as_fd(), index).map_err(|error| OpenError::Bind {
             name: name.to_owned(),
             index,
-            source,
+            error,
         })?;
     if hardware == libc::ARPHRD_LOOPBACK {
         sys::ignore_outgoing(fd.as_fd()).map_err(OpenError::Socket)?;
@@ -143,9 +143,9 @@ impl Source {
             socket_fd: Some(fd.into_raw_fd()),
             ..linux::Config::default()
         };
-        let channel_err = |source| OpenError::Channel {
+        let channel_err = |error| OpenError::Channel {
             name: name.to_owned(),
-            source,
+            error,
         };
         let rx = match linux::channel(&iface, cfg).map_err(channel_err)? {
             Channel::Ethernet(_tx, rx) => rx,

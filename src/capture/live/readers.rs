@@ -152,9 +152,9 @@ impl Readers {
                         tracing::warn!(interface = %label, error = %e, "receive failed; still trying");
                     });
                 })
-                .map_err(|source| OpenError::Thread {
+                .map_err(|error| OpenError::Thread {
                     name: name.to_owned(),
-                    source,
+                    error,
                 })?;
                 Ok(Reading::Thread(thread))
             }
@@ -172,9 +172,9 @@ impl Readers {
                     let ring = Ring::open(name, index, &options)?;
                     if *fanout > 1 && options.fanout.is_none() {
                         options.fanout =
-                            Some(ring.fanout_group().map_err(|source| OpenError::Ring {
+                            Some(ring.fanout_group().map_err(|error| OpenError::Ring {
                                 name: name.to_owned(),
-                                source,
+                                error,
                             })?);
                     }
                     rings.push(ring);
