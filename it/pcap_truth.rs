@@ -279,3 +279,65 @@ fn a_full_table_ends_flows_early_and_counts_them() {
     assert_eq!(total(&flows, "PacketDeltaCount"), 1110);
     assert_eq!(total(&flows, "OctetDeltaCount"), 735_719);
 }
+
+#[test]
+fn json_keys_are_the_names_of_the_ipfix_elements() {
+    let node = ("PODFLOW_K8S__NODE_IP", "10.1.2.3");
+    let (_, dir) = ipfix_of_sample(&[node]);
+    let collected = podflow()
+        .args(["collect", "-f"])
+        .arg(dir.path().join("flows.ipfix"))
+        .output()
+        .unwrap();
+    assert_success(&collected);
+    let printed = meter(
+        &fixture("sample-1k.pcap"),
+        &[
+            node,
+            ("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", HUGE),
+            ("PODFLOW_FLOW__ACTIVE_TIMEOUT_SECS", HUGE),
+        ],
+    );
+    let records = |stdout: &[u8]| -> Vec<serde_json::Map<String, serde_json::Value>> {
+        String::from_utf8_lossy(stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter_map(|v| v.as_object().cloned())
+            .filter(|v| v.contains_key("flowEndReason"))
+            .collect()
+    };
+    let (decoded, json) = (records(&collected.stdout), records(&printed.stdout));
+    assert_eq!(json.len(), decoded.len());
+    // Each flow's JSON line has the keys its decoded record has names, and no other.
+    let names = |r: &serde_json::Map<String, serde_json::Value>| -> Vec<String> {
+        // What `collect` adds of the message a record came in.
+        let message = ["exporter", "observationDomainId", "sequence", "templateId"];
+        let mut names: Vec<String> = r
+            .keys()
+            .filter(|k| !message.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    };
+    let flow = |r: &serde_json::Map<String, serde_json::Value>| {
+        let of = |a: &str, b: &str| r.get(a).or(r.get(b)).unwrap().to_string();
+        [
+            of("sourceIPv4Address", "sourceIPv6Address"),
+            of("destinationIPv4Address", "destinationIPv6Address"),
+            of("sourceTransportPort", "sourceTransportPort"),
+            of("destinationTransportPort", "destinationTransportPort"),
+            of("protocolIdentifier", "protocolIdentifier"),
+            of("flowStartMilliseconds", "flowStartMilliseconds"),
+        ]
+    };
+    let by_flow: std::collections::HashMap<_, _> =
+        decoded.iter().map(|r| (flow(r), names(r))).collect();
+    assert_eq!(by_flow.len(), decoded.len(), "flows are told apart");
+    for line in &json {
+        assert_eq!(Some(&names(line)), by_flow.get(&flow(line)), "{line:?}");
+        assert_eq!(line["k8sNodeIPv4Address"], "10.1.2.3");
+        assert_eq!(line["k8sNodeIPv6Address"], "::");
+    }
+    assert!(json.iter().any(|l| l.contains_key("npmRoundTripTime")));
+}

@@ -50,7 +50,8 @@ pub enum InjectError {
 pub struct Injected {
     /// The documents, `---`-separated.
     pub yaml: String,
-    /// One line per pod template, saying what was done with it.
+    /// One line per document (per item of a List), saying what was done with it; then
+    /// what concerns them all.
     pub notes: Vec<String>,
 }
 
@@ -94,13 +95,12 @@ pub fn manifests(text: &str, injector: &Injector) -> Result<Injected, InjectErro
         enforced_levels(doc, &mut enforced);
     }
     let context = Context { injector, enforced };
-    let mut notes = Vec::new();
+    let (mut notes, mut added) = (Vec::new(), 0);
     for (number, doc) in &mut out {
-        object(doc, &context, *number, &mut notes)?;
+        added += object(doc, &context, *number, &mut notes)?;
     }
     let out: Vec<Value> = out.into_iter().map(|(_, doc)| doc).collect();
-    let added = notes.iter().any(|n| n.ends_with(ADDED));
-    if added && injector.template().collector == "stdout" {
+    if added > 0 && injector.template().collector == "stdout" {
         notes.push(
             "export.collector is stdout: the sidecars will print their flows to their logs \
              (set PODFLOW_EXPORT__COLLECTOR or --config)"
@@ -154,50 +154,72 @@ fn enforced_levels(doc: &Value, levels: &mut BTreeMap<String, String>) {
     }
 }
 
-/// Adds the sidecar to the pod template of one object (or of each item of a List).
+/// Adds the sidecar to the pod template of one object (or of each item of a List), and
+/// says in one note per object what was done with it. How many sidecars it added.
 fn object(
     doc: &mut Value,
     context: &Context,
     number: usize,
     notes: &mut Vec<String>,
-) -> Result<(), InjectError> {
+) -> Result<usize, InjectError> {
     let kind = kind_of(doc).to_string();
     if is_list(&kind) {
-        if let Some(items) = doc.get_mut("items").and_then(Value::as_array_mut) {
-            for item in items {
-                object(item, context, number, notes)?;
-            }
+        let Some(items) = doc.get_mut("items").and_then(Value::as_array_mut) else {
+            notes.push(format!(
+                "document {number}: {kind} without items, left as is"
+            ));
+            return Ok(0);
+        };
+        if items.is_empty() {
+            notes.push(format!("document {number}: empty {kind}, left as is"));
         }
-        return Ok(());
+        let mut added = 0;
+        for item in items {
+            added += object(item, context, number, notes)?;
+        }
+        return Ok(added);
     }
-    let Some((_, path)) = TEMPLATES.iter().find(|(k, _)| *k == kind) else {
-        return Ok(());
-    };
     let name = doc
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    let what = match kind.as_str() {
+        "" => "a document without a kind".to_string(),
+        _ => format!("{kind} {}", quote(&name)),
+    };
+    let outcome = pod_template(doc, context, &kind, &name, number, &what)?;
+    notes.push(format!("document {number}: {what}: {}", outcome.join("; ")));
+    Ok(usize::from(outcome[0] == ADDED))
+}
+
+/// Adds the sidecar to the pod template of `doc` when its kind has one: what was done,
+/// then what the user should know.
+fn pod_template(
+    doc: &mut Value,
+    context: &Context,
+    kind: &str,
+    name: &str,
+    number: usize,
+    what: &str,
+) -> Result<Vec<String>, InjectError> {
+    let Some((_, path)) = TEMPLATES.iter().find(|(k, _)| *k == kind) else {
+        return Ok(vec!["no pod template, left as is".into()]);
+    };
     let namespace = doc
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let what = format!("{kind} {}", quote(&name));
     let mut template = doc;
     for key in path.iter() {
         match template.get_mut(*key) {
             Some(t) => template = t,
-            None => {
-                notes.push(format!(
-                    "document {number}: {what}: no pod template, left as is"
-                ));
-                return Ok(());
-            }
+            None => return Ok(vec!["no pod template, left as is".into()]),
         }
     }
     let bad = |message: String| InjectError::Template {
         number,
-        what: what.clone(),
+        what: what.to_string(),
         message,
     };
     let parsed = PodTemplateSpec::deserialize(&*template)
@@ -210,27 +232,18 @@ fn object(
         spec,
         namespace: namespace.as_deref(),
     };
-    let plan = context.injector.plan_for(&view, &kind, &name);
-    notes.extend(
-        plan.warnings
-            .iter()
-            .map(|w| format!("document {number}: {what}: {w}")),
-    );
-    match plan.patch {
+    let plan = context.injector.plan_for(&view, kind, name);
+    let mut outcome = match plan.patch {
         Ok(patch) => {
             json_patch::patch(template, &patch).map_err(|e| bad(format!("cannot patch: {e}")))?;
-            notes.push(format!("document {number}: {what}: {ADDED}"));
-            let refusal = namespace.as_deref().and_then(|ns| context.refusal(ns));
-            if let Some(refusal) = refusal {
-                notes.push(format!("document {number}: {what}: {refusal}"));
-            }
+            let mut added = vec![ADDED.to_string()];
+            added.extend(namespace.as_deref().and_then(|ns| context.refusal(ns)));
+            added
         }
-        Err(skip) => notes.push(format!(
-            "document {number}: {what}: sidecar not added: {}",
-            skip.reason()
-        )),
-    }
-    Ok(())
+        Err(skip) => vec![format!("sidecar not added: {}", skip.reason())],
+    };
+    outcome.extend(plan.warnings);
+    Ok(outcome)
 }
 
 impl Context<'_> {

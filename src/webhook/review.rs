@@ -46,7 +46,8 @@ pub enum Decision {
 #[error("{0}")]
 pub struct BadRequest(pub String);
 
-/// The outcome of planning one pod: the patch, or why there is none.
+/// The outcome of planning one pod: the patch, or why there is none, and what the user
+/// should know about the pod either way.
 pub(super) struct Plan {
     pub patch: Result<json_patch::Patch, Skip>,
     pub warnings: Vec<String>,
@@ -81,7 +82,15 @@ impl Injector {
                         .or(pod.metadata.namespace.as_deref()),
                 };
                 let selected = view.matches(&self.rules);
-                let plan = self.plan(&view, selected);
+                let mut plan = self.plan(&view, selected);
+                if let Err(skip) = &plan.patch {
+                    if skip.warns() {
+                        // The API server shows warnings to whoever created the pod.
+                        let why = skip.reason();
+                        plan.warnings
+                            .push(format!("podflow sidecar not injected: {why}"));
+                    }
+                }
                 if !plan.warnings.is_empty() {
                     response.warnings = Some(plan.warnings);
                 }
@@ -123,11 +132,6 @@ impl Injector {
             };
             view.patch(&sidecar::build(&self.template, &facts))
         });
-        if let Err(skip) = patch {
-            if skip.warns() {
-                warnings.push(format!("podflow sidecar not injected: {}", skip.reason()));
-            }
-        }
         Plan { patch, warnings }
     }
 

@@ -5,6 +5,7 @@
 //! ever torn. Reading a capture file writes everything, however long stdout blocks.
 
 use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -190,14 +191,13 @@ pub fn to_value(rec: &ExportRecord<'_>, biflow: bool) -> Value {
     put("protocolIdentifier", json!(k.proto));
     put("ipClassOfService", json!(f.tos));
     put("vlanId", json!(k.vlan));
-    if icmp {
-        let name = if k.ipv6 {
-            "icmpTypeCodeIPv6"
-        } else {
-            "icmpTypeCodeIPv4"
-        };
-        put(name, json!(k.dst_port));
-    }
+    // In every record, as in IPFIX: type * 256 + code, 0 for other protocols.
+    let name = if k.ipv6 {
+        "icmpTypeCodeIPv6"
+    } else {
+        "icmpTypeCodeIPv4"
+    };
+    put(name, json!(if icmp { k.dst_port } else { 0 }));
     put("tcpControlBits", json!(f.forward.tcp_flags));
     put("octetDeltaCount", json!(f.forward.octets));
     put("packetDeltaCount", json!(f.forward.packets));
@@ -211,10 +211,14 @@ pub fn to_value(rec: &ExportRecord<'_>, biflow: bool) -> Value {
     put("interfaceName", json!(rec.interface));
     let p = rec.pod;
     put("k8sNodeName", json!(p.node_name));
-    put(
-        "k8sNodeIP",
-        json!(p.node_ip.map(|ip| ip.to_string()).unwrap_or_default()),
-    );
+    // Both, as in IPFIX: the node's address in its family's element, the other zero.
+    let (v4, v6) = match p.node_ip {
+        Some(IpAddr::V4(a)) => (a, Ipv6Addr::UNSPECIFIED),
+        Some(IpAddr::V6(a)) => (Ipv4Addr::UNSPECIFIED, a),
+        None => (Ipv4Addr::UNSPECIFIED, Ipv6Addr::UNSPECIFIED),
+    };
+    put("k8sNodeIPv4Address", json!(v4.to_string()));
+    put("k8sNodeIPv6Address", json!(v6.to_string()));
     put("k8sPodName", json!(p.pod_name));
     put("k8sPodNamespace", json!(p.pod_namespace));
     put("k8sWorkloadName", json!(p.workload_name));

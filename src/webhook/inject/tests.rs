@@ -91,6 +91,38 @@ fn adds_the_sidecar_to_templates_and_passes_the_rest() {
 }
 
 #[test]
+fn every_document_gets_one_line() {
+    let text =
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n\
+        ---\nkind: Deployment\nmetadata: {name: edge}\nspec:\n  template:\n    spec: \
+        {hostNetwork: true, containers: [{name: a, image: x}]}\n\
+        ---\nkind: Deployment\nmetadata: {name: shop}\nspec:\n  template:\n    spec: \
+        {containers: [{name: a, image: x}]}\n\
+        ---\nkind: List\nitems:\n- {kind: ConfigMap, metadata: {name: settings}}\n\
+        - {kind: Pod, metadata: {name: p}, spec: {containers: [{name: a, image: x}]}}\n\
+        ---\n{a: 1}\n";
+    let notes = manifests(text, &injector()).unwrap().notes;
+    assert_eq!(
+        notes[..6],
+        [
+            "document 1: Service \"web\": no pod template, left as is",
+            "document 2: Deployment \"edge\": sidecar not added: hostNetwork pod",
+            "document 3: Deployment \"shop\": sidecar added",
+            "document 4: ConfigMap \"settings\": no pod template, left as is",
+            "document 4: Pod \"p\": sidecar added",
+            "document 5: a document without a kind: no pod template, left as is",
+        ],
+        "{notes:?}"
+    );
+    // What concerns every document comes after, once.
+    assert_eq!(notes.len(), 7, "{notes:?}");
+    assert!(
+        notes[6].starts_with("export.collector is stdout"),
+        "{notes:?}"
+    );
+}
+
+#[test]
 fn twice_is_once() {
     let once = manifests(MANIFESTS, &injector()).unwrap().yaml;
     let twice = manifests(&once, &injector()).unwrap().yaml;
@@ -162,7 +194,7 @@ fn namespaces_whose_pod_security_refuses_the_sidecar_are_named() {
     assert_eq!(notes.len(), 1, "{notes:?}");
     let note = &notes[0];
     assert!(
-        note.starts_with("document 2: Deployment \"inside\": namespace \"locked\""),
+        note.starts_with("document 2: Deployment \"inside\": sidecar added; namespace \"locked\""),
         "{note}"
     );
     assert!(note.contains("security_profile \"default\""), "{note}");
