@@ -3,25 +3,39 @@
 # and set REPO (the repository), then call make_workdir.
 
 # generated_pcap NAME [GENERATOR ARGS...]: prints the path of $BENCH_DIR/NAME, made by
-# ../shared/testdata/gen_flows_pcap.py --seed 1 [ARGS] unless a finished one is there (the
-# generator writes NAME.truth.json after the capture is complete, so its presence marks a
-# finished capture).
+# scripts/gen-flows.py --seed 1 [ARGS] unless a finished one is there. The generator writes
+# NAME.truth.json once the capture is complete, so its presence marks a finished capture;
+# a capture is reused only when its truth names the generator as it is now (its sha256),
+# so that a capture left by an older generator is made again.
+BENCH_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 generated_pcap() {
-  local name=$1 gen out
+  local name=$1 gen="$BENCH_LIB_DIR/gen-flows.py" out made
   shift
+  [ -f "$gen" ] || die "no PCAP given and the generator is missing: expected $gen"
   mkdir -p "$BENCH_DIR"
   out="$(readlink -f "$BENCH_DIR")/$name"
   if [ -f "$out" ] && [ -f "$out.truth.json" ]; then
+    made=$(python3 - "$out.truth.json" "$gen" <<'PY'
+import hashlib, json, sys
+try:
+    made = json.load(open(sys.argv[1])).get("generator_sha256")
+except (OSError, ValueError):
+    made = None
+now = hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()
+print("same" if made == now else "other")
+PY
+)
+  else
+    made=none
+  fi
+  if [ "$made" = same ]; then
     note "reusing $out"
   else
-    gen=$(readlink -f "$REPO/../shared/testdata/gen_flows_pcap.py" 2>/dev/null || true)
-    if [ -z "$gen" ] || [ ! -f "$gen" ]; then
-      die "no PCAP given and the generator is missing: expected $REPO/../shared/testdata/gen_flows_pcap.py (the shared/ directory next to the repository)"
-    fi
+    [ "$made" = other ] && note "$out was made by another version of gen-flows.py"
     rm -f "$out.truth.json"
-    note "generating $out (gen_flows_pcap.py --seed 1 $*; the full size takes about 40 s)"
+    note "generating $out (scripts/gen-flows.py --seed 1 $*; the full size takes about 10 s)"
     python3 "$gen" --out "$out" --seed 1 "$@" > "$WORK/gen.log" ||
-      { tail -5 "$WORK/gen.log" >&2; die "gen_flows_pcap.py failed"; }
+      { tail -5 "$WORK/gen.log" >&2; die "gen-flows.py failed"; }
   fi
   echo "$out"
 }

@@ -3,8 +3,8 @@
 #
 # Usage:  scripts/bench.sh [PCAP]
 #   PCAP       capture to meter. Without it, the 1.6M-packet synthetic capture is made by
-#              ../shared/testdata/gen_flows_pcap.py --seed 1 (about 40 s, 1.3 GB) and kept
-#              in $BENCH_DIR (default /tmp/podflow-bench) for the next run.
+#              scripts/gen-flows.py --seed 1 (about 10 s, 1.3 GB) and kept in $BENCH_DIR
+#              (default /tmp/podflow-bench) for the next run.
 #   RUNS       runs per tool (default 3); the fastest wall time of each tool is reported.
 #   BIFLOW     podflow's flow.biflow for the bench (default true, podflow's own default).
 #              nfdump 1.7.1 adds RFC 5103 reverse counters into its Packets/Bytes totals

@@ -4,8 +4,8 @@
 # Usage:  scripts/capture-bench.sh [PCAP]       as root, e.g.
 #         sudo env "PATH=$PATH" scripts/capture-bench.sh   (sudo's PATH may lack cargo)
 #   PCAP       capture to replay. Without it, the 1.6M-frame synthetic capture is made by
-#              ../shared/testdata/gen_flows_pcap.py --seed 1 (about 40 s, 1.3 GB) and kept
-#              in $BENCH_DIR (default /tmp/podflow-bench), as scripts/bench.sh does.
+#              scripts/gen-flows.py --seed 1 (about 10 s, 1.3 GB) and kept in $BENCH_DIR
+#              (default /tmp/podflow-bench), as scripts/bench.sh does.
 #   RUNS       runs per tool at top speed (default 3); runs of the two tools alternate.
 #   RATES      optional replay rates in packets/s, e.g. "100000 200000": one more run per
 #              tool at each rate, with the replay cut to REPLAY_SECS seconds of frames.

@@ -7,11 +7,11 @@
 #   N          pod namespaces (default 10, at most 200).
 #   RATE       replay rate per namespace in packets/s; empty or 0 (default) = --topspeed.
 #   LOOPS      times each tcpreplay sends the capture (tcpreplay --loop, default 5): with
-#              the defaults, 10 x 5 x 162k = 8.1M frames per replay, 10 to 30 s each on
+#              the defaults, 10 x 5 x 148k = 7.4M frames per replay, 10 to 30 s each on
 #              2 cores. The runtime grows with N x LOOPS.
-#   SCALE      --scale of ../shared/testdata/gen_flows_pcap.py (--seed 1) for the capture
-#              replayed into every namespace (default 0.2: 161,959 frames, 114 MB); it
-#              is kept in $BENCH_DIR (default /tmp/podflow-bench) for the next run.
+#   SCALE      --scale of scripts/gen-flows.py (--seed 1) for the capture replayed into
+#              every namespace (default 0.1: 148,146 frames, 116 MB); it is kept in
+#              $BENCH_DIR (default /tmp/podflow-bench) for the next run.
 #   PCAP       a capture to replay instead (Ethernet frames of at most MTU + 14 bytes).
 #   MTU        MTU of the pod veth pairs (default 1500; the generator's largest frame is
 #              1514 bytes).
@@ -86,7 +86,7 @@ set -euo pipefail
 N=${1:-10}
 RATE=${RATE:-0}
 LOOPS=${LOOPS:-5}
-SCALE=${SCALE:-0.2}
+SCALE=${SCALE:-0.1}
 PCAP=${PCAP:-}
 MTU=${MTU:-1500}
 PEER=${PEER:-tcpdump}

@@ -8,7 +8,7 @@
 # Usage:  scripts/node-scale-bench.sh        as root, e.g.
 #         sudo env "PATH=$PATH" scripts/node-scale-bench.sh
 #   N      pod namespaces (default 110)
-#   SCALE  --scale of the capture replayed into each pod (default 0.02: 16,2xx frames)
+#   SCALE  --scale of the capture replayed into each pod (default 0.01: 15,193 frames)
 #   LOOPS  times each replay sends it (default 1)
 #   RATE   packets/s per pod (default 2000; 0 = top speed): 110 pods at 2,000 pps are
 #          220,000 frames/s through the node, what two cores can replay
@@ -19,7 +19,7 @@
 # when node-bench failed, 3 when a goal was missed.
 set -euo pipefail
 
-export N=${N:-110} SCALE=${SCALE:-0.02} LOOPS=${LOOPS:-1} RATE=${RATE:-2000} PEER=${PEER:-tcpdump}
+export N=${N:-110} SCALE=${SCALE:-0.01} LOOPS=${LOOPS:-1} RATE=${RATE:-2000} PEER=${PEER:-tcpdump}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=$(mktemp /tmp/podflow-node-scale.XXXXXX)
 trap 'rm -f "$OUT"' EXIT
