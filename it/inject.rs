@@ -243,7 +243,7 @@ fn the_profile_comes_from_the_configuration_and_refusing_namespaces_are_named() 
     assert_eq!(sc["capabilities"]["add"], serde_json::json!(["NET_RAW"]));
     assert!(
         stderr.contains(
-            "document 2: Pod \"web\": namespace \"locked\" enforces Pod Security \"baseline\""
+            "document 2: Pod \"web\": sidecar added; namespace \"locked\" enforces Pod Security \"baseline\""
         ),
         "{stderr}"
     );
