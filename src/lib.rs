@@ -10,6 +10,9 @@ pub mod capture;
 pub mod certs;
 /// Command line: modes and global flags.
 pub mod cli;
+/// One cluster-wide view for the mediator: pods with the times they held their addresses,
+/// Services, EndpointSlices, nodes; each end of a record named, and the traffic class.
+pub mod cluster;
 /// `podflow collect`: a small IPFIX collector printing JSON lines.
 pub mod collect;
 /// The root configuration, composed from each domain's own, and the one figment load.

@@ -94,88 +94,21 @@ impl DataType {
     }
 }
 
-/// Every element podflow writes, in no particular order; templates pick from these.
+/// informationElementSemantics (RFC 5610 §3.2, the IANA "IPFIX Information Element
+/// Semantics" registry): the values podflow's elements use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ie {
-    FlowStartMilliseconds,
-    FlowEndMilliseconds,
-    SourceIPv4Address,
-    DestinationIPv4Address,
-    SourceIPv6Address,
-    DestinationIPv6Address,
-    SourceTransportPort,
-    DestinationTransportPort,
-    ProtocolIdentifier,
-    IpClassOfService,
-    VlanId,
-    IcmpTypeCodeIPv4,
-    IcmpTypeCodeIPv6,
-    TcpControlBits,
-    OctetDeltaCount,
-    PacketDeltaCount,
-    ReverseOctetDeltaCount,
-    ReversePacketDeltaCount,
-    ReverseTcpControlBits,
-    FlowEndReason,
-    FlowDirection,
-    InterfaceName,
-    K8sNodeName,
-    K8sNodeIPv4Address,
-    K8sNodeIPv6Address,
-    K8sPodName,
-    K8sPodNamespace,
-    K8sWorkloadName,
-    K8sWorkloadKind,
-    K8sPodLabels,
-    K8sPodAnnotations,
-    K8sPodUid,
-    K8sClusterName,
-    K8sObservationPoint,
-    K8sPeerPodName,
-    K8sPeerPodNamespace,
-    K8sPeerWorkloadName,
-    K8sPeerWorkloadKind,
-    K8sPeerNodeName,
-    K8sPeerPodLabels,
-    NpmRoundTripTime,
-    NpmClientNetworkDelay,
-    NpmServerNetworkDelay,
-    NpmServerResponseTime,
-    NpmRetransmittedPackets,
-    NpmClientRetransmittedPackets,
-    NpmServerRetransmittedPackets,
-    NpmClientRetransmittedOctets,
-    NpmServerRetransmittedOctets,
-    NpmOutOfOrderPackets,
-    NpmZeroWindowEvents,
-    DnsQueryName,
-    DnsQueryType,
-    DnsResponseCode,
-    DnsAnswerCount,
-    DnsFlags,
-    DnsTransactionId,
-    HttpHost,
-    HttpMethod,
-    HttpPath,
-    HttpStatusCode,
-    TlsServerName,
-    TlsVersion,
-    TlsClientVersion,
-    TlsAlpn,
-    TlsJa4,
-    TlsJa3,
-    ObservationDomainId,
-    ExportedMessageTotalCount,
-    ExportedFlowRecordTotalCount,
-    ExportedOctetTotalCount,
-    ObservedFlowTotalCount,
-    IgnoredPacketTotalCount,
-    NotSentFlowTotalCount,
-    InformationElementId,
-    PrivateEnterpriseNumber,
-    InformationElementDataType,
-    InformationElementSemantics,
-    InformationElementName,
+#[repr(u8)]
+pub enum Semantics {
+    /// No particular semantics (strings, addresses).
+    Default = 0,
+    /// A measured value (a delay, a response time).
+    Quantity = 1,
+    /// A count over the record's piece of the flow (retransmitted segments).
+    DeltaCounter = 3,
+    /// A value that names something (a code, a point number), not a quantity.
+    Identifier = 4,
+    /// Bits that each mean something (DNS header flags).
+    Flags = 5,
 }
 
 /// The definition of one element.
@@ -196,220 +129,204 @@ const fn def(registry: Registry, id: u16, name: &'static str, data_type: DataTyp
     }
 }
 
-impl Ie {
-    /// Every element, IANA first, then reverse, then Kubernetes.
-    pub const ALL: [Ie; 79] = [
-        Ie::OctetDeltaCount,
-        Ie::PacketDeltaCount,
-        Ie::ProtocolIdentifier,
-        Ie::IpClassOfService,
-        Ie::TcpControlBits,
-        Ie::SourceTransportPort,
-        Ie::SourceIPv4Address,
-        Ie::DestinationTransportPort,
-        Ie::DestinationIPv4Address,
-        Ie::SourceIPv6Address,
-        Ie::DestinationIPv6Address,
-        Ie::IcmpTypeCodeIPv4,
-        Ie::ExportedOctetTotalCount,
-        Ie::ExportedMessageTotalCount,
-        Ie::ExportedFlowRecordTotalCount,
-        Ie::VlanId,
-        Ie::FlowDirection,
-        Ie::InterfaceName,
-        Ie::FlowEndReason,
-        Ie::IcmpTypeCodeIPv6,
-        Ie::ObservationDomainId,
-        Ie::FlowStartMilliseconds,
-        Ie::FlowEndMilliseconds,
-        Ie::ObservedFlowTotalCount,
-        Ie::IgnoredPacketTotalCount,
-        Ie::NotSentFlowTotalCount,
-        Ie::InformationElementId,
-        Ie::InformationElementDataType,
-        Ie::InformationElementName,
-        Ie::InformationElementSemantics,
-        Ie::PrivateEnterpriseNumber,
-        Ie::ReverseOctetDeltaCount,
-        Ie::ReversePacketDeltaCount,
-        Ie::ReverseTcpControlBits,
-        Ie::K8sNodeName,
-        Ie::K8sNodeIPv4Address,
-        Ie::K8sNodeIPv6Address,
-        Ie::K8sPodName,
-        Ie::K8sPodNamespace,
-        Ie::K8sWorkloadName,
-        Ie::K8sWorkloadKind,
-        Ie::K8sPodLabels,
-        Ie::K8sPodAnnotations,
-        Ie::K8sPodUid,
-        Ie::K8sClusterName,
-        Ie::K8sObservationPoint,
-        Ie::K8sPeerPodName,
-        Ie::K8sPeerPodNamespace,
-        Ie::K8sPeerWorkloadName,
-        Ie::K8sPeerWorkloadKind,
-        Ie::K8sPeerNodeName,
-        Ie::K8sPeerPodLabels,
-        Ie::NpmRoundTripTime,
-        Ie::NpmClientNetworkDelay,
-        Ie::NpmServerNetworkDelay,
-        Ie::NpmServerResponseTime,
-        Ie::NpmRetransmittedPackets,
-        Ie::NpmClientRetransmittedPackets,
-        Ie::NpmServerRetransmittedPackets,
-        Ie::NpmClientRetransmittedOctets,
-        Ie::NpmServerRetransmittedOctets,
-        Ie::NpmOutOfOrderPackets,
-        Ie::NpmZeroWindowEvents,
-        Ie::DnsQueryName,
-        Ie::DnsQueryType,
-        Ie::DnsResponseCode,
-        Ie::DnsAnswerCount,
-        Ie::DnsFlags,
-        Ie::DnsTransactionId,
-        Ie::HttpHost,
-        Ie::HttpMethod,
-        Ie::HttpPath,
-        Ie::HttpStatusCode,
-        Ie::TlsServerName,
-        Ie::TlsVersion,
-        Ie::TlsClientVersion,
-        Ie::TlsAlpn,
-        Ie::TlsJa4,
-        Ie::TlsJa3,
-    ];
-
-    /// Registry, id, name and type of this element.
-    pub const fn element(self) -> Element {
-        use DataType::*;
-        use Registry::*;
-        match self {
-            Ie::OctetDeltaCount => def(Iana, 1, "octetDeltaCount", Unsigned64),
-            Ie::PacketDeltaCount => def(Iana, 2, "packetDeltaCount", Unsigned64),
-            Ie::ProtocolIdentifier => def(Iana, 4, "protocolIdentifier", Unsigned8),
-            Ie::IpClassOfService => def(Iana, 5, "ipClassOfService", Unsigned8),
-            Ie::TcpControlBits => def(Iana, 6, "tcpControlBits", Unsigned16),
-            Ie::SourceTransportPort => def(Iana, 7, "sourceTransportPort", Unsigned16),
-            Ie::SourceIPv4Address => def(Iana, 8, "sourceIPv4Address", Ipv4Address),
-            Ie::DestinationTransportPort => def(Iana, 11, "destinationTransportPort", Unsigned16),
-            Ie::DestinationIPv4Address => def(Iana, 12, "destinationIPv4Address", Ipv4Address),
-            Ie::SourceIPv6Address => def(Iana, 27, "sourceIPv6Address", Ipv6Address),
-            Ie::DestinationIPv6Address => def(Iana, 28, "destinationIPv6Address", Ipv6Address),
-            Ie::IcmpTypeCodeIPv4 => def(Iana, 32, "icmpTypeCodeIPv4", Unsigned16),
-            Ie::ExportedOctetTotalCount => def(Iana, 40, "exportedOctetTotalCount", Unsigned64),
-            Ie::ExportedMessageTotalCount => def(Iana, 41, "exportedMessageTotalCount", Unsigned64),
-            Ie::ExportedFlowRecordTotalCount => {
-                def(Iana, 42, "exportedFlowRecordTotalCount", Unsigned64)
-            }
-            Ie::VlanId => def(Iana, 58, "vlanId", Unsigned16),
-            Ie::FlowDirection => def(Iana, 61, "flowDirection", Unsigned8),
-            Ie::InterfaceName => def(Iana, 82, "interfaceName", String),
-            Ie::FlowEndReason => def(Iana, 136, "flowEndReason", Unsigned8),
-            Ie::IcmpTypeCodeIPv6 => def(Iana, 139, "icmpTypeCodeIPv6", Unsigned16),
-            Ie::ObservationDomainId => def(Iana, 149, "observationDomainId", Unsigned32),
-            Ie::FlowStartMilliseconds => {
-                def(Iana, 152, "flowStartMilliseconds", DateTimeMilliseconds)
-            }
-            Ie::FlowEndMilliseconds => def(Iana, 153, "flowEndMilliseconds", DateTimeMilliseconds),
-            Ie::ObservedFlowTotalCount => def(Iana, 163, "observedFlowTotalCount", Unsigned64),
-            Ie::IgnoredPacketTotalCount => def(Iana, 164, "ignoredPacketTotalCount", Unsigned64),
-            Ie::NotSentFlowTotalCount => def(Iana, 166, "notSentFlowTotalCount", Unsigned64),
-            Ie::InformationElementId => def(Iana, 303, "informationElementId", Unsigned16),
-            Ie::InformationElementDataType => {
-                def(Iana, 339, "informationElementDataType", Unsigned8)
-            }
-            Ie::InformationElementName => def(Iana, 341, "informationElementName", String),
-            Ie::InformationElementSemantics => {
-                def(Iana, 344, "informationElementSemantics", Unsigned8)
-            }
-            Ie::PrivateEnterpriseNumber => def(Iana, 346, "privateEnterpriseNumber", Unsigned32),
-            Ie::ReverseOctetDeltaCount => def(Reverse, 1, "reverseOctetDeltaCount", Unsigned64),
-            Ie::ReversePacketDeltaCount => def(Reverse, 2, "reversePacketDeltaCount", Unsigned64),
-            Ie::ReverseTcpControlBits => def(Reverse, 6, "reverseTcpControlBits", Unsigned16),
-            Ie::K8sNodeName => def(Kubernetes, 1, "k8sNodeName", String),
-            Ie::K8sNodeIPv4Address => def(Kubernetes, 2, "k8sNodeIPv4Address", Ipv4Address),
-            Ie::K8sNodeIPv6Address => def(Kubernetes, 3, "k8sNodeIPv6Address", Ipv6Address),
-            Ie::K8sPodName => def(Kubernetes, 4, "k8sPodName", String),
-            Ie::K8sPodNamespace => def(Kubernetes, 5, "k8sPodNamespace", String),
-            Ie::K8sWorkloadName => def(Kubernetes, 6, "k8sWorkloadName", String),
-            Ie::K8sWorkloadKind => def(Kubernetes, 7, "k8sWorkloadKind", String),
-            Ie::K8sPodLabels => def(Kubernetes, 8, "k8sPodLabels", String),
-            Ie::K8sPodAnnotations => def(Kubernetes, 9, "k8sPodAnnotations", String),
-            Ie::K8sPodUid => def(Kubernetes, 10, "k8sPodUid", String),
-            Ie::K8sClusterName => def(Kubernetes, 11, "k8sClusterName", String),
-            Ie::K8sObservationPoint => def(Kubernetes, 12, "k8sObservationPoint", Unsigned8),
-            Ie::K8sPeerPodName => def(Kubernetes, 20, "k8sPeerPodName", String),
-            Ie::K8sPeerPodNamespace => def(Kubernetes, 21, "k8sPeerPodNamespace", String),
-            Ie::K8sPeerWorkloadName => def(Kubernetes, 22, "k8sPeerWorkloadName", String),
-            Ie::K8sPeerWorkloadKind => def(Kubernetes, 23, "k8sPeerWorkloadKind", String),
-            Ie::K8sPeerNodeName => def(Kubernetes, 24, "k8sPeerNodeName", String),
-            Ie::K8sPeerPodLabels => def(Kubernetes, 25, "k8sPeerPodLabels", String),
-            Ie::NpmRoundTripTime => def(Kubernetes, 40, "npmRoundTripTime", Unsigned32),
-            Ie::NpmClientNetworkDelay => def(Kubernetes, 41, "npmClientNetworkDelay", Unsigned32),
-            Ie::NpmServerNetworkDelay => def(Kubernetes, 42, "npmServerNetworkDelay", Unsigned32),
-            Ie::NpmServerResponseTime => def(Kubernetes, 43, "npmServerResponseTime", Unsigned32),
-            Ie::NpmRetransmittedPackets => {
-                def(Kubernetes, 44, "npmRetransmittedPackets", Unsigned32)
-            }
-            Ie::NpmClientRetransmittedPackets => {
-                def(Kubernetes, 45, "npmClientRetransmittedPackets", Unsigned32)
-            }
-            Ie::NpmServerRetransmittedPackets => {
-                def(Kubernetes, 46, "npmServerRetransmittedPackets", Unsigned32)
-            }
-            Ie::NpmClientRetransmittedOctets => {
-                def(Kubernetes, 47, "npmClientRetransmittedOctets", Unsigned64)
-            }
-            Ie::NpmServerRetransmittedOctets => {
-                def(Kubernetes, 48, "npmServerRetransmittedOctets", Unsigned64)
-            }
-            Ie::NpmOutOfOrderPackets => def(Kubernetes, 49, "npmOutOfOrderPackets", Unsigned32),
-            Ie::NpmZeroWindowEvents => def(Kubernetes, 50, "npmZeroWindowEvents", Unsigned32),
-            Ie::DnsQueryName => def(Kubernetes, 60, "dnsQueryName", String),
-            Ie::DnsQueryType => def(Kubernetes, 61, "dnsQueryType", Unsigned16),
-            Ie::DnsResponseCode => def(Kubernetes, 62, "dnsResponseCode", Unsigned8),
-            Ie::DnsAnswerCount => def(Kubernetes, 63, "dnsAnswerCount", Unsigned16),
-            Ie::DnsFlags => def(Kubernetes, 64, "dnsFlags", Unsigned16),
-            Ie::DnsTransactionId => def(Kubernetes, 65, "dnsTransactionId", Unsigned16),
-            Ie::HttpHost => def(Kubernetes, 80, "httpHost", String),
-            Ie::HttpMethod => def(Kubernetes, 81, "httpMethod", String),
-            Ie::HttpPath => def(Kubernetes, 82, "httpPath", String),
-            Ie::HttpStatusCode => def(Kubernetes, 83, "httpStatusCode", Unsigned16),
-            Ie::TlsServerName => def(Kubernetes, 100, "tlsServerName", String),
-            Ie::TlsVersion => def(Kubernetes, 101, "tlsVersion", Unsigned16),
-            Ie::TlsClientVersion => def(Kubernetes, 102, "tlsClientVersion", Unsigned16),
-            Ie::TlsAlpn => def(Kubernetes, 103, "tlsAlpn", String),
-            Ie::TlsJa4 => def(Kubernetes, 104, "tlsJa4", String),
-            Ie::TlsJa3 => def(Kubernetes, 105, "tlsJa3", String),
+/// Declares every element once: `Variant: REGISTRY ID "name" TYPE SEMANTICS`, and
+/// `, flowmon ID "name" TYPE` where Flowmon's collectors know the same value by their own
+/// element. The enum, the list, the definitions, the semantics and the Flowmon twins all
+/// come from this one table.
+macro_rules! elements {
+    ($($ie:ident: $registry:ident $id:literal $name:literal $ty:ident $semantics:ident
+        $(, flowmon $fid:literal $fname:literal $fty:ident)?;)*) => {
+        /// Every element podflow reads or writes, in no particular order; templates pick
+        /// from these.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Ie {
+            $($ie,)*
         }
-    }
 
-    /// The Flowmon element (CESNET libfds `flowmon.xml`, PEN 39499) that carries the same
-    /// value, with its data type there, for the elements that have one.
-    pub const fn flowmon(self) -> Option<Element> {
-        use DataType::*;
-        use Registry::Flowmon;
-        Some(match self {
-            Ie::NpmRoundTripTime => def(Flowmon, 69, "npnRoundTripTime", Unsigned32),
-            Ie::NpmServerResponseTime => def(Flowmon, 70, "npmServerResponseTime", Unsigned32),
-            Ie::NpmRetransmittedPackets => def(Flowmon, 71, "npmTcpRetransmission", Unsigned32),
-            Ie::NpmOutOfOrderPackets => def(Flowmon, 72, "npmTcpOutOfOrder", Unsigned32),
-            Ie::DnsQueryName => def(Flowmon, 121, "dnsQname", String),
-            Ie::DnsQueryType => def(Flowmon, 122, "dnsQtype", Unsigned16),
-            Ie::DnsAnswerCount => def(Flowmon, 113, "dnsAnswrecCount", Unsigned16),
-            Ie::DnsFlags => def(Flowmon, 111, "dnsFlagsCodes", Unsigned16),
-            Ie::DnsTransactionId => def(Flowmon, 110, "dnsId", Unsigned16),
-            Ie::HttpHost => def(Flowmon, 1, "httpHost", String),
-            Ie::HttpPath => def(Flowmon, 2, "httpUrl", String),
-            Ie::HttpStatusCode => def(Flowmon, 12, "httpStatusCode", Unsigned32),
-            Ie::TlsServerName => def(Flowmon, 338, "tlsSni", String),
-            Ie::TlsVersion => def(Flowmon, 333, "tlsServerVersion", Unsigned16),
-            Ie::TlsClientVersion => def(Flowmon, 340, "tlsClientVersion", Unsigned16),
-            Ie::TlsAlpn => def(Flowmon, 337, "tlsAlpn", String),
-            Ie::TlsJa3 => def(Flowmon, 357, "tlsJa3Fingerprint", OctetArray),
-            _ => return None,
-        })
+        const COUNT: usize = [$($name),*].len();
+
+        impl Ie {
+            /// Every element, IANA first, then reverse, then Kubernetes.
+            pub const ALL: [Ie; COUNT] = [$(Ie::$ie),*];
+
+            /// Registry, id, name and type of this element.
+            pub const fn element(self) -> Element {
+                match self {
+                    $(Ie::$ie => def(Registry::$registry, $id, $name, DataType::$ty),)*
+                }
+            }
+
+            /// What its values mean, for its type record.
+            pub const fn semantics(self) -> Semantics {
+                match self {
+                    $(Ie::$ie => Semantics::$semantics,)*
+                }
+            }
+
+            /// The Flowmon element (CESNET libfds `flowmon.xml`, PEN 39499) that carries
+            /// the same value, with its data type there, for the elements that have one.
+            pub const fn flowmon(self) -> Option<Element> {
+                match self {
+                    $(Ie::$ie => elements!(@flowmon $($fid $fname $fty)?),)*
+                }
+            }
+        }
+    };
+    (@flowmon $id:literal $name:literal $ty:ident) => {
+        Some(def(Registry::Flowmon, $id, $name, DataType::$ty))
+    };
+    (@flowmon) => {
+        None
+    };
+}
+
+elements! {
+    OctetDeltaCount: Iana 1 "octetDeltaCount" Unsigned64 Default;
+    PacketDeltaCount: Iana 2 "packetDeltaCount" Unsigned64 Default;
+    ProtocolIdentifier: Iana 4 "protocolIdentifier" Unsigned8 Default;
+    IpClassOfService: Iana 5 "ipClassOfService" Unsigned8 Default;
+    TcpControlBits: Iana 6 "tcpControlBits" Unsigned16 Default;
+    SourceTransportPort: Iana 7 "sourceTransportPort" Unsigned16 Default;
+    SourceIPv4Address: Iana 8 "sourceIPv4Address" Ipv4Address Default;
+    DestinationTransportPort: Iana 11 "destinationTransportPort" Unsigned16 Default;
+    DestinationIPv4Address: Iana 12 "destinationIPv4Address" Ipv4Address Default;
+    SourceIPv6Address: Iana 27 "sourceIPv6Address" Ipv6Address Default;
+    DestinationIPv6Address: Iana 28 "destinationIPv6Address" Ipv6Address Default;
+    IcmpTypeCodeIPv4: Iana 32 "icmpTypeCodeIPv4" Unsigned16 Default;
+    ExportedOctetTotalCount: Iana 40 "exportedOctetTotalCount" Unsigned64 Default;
+    ExportedMessageTotalCount: Iana 41 "exportedMessageTotalCount" Unsigned64 Default;
+    ExportedFlowRecordTotalCount: Iana 42 "exportedFlowRecordTotalCount" Unsigned64 Default;
+    VlanId: Iana 58 "vlanId" Unsigned16 Default;
+    FlowDirection: Iana 61 "flowDirection" Unsigned8 Default;
+    InterfaceName: Iana 82 "interfaceName" String Default;
+    FlowEndReason: Iana 136 "flowEndReason" Unsigned8 Default;
+    IcmpTypeCodeIPv6: Iana 139 "icmpTypeCodeIPv6" Unsigned16 Default;
+    ObservationDomainId: Iana 149 "observationDomainId" Unsigned32 Default;
+    FlowStartMilliseconds: Iana 152 "flowStartMilliseconds" DateTimeMilliseconds Default;
+    FlowEndMilliseconds: Iana 153 "flowEndMilliseconds" DateTimeMilliseconds Default;
+    ObservedFlowTotalCount: Iana 163 "observedFlowTotalCount" Unsigned64 Default;
+    IgnoredPacketTotalCount: Iana 164 "ignoredPacketTotalCount" Unsigned64 Default;
+    NotSentFlowTotalCount: Iana 166 "notSentFlowTotalCount" Unsigned64 Default;
+    InformationElementId: Iana 303 "informationElementId" Unsigned16 Default;
+    InformationElementDataType: Iana 339 "informationElementDataType" Unsigned8 Default;
+    InformationElementName: Iana 341 "informationElementName" String Default;
+    InformationElementSemantics: Iana 344 "informationElementSemantics" Unsigned8 Default;
+    PrivateEnterpriseNumber: Iana 346 "privateEnterpriseNumber" Unsigned32 Default;
+    OriginalExporterIPv4Address: Iana 403 "originalExporterIPv4Address" Ipv4Address Default;
+    OriginalExporterIPv6Address: Iana 404 "originalExporterIPv6Address" Ipv6Address Default;
+    OriginalObservationDomainId: Iana 405 "originalObservationDomainId" Unsigned32 Identifier;
+    ReverseOctetDeltaCount: Reverse 1 "reverseOctetDeltaCount" Unsigned64 Default;
+    ReversePacketDeltaCount: Reverse 2 "reversePacketDeltaCount" Unsigned64 Default;
+    ReverseTcpControlBits: Reverse 6 "reverseTcpControlBits" Unsigned16 Default;
+    K8sNodeName: Kubernetes 1 "k8sNodeName" String Default;
+    K8sNodeIPv4Address: Kubernetes 2 "k8sNodeIPv4Address" Ipv4Address Default;
+    K8sNodeIPv6Address: Kubernetes 3 "k8sNodeIPv6Address" Ipv6Address Default;
+    K8sPodName: Kubernetes 4 "k8sPodName" String Default;
+    K8sPodNamespace: Kubernetes 5 "k8sPodNamespace" String Default;
+    K8sWorkloadName: Kubernetes 6 "k8sWorkloadName" String Default;
+    K8sWorkloadKind: Kubernetes 7 "k8sWorkloadKind" String Default;
+    K8sPodLabels: Kubernetes 8 "k8sPodLabels" String Default;
+    K8sPodAnnotations: Kubernetes 9 "k8sPodAnnotations" String Default;
+    K8sPodUid: Kubernetes 10 "k8sPodUid" String Default;
+    K8sClusterName: Kubernetes 11 "k8sClusterName" String Default;
+    K8sObservationPoint: Kubernetes 12 "k8sObservationPoint" Unsigned8 Identifier;
+    K8sPeerPodName: Kubernetes 20 "k8sPeerPodName" String Default;
+    K8sPeerPodNamespace: Kubernetes 21 "k8sPeerPodNamespace" String Default;
+    K8sPeerWorkloadName: Kubernetes 22 "k8sPeerWorkloadName" String Default;
+    K8sPeerWorkloadKind: Kubernetes 23 "k8sPeerWorkloadKind" String Default;
+    K8sPeerNodeName: Kubernetes 24 "k8sPeerNodeName" String Default;
+    K8sPeerPodLabels: Kubernetes 25 "k8sPeerPodLabels" String Default;
+    NpmRoundTripTime: Kubernetes 40 "npmRoundTripTime" Unsigned32 Quantity, flowmon 69 "npnRoundTripTime" Unsigned32;
+    NpmClientNetworkDelay: Kubernetes 41 "npmClientNetworkDelay" Unsigned32 Quantity;
+    NpmServerNetworkDelay: Kubernetes 42 "npmServerNetworkDelay" Unsigned32 Quantity;
+    NpmServerResponseTime: Kubernetes 43 "npmServerResponseTime" Unsigned32 Quantity, flowmon 70 "npmServerResponseTime" Unsigned32;
+    NpmRetransmittedPackets: Kubernetes 44 "npmRetransmittedPackets" Unsigned32 DeltaCounter, flowmon 71 "npmTcpRetransmission" Unsigned32;
+    NpmClientRetransmittedPackets: Kubernetes 45 "npmClientRetransmittedPackets" Unsigned32 DeltaCounter;
+    NpmServerRetransmittedPackets: Kubernetes 46 "npmServerRetransmittedPackets" Unsigned32 DeltaCounter;
+    NpmClientRetransmittedOctets: Kubernetes 47 "npmClientRetransmittedOctets" Unsigned64 DeltaCounter;
+    NpmServerRetransmittedOctets: Kubernetes 48 "npmServerRetransmittedOctets" Unsigned64 DeltaCounter;
+    NpmOutOfOrderPackets: Kubernetes 49 "npmOutOfOrderPackets" Unsigned32 DeltaCounter, flowmon 72 "npmTcpOutOfOrder" Unsigned32;
+    NpmZeroWindowEvents: Kubernetes 50 "npmZeroWindowEvents" Unsigned32 DeltaCounter;
+    DnsQueryName: Kubernetes 60 "dnsQueryName" String Default, flowmon 121 "dnsQname" String;
+    DnsQueryType: Kubernetes 61 "dnsQueryType" Unsigned16 Identifier, flowmon 122 "dnsQtype" Unsigned16;
+    DnsResponseCode: Kubernetes 62 "dnsResponseCode" Unsigned8 Identifier;
+    DnsAnswerCount: Kubernetes 63 "dnsAnswerCount" Unsigned16 Quantity, flowmon 113 "dnsAnswrecCount" Unsigned16;
+    DnsFlags: Kubernetes 64 "dnsFlags" Unsigned16 Flags, flowmon 111 "dnsFlagsCodes" Unsigned16;
+    DnsTransactionId: Kubernetes 65 "dnsTransactionId" Unsigned16 Identifier, flowmon 110 "dnsId" Unsigned16;
+    HttpHost: Kubernetes 80 "httpHost" String Default, flowmon 1 "httpHost" String;
+    HttpMethod: Kubernetes 81 "httpMethod" String Default;
+    HttpPath: Kubernetes 82 "httpPath" String Default, flowmon 2 "httpUrl" String;
+    HttpStatusCode: Kubernetes 83 "httpStatusCode" Unsigned16 Identifier, flowmon 12 "httpStatusCode" Unsigned32;
+    TlsServerName: Kubernetes 100 "tlsServerName" String Default, flowmon 338 "tlsSni" String;
+    TlsVersion: Kubernetes 101 "tlsVersion" Unsigned16 Identifier, flowmon 333 "tlsServerVersion" Unsigned16;
+    TlsClientVersion: Kubernetes 102 "tlsClientVersion" Unsigned16 Identifier, flowmon 340 "tlsClientVersion" Unsigned16;
+    TlsAlpn: Kubernetes 103 "tlsAlpn" String Default, flowmon 337 "tlsAlpn" String;
+    TlsJa4: Kubernetes 104 "tlsJa4" String Default;
+    TlsJa3: Kubernetes 105 "tlsJa3" String Default, flowmon 357 "tlsJa3Fingerprint" OctetArray;
+    K8sSourcePodName: Kubernetes 120 "k8sSourcePodName" String Default;
+    K8sSourcePodNamespace: Kubernetes 121 "k8sSourcePodNamespace" String Default;
+    K8sSourcePodUid: Kubernetes 122 "k8sSourcePodUid" String Default;
+    K8sSourceWorkloadName: Kubernetes 123 "k8sSourceWorkloadName" String Default;
+    K8sSourceWorkloadKind: Kubernetes 124 "k8sSourceWorkloadKind" String Default;
+    K8sSourcePodLabels: Kubernetes 125 "k8sSourcePodLabels" String Default;
+    K8sSourceNodeName: Kubernetes 126 "k8sSourceNodeName" String Default;
+    K8sSourceZone: Kubernetes 127 "k8sSourceZone" String Default;
+    K8sSourceRegion: Kubernetes 128 "k8sSourceRegion" String Default;
+    K8sSourceServiceNamespace: Kubernetes 129 "k8sSourceServiceNamespace" String Default;
+    K8sSourceServiceName: Kubernetes 130 "k8sSourceServiceName" String Default;
+    K8sSourceServicePortName: Kubernetes 131 "k8sSourceServicePortName" String Default;
+    K8sDestinationPodName: Kubernetes 140 "k8sDestinationPodName" String Default;
+    K8sDestinationPodNamespace: Kubernetes 141 "k8sDestinationPodNamespace" String Default;
+    K8sDestinationPodUid: Kubernetes 142 "k8sDestinationPodUid" String Default;
+    K8sDestinationWorkloadName: Kubernetes 143 "k8sDestinationWorkloadName" String Default;
+    K8sDestinationWorkloadKind: Kubernetes 144 "k8sDestinationWorkloadKind" String Default;
+    K8sDestinationPodLabels: Kubernetes 145 "k8sDestinationPodLabels" String Default;
+    K8sDestinationNodeName: Kubernetes 146 "k8sDestinationNodeName" String Default;
+    K8sDestinationZone: Kubernetes 147 "k8sDestinationZone" String Default;
+    K8sDestinationRegion: Kubernetes 148 "k8sDestinationRegion" String Default;
+    K8sDestinationServiceNamespace: Kubernetes 149 "k8sDestinationServiceNamespace" String Default;
+    K8sDestinationServiceName: Kubernetes 150 "k8sDestinationServiceName" String Default;
+    K8sDestinationServicePortName: Kubernetes 151 "k8sDestinationServicePortName" String Default;
+    K8sTrafficClass: Kubernetes 160 "k8sTrafficClass" Unsigned8 Identifier;
+}
+
+impl Ie {
+    /// What the mediator adds to the records it relays: each end's pod, node, zone,
+    /// region and Service, the traffic class, the original exporter (RFC 7119). A probe
+    /// never writes these.
+    pub const fn added_by_mediator(self) -> bool {
+        use Ie::*;
+        matches!(
+            self,
+            OriginalExporterIPv4Address
+                | OriginalExporterIPv6Address
+                | OriginalObservationDomainId
+                | K8sSourcePodName
+                | K8sSourcePodNamespace
+                | K8sSourcePodUid
+                | K8sSourceWorkloadName
+                | K8sSourceWorkloadKind
+                | K8sSourcePodLabels
+                | K8sSourceNodeName
+                | K8sSourceZone
+                | K8sSourceRegion
+                | K8sSourceServiceNamespace
+                | K8sSourceServiceName
+                | K8sSourceServicePortName
+                | K8sDestinationPodName
+                | K8sDestinationPodNamespace
+                | K8sDestinationPodUid
+                | K8sDestinationWorkloadName
+                | K8sDestinationWorkloadKind
+                | K8sDestinationPodLabels
+                | K8sDestinationNodeName
+                | K8sDestinationZone
+                | K8sDestinationRegion
+                | K8sDestinationServiceNamespace
+                | K8sDestinationServiceName
+                | K8sDestinationServicePortName
+                | K8sTrafficClass
+        )
     }
 
     /// How this element goes on the wire with `ids`: the Flowmon element where asked for
@@ -452,6 +369,34 @@ mod tests {
                     "{ea:?} {eb:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_mediator_adds_each_end_and_the_class_under_its_ids_and_rfc_7119_s_elements() {
+        let added: Vec<(Registry, u16)> = Ie::ALL
+            .into_iter()
+            .filter(|ie| ie.added_by_mediator())
+            .map(|ie| (ie.element().registry, ie.element().id))
+            .collect();
+        let want: Vec<(Registry, u16)> = (403..=405)
+            .map(|id| (Registry::Iana, id))
+            .chain(
+                (120..=131)
+                    .chain(140..=151)
+                    .chain([160])
+                    .map(|id| (Registry::Kubernetes, id)),
+            )
+            .collect();
+        assert_eq!(added, want);
+        // The two ends are named alike: k8sSource* and k8sDestination*, id + 20.
+        for ie in Ie::ALL
+            .into_iter()
+            .filter(|ie| ie.element().name.starts_with("k8sSource"))
+        {
+            let e = ie.element();
+            let twin = Ie::by_name(&e.name.replace("k8sSource", "k8sDestination")).unwrap();
+            assert_eq!(twin.element().id, e.id + 20);
         }
     }
 

@@ -29,7 +29,7 @@ pub use decode::{
     DataRecord, DecodeError, FieldSpec, Message, Session, Template, TemplateField, Value,
 };
 pub use elements::{
-    DataType, Element, ElementIds, Ie, Registry, DEFAULT_ENTERPRISE_NUMBER, FLOWMON_PEN,
+    DataType, Element, ElementIds, Ie, Registry, Semantics, DEFAULT_ENTERPRISE_NUMBER, FLOWMON_PEN,
     REVERSE_PEN, VARLEN,
 };
 pub use encode::{
@@ -41,7 +41,7 @@ pub use template::{
     data_template_id, group, group_masks, GROUP_FIELDS, TEMPLATE_ID_IPV4, TEMPLATE_ID_IPV6,
     TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO,
 };
-pub use typeinfo::{Semantics, TypeInfo};
+pub use typeinfo::TypeInfo;
 
 #[cfg(test)]
 mod tests;

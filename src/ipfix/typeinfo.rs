@@ -12,23 +12,6 @@
 use super::decode::{DataRecord, FieldSpec, Value};
 use super::elements::{DataType, Ie, Registry};
 
-/// informationElementSemantics (RFC 5610 §3.2, the IANA "IPFIX Information Element
-/// Semantics" registry): the values podflow's elements use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Semantics {
-    /// No particular semantics (strings, addresses).
-    Default = 0,
-    /// A measured value (a delay, a response time).
-    Quantity = 1,
-    /// A count over the record's piece of the flow (retransmitted segments).
-    DeltaCounter = 3,
-    /// A value that names something (a code, a point number), not a quantity.
-    Identifier = 4,
-    /// Bits that each mean something (DNS header flags).
-    Flags = 5,
-}
-
 impl DataType {
     /// informationElementDataType (RFC 5610 §3.1, the IANA "IPFIX Information Element Data
     /// Types" registry).
@@ -64,38 +47,12 @@ impl DataType {
     }
 }
 
-/// The elements described in type records: the Kubernetes elements, in id order.
+/// The elements a probe describes in type records: its Kubernetes elements, in id order
+/// (not those only the mediator adds, which it describes itself).
 pub fn described() -> impl Iterator<Item = Ie> {
     Ie::ALL
         .into_iter()
-        .filter(|ie| ie.element().registry == Registry::Kubernetes)
-}
-
-/// The semantics of one of the described elements.
-pub fn semantics(ie: Ie) -> Semantics {
-    match ie {
-        Ie::K8sObservationPoint
-        | Ie::DnsQueryType
-        | Ie::DnsResponseCode
-        | Ie::DnsTransactionId
-        | Ie::HttpStatusCode
-        | Ie::TlsVersion
-        | Ie::TlsClientVersion => Semantics::Identifier,
-        Ie::NpmRoundTripTime
-        | Ie::NpmClientNetworkDelay
-        | Ie::NpmServerNetworkDelay
-        | Ie::NpmServerResponseTime
-        | Ie::DnsAnswerCount => Semantics::Quantity,
-        Ie::NpmRetransmittedPackets
-        | Ie::NpmClientRetransmittedPackets
-        | Ie::NpmServerRetransmittedPackets
-        | Ie::NpmClientRetransmittedOctets
-        | Ie::NpmServerRetransmittedOctets
-        | Ie::NpmOutOfOrderPackets
-        | Ie::NpmZeroWindowEvents => Semantics::DeltaCounter,
-        Ie::DnsFlags => Semantics::Flags,
-        _ => Semantics::Default,
-    }
+        .filter(|ie| ie.element().registry == Registry::Kubernetes && !ie.added_by_mediator())
 }
 
 /// What a type record says about one element, as a collector learns it.

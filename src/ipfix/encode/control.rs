@@ -10,7 +10,7 @@ use crate::ipfix::template::{
     SET_ID_OPTIONS_TEMPLATE, SET_ID_TEMPLATE, TEMPLATE_ID_OPTIONS, TEMPLATE_ID_TYPE_INFO,
     TYPE_INFO_FIELDS, TYPE_INFO_SCOPE,
 };
-use crate::ipfix::typeinfo::{described, semantics};
+use crate::ipfix::typeinfo::described;
 
 impl Encoder {
     /// The IPv4 and IPv6 data templates (set id 2), the options templates of the exporter
@@ -72,7 +72,7 @@ impl Encoder {
                     Ie::InformationElementId => FieldValue::Number(e.id.into()),
                     Ie::InformationElementDataType => FieldValue::Number(e.data_type.code().into()),
                     Ie::InformationElementSemantics => {
-                        FieldValue::Number((semantics(ie) as u8).into())
+                        FieldValue::Number((ie.semantics() as u8).into())
                     }
                     _ => FieldValue::Str(e.name),
                 };

@@ -131,7 +131,8 @@ pub(super) fn flow_value<'a>(ie: Ie, rec: &ExportRecord<'a>) -> FieldValue<'a> {
         Ie::K8sPeerWorkloadKind => peer(|p| &p.workload_kind),
         Ie::K8sPeerNodeName => peer(|p| &p.node_name),
         Ie::K8sPeerPodLabels => peer(|p| &p.labels_json),
-        // Not part of a flow template; zero keeps the record consistent regardless.
+        // Not part of a flow template (statistics, type records, what the mediator adds
+        // to the records it relays); zero or empty keeps a record consistent regardless.
         Ie::ObservationDomainId
         | Ie::ExportedMessageTotalCount
         | Ie::ExportedFlowRecordTotalCount
@@ -142,8 +143,36 @@ pub(super) fn flow_value<'a>(ie: Ie, rec: &ExportRecord<'a>) -> FieldValue<'a> {
         | Ie::InformationElementId
         | Ie::PrivateEnterpriseNumber
         | Ie::InformationElementDataType
-        | Ie::InformationElementSemantics => N(0),
-        Ie::InformationElementName => S(""),
+        | Ie::InformationElementSemantics
+        | Ie::OriginalObservationDomainId
+        | Ie::OriginalExporterIPv4Address
+        | Ie::OriginalExporterIPv6Address
+        | Ie::K8sTrafficClass => N(0),
+        Ie::InformationElementName
+        | Ie::K8sSourcePodName
+        | Ie::K8sSourcePodNamespace
+        | Ie::K8sSourcePodUid
+        | Ie::K8sSourceWorkloadName
+        | Ie::K8sSourceWorkloadKind
+        | Ie::K8sSourcePodLabels
+        | Ie::K8sSourceNodeName
+        | Ie::K8sSourceZone
+        | Ie::K8sSourceRegion
+        | Ie::K8sSourceServiceNamespace
+        | Ie::K8sSourceServiceName
+        | Ie::K8sSourceServicePortName
+        | Ie::K8sDestinationPodName
+        | Ie::K8sDestinationPodNamespace
+        | Ie::K8sDestinationPodUid
+        | Ie::K8sDestinationWorkloadName
+        | Ie::K8sDestinationWorkloadKind
+        | Ie::K8sDestinationPodLabels
+        | Ie::K8sDestinationNodeName
+        | Ie::K8sDestinationZone
+        | Ie::K8sDestinationRegion
+        | Ie::K8sDestinationServiceNamespace
+        | Ie::K8sDestinationServiceName
+        | Ie::K8sDestinationServicePortName => S(""),
     }
 }
 
