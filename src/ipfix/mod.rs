@@ -12,6 +12,9 @@
 //!   (PEN 29305) for biflows; RFC 5655 message framing of IPFIX files and streams (decoder).
 //! - RFC 5610 type records of the Kubernetes elements (encoder), and decoding of any
 //!   enterprise element a type record describes (decoder).
+//! - RFC 6183 (an IPFIX Mediator) and RFC 7119 (the original exporter's address and
+//!   observation domain per record): records passed on byte for byte with what the
+//!   mediator adds appended, their key fields read without decoding the rest (relay).
 //!
 //! Template ids are stable: 256 IPv4 flows, 257 IPv6 flows, 258 exporter statistics, 259
 //! type records. The encoder is pure (bytes out, no I/O); the decoder serves the tests and
@@ -22,6 +25,7 @@ mod decode;
 mod elements;
 mod encode;
 mod framing;
+pub mod relay;
 mod template;
 mod typeinfo;
 
