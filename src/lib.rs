@@ -28,6 +28,9 @@ pub mod identity;
 pub mod ipfix;
 /// Pure parsers of the first application bytes of a flow: DNS, HTTP/1.x, TLS (JA4, JA3).
 pub mod l7;
+/// The mediator: records from every exporter passed on with both ends named, from one
+/// cluster-wide view.
+pub mod mediator;
 /// Who the observed pod is: identity from configuration and the Downward API.
 pub mod metadata;
 /// Wiring of each runtime mode's actor graph.

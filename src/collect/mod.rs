@@ -67,6 +67,16 @@ impl std::str::FromStr for Listen {
     }
 }
 
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Udp(a) => write!(f, "udp://{a}"),
+            Listen::Tcp(a) => write!(f, "tcp://{a}"),
+            Listen::Tls(a) => write!(f, "tls://{a}"),
+        }
+    }
+}
+
 /// Why `podflow collect` could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {

@@ -65,7 +65,7 @@ pub struct FieldSpec {
 }
 
 /// One field of a template: which element, and its length (65535 = variable).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TemplateField {
     pub spec: FieldSpec,
     pub length: u16,
@@ -306,79 +306,114 @@ impl Session {
 
     fn template_set(
         &mut self,
-        mut r: Reader<'_>,
+        r: Reader<'_>,
         set_id: u16,
         domain: u32,
         out: &mut Message,
     ) -> Result<()> {
         let options = set_id == SET_ID_OPTIONS_TEMPLATE;
-        // Fewer than 4 bytes left cannot hold a record header: padding.
-        while r.remaining() >= 4 {
-            let offset = r.pos;
-            let id = r.u16("template record")?;
-            let count = r.u16("template record")?;
-            if count == 0 {
-                // Withdrawal (§8.1): one template, or all of this kind when id = set id.
-                if id == set_id {
-                    self.templates
-                        .retain(|(d, _), t| *d != domain || (t.scope_fields > 0) != options);
-                } else {
+        for record in template_records(r, set_id)? {
+            match record {
+                // Withdrawal (§8.1): one template, or all of this kind.
+                TemplateRecord::WithdrawAll => self
+                    .templates
+                    .retain(|(d, _), t| *d != domain || (t.scope_fields > 0) != options),
+                TemplateRecord::Withdraw(id) => {
                     self.templates.remove(&(domain, id));
                 }
-                continue;
+                TemplateRecord::Define(template) => {
+                    self.templates
+                        .insert((domain, template.id), template.clone());
+                    out.templates.push(template);
+                }
             }
-            if id < 256 {
-                return Err(DecodeError::TemplateId {
+        }
+        Ok(())
+    }
+}
+
+/// One record of a template or options template set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TemplateRecord {
+    Define(Template),
+    /// Withdrawal of one template (§8.1).
+    Withdraw(u16),
+    /// Withdrawal of every template of the set's kind (§8.1: the template id is the set id).
+    WithdrawAll,
+}
+
+/// The records of a template set (`set_id` 2) or options template set (3), checked as
+/// RFC 7011 §3.4 asks: ids from 256, a scope count within the field count, no field of
+/// length 0.
+pub fn template_set_records(body: &[u8], set_id: u16) -> Result<Vec<TemplateRecord>> {
+    template_records(Reader { buf: body, pos: 0 }, set_id)
+}
+
+fn template_records(mut r: Reader<'_>, set_id: u16) -> Result<Vec<TemplateRecord>> {
+    let options = set_id == SET_ID_OPTIONS_TEMPLATE;
+    let mut out = Vec::new();
+    // Fewer than 4 bytes left cannot hold a record header: padding.
+    while r.remaining() >= 4 {
+        let offset = r.pos;
+        let id = r.u16("template record")?;
+        let count = r.u16("template record")?;
+        if count == 0 {
+            out.push(if id == set_id {
+                TemplateRecord::WithdrawAll
+            } else {
+                TemplateRecord::Withdraw(id)
+            });
+            continue;
+        }
+        if id < 256 {
+            return Err(DecodeError::TemplateId {
+                template_id: id,
+                offset,
+            });
+        }
+        let scope_fields = if options {
+            let scope = r.u16("options template record")?;
+            if scope == 0 || scope > count {
+                return Err(DecodeError::ScopeCount {
+                    template_id: id,
+                    scope,
+                    fields: count,
+                });
+            }
+            scope
+        } else {
+            0
+        };
+        let mut fields = Vec::with_capacity(usize::from(count).min(r.remaining() / 4));
+        for _ in 0..count {
+            let raw = r.u16("field specifier")?;
+            let length = r.u16("field specifier")?;
+            if length == 0 {
+                return Err(DecodeError::EmptyField {
                     template_id: id,
                     offset,
                 });
             }
-            let scope_fields = if options {
-                let scope = r.u16("options template record")?;
-                if scope == 0 || scope > count {
-                    return Err(DecodeError::ScopeCount {
-                        template_id: id,
-                        scope,
-                        fields: count,
-                    });
-                }
-                scope
+            let pen = if raw & 0x8000 != 0 {
+                r.u32("enterprise number")?
             } else {
                 0
             };
-            let mut fields = Vec::with_capacity(usize::from(count).min(r.remaining() / 4));
-            for _ in 0..count {
-                let raw = r.u16("field specifier")?;
-                let length = r.u16("field specifier")?;
-                if length == 0 {
-                    return Err(DecodeError::EmptyField {
-                        template_id: id,
-                        offset,
-                    });
-                }
-                let pen = if raw & 0x8000 != 0 {
-                    r.u32("enterprise number")?
-                } else {
-                    0
-                };
-                fields.push(TemplateField {
-                    spec: FieldSpec {
-                        pen,
-                        id: raw & 0x7fff,
-                    },
-                    length,
-                });
-            }
-            let template = Template {
-                id,
-                scope_fields,
-                fields,
-            };
-            self.templates.insert((domain, id), template.clone());
-            out.templates.push(template);
+            fields.push(TemplateField {
+                spec: FieldSpec {
+                    pen,
+                    id: raw & 0x7fff,
+                },
+                length,
+            });
         }
-        Ok(())
+        out.push(TemplateRecord::Define(Template {
+            id,
+            scope_fields,
+            fields,
+        }));
     }
+    Ok(out)
 }
 
 fn data_set(

@@ -30,7 +30,8 @@ mod template;
 mod typeinfo;
 
 pub use decode::{
-    DataRecord, DecodeError, FieldSpec, Message, Session, Template, TemplateField, Value,
+    template_set_records, DataRecord, DecodeError, FieldSpec, Message, Session, Template,
+    TemplateField, TemplateRecord, Value,
 };
 pub use elements::{
     DataType, Element, ElementIds, Ie, Registry, Semantics, DEFAULT_ENTERPRISE_NUMBER, FLOWMON_PEN,
