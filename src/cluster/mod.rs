@@ -3,6 +3,8 @@
 //! says of each end of a record and of the path between them (the traffic class). Pure
 //! tables here; the watches and files that feed them live beside them.
 
+pub mod api;
+pub mod file;
 mod nodes;
 mod pods;
 mod services;

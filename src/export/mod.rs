@@ -22,3 +22,4 @@ pub use encoding::StatsSources;
 pub use exporter::{Drain, DrainReport, Exporter, IdentityChanged, Wake};
 pub use handoff::{Handoff, Overflow};
 pub use stats::ExportStats;
+pub use transport::{link, Link};

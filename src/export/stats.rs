@@ -34,7 +34,7 @@ pub struct ExportStats {
 
 impl ExportStats {
     /// One message of `msg_bytes` carrying `records` flow records was sent.
-    pub(super) fn sent(&self, msg_bytes: usize, records: u64) {
+    pub fn sent(&self, msg_bytes: usize, records: u64) {
         self.messages.fetch_add(1, Relaxed);
         self.records.fetch_add(records, Relaxed);
         self.octets.fetch_add(msg_bytes as u64, Relaxed);
@@ -47,7 +47,7 @@ impl ExportStats {
     }
 
     /// `records` flow records could not be sent.
-    pub(super) fn lost(&self, records: u64) {
+    pub fn lost(&self, records: u64) {
         self.not_sent.fetch_add(records, Relaxed);
     }
 

@@ -5,6 +5,8 @@
 
 mod config;
 pub mod enrich;
+pub mod output;
+pub mod receive;
 pub mod session;
 
 pub use config::Config;

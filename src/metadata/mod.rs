@@ -32,6 +32,7 @@ pub use index::{
 };
 pub use kube::{start_source, watch_with, PodWatch, Pods, SharedIndex, SourceError, SourceStats};
 pub use podlist::{load_pod_list, parse_pod_list, PodListError};
+pub use select::{capped_json, Capped};
 pub use workload::{derive as derive_workload, Workload};
 
 /// A map of the given entries, for tests.

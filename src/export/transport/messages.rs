@@ -83,7 +83,7 @@ pub struct Udp {
 }
 
 impl Udp {
-    fn new(name: &str, resolve_every: Duration) -> io::Result<Udp> {
+    pub(super) fn new(name: &str, resolve_every: Duration) -> io::Result<Udp> {
         let target = resolve(name)?;
         Ok(Udp {
             name: name.to_owned(),

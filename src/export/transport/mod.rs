@@ -15,6 +15,7 @@
 mod deadline;
 mod dial;
 mod json;
+mod link;
 mod messages;
 mod stream;
 mod tcp;
@@ -29,6 +30,7 @@ use crate::certs::CertFiles;
 use crate::flow::FlowRecord;
 pub use dial::{Connect, Dialer, Peer};
 pub use json::JsonLines;
+pub use link::{link, Link};
 pub use messages::{MessageSink, Messages};
 pub use stream::Stream;
 pub use tcp::Tcp;

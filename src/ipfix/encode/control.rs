@@ -2,6 +2,7 @@
 //! statistics options record (§4), the Information Element type records (RFC 5610) and
 //! the withdrawal of every template (§8.1).
 
+use super::pack::Packer;
 use super::values::{options_value, put_value, FieldValue};
 use super::{Counts, Encoder};
 use crate::ipfix::elements::Ie;
@@ -27,18 +28,17 @@ impl Encoder {
             put_template_record(&mut record, t.id, &t.fields, pen, ids);
             packer.push(SET_ID_TEMPLATE, &record, false, false);
         }
-        for (id, scope, fields) in [
-            (TEMPLATE_ID_OPTIONS, &OPTIONS_SCOPE[..], &OPTIONS_FIELDS[..]),
-            (
-                TEMPLATE_ID_TYPE_INFO,
-                &TYPE_INFO_SCOPE[..],
-                &TYPE_INFO_FIELDS[..],
-            ),
-        ] {
-            record.clear();
-            put_options_template_record(&mut record, id, scope, fields, pen);
-            packer.push(SET_ID_OPTIONS_TEMPLATE, &record, false, false);
-        }
+        put_options_templates(&mut packer, &mut record, pen);
+        let messages = self.finish(packer);
+        messages.into_iter().map(|m| m.bytes).collect()
+    }
+
+    /// The options templates of the exporter statistics and of the type records alone,
+    /// for an exporter whose data templates are its own (the mediator's).
+    pub fn options_templates(&mut self, export_time_secs: u32) -> Vec<Vec<u8>> {
+        let mut packer = self.packer(export_time_secs);
+        let mut record = Vec::with_capacity(128);
+        put_options_templates(&mut packer, &mut record, self.opts.enterprise_number);
         let messages = self.finish(packer);
         messages.into_iter().map(|m| m.bytes).collect()
     }
@@ -60,10 +60,19 @@ impl Encoder {
     /// naming the element and giving its data type and semantics. They are data records:
     /// each advances the sequence number.
     pub fn type_info(&mut self, export_time_secs: u32) -> Vec<Vec<u8>> {
+        self.type_info_of(described(), export_time_secs)
+    }
+
+    /// The type records of `elements`.
+    pub fn type_info_of(
+        &mut self,
+        elements: impl IntoIterator<Item = Ie>,
+        export_time_secs: u32,
+    ) -> Vec<Vec<u8>> {
         let pen = self.opts.enterprise_number;
         let mut packer = self.packer(export_time_secs);
         let mut record = Vec::with_capacity(64);
-        for ie in described() {
+        for ie in elements {
             let e = ie.wire(self.opts.element_ids);
             record.clear();
             for field in TYPE_INFO_SCOPE.into_iter().chain(TYPE_INFO_FIELDS) {
@@ -105,4 +114,20 @@ impl Encoder {
 fn withdrawn(id: u16) -> [u8; 4] {
     let [a, b] = id.to_be_bytes();
     [a, b, 0, 0]
+}
+
+/// The options templates of the exporter statistics and of the type records.
+fn put_options_templates(packer: &mut Packer, record: &mut Vec<u8>, pen: u32) {
+    for (id, scope, fields) in [
+        (TEMPLATE_ID_OPTIONS, &OPTIONS_SCOPE[..], &OPTIONS_FIELDS[..]),
+        (
+            TEMPLATE_ID_TYPE_INFO,
+            &TYPE_INFO_SCOPE[..],
+            &TYPE_INFO_FIELDS[..],
+        ),
+    ] {
+        record.clear();
+        put_options_template_record(record, id, scope, fields, pen);
+        packer.push(SET_ID_OPTIONS_TEMPLATE, record, false, false);
+    }
 }

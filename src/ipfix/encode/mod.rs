@@ -237,6 +237,23 @@ impl Encoder {
         self.finish(packer)
     }
 
+    /// Records already encoded (the mediator's, passed on), packed in order into as few
+    /// messages as the budget allows: each `(set id, record bytes, data)`, where `data`
+    /// says whether it is a data record (which advances the sequence number) or a
+    /// template record. A record longer than a message can hold goes in a message of its
+    /// own.
+    pub fn pack<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (u16, &'a [u8], bool)>,
+        export_time_secs: u32,
+    ) -> Vec<Encoded> {
+        let mut packer = self.packer(export_time_secs);
+        for (set_id, record, data) in records {
+            packer.push(set_id, record, data, false);
+        }
+        self.finish(packer)
+    }
+
     /// A packer that starts at this session's sequence number.
     fn packer(&self, export_time_secs: u32) -> Packer {
         Packer::new(
