@@ -20,7 +20,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Runtime role: `sidecar` captures its own pod's traffic (or meters capture.pcap
-    /// offline), `webhook` injects the sidecar into pods, `node` captures every pod on a node.
+    /// offline), `webhook` injects the sidecar into pods, `node` captures every pod on a
+    /// node, `mediator` names both ends of the records of every probe (and of any other
+    /// IPFIX exporter) from one cluster-wide view and passes them on to the collector.
     #[arg(long, env = "PODFLOW_MODE", value_enum, required = true)]
     pub mode: Option<Mode>,
 
@@ -102,7 +104,7 @@ impl InjectArgs {
     }
 }
 
-/// The three runtime roles of the one binary.
+/// The runtime roles of the one binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
     /// A container in the application pod, capturing that pod's traffic.
@@ -111,6 +113,9 @@ pub enum Mode {
     Webhook,
     /// A DaemonSet pod capturing in every pod's network namespace on its node.
     Node,
+    /// The central tier: IPFIX in from the probes and other exporters, both ends of each
+    /// record named, IPFIX out to the collector.
+    Mediator,
 }
 
 impl Mode {
@@ -120,6 +125,7 @@ impl Mode {
             Mode::Sidecar => "sidecar",
             Mode::Webhook => "webhook",
             Mode::Node => "node",
+            Mode::Mediator => "mediator",
         }
     }
 }

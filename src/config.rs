@@ -23,6 +23,7 @@ pub struct Config {
     pub telemetry: crate::telemetry::Config,
     pub webhook: crate::webhook::Config,
     pub node: crate::node::Config,
+    pub mediator: crate::mediator::Config,
     pub log: crate::telemetry::LogConfig,
 }
 
@@ -76,9 +77,10 @@ impl Config {
             telemetry,
             webhook,
             node,
+            mediator,
             log,
         } = self;
-        let sections: [(&str, &dyn Section); 9] = [
+        let sections: [(&str, &dyn Section); 10] = [
             ("flow", flow),
             ("export", export),
             ("log", log),
@@ -88,6 +90,7 @@ impl Config {
             ("capture", capture),
             ("ipfix", ipfix),
             ("telemetry", telemetry),
+            ("mediator", mediator),
         ];
         for (name, section) in sections {
             if let Err(refused) = section.check() {

@@ -10,6 +10,7 @@ mod pods;
 mod services;
 mod tenure;
 mod view;
+pub mod watch;
 
 pub use nodes::{Cidr, NodeFacts, NodeUpdate, Nodes};
 pub use pods::{ListMark, PodFacts, PodId, PodUpdate, Pods};

@@ -52,7 +52,7 @@ struct Entry {
 
 /// A relist in progress: the pods not seen again before [`Pods::list_done`] are gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ListMark(u64);
+pub struct ListMark(pub u64);
 
 /// The pods and their addresses over time.
 #[derive(Debug, Default)]

@@ -35,10 +35,19 @@ pub struct ServerTls {
 
 impl ServerTls {
     fn config(&self) -> Result<Arc<ServerConfig>, CollectError> {
+        self.config_for(("--tls-cert", "--tls-key", "--tls-client-ca"))
+    }
+
+    /// The server configuration, its files named in errors by `keys` (the settings or
+    /// flags of the certificate, the key and the client CA).
+    pub fn config_for(
+        &self,
+        keys: (&'static str, &'static str, &'static str),
+    ) -> Result<Arc<ServerConfig>, CollectError> {
         let files = CertFiles {
             cert: self.cert.clone(),
             key: self.key.clone(),
-            keys: ("--tls-cert", "--tls-key"),
+            keys: (keys.0, keys.1),
         };
         let pem = files.read()?;
         let key = files.certified_key(&pem)?;
@@ -49,7 +58,7 @@ impl ServerTls {
         let builder = match &self.client_ca {
             None => builder.with_no_client_auth(),
             Some(ca) => {
-                let roots = certs::root_store("--tls-client-ca", ca)?;
+                let roots = certs::root_store(keys.2, ca)?;
                 let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
                     .build()
                     .map_err(|e| CollectError::Listen {

@@ -203,7 +203,7 @@ fn time(unit: Unit, v: &[u8]) -> Option<i64> {
             const NTP_TO_UNIX: i64 = 2_208_988_800;
             let seconds = i64::try_from(be(&v[..4])).ok()? - NTP_TO_UNIX;
             let fraction = be(&v[4..]) as i64;
-            Some(seconds * 1000 + (fraction * 1000 >> 32))
+            Some(seconds * 1000 + ((fraction * 1000) >> 32))
         }
     }
 }

@@ -121,12 +121,15 @@ impl Output {
             let give_up = closed && deadline.is_some_and(|d| Instant::now() >= d);
             match &mut self.target {
                 Target::Stdout => {
+                    self.stats.ready.store(true, Relaxed);
                     let batches: Vec<Batch> = pending.drain(..).collect();
                     pending_records = 0;
                     json.print(&mut self.encoder, &batches, &self.stats);
                 }
                 Target::Link(link) => {
-                    if link.ready(&self.stats) {
+                    let ready = link.ready(&self.stats);
+                    self.stats.ready.store(ready, Relaxed);
+                    if ready {
                         if link.fresh() {
                             announced.clear();
                             if link.name() == "tcp" || link.name() == "tls" {

@@ -1,6 +1,8 @@
 //! Each runtime mode wires its pieces; nothing else lives here. The probes (sidecar and
-//! node) are the one [`crate::pipeline`] with their own source and attribution.
+//! node) are the one [`crate::pipeline`] with their own source and attribution; the
+//! mediator is [`crate::mediator`] with its view of the cluster.
 
+mod mediator;
 mod node;
 mod sidecar;
 mod webhook;
@@ -15,5 +17,6 @@ pub fn run(mode: Mode, config: Config) -> Result<(), Failure> {
         Mode::Sidecar => sidecar::run(config),
         Mode::Webhook => webhook::run(config),
         Mode::Node => node::run(config),
+        Mode::Mediator => mediator::run(config),
     }
 }

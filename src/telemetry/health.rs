@@ -64,6 +64,12 @@ impl Health {
         Health::new(what, None)
     }
 
+    /// A server that exports (the mediator): ready while `what` runs and the exporter
+    /// can send.
+    pub fn serving(what: &'static str, export: Arc<dyn Sending>) -> Health {
+        Health::new(what, Some(export))
+    }
+
     fn new(what: &'static str, export: Option<Arc<dyn Sending>>) -> Health {
         Health {
             running: AtomicBool::new(false),
