@@ -269,6 +269,7 @@ fn every_quick_start_and_install_command_works_as_written_root() {
             eprintln!("README line {}: not run here: {why}", block.line);
             continue;
         }
+        let started = Instant::now();
         match first {
             l if l
                 .starts_with("cargo build --release && target/release/podflow --mode sidecar") =>
@@ -310,6 +311,11 @@ fn every_quick_start_and_install_command_works_as_written_root() {
                 block.line, block.section, block.text
             ),
         }
+        eprintln!(
+            "README line {}: ran in {:.1?}",
+            block.line,
+            started.elapsed()
+        );
         ran.push(block.line);
     }
     eprintln!("ran the README blocks at lines {ran:?}");
