@@ -1,0 +1,536 @@
+//! The real mediator between real exporters and a real collector, on loopback: a podflow
+//! sidecar (TCP) and softflowd (UDP) meter the sample capture into the mediator, which
+//! names both ends of every record from a view of the cluster given as a List file and
+//! sends to `podflow collect` over TCP. Every record an exporter sent arrives with every
+//! field it had, and with each end named as the test's own reading of the view says.
+//! Bad exporters (garbage, a stalled message, a template flood) are dropped and counted
+//! while a good one's records all arrive.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::net::{IpAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Records as `podflow collect` prints them, without what it adds of their message.
+fn records(jsonl: &str) -> Vec<serde_json::Map<String, Value>> {
+    jsonl
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter_map(|v| v.as_object().cloned())
+        .filter(|r| r.get("options").is_none())
+        .map(|mut r| {
+            for k in ["exporter", "sequence", "templateId", "observationDomainId"] {
+                r.remove(k);
+            }
+            r
+        })
+        .collect()
+}
+
+fn address(r: &serde_json::Map<String, Value>, v4: &str, v6: &str) -> Option<IpAddr> {
+    r.get(v4).or(r.get(v6))?.as_str()?.parse().ok()
+}
+
+/// The test's view: node `n<k>` holds 10.244.<k>.0/24, nodes 0 and 1 in zone a, node 2 in
+/// zone b (region r1), node 3 in region r2; a pod for each 10.244 address of `seen`;
+/// kube-dns at 10.96.0.10 (its port 53/UDP named "dns"); the Services' range is the
+/// cluster's.
+fn view(seen: &[IpAddr]) -> Value {
+    let mut items = Vec::new();
+    for (k, zone, region) in [
+        (0, "a", "r1"),
+        (1, "a", "r1"),
+        (2, "b", "r1"),
+        (3, "c", "r2"),
+    ] {
+        items.push(json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": format!("n{k}"), "labels": {
+                "topology.kubernetes.io/zone": zone, "topology.kubernetes.io/region": region}},
+            "spec": {"podCIDRs": [format!("10.244.{k}.0/24")]},
+            "status": {"addresses": [{"type": "InternalIP", "address": format!("192.168.77.{k}")}]}}));
+    }
+    for ip in seen {
+        let IpAddr::V4(v4) = ip else { continue };
+        let o = v4.octets();
+        if o[0] != 10 || o[1] != 244 {
+            continue;
+        }
+        items.push(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod_name(ip), "namespace": "shop", "uid": format!("uid-{ip}"),
+                "labels": {"app": "shop"}},
+            "spec": {"nodeName": format!("n{}", o[2]), "containers": []},
+            "status": {"phase": "Running", "podIP": ip.to_string(), "podIPs": [{"ip": ip.to_string()}],
+                "startTime": "2023-01-01T00:00:00Z"}}));
+    }
+    items.push(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system", "uid": "svc-dns"},
+        "spec": {"clusterIP": "10.96.0.10", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}}));
+    json!({"apiVersion": "v1", "kind": "List", "items": items})
+}
+
+fn pod_name(ip: &IpAddr) -> String {
+    format!("pod-{}", ip.to_string().replace('.', "-"))
+}
+
+/// What the test expects of one end: pod name, node, zone, Service.
+fn expected_end(ip: Option<IpAddr>, port: u64, proto: u64) -> (String, String, String, String) {
+    let Some(IpAddr::V4(v4)) = ip else {
+        return Default::default();
+    };
+    let o = v4.octets();
+    if o[0] == 10 && o[1] == 244 && o[2] <= 3 {
+        let zone = ["a", "a", "b", "c"][o[2] as usize];
+        return (
+            pod_name(&IpAddr::V4(v4)),
+            format!("n{}", o[2]),
+            zone.into(),
+            String::new(),
+        );
+    }
+    if v4.to_string() == "10.96.0.10" && port == 53 && proto == 17 {
+        return (
+            String::new(),
+            String::new(),
+            String::new(),
+            "kube-dns".into(),
+        );
+    }
+    Default::default()
+}
+
+/// What the test's view holds at an address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+    /// A pod on node k.
+    Pod(u8),
+    /// kube-dns's address and port.
+    Dns,
+    /// The Services' range, or a pod range, with nothing there.
+    Cluster,
+    World,
+}
+
+fn held(ip: Option<IpAddr>, port: u64, proto: u64) -> Held {
+    let Some(IpAddr::V4(v4)) = ip else {
+        return Held::World;
+    };
+    let o = v4.octets();
+    match (o[0], o[1], o[2]) {
+        (10, 244, k) if k <= 3 => Held::Pod(k),
+        (10, 96, _) if v4.to_string() == "10.96.0.10" && port == 53 && proto == 17 => Held::Dns,
+        (10, 96..=111, _) => Held::Cluster,
+        _ => Held::World,
+    }
+}
+
+/// The class the test expects from its own reading of the view.
+fn expected_class(r: &serde_json::Map<String, Value>) -> u64 {
+    let n = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let proto = n("protocolIdentifier");
+    let src = address(r, "sourceIPv4Address", "sourceIPv6Address");
+    let dst = address(r, "destinationIPv4Address", "destinationIPv6Address");
+    let zone = |k: u8| ["a", "a", "b", "c"][k as usize];
+    let region = |k: u8| if k == 3 { "r2" } else { "r1" };
+    match (
+        held(src, n("sourceTransportPort"), proto),
+        held(dst, n("destinationTransportPort"), proto),
+    ) {
+        (Held::Pod(_), Held::Pod(_)) if src == dst => 1,
+        (Held::Pod(a), Held::Pod(b)) if a == b => 2,
+        (Held::Pod(a), Held::Pod(b)) if zone(a) == zone(b) => 3,
+        (Held::Pod(a), Held::Pod(b)) if region(a) != region(b) => 5,
+        (Held::Pod(_), Held::Pod(_)) => 4,
+        (Held::Pod(_), Held::World) => 6,
+        (Held::World, Held::Pod(_)) => 7,
+        (Held::Pod(_), Held::Dns) | (Held::Dns, Held::Pod(_)) => 9,
+        _ => 0,
+    }
+}
+
+struct Running {
+    child: Child,
+    log: Option<Log>,
+}
+
+impl Running {
+    fn start(mut cmd: Command) -> Running {
+        let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+        let log = Log::of(child.stderr.take().unwrap());
+        Running {
+            child,
+            log: Some(log),
+        }
+    }
+
+    fn wait_for(&self, what: &str) {
+        let t0 = Instant::now();
+        while !self.log.as_ref().unwrap().now().contains(what) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no {what:?} in {}",
+                self.log.as_ref().unwrap().now()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, exit 0, and the log.
+    fn stop(mut self) -> String {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = self.child.wait().unwrap();
+        let log = self.log.take().unwrap().wait();
+        assert!(status.success(), "{status}: {log}");
+        log
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mediator(dir: &Path, listen: &str, collector: &str, extra: &[(&str, &str)]) -> Running {
+    let mut cmd = podflow_process();
+    cmd.args(["--mode", "mediator"])
+        .env(
+            "PODFLOW_MEDIATOR__SOURCE",
+            format!("file:{}", dir.join("view.json").display()),
+        )
+        .env("PODFLOW_MEDIATOR__LISTEN", listen)
+        .env("PODFLOW_MEDIATOR__CLUSTER_CIDRS", "[\"10.96.0.0/12\"]")
+        .env("PODFLOW_EXPORT__COLLECTOR", collector)
+        .env("PODFLOW_TELEMETRY__LISTEN", "")
+        .envs(extra.iter().copied())
+        .stdout(Stdio::null());
+    let m = Running::start(cmd);
+    m.wait_for("mediator running");
+    m
+}
+
+fn collector(port: u16, out: &Path) -> Running {
+    let mut cmd = podflow_process();
+    cmd.args(["collect", "--listen", &format!("tcp://127.0.0.1:{port}")])
+        .stdout(std::fs::File::create(out).unwrap());
+    let c = Running::start(cmd);
+    c.wait_for("listening");
+    c
+}
+
+const HUGE: &str = "100000000";
+
+/// A capture of one UDP datagram from 10.244.0.5 to each of 10.244.0.5 (itself),
+/// 10.244.0.6 (the same node), 10.244.1.5 (another node of its zone), 10.244.2.5 (another
+/// zone) and 10.244.3.5 (another region): the paths the sample does not take.
+fn pod_to_pod(path: &Path) {
+    let mut pcap = pcap_header(1);
+    let dsts = [
+        [10, 244, 0, 5],
+        [10, 244, 0, 6],
+        [10, 244, 1, 5],
+        [10, 244, 2, 5],
+        [10, 244, 3, 5],
+    ];
+    for (i, dst) in dsts.into_iter().enumerate() {
+        let payload = b"hello";
+        let mut ip = vec![
+            0x45,
+            0,
+            0,
+            (20 + 8 + payload.len()) as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ];
+        ip.extend_from_slice(&[10, 244, 0, 5]);
+        ip.extend_from_slice(&dst);
+        let sum = !ip
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .fold(0u32, |a, w| {
+                let s = a + w;
+                (s & 0xffff) + (s >> 16)
+            }) as u16;
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        ip.extend_from_slice(&(40000 + i as u16).to_be_bytes());
+        ip.extend_from_slice(&7000u16.to_be_bytes());
+        ip.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0]);
+        ip.extend_from_slice(payload);
+        let mut frame = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00];
+        frame.extend_from_slice(&ip);
+        pcap.extend_from_slice(&pcap_record(1_700_000_000 + i as u32, &frame));
+    }
+    std::fs::write(path, pcap).unwrap();
+}
+
+fn sidecar(collector: &str) -> Command {
+    sidecar_of(&fixture("sample-1k.pcap"), "sample", collector)
+}
+
+fn sidecar_of(pcap: &Path, pod: &str, collector: &str) -> Command {
+    let mut cmd = podflow_process();
+    cmd.args(["--mode", "sidecar"])
+        .env("PODFLOW_CAPTURE__PCAP", pcap)
+        .env("PODFLOW_EXPORT__COLLECTOR", collector)
+        .env("PODFLOW_FLOW__IDLE_TIMEOUT_SECS", HUGE)
+        .env("PODFLOW_FLOW__ACTIVE_TIMEOUT_SECS", HUGE)
+        .env("PODFLOW_K8S__POD_NAME", pod)
+        .env("PODFLOW_K8S__LABELS_FILE", "/nonexistent")
+        .env("PODFLOW_K8S__ANNOTATIONS_FILE", "/nonexistent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+#[test]
+fn every_record_of_every_exporter_arrives_whole_with_both_ends_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // What the sidecar sends, straight into a file: the truth of its records.
+    let truth_file = dir.path().join("truth.ipfix");
+    let out = sidecar(&format!("file:{}", truth_file.display()))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let truth_json = podflow()
+        .args(["collect", "-f"])
+        .arg(&truth_file)
+        .output()
+        .unwrap();
+    let truth = records(&String::from_utf8_lossy(&truth_json.stdout));
+    assert_eq!(truth.len(), 101);
+    let seen: Vec<IpAddr> = truth
+        .iter()
+        .flat_map(|r| {
+            [
+                address(r, "sourceIPv4Address", "sourceIPv6Address"),
+                address(r, "destinationIPv4Address", "destinationIPv6Address"),
+            ]
+        })
+        .flatten()
+        .collect();
+    let mut seen = seen;
+    seen.extend(
+        [
+            "10.244.0.5",
+            "10.244.0.6",
+            "10.244.1.5",
+            "10.244.2.5",
+            "10.244.3.5",
+        ]
+        .map(|a| a.parse::<IpAddr>().unwrap()),
+    );
+    std::fs::write(dir.path().join("view.json"), view(&seen).to_string()).unwrap();
+
+    let (out_port, in_port) = (free_tcp_port(), free_tcp_port());
+    let collected = dir.path().join("collected.jsonl");
+    let collect = collector(out_port, &collected);
+    let m = mediator(
+        dir.path(),
+        &format!("[\"udp://127.0.0.1:{in_port}\", \"tcp://127.0.0.1:{in_port}\"]"),
+        &format!("tcp://127.0.0.1:{out_port}"),
+        &[],
+    );
+    let sent = sidecar(&format!("tcp://127.0.0.1:{in_port}"))
+        .output()
+        .unwrap();
+    assert_success(&sent);
+    let paths = dir.path().join("paths.pcap");
+    pod_to_pod(&paths);
+    let sent = sidecar_of(&paths, "paths", &format!("udp://127.0.0.1:{in_port}"))
+        .output()
+        .unwrap();
+    assert_success(&sent);
+    let softflowd = Command::new("softflowd")
+        .arg("-r")
+        .arg(fixture("sample-1k.pcap"))
+        .args([
+            "-n",
+            &format!("127.0.0.1:{in_port}"),
+            "-v",
+            "10",
+            "-A",
+            "milli",
+            "-d",
+        ])
+        .arg("-p")
+        .arg(dir.path().join("softflowd.pid"))
+        .output()
+        .unwrap();
+    assert_success(&softflowd);
+    // Everything received is passed on before the totals line.
+    std::thread::sleep(Duration::from_millis(500));
+    let log = m.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    collect.stop();
+    let total = |key: &str| export_total(&log, key);
+    assert_eq!(total("not_sent"), 0, "{log}");
+    assert_eq!(total("records"), total("records_in"), "{log}");
+    assert_eq!(total("exporter_errors"), 0, "{log}");
+
+    let got = records(&std::fs::read_to_string(&collected).unwrap());
+    let from = |pod: Option<&str>| {
+        got.iter()
+            .filter(move |r| r.get("k8sPodName").and_then(Value::as_str) == pod)
+            .filter(|r| r.contains_key("flowEndMilliseconds"))
+            .collect::<Vec<_>>()
+    };
+    let (ours, paths, theirs) = (from(Some("sample")), from(Some("paths")), from(None));
+    assert_eq!(paths.len(), 5);
+    // The sidecar's records: every field as it sent it.
+    assert_eq!(ours.len(), truth.len());
+    let key = |r: &serde_json::Map<String, Value>| {
+        [
+            "sourceIPv4Address",
+            "sourceIPv6Address",
+            "destinationIPv4Address",
+            "destinationIPv6Address",
+            "sourceTransportPort",
+            "destinationTransportPort",
+            "protocolIdentifier",
+            "flowStartMilliseconds",
+        ]
+        .map(|k| r.get(k).map(Value::to_string).unwrap_or_default())
+    };
+    let by_key: HashMap<_, _> = ours.iter().map(|r| (key(r), *r)).collect();
+    for t in &truth {
+        let r = by_key
+            .get(&key(t))
+            .unwrap_or_else(|| panic!("no record for {t:?}"));
+        for (k, v) in t {
+            assert_eq!(r.get(k), Some(v), "{k} of {t:?}");
+        }
+        assert_eq!(r["originalExporterIPv4Address"], "127.0.0.1");
+    }
+    // softflowd's: one per direction (196), its own fields too (its unnamed ones kept).
+    assert_eq!(theirs.len(), 196, "softflowd's records");
+    assert!(
+        theirs.iter().all(|r| r.contains_key("0/10")),
+        "softflowd's fields kept"
+    );
+    // Each end as the test reads the view, for every record of both exporters.
+    let mut classes = BTreeMap::new();
+    for r in ours.iter().chain(&paths).chain(&theirs) {
+        let (src, dst) = (
+            address(r, "sourceIPv4Address", "sourceIPv6Address"),
+            address(r, "destinationIPv4Address", "destinationIPv6Address"),
+        );
+        let n = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let (sport, dport, proto) = (
+            n("sourceTransportPort"),
+            n("destinationTransportPort"),
+            n("protocolIdentifier"),
+        );
+        for (side, ip, port) in [("Source", src, sport), ("Destination", dst, dport)] {
+            let (pod, node, zone, service) = expected_end(ip, port, proto);
+            let s = |e: &str| r[&format!("k8s{side}{e}")].as_str().unwrap().to_string();
+            assert_eq!(
+                (s("PodName"), s("NodeName"), s("Zone"), s("ServiceName")),
+                (pod, node, zone, service),
+                "{side} of {r:?}"
+            );
+        }
+        let class = r["k8sTrafficClass"].as_u64().unwrap();
+        assert_eq!(class, expected_class(r), "{r:?}");
+        *classes.entry(class).or_insert(0) += 1;
+    }
+    eprintln!("records by traffic class: {classes:?}");
+    for class in 1..=7 {
+        assert!(
+            classes.contains_key(&class),
+            "no record of class {class}: {classes:?}"
+        );
+    }
+}
+
+/// A message of `sets` as an exporter would send it.
+fn message(sets: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let mut msg = vec![0, 10, 0, 0, 0x65, 0x53, 0xf1, 0x00, 0, 0, 0, 0, 0, 0, 0, 9];
+    for (id, body) in sets {
+        msg.extend_from_slice(&id.to_be_bytes());
+        msg.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
+        msg.extend_from_slice(body);
+    }
+    let len = msg.len() as u16;
+    msg[2..4].copy_from_slice(&len.to_be_bytes());
+    msg
+}
+
+#[test]
+fn bad_exporters_are_dropped_and_counted_while_a_good_one_goes_through() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("view.json"), view(&[]).to_string()).unwrap();
+    let (out_port, in_port) = (free_tcp_port(), free_tcp_port());
+    let collected = dir.path().join("collected.jsonl");
+    let collect = collector(out_port, &collected);
+    let m = mediator(
+        dir.path(),
+        &format!("[\"tcp://127.0.0.1:{in_port}\"]"),
+        &format!("tcp://127.0.0.1:{out_port}"),
+        &[("PODFLOW_MEDIATOR__MESSAGE_TIMEOUT_SECS", "1")],
+    );
+    let addr = format!("127.0.0.1:{in_port}");
+    // A web client at the IPFIX port.
+    let mut garbage = TcpStream::connect(&addr).unwrap();
+    garbage
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // A session that starts a message and says no more.
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    stalled.write_all(&[0, 10, 0, 200, 0]).unwrap();
+    // 300 templates in one session: more than the 256 a session may hold.
+    let mut flood = TcpStream::connect(&addr).unwrap();
+    for batch in 0..3u16 {
+        let mut set = Vec::new();
+        for i in 0..100u16 {
+            set.extend_from_slice(&(256 + batch * 100 + i).to_be_bytes());
+            set.extend_from_slice(&1u16.to_be_bytes());
+            set.extend_from_slice(&[0, 8, 0, 4]);
+        }
+        flood.write_all(&message(&[(2, set)])).unwrap();
+    }
+    // Meanwhile a good exporter.
+    let good = sidecar(&format!("tcp://{addr}")).output().unwrap();
+    assert_success(&good);
+    let sent = export_total(&String::from_utf8_lossy(&good.stderr), "records");
+    std::thread::sleep(Duration::from_millis(1500));
+    drop((garbage, stalled, flood));
+    let log = m.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    collect.stop();
+    let got = records(&std::fs::read_to_string(&collected).unwrap());
+    let flows = got
+        .iter()
+        .filter(|r| r.contains_key("flowEndMilliseconds"))
+        .count() as u64;
+    assert_eq!(flows, 101);
+    assert!(sent >= 101, "the sidecar's totals: {sent}");
+    assert_eq!(export_total(&log, "not_sent"), 0, "{log}");
+    assert_eq!(export_total(&log, "templates_refused"), 300 - 256, "{log}");
+    assert_eq!(
+        export_total(&log, "exporter_errors"),
+        2,
+        "garbage and a stall: {log}"
+    );
+    for said in [
+        "what is not IPFIX",
+        "stalled in the middle of a message",
+        "more templates than it may",
+    ] {
+        assert_eq!(log.matches(said).count(), 1, "{said:?} once: {log}");
+    }
+}
