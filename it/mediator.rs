@@ -534,3 +534,179 @@ fn bad_exporters_are_dropped_and_counted_while_a_good_one_goes_through() {
         assert_eq!(log.matches(said).count(), 1, "{said:?} once: {log}");
     }
 }
+
+/// A pod as the API server gives it: its sandbox's network ready at `ready` (RFC 3339).
+fn api_pod(name: &str, ip: &str, ready: &str) -> Value {
+    json!({"metadata": {"name": name, "namespace": "shop", "uid": format!("uid-{name}"),
+            "creationTimestamp": ready, "labels": {"app": name}},
+        "spec": {"nodeName": "n0", "containers": [{"name": "app", "image": "app"}]},
+        "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "startTime": ready,
+            "conditions": [{"type": "PodReadyToStartContainers", "status": "True",
+                "lastTransitionTime": ready}]}})
+}
+
+/// One IPFIX message of an exporter of the test's own: a template of addresses, ports,
+/// protocol and flowEndMilliseconds, and one record from `src` at `end_ms`.
+fn flow_message(src: [u8; 4], end_ms: u64) -> Vec<u8> {
+    let mut t = vec![1, 44, 0, 6];
+    for (id, len) in [(8u16, 4u16), (12, 4), (7, 2), (11, 2), (4, 1), (153, 8)] {
+        t.extend_from_slice(&id.to_be_bytes());
+        t.extend_from_slice(&len.to_be_bytes());
+    }
+    let mut r = src.to_vec();
+    r.extend_from_slice(&[93, 184, 216, 34]);
+    r.extend_from_slice(&40000u16.to_be_bytes());
+    r.extend_from_slice(&443u16.to_be_bytes());
+    r.push(6);
+    r.extend_from_slice(&end_ms.to_be_bytes());
+    message(&[(2, t), (300, r)])
+}
+
+fn post(port: u16, path: &str, body: &Value) {
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+        ])
+        .arg(body.to_string())
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .unwrap();
+    assert_success(&out);
+}
+
+fn metric(port: u16, name: &str) -> Option<u64> {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:{port}/metrics")])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+fn until_metric(port: u16, name: &str, want: u64) {
+    let t0 = Instant::now();
+    while metric(port, name) != Some(want) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{name} never {want}: {:?}",
+            metric(port, name)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_recycled_address_names_each_flow_after_the_pod_that_held_it_then() {
+    let dir = tempfile::tempdir().unwrap();
+    // Pod a holds 10.244.0.7 from 00:00; at 01:00 it is gone and pod b has it.
+    let (t0, t1) = ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z");
+    let ms = |h: u64, m: u64| 1_767_225_600_000 + (h * 60 + m) * 60_000;
+    let node = json!({"metadata": {"name": "n0", "labels": {"topology.kubernetes.io/zone": "a"}},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.77.1"}]}});
+    let state = json!({"pods": [api_pod("a", "10.244.0.7", t0)], "nodes": [node],
+        "services": [], "endpointslices": []});
+    std::fs::write(dir.path().join("state.json"), state.to_string()).unwrap();
+    let (api, port) = start(
+        Command::new("python3")
+            .arg(root().join("it/py/fake_cluster_api.py"))
+            .arg(dir.path().join("state.json")),
+    );
+    let api_port: u16 = port.parse().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+             clusters: [{{name: fake, cluster: {{server: \"http://127.0.0.1:{api_port}\"}}}}]\n\
+             users: [{{name: fake, user: {{}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: fake}}}}]\n"
+        ),
+    )
+    .unwrap();
+
+    let (out_port, in_port, telemetry) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
+    let collected = dir.path().join("collected.jsonl");
+    let collect = collector(out_port, &collected);
+    let kubeconfig = kubeconfig.display().to_string();
+    let telemetry_listen = format!("127.0.0.1:{telemetry}");
+    let m = mediator(
+        dir.path(),
+        &format!("[\"udp://127.0.0.1:{in_port}\"]"),
+        &format!("tcp://127.0.0.1:{out_port}"),
+        &[
+            ("PODFLOW_MEDIATOR__SOURCE", "kube"),
+            ("KUBECONFIG", &kubeconfig),
+            ("PODFLOW_TELEMETRY__LISTEN", &telemetry_listen),
+        ],
+    );
+    m.wait_for("the cluster view is synced");
+    let exporter = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |end_ms| {
+        exporter
+            .send_to(
+                &flow_message([10, 244, 0, 7], end_ms),
+                ("127.0.0.1", in_port),
+            )
+            .unwrap();
+    };
+    // A flow of pod a while it held the address.
+    send(ms(0, 10));
+    until_metric(telemetry, "podflow_mediator_records_received_total", 1);
+    // Pod a deleted; pod b given its address, its network ready at 01:00.
+    let pods = |t: &str, obj: Value| json!({"kind": "pods", "type": t, "object": obj});
+    post(
+        api_port,
+        "/control/apply",
+        &pods("DELETED", api_pod("a", "10.244.0.7", t0)),
+    );
+    post(
+        api_port,
+        "/control/apply",
+        &pods("ADDED", api_pod("b", "10.244.0.7", t1)),
+    );
+    until_metric(telemetry, "podflow_cluster_pods_gone", 1);
+    // A late record of pod a's time, then one of pod b's.
+    send(ms(0, 20));
+    send(ms(1, 10));
+    until_metric(telemetry, "podflow_mediator_records_received_total", 3);
+    // The watch expires: the relist names only pod b, and nothing moves.
+    post(api_port, "/control/expire", &json!({}));
+    until_metric(telemetry, "podflow_cluster_pods_lists_total", 2);
+    send(ms(0, 30));
+    until_metric(telemetry, "podflow_mediator_records_received_total", 4);
+    let log = m.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    collect.stop();
+    drop(api);
+    assert_eq!(export_total(&log, "not_sent"), 0, "{log}");
+
+    let got = records(&std::fs::read_to_string(&collected).unwrap());
+    let named: Vec<(u64, String, String)> = got
+        .iter()
+        .filter(|r| r.contains_key("flowEndMilliseconds"))
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap().to_string();
+            (
+                r["flowEndMilliseconds"].as_u64().unwrap(),
+                s("k8sSourcePodName"),
+                s("k8sSourceZone"),
+            )
+        })
+        .collect();
+    let want = |t: u64, pod: &str| (t, pod.to_string(), "a".to_string());
+    assert_eq!(
+        named,
+        [
+            want(ms(0, 10), "a"),
+            want(ms(0, 20), "a"),
+            want(ms(1, 10), "b"),
+            want(ms(0, 30), "a")
+        ]
+    );
+}

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""A Kubernetes API server for the mediator's tests: the four kinds its view is made of,
+in the API server's wire format, changed by the test as it goes.
+
+  GET /api/v1/pods, /api/v1/services, /api/v1/nodes,
+      /apis/discovery.k8s.io/v1/endpointslices
+      a list of the kind (metadata.resourceVersion, items); with watch=true and a
+      resourceVersion, newline-delimited watch events (chunked) from that version on:
+      every change made since, then each change as it is made, and an ERROR 410 Expired
+      when the version is older than the history kept (after /control/expire)
+
+and, for the test:
+
+  POST /control/apply    {"kind": "pods", "type": "ADDED"|"MODIFIED"|"DELETED", "object": {...}}
+                         changes the cluster (a new resourceVersion) and tells the watches
+  POST /control/expire   forgets the history: every watch ends with 410, kube lists again
+  GET  /control/stats    JSON: lists and watches served per kind
+
+usage: fake_cluster_api.py STATE.json   (STATE: {"pods": [...], "services": [...], ...})
+       Binds 127.0.0.1 on a free port, prints the port (one line) and serves until killed.
+"""
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+PATHS = {
+    "/api/v1/pods": ("pods", "PodList", "v1", "Pod"),
+    "/api/v1/services": ("services", "ServiceList", "v1", "Service"),
+    "/api/v1/nodes": ("nodes", "NodeList", "v1", "Node"),
+    "/apis/discovery.k8s.io/v1/endpointslices": (
+        "endpointslices", "EndpointSliceList", "discovery.k8s.io/v1", "EndpointSlice"),
+}
+KINDS = {kind: (api, item_kind) for _, (kind, _, api, item_kind) in PATHS.items()}
+
+
+class Cluster:
+    def __init__(self, state):
+        self.lock = threading.Condition()
+        self.rv = 1000
+        self.compacted = 0
+        # kind -> {key: object}
+        self.objects = {kind: {} for kind in KINDS}
+        # (rv, kind, type, object), oldest first
+        self.history = []
+        self.stats = {kind: {"lists": 0, "watches": 0} for kind in KINDS}
+        for kind, items in state.items():
+            for obj in items:
+                self._store(kind, "ADDED", obj)
+
+    @staticmethod
+    def key(obj):
+        md = obj["metadata"]
+        return md.get("namespace", "") + "/" + md["name"]
+
+    def _store(self, kind, type_, obj):
+        self.rv += 1
+        api, item_kind = KINDS[kind]
+        obj = dict(obj, apiVersion=api, kind=item_kind)
+        obj["metadata"] = dict(obj["metadata"], resourceVersion=str(self.rv))
+        if type_ == "DELETED":
+            self.objects[kind].pop(self.key(obj), None)
+        else:
+            self.objects[kind][self.key(obj)] = obj
+        self.history.append((self.rv, kind, type_, obj))
+
+    def apply(self, kind, type_, obj):
+        with self.lock:
+            self._store(kind, type_, obj)
+            self.lock.notify_all()
+            return self.rv
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    cluster = None
+
+    def log_message(self, *args):
+        pass
+
+    def _json(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def do_POST(self):
+        c = self.cluster
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")) or 0)
+        if self.path == "/control/apply":
+            change = json.loads(body)
+            rv = c.apply(change["kind"], change["type"], change["object"])
+            self._json(200, {"resourceVersion": str(rv)})
+        elif self.path == "/control/expire":
+            with c.lock:
+                c.compacted = c.rv + 1
+                c.lock.notify_all()
+            self._json(200, {})
+        else:
+            self._json(404, {"kind": "Status", "status": "Failure", "code": 404})
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if url.path == "/control/stats":
+            with self.cluster.lock:
+                return self._json(200, self.cluster.stats)
+        if url.path not in PATHS:
+            return self._json(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                    "reason": "NotFound", "code": 404})
+        kind, list_kind, api, _ = PATHS[url.path]
+        if q.get("watch") in ("true", "1"):
+            return self.watch(kind, q)
+        c = self.cluster
+        with c.lock:
+            items = list(c.objects[kind].values())
+            rv = c.rv
+            c.stats[kind]["lists"] += 1
+        self._json(200, {"kind": list_kind, "apiVersion": api,
+                         "metadata": {"resourceVersion": str(rv)}, "items": items})
+
+    def watch(self, kind, q):
+        c = self.cluster
+        rv = int(q.get("resourceVersion") or 0)
+        with c.lock:
+            c.stats[kind]["watches"] += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        deadline = time.monotonic() + int(q.get("timeoutSeconds", "290"))
+        try:
+            while time.monotonic() < deadline:
+                with c.lock:
+                    if rv < c.compacted:
+                        status = {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                  "status": "Failure", "reason": "Expired", "code": 410,
+                                  "message": f"too old resource version: {rv} ({c.compacted})"}
+                        events = [{"type": "ERROR", "object": status}]
+                        gone = True
+                    else:
+                        events = [{"type": t, "object": o} for (v, k, t, o) in c.history
+                                  if v > rv and k == kind]
+                        gone = False
+                        rv = c.rv
+                        if not events:
+                            c.lock.wait(0.2)
+                for e in events:
+                    self._chunk(json.dumps(e).encode() + b"\n")
+                if gone:
+                    break
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        state = json.load(f)
+    Handler.cluster = Cluster(state)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
