@@ -206,6 +206,35 @@ def ipfix_decode_seeds(podflow):
             shutil.copy(path, os.path.join(out, name))
 
 
+def ipfix_message(domain, sets):
+    """One IPFIX message of (set id, body) pairs."""
+    body = b"".join(struct.pack(">HH", sid, len(b) + 4) + b for sid, b in sets)
+    return struct.pack(">HHIII", 10, 16 + len(body), 1_700_000_000, 0, domain) + body
+
+
+def mediator_relay_seeds():
+    """podflow's exports (as for ipfix_decode) and a stream of another exporter: IPv6
+    ends, times in seconds and NTP format, an element of enterprise 55555 in the long
+    variable-length form, and an options record."""
+    out = target_dir("mediator_relay")
+    src = os.path.join(SEEDS, "ipfix_decode")
+    for name in os.listdir(src):
+        shutil.copy(os.path.join(src, name), os.path.join(out, name))
+    spec = lambda id_, length: struct.pack(">HH", id_, length)
+    ent = lambda pen, id_, length: struct.pack(">HHI", 0x8000 | id_, length, pen)
+    template = struct.pack(">HH", 300, 6) + spec(27, 16) + spec(28, 16) + spec(150, 4) \
+        + spec(155, 8) + spec(4, 1) + ent(55555, 9, 65535)
+    options = struct.pack(">HHH", 301, 2, 1) + spec(149, 4) + spec(41, 8)
+    v6 = lambda last: bytes([0xfd, 0] + [0] * 13 + [last])
+    note = b"n" * 300
+    record = v6(7) + v6(9) + struct.pack(">I", 1_700_000_000) \
+        + struct.pack(">II", 1_700_000_001 + 2_208_988_800, 1 << 31) + bytes([17]) \
+        + bytes([255]) + struct.pack(">H", len(note)) + note
+    stream = ipfix_message(5, [(2, template), (3, options)]) \
+        + ipfix_message(5, [(300, record * 2), (301, struct.pack(">IQ", 5, 42))])
+    write(out, "foreign-exporter.ipfix", stream)
+
+
 # --- Kubernetes objects ---------------------------------------------------------------
 
 def admission_reviews():
@@ -444,6 +473,7 @@ def main():
     decode_frame_seeds()
     pcap_reader_seeds()
     ipfix_decode_seeds(podflow)
+    mediator_relay_seeds()
     admission_review_seeds()
     downward_api_seeds()
     pod_list_seeds()
