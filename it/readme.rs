@@ -97,8 +97,12 @@ fn shell(text: &str, ns: Option<&str>) -> Command {
         .env("PATH", path)
         .env("CI", "true")
         .process_group(0);
+    // A user's shell: nothing of podflow's settings, nor what cargo sets for a test (a
+    // dependency's build script that reads CARGO_PKG_NAME would make the block's cargo
+    // build everything again).
     for (k, _) in std::env::vars() {
-        if k.starts_with("PODFLOW_") || k == "RUST_LOG" {
+        let cargo_set = k.starts_with("CARGO_") && k != "CARGO_HOME";
+        if k.starts_with("PODFLOW_") || k == "RUST_LOG" || cargo_set || k == "CARGO" {
             cmd.env_remove(k);
         }
     }
