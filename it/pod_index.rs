@@ -397,3 +397,36 @@ async fn garbage_from_the_api_is_retried() {
     .await;
     assert_eq!(state.lists_served.load(Ordering::SeqCst), 3);
 }
+
+/// Beside the mediator (`k8s.own_node_only`), a node pod asks the API server for its own
+/// node's pods alone: its list and watch carry the field selector.
+#[actix_rt::test]
+async fn own_node_only_asks_for_this_node_s_pods() {
+    let state = Arc::new(ApiState::default());
+    *state.list.lock().unwrap() = pod_list(
+        1000,
+        vec![pod(
+            "web-7c9d8f6b5-x2x9k",
+            "10.244.1.5",
+            "node-1",
+            990,
+            WEB_RS,
+        )],
+    );
+    let url = serve(state.clone());
+    let client = kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+    let rules = IdentityRules {
+        node_name: Some("node-1".into()),
+        own_node_only: true,
+        ..IdentityRules::default()
+    };
+    let index = watch_with(client, rules);
+    until(&index, "first list", |i| i.len() == 1).await;
+    let (query, _) = watch_request(&state, 1).await;
+    assert!(
+        query
+            .split('&')
+            .any(|p| p == "fieldSelector=spec.nodeName%3Dnode-1"),
+        "{query}"
+    );
+}

@@ -48,6 +48,11 @@ pub struct Config {
     /// `file:PATH` (a PodList JSON, as `kubectl get pods -A -o json` prints it). Unused in
     /// sidecar mode.
     pub source: PodSource,
+    /// Node mode beside the mediator: watch only this node's pods (`k8s.node_name`, a
+    /// `spec.nodeName` field selector) and leave naming the other end of each flow to the
+    /// mediator. The API server then sends one node's pods to each node pod, not the
+    /// cluster's.
+    pub own_node_only: bool,
 }
 
 impl Default for Config {
@@ -67,6 +72,7 @@ impl Default for Config {
             annotations_allow: vec!["*".to_string()],
             max_metadata_bytes: 4096,
             source: PodSource::Kube,
+            own_node_only: false,
         }
     }
 }

@@ -162,6 +162,8 @@ pub struct IdentityRules {
     /// This node (`k8s.node_name`): pods elsewhere are only ever peers, and keep no
     /// annotations. `None` keeps the full identity of every pod.
     pub node_name: Option<String>,
+    /// Watch only this node's pods (`k8s.own_node_only`).
+    pub own_node_only: bool,
 }
 
 impl IdentityRules {
@@ -172,6 +174,7 @@ impl IdentityRules {
             annotations_allow: cfg.annotations_allow.clone(),
             max_metadata_bytes: cfg.max_metadata_bytes,
             node_name: cfg.node_name.clone().filter(|n| !n.is_empty()),
+            own_node_only: cfg.own_node_only,
         }
     }
 }

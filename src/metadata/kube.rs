@@ -137,12 +137,15 @@ impl PodWatch {
         }
     }
 
-    /// Watches every pod through `client` until the stream ends (it does not, short of the
-    /// task being dropped).
-    pub async fn run(mut self, client: Client) {
+    /// Watches every pod through `client` (those of node `node` only, when given) until
+    /// the stream ends (it does not, short of the task being dropped).
+    pub async fn run(mut self, client: Client, node: Option<String>) {
         let api: Api<ApiPod> = Api::all(client);
-        let stream =
-            watcher(api, watcher::Config::default().page_size(LIST_PAGE_SIZE)).default_backoff();
+        let mut config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
+        if let Some(node) = &node {
+            config = config.fields(&format!("spec.nodeName={node}"));
+        }
+        let stream = watcher(api, config).default_backoff();
         let mut stream = std::pin::pin!(stream);
         while let Some(item) = stream.next().await {
             match item {
@@ -190,10 +193,17 @@ pub async fn start_source(source: &PodSource, rules: IdentityRules) -> Result<Po
 /// Starts the watch through `client` as a task of the running actix System; returns the
 /// index it keeps current (empty until the first list arrives) and its counters.
 pub fn watch_pods(client: Client, rules: IdentityRules) -> Pods {
+    let node = rules.node_name.clone().filter(|_| rules.own_node_only);
+    if let Some(node) = &node {
+        tracing::info!(
+            node,
+            "watching this node's pods only (k8s.own_node_only): the mediator names the other ends"
+        );
+    }
     let index = Arc::new(RwLock::new(PodIndex::new(rules)));
     let watch = PodWatch::new(index.clone());
     let stats = watch.stats.clone();
-    actix_rt::spawn(watch.run(client));
+    actix_rt::spawn(watch.run(client, node));
     Pods { index, stats }
 }
 
