@@ -11,7 +11,7 @@
 //!
 //! Here: rendering, schema validation and the helpers every subject shares; the subjects
 //! in `it/chart/`: the webhook's install, its certificates, node mode and its variants,
-//! a TLS collector from a Secret, values refused, the notes.
+//! the mediator, a TLS collector from a Secret, values refused, the notes.
 
 #[path = "chart/certificates.rs"]
 mod certificates;
@@ -22,6 +22,8 @@ mod common;
 mod helm;
 #[path = "common/kubernetes.rs"]
 mod kubernetes;
+#[path = "chart/mediator.rs"]
+mod mediator;
 #[path = "chart/node.rs"]
 mod node;
 #[path = "chart/node_variants.rs"]

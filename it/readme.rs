@@ -19,12 +19,13 @@ use netns::PodNet;
 use serde_json::Value;
 
 /// The README sections whose commands a new user runs first.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "## Run it",
     "## The image",
     "## `podflow inject`",
     "## Install with Helm",
     "### Node mode in the chart",
+    "### The mediator in the chart",
     "## Kustomize",
 ];
 

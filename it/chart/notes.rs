@@ -136,3 +136,16 @@ fn notes_say_what_node_mode_installed() {
     }
     assert!(!text.contains("SYS_PTRACE"), "{text}");
 }
+
+#[test]
+fn notes_say_what_the_mediator_installed_and_where_the_probes_send() {
+    let text = notes("mediator.yaml");
+    for expected in [
+        "Deployment/pf-podflow-mediator (2 replicas), Service/pf-podflow-mediator\n    (tcp from the probes, port 4739), which names both ends of every\n    record and sends it on to tls://collector.monitoring:4739",
+        "pods, services, nodes and endpointslices, nothing else",
+        "New pods get the sidecar, which exports IPFIX to tcp://pf-podflow-mediator.flows.svc:4739",
+        "exports to tcp://pf-podflow-mediator.flows.svc:4739",
+    ] {
+        assert!(text.contains(expected), "NOTES lacks {expected:?}:\n{text}");
+    }
+}

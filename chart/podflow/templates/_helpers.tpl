@@ -70,6 +70,69 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s-node" (include "podflow.fullname" .) }}
 {{- end }}
 
+{{/* Labels that select the mediator pods. */}}
+{{- define "podflow.mediatorSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "podflow.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: mediator
+{{- end }}
+
+{{/* Labels of the mediator objects. */}}
+{{- define "podflow.mediatorLabels" -}}
+helm.sh/chart: {{ include "podflow.chart" . }}
+{{ include "podflow.mediatorSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Name of the mediator objects (Deployment, Service, ConfigMap, ServiceAccount, RBAC). */}}
+{{- define "podflow.mediatorName" -}}
+{{- printf "%s-mediator" (include "podflow.fullname" .) }}
+{{- end }}
+
+{{/*
+Where the probes (sidecars, node pods) export: the mediator's Service when it is
+installed, else the collector.
+*/}}
+{{- define "podflow.probeCollector" -}}
+{{- if .Values.mediator.enabled }}
+{{- printf "%s://%s.%s.svc:%v" (toString .Values.mediator.protocol) (include "podflow.mediatorName" .) .Release.Namespace .Values.mediator.port }}
+{{- else }}
+{{- include "podflow.collector" . }}
+{{- end }}
+{{- end }}
+
+{{/* The export section of the probes' configurations. */}}
+{{- define "podflow.probeExport" -}}
+{{- if .Values.mediator.enabled }}
+{{- toYaml (dict "collector" (include "podflow.probeCollector" .)) }}
+{{- else }}
+{{- include "podflow.export" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The podflow configuration of the mediator pods (--config), as a dict with the keys of
+config/podflow.toml.
+*/}}
+{{- define "podflow.mediatorConfig" -}}
+{{- $m := .Values.mediator }}
+{{- $cidrs := list }}
+{{- range $m.clusterCIDRs }}{{ $cidrs = append $cidrs (toString .) }}{{ end }}
+{{- $listen := list (printf "udp://0.0.0.0:%v" $m.port) (printf "tcp://0.0.0.0:%v" $m.port) }}
+{{- $config := dict
+  "export" (include "podflow.export" . | fromYaml)
+  "ipfix" (dict "enterprise_number" (int64 .Values.ipfix.enterpriseNumber))
+  "telemetry" (dict "listen" (printf "0.0.0.0:%d" (int64 $m.telemetryPort)))
+  "mediator" (dict
+    "listen" $listen
+    "source" "kube"
+    "cluster_cidrs" $cidrs
+    "deleted_pod_grace_secs" (int64 $m.deletedPodGraceSecs))
+  "log" (dict "format" $m.logFormat "level" (toString $m.logLevel)) }}
+{{- toYaml $config }}
+{{- end }}
+
 {{- define "podflow.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
 {{- end }}
@@ -171,7 +234,7 @@ config/podflow.toml.
 {{- $k8s := dict }}
 {{- if .Values.clusterName }}{{ $_ := set $k8s "cluster_name" (toString .Values.clusterName) }}{{ end }}
 {{- $config := dict
-  "export" (include "podflow.export" . | fromYaml)
+  "export" (include "podflow.probeExport" . | fromYaml)
   "ipfix" (dict "enterprise_number" (int64 .Values.ipfix.enterpriseNumber))
   "telemetry" (dict "listen" "0.0.0.0:9477")
   "webhook" (dict
@@ -187,8 +250,8 @@ config/podflow.toml.
       "security_profile" (toString .Values.sidecar.securityProfile)
       "run_as_user" (int64 .Values.sidecar.runAsUser)
       "resources" $resources
-      "collector_tls_secret" (include "podflow.collectorTlsSecret" .)
-      "collector_tls_client_cert" (include "podflow.collectorClientCert" . | eq "true")))
+      "collector_tls_secret" (include "podflow.probeTlsSecret" .)
+      "collector_tls_client_cert" (and (include "podflow.probeTlsSecret" . | ne "") (include "podflow.collectorClientCert" . | eq "true"))))
   "log" (dict "format" .Values.webhook.logFormat "level" (toString .Values.webhook.logLevel)) }}
 {{- if $k8s }}{{ $_ := set $config "k8s" $k8s }}{{ end }}
 {{- toYaml $config }}
@@ -208,9 +271,10 @@ config/podflow.toml. The node's name and IP come from the Downward API
 {{- $hostIfs := list }}
 {{- range $n.hostInterfaces }}{{ $hostIfs = append $hostIfs (toString .) }}{{ end }}
 {{- $k8s := dict "source" "kube" }}
+{{- if .Values.mediator.enabled }}{{ $_ := set $k8s "own_node_only" true }}{{ end }}
 {{- if .Values.clusterName }}{{ $_ := set $k8s "cluster_name" (toString .Values.clusterName) }}{{ end }}
 {{- $config := dict
-  "export" (include "podflow.export" . | fromYaml)
+  "export" (include "podflow.probeExport" . | fromYaml)
   "ipfix" (dict "enterprise_number" (int64 .Values.ipfix.enterpriseNumber))
   "k8s" $k8s
   "telemetry" (dict "listen" (printf "0.0.0.0:%d" (int64 $n.telemetryPort)))
@@ -234,6 +298,11 @@ config/podflow.toml. The node's name and IP come from the Downward API
 {{- if eq (toString .Values.collector.protocol) "tls" }}
 {{- toString ((.Values.collector.tls | default dict).secretName | default "") }}
 {{- end }}
+{{- end }}
+
+{{/* The collector's TLS Secret as the probes mount it: none when they send to the mediator. */}}
+{{- define "podflow.probeTlsSecret" -}}
+{{- if not .Values.mediator.enabled }}{{ include "podflow.collectorTlsSecret" . }}{{ end }}
 {{- end }}
 
 {{/* "true" when that Secret holds a client certificate. */}}

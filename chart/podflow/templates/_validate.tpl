@@ -4,13 +4,47 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- define "podflow.validate" -}}
 {{- $v := .Values }}
 
-{{- range $key, $on := dict "webhook.enabled" $v.webhook.enabled "node.enabled" $v.node.enabled }}
+{{- range $key, $on := dict "webhook.enabled" $v.webhook.enabled "node.enabled" $v.node.enabled "mediator.enabled" $v.mediator.enabled }}
 {{- if not (kindIs "bool" $on) }}
 {{- fail (printf "%s=%v must be true or false" $key $on) }}
 {{- end }}
 {{- end }}
-{{- if not (or $v.webhook.enabled $v.node.enabled) }}
-{{- fail "webhook.enabled=false and node.enabled=false: nothing to install; enable the webhook (sidecars), node mode (the DaemonSet), or both" }}
+{{- if not (or $v.webhook.enabled $v.node.enabled $v.mediator.enabled) }}
+{{- fail "webhook.enabled=false, node.enabled=false and mediator.enabled=false: nothing to install; enable the webhook (sidecars), node mode (the DaemonSet), the mediator, or more than one" }}
+{{- end }}
+{{- if $v.mediator.enabled }}
+{{- $m := $v.mediator }}
+{{- if not (has (toString $m.protocol) (list "udp" "tcp")) }}
+{{- fail (printf "mediator.protocol=%q is not one of udp, tcp (how the probes send to the mediator)" (toString $m.protocol)) }}
+{{- end }}
+{{- range $key := list "port" "telemetryPort" }}
+{{- $p := index $m $key | toString }}
+{{- if or (not (regexMatch "^[0-9]+$" $p)) (lt (atoi $p) 1) (gt (atoi $p) 65535) }}
+{{- fail (printf "mediator.%s=%s must be a port number from 1 to 65535" $key $p) }}
+{{- end }}
+{{- end }}
+{{- if eq (toString $m.port) (toString $m.telemetryPort) }}
+{{- fail (printf "mediator.port and mediator.telemetryPort are both %v" $m.port) }}
+{{- end }}
+{{- $r := $m.replicas | toString }}
+{{- if or (not (regexMatch "^[0-9]+$" $r)) (lt (atoi $r) 1) }}
+{{- fail (printf "mediator.replicas=%s must be a whole number, 1 or more" $r) }}
+{{- end }}
+{{- $grace := $m.deletedPodGraceSecs | toString }}
+{{- if or (not (regexMatch "^[0-9]+$" $grace)) (lt (atoi $grace) 1) }}
+{{- fail (printf "mediator.deletedPodGraceSecs=%s must be a number of seconds, 1 or more" $grace) }}
+{{- end }}
+{{- if not (kindIs "slice" $m.clusterCIDRs) }}
+{{- fail (printf "mediator.clusterCIDRs=%v must be a list of address ranges, e.g. [10.96.0.0/12]" $m.clusterCIDRs) }}
+{{- end }}
+{{- range $m.clusterCIDRs }}
+{{- if not (regexMatch "^[0-9a-fA-F:.]+/[0-9]{1,3}$" (toString .)) }}
+{{- fail (printf "mediator.clusterCIDRs: %q is not an address range such as 10.96.0.0/12" (toString .)) }}
+{{- end }}
+{{- end }}
+{{- if not (has (toString $m.logFormat) (list "text" "json")) }}
+{{- fail (printf "mediator.logFormat=%q is not one of text, json" (toString $m.logFormat)) }}
+{{- end }}
 {{- end }}
 
 {{- $_ := required "collector.address is required: the host name or IP of the IPFIX collector the sidecars export to (e.g. --set collector.address=collector.monitoring)" $v.collector.address }}
