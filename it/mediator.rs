@@ -7,6 +7,8 @@
 //! while a good one's records all arrive.
 
 mod common;
+#[path = "common/tls.rs"]
+mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -709,4 +711,137 @@ fn a_recycled_address_names_each_flow_after_the_pod_that_held_it_then() {
             want(ms(0, 30), "a")
         ]
     );
+}
+
+#[test]
+fn over_mutual_tls_to_json_lines_and_a_probe_without_a_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("view.json"), view(&[]).to_string()).unwrap();
+    let ca = tls::Ca::new("podflow test CA");
+    let server = ca.server(&["localhost"]);
+    let client = ca.client("sidecar");
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (ca_pem, cert, key) = (
+        file("ca.crt", &ca.pem),
+        file("tls.crt", &server.cert),
+        file("tls.key", &server.key),
+    );
+    let (client_cert, client_key) = (
+        file("client.crt", &client.cert),
+        file("client.key", &client.key),
+    );
+    let port = free_tcp_port();
+    let mut cmd = podflow_process();
+    cmd.args(["--mode", "mediator"])
+        .env(
+            "PODFLOW_MEDIATOR__SOURCE",
+            format!("file:{}", dir.path().join("view.json").display()),
+        )
+        .env(
+            "PODFLOW_MEDIATOR__LISTEN",
+            format!("[\"tls://127.0.0.1:{port}\"]"),
+        )
+        .env("PODFLOW_MEDIATOR__TLS_CERT", &cert)
+        .env("PODFLOW_MEDIATOR__TLS_KEY", &key)
+        .env("PODFLOW_MEDIATOR__TLS_CLIENT_CA", &ca_pem)
+        .env("PODFLOW_EXPORT__COLLECTOR", "stdout")
+        .env("PODFLOW_TELEMETRY__LISTEN", "")
+        .stdout(Stdio::piped());
+    let mut m = Running::start(cmd);
+    m.wait_for("mediator running");
+    let stdout = Log::of(m.child.stdout.take().unwrap());
+    let at = format!("tls://localhost:{port}");
+    // A sidecar with a client certificate.
+    let mut good = sidecar(&at);
+    good.env("PODFLOW_EXPORT__TLS_CA", &ca_pem)
+        .env("PODFLOW_EXPORT__TLS_CERT", &client_cert)
+        .env("PODFLOW_EXPORT__TLS_KEY", &client_key);
+    let out = good.output().unwrap();
+    assert_success(&out);
+    assert_eq!(
+        export_total(&String::from_utf8_lossy(&out.stderr), "not_sent"),
+        0
+    );
+    // One without: the handshake fails, nothing of it is taken.
+    let mut bad = sidecar(&at);
+    bad.env("PODFLOW_EXPORT__TLS_CA", &ca_pem)
+        .env("PODFLOW_EXPORT__DRAIN_TIMEOUT_SECS", "2");
+    let out = bad.output().unwrap();
+    assert_success(&out);
+    std::thread::sleep(Duration::from_millis(500));
+    let log = m.stop();
+    let lines = stdout.wait();
+    let flows: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v.get("flowEndMilliseconds").is_some() && v.get("options").is_none())
+        .collect();
+    assert_eq!(flows.len(), 101, "the good sidecar's flows as JSON lines");
+    assert!(flows
+        .iter()
+        .all(|f| f["originalExporterIPv4Address"] == "127.0.0.1"
+            && f.get("k8sTrafficClass").is_some()));
+    assert!(log.contains("TLS handshake failed"), "{log}");
+    assert_eq!(export_total(&log, "not_sent"), 0, "{log}");
+}
+
+#[test]
+fn a_collector_away_gets_what_the_buffer_held_and_the_rest_is_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("view.json"), view(&[]).to_string()).unwrap();
+    for (buffer, all_arrive) in [("100000", true), ("20", false)] {
+        let (out_port, in_port) = (free_tcp_port(), free_tcp_port());
+        let collected = dir.path().join(format!("collected-{buffer}.jsonl"));
+        // The collector is not there yet.
+        let m = mediator(
+            dir.path(),
+            &format!("[\"tcp://127.0.0.1:{in_port}\"]"),
+            &format!("tcp://127.0.0.1:{out_port}"),
+            &[
+                ("PODFLOW_EXPORT__BUFFER_RECORDS", buffer),
+                ("PODFLOW_EXPORT__RECONNECT_MAX_BACKOFF_SECS", "1"),
+            ],
+        );
+        let sent = sidecar(&format!("tcp://127.0.0.1:{in_port}"))
+            .output()
+            .unwrap();
+        assert_success(&sent);
+        let collect = collector(out_port, &collected);
+        std::thread::sleep(Duration::from_secs(3));
+        let log = m.stop();
+        std::thread::sleep(Duration::from_millis(300));
+        collect.stop();
+        // Every relayed record, flows and the sidecar's own options records alike.
+        let data = std::fs::read_to_string(&collected)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"originalObservationDomainId\""))
+            .count() as u64;
+        let (records_in, records, not_sent) = (
+            export_total(&log, "records_in"),
+            export_total(&log, "records"),
+            export_total(&log, "not_sent"),
+        );
+        assert_eq!(
+            records + not_sent,
+            records_in,
+            "every record sent or counted: {log}"
+        );
+        assert_eq!(
+            data, records,
+            "the collector has what was counted as sent: {log}"
+        );
+        if all_arrive {
+            assert_eq!(not_sent, 0, "{log}");
+        } else {
+            assert!(
+                not_sent > 0 && records <= 20,
+                "a buffer of 20 records: {log}"
+            );
+        }
+    }
 }
