@@ -496,6 +496,8 @@ fn podflow_envs(pods: &Path, cluster: &Cluster, listen: &str) -> Vec<(String, St
         ("PODFLOW_NODE__MAX_INTERFACES_PER_NAMESPACE", "3".into()),
         // Long enough that a namespace seen within a few seconds was seen by inotify.
         ("PODFLOW_NODE__RESCAN_SECS", "60".into()),
+        // The impostor is called unowned a second after it is found.
+        ("PODFLOW_NODE__UNOWNED_AFTER_SECS", "1".into()),
         ("PODFLOW_TELEMETRY__LISTEN", listen.into()),
         ("PODFLOW_EXPORT__COLLECTOR", "udp://127.0.0.1:4739".into()),
     ]
@@ -627,4 +629,66 @@ fn missing_capabilities_are_named() {
         assert_eq!(out.status.code(), Some(2), "{cap}: {stderr}");
         assert!(stderr.contains(named), "{cap}: {stderr}");
     }
+}
+
+/// The runtime makes a pod's network namespace before it names the sandbox (its CNI step
+/// takes seconds on real clusters): the namespace is pending, asked about again until the
+/// runtime names it, never called unowned, and the pod's first packets are metered.
+#[test]
+fn a_namespace_the_runtime_names_late_is_captured_from_its_first_packet() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::new(dir.path());
+    cluster.add_pod(1, true);
+    let ipfix = dir.path().join("collector.ipfix");
+    let _collector = collector(&cluster, &ipfix);
+    let _sink = start(exec(&cluster.remote, "python3").args([
+        "-c",
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',9996))\nprint('ready',flush=True)\nwhile True: s.recv(2048)\n",
+    ]));
+    let probe = NodeProbe::start_with(
+        &cluster,
+        dir.path(),
+        1,
+        &[("PODFLOW_NODE__UNOWNED_AFTER_SECS", "10")],
+    );
+    // Pod 4's namespace appears in the runtime's directory; the runtime names its sandbox
+    // 2.5 s later, past what inotify's two looks at a new file cover (0.2 s, 1.7 s).
+    cluster.add_pod(4, false);
+    cluster.mount_in_dir(&cluster.pods[&4].clone());
+    std::thread::sleep(Duration::from_millis(2500));
+    cluster.register(4);
+    // The pod's application starts when RunPodSandbox has returned, and sends at once.
+    let port: u64 = run(&mut python_in(
+        &cluster.pods[&4],
+        &["udp-send", REMOTE, "9996", "30", "100"],
+    ))
+    .parse()
+    .unwrap();
+    wait_for("pod 4's namespace", Duration::from_secs(10), || {
+        probe.metric("podflow_node_namespaces_with_pod") == Some(2)
+    });
+    assert_eq!(
+        probe.metric("podflow_node_namespaces_refused_total"),
+        Some(0)
+    );
+    let drops = probe
+        .metric("podflow_capture_dropped_packets_total")
+        .unwrap_or(0);
+    let log = probe.stop();
+    assert!(!log.contains("no pod sandbox"), "called unowned: {log}");
+    let records = flow_records(&decode_stream(&std::fs::read(&ipfix).unwrap()));
+    let pod4: Vec<&DataRecord> = records
+        .iter()
+        .filter(|r| r.get_u64("sourceTransportPort") == Some(port))
+        .filter(|r| r.get_u64("k8sObservationPoint") == Some(2))
+        .collect();
+    let packets: u64 = pod4.iter().map(|r| u(r, "packetDeltaCount")).sum();
+    assert!(
+        packets <= 30 && packets + drops >= 30,
+        "pod 4's 30 datagrams, metered or counted as dropped: {packets} metered, {drops} dropped: {pod4:?}"
+    );
+    assert!(
+        pod4.iter().all(|r| s(r, "k8sPodName") == cluster::pod_meta(4).0),
+        "{pod4:?}"
+    );
 }

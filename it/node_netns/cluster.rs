@@ -232,8 +232,13 @@ impl Cluster {
     /// Pod `i`'s sandbox runs: its namespace bind-mounted into the watched directory, and
     /// the runtime knows it.
     pub fn watch(&self, i: u8) {
+        self.mount_in_dir(&self.pods[&i]);
+        self.register(i);
+    }
+
+    /// The runtime names pod `i`'s sandbox (as RunPodSandbox returns, after the CNI step).
+    pub fn register(&self, i: u8) {
         let ns = &self.pods[&i];
-        self.mount_in_dir(ns);
         let (name, namespace) = pod_meta(i);
         self.runtime.add(FakeSandbox {
             id: format!("sandbox-{i}"),
@@ -244,7 +249,7 @@ impl Cluster {
         });
     }
 
-    fn mount_in_dir(&self, ns: &str) {
+    pub fn mount_in_dir(&self, ns: &str) {
         let at = self.netns_dir.join(ns);
         std::fs::write(&at, "").unwrap();
         let from = Path::new("/var/run/netns").join(ns);

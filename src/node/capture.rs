@@ -32,6 +32,8 @@ use crate::metadata::SharedIndex;
 const GONE_GRACE: Duration = Duration::from_secs(600);
 /// How often the thread looks at its stop flag and at the inotify queue.
 const POLL: Duration = Duration::from_millis(100);
+/// How soon the runtime is asked again about a namespace it has not named yet.
+const PENDING_RECHECK: Duration = Duration::from_millis(100);
 /// After an inotify event, how long to wait for the bind mount that follows the new file;
 /// a second look follows after [`SETTLE_AGAIN`] for a mount that took longer.
 const SETTLE: Duration = Duration::from_millis(200);
@@ -132,7 +134,7 @@ impl NodeCapture {
             trouble: Default::default(),
             runtime,
             sandboxes: Vec::new(),
-            unknown: HashSet::new(),
+            unknown: HashMap::new(),
             free_groups: (0..GROUPS as u32 - 1).rev().collect(),
         };
         stats.running.store(true, Relaxed);
@@ -201,8 +203,9 @@ struct NodeThread {
     runtime: Option<Runtime>,
     /// The runtime's pod sandboxes at its last answer (kept while it does not answer).
     sandboxes: Vec<Sandbox>,
-    /// Namespaces found that no sandbox owns, each logged once while it exists.
-    unknown: HashSet<u64>,
+    /// Namespaces found that no sandbox owns: since when, and whether they have been
+    /// called unowned (after `node.unowned_after_secs`; logged once while they exist).
+    unknown: HashMap<u64, (Instant, bool)>,
     /// Groups of the flow table no namespace holds.
     free_groups: Vec<u32>,
 }
@@ -234,6 +237,10 @@ impl NodeThread {
                     } else {
                         rescan
                     };
+                // A namespace the runtime may name any moment: ask again soon.
+                if self.unknown.values().any(|(_, unowned)| !unowned) {
+                    next = next.min(Instant::now() + PENDING_RECHECK);
+                }
             }
             std::thread::park_timeout(POLL);
         }
@@ -478,23 +485,39 @@ impl NodeThread {
     }
 
     /// Counts the namespaces found that no sandbox of the runtime owns, and logs each once.
+    /// A namespace is pending first: the runtime makes it before it names the sandbox
+    /// (RunPodSandbox returns after the CNI step), so it is asked again every
+    /// [`PENDING_RECHECK`] for `node.unowned_after_secs`, and while the runtime does not
+    /// answer at all, before the namespace is called unowned.
     fn note_unknown(
         &mut self,
         found: &BTreeMap<u64, PathBuf>,
         owned: &BTreeMap<u64, (PathBuf, Sandbox)>,
     ) {
-        let unknown: Vec<(&u64, &PathBuf)> = found
-            .iter()
-            .filter(|(id, _)| !owned.contains_key(id))
-            .collect();
-        for (id, path) in &unknown {
-            if self.unknown.insert(**id) {
+        let now = Instant::now();
+        let wait = Duration::from_secs(self.cfg.unowned_after_secs);
+        let runtime_answers = self
+            .stats
+            .runtime_problem
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none();
+        for (id, path) in found.iter().filter(|(id, _)| !owned.contains_key(id)) {
+            let (since, unowned) = self.unknown.entry(*id).or_insert((now, false));
+            if !*unowned && runtime_answers && now.duration_since(*since) >= wait {
+                *unowned = true;
                 self.stats.namespaces_refused.fetch_add(1, Relaxed);
-                tracing::warn!(netns = %path.display(), "not capturing a network namespace that no pod sandbox of the container runtime owns");
+                tracing::warn!(netns = %path.display(), waited_secs = wait.as_secs(), "not capturing a network namespace that no pod sandbox of the container runtime owns");
+            }
+            if !runtime_answers {
+                // Its wait starts when the runtime answers again.
+                *since = now;
             }
         }
-        self.unknown.retain(|id| found.contains_key(id));
-        self.stats.namespaces_unknown.store(unknown.len(), Relaxed);
+        self.unknown
+            .retain(|id, _| found.contains_key(id) && !owned.contains_key(id));
+        let unowned = self.unknown.values().filter(|(_, u)| *u).count();
+        self.stats.namespaces_unknown.store(unowned, Relaxed);
     }
 
     /// The node's own interfaces, the host ends of pod veth pairs aside unless configured.

@@ -28,6 +28,12 @@ pub struct Config {
     pub proc_dir: PathBuf,
     /// Look for new and vanished namespaces this often (seconds), besides inotify.
     pub rescan_secs: u64,
+    /// How long a namespace that no pod sandbox owns yet is waited for, asking the
+    /// runtime again every 100 ms, before it is called unowned (logged and counted): the
+    /// runtime makes a sandbox's namespace before RunPodSandbox returns, and the CNI step
+    /// in between takes seconds on real clusters. Also while the runtime does not answer,
+    /// new namespaces wait rather than being called unowned.
+    pub unowned_after_secs: u64,
     /// Interfaces captured inside each pod namespace; empty = every interface that is up,
     /// loopback aside.
     pub pod_interfaces: Vec<String>,
@@ -68,6 +74,7 @@ impl Default for Config {
             scan_processes: false,
             proc_dir: PathBuf::from("/proc"),
             rescan_secs: 5,
+            unowned_after_secs: 10,
             pod_interfaces: Vec::new(),
             capture_host: true,
             host_interfaces: Vec::new(),
@@ -105,6 +112,7 @@ impl Config {
 impl Section for Config {
     fn check(&self) -> Result<(), Invalid> {
         at_least_one("rescan_secs", self.rescan_secs)?;
+        at_least_one("unowned_after_secs", self.unowned_after_secs)?;
         at_least_one(
             "max_interfaces_per_namespace",
             self.max_interfaces_per_namespace as u64,
