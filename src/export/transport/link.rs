@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use super::dial::{Connect, Dialer};
 use super::messages::{MessageSink, Udp};
 use super::tcp::Tcp;
-use super::tls::{Tls, TlsFiles};
-use crate::certs::CertFiles;
+use super::tls::Tls;
 use crate::export::events::ExportError;
 use crate::export::stats::ExportStats;
 use crate::export::{Collector, Config};
@@ -57,26 +56,15 @@ pub fn link(collector: &Collector, cfg: &Config) -> io::Result<Option<Box<dyn Li
             fresh: false,
             name: "tcp",
         }),
-        Collector::Tls(addr) => {
-            let files = TlsFiles {
-                ca: cfg.tls_ca.clone().unwrap_or_default(),
-                client: cfg
-                    .tls_cert
-                    .clone()
-                    .zip(cfg.tls_key.clone())
-                    .map(|(cert, key)| CertFiles {
-                        cert,
-                        key,
-                        keys: ("export.tls_cert", "export.tls_key"),
-                    }),
-            };
-            Box::new(Connected {
-                dialer: Dialer::new(Tls::new(addr, files, write_timeout)?, backoff),
-                stream: None,
-                fresh: false,
-                name: "tls",
-            })
-        }
+        Collector::Tls(addr) => Box::new(Connected {
+            dialer: Dialer::new(
+                Tls::new(addr, super::tls_files(cfg), write_timeout)?,
+                backoff,
+            ),
+            stream: None,
+            fresh: false,
+            name: "tls",
+        }),
     }))
 }
 

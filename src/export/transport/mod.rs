@@ -84,25 +84,27 @@ pub fn open(
             Dialer::new(Tcp::new(addr, write_timeout), backoff),
             cfg.buffer_records,
         )),
-        Collector::Tls(addr) => {
-            let files = TlsFiles {
-                ca: cfg.tls_ca.clone().unwrap_or_default(),
-                client: cfg
-                    .tls_cert
-                    .clone()
-                    .zip(cfg.tls_key.clone())
-                    .map(|(cert, key)| CertFiles {
-                        cert,
-                        key,
-                        keys: ("export.tls_cert", "export.tls_key"),
-                    }),
-            };
-            Box::new(Stream::new(
-                Dialer::new(Tls::new(addr, files, write_timeout)?, backoff),
-                cfg.buffer_records,
-            ))
-        }
+        Collector::Tls(addr) => Box::new(Stream::new(
+            Dialer::new(Tls::new(addr, tls_files(cfg), write_timeout)?, backoff),
+            cfg.buffer_records,
+        )),
     })
+}
+
+/// The PEM files of a TLS collector as `export.tls_*` name them.
+fn tls_files(cfg: &super::Config) -> TlsFiles {
+    TlsFiles {
+        ca: cfg.tls_ca.clone().unwrap_or_default(),
+        client: cfg
+            .tls_cert
+            .clone()
+            .zip(cfg.tls_key.clone())
+            .map(|(cert, key)| CertFiles {
+                cert,
+                key,
+                keys: ("export.tls_cert", "export.tls_key"),
+            }),
+    }
 }
 
 #[cfg(test)]
