@@ -54,6 +54,23 @@ pub enum DecodeError {
     EmptyField { template_id: u16, offset: usize },
 }
 
+/// The header of `msg`, which must be exactly one whole message.
+pub fn whole_message(msg: &[u8]) -> Result<Header> {
+    let header = peek_header(msg)?.ok_or(DecodeError::Truncated {
+        what: "message header",
+        offset: 0,
+        need: HEADER_LEN,
+        have: msg.len(),
+    })?;
+    if usize::from(header.length) != msg.len() {
+        return Err(DecodeError::LengthMismatch {
+            length: usize::from(header.length),
+            actual: msg.len(),
+        });
+    }
+    Ok(header)
+}
+
 /// `Result` with a [`DecodeError`].
 pub type Result<T, E = DecodeError> = std::result::Result<T, E>;
 
@@ -228,23 +245,7 @@ impl Session {
 
     /// Decodes exactly one message; templates it defines are kept for later messages.
     pub fn decode(&mut self, msg: &[u8]) -> Result<Message> {
-        let header = match peek_header(msg)? {
-            Some(h) => h,
-            None => {
-                return Err(DecodeError::Truncated {
-                    what: "message header",
-                    offset: 0,
-                    need: HEADER_LEN,
-                    have: msg.len(),
-                })
-            }
-        };
-        if usize::from(header.length) != msg.len() {
-            return Err(DecodeError::LengthMismatch {
-                length: usize::from(header.length),
-                actual: msg.len(),
-            });
-        }
+        let header = whole_message(msg)?;
         let domain = header.observation_domain_id;
         let mut out = Message {
             header,

@@ -30,16 +30,16 @@ mod template;
 mod typeinfo;
 
 pub use decode::{
-    template_set_records, DataRecord, DecodeError, FieldSpec, Message, Session, Template,
-    TemplateField, TemplateRecord, Value,
+    template_set_records, whole_message, DataRecord, DecodeError, FieldSpec, Message, Session,
+    Template, TemplateField, TemplateRecord, Value,
 };
 pub use elements::{
     DataType, Element, ElementIds, Ie, Registry, Semantics, DEFAULT_ENTERPRISE_NUMBER, FLOWMON_PEN,
     REVERSE_PEN, VARLEN,
 };
 pub use encode::{
-    group_field_json, groups_of, Counts, Encoded, Encoder, EncoderOptions, ExportRecord,
-    HEADER_LEN, MAX_MESSAGE_LEN,
+    group_field_json, groups_of, put_octets, Counts, Encoded, Encoder, EncoderOptions,
+    ExportRecord, HEADER_LEN, MAX_MESSAGE_LEN,
 };
 pub use framing::{peek_header, split_messages, Header, Messages};
 pub use template::{

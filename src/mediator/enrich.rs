@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use crate::cluster::{traffic_class, ClusterView, End, Endpoint, Millis, TrafficClass};
 use crate::ipfix::relay::RecordKeys;
-use crate::ipfix::{FieldSpec, Ie, TemplateField, VARLEN};
+use crate::ipfix::{put_octets, FieldSpec, Ie, TemplateField, VARLEN};
 
 /// Each end's elements, in the order they are appended.
 const SOURCE: [Ie; 12] = [
@@ -177,22 +177,10 @@ pub fn append(out: &mut Vec<u8>, shape: Shape, exporter: Exporter, named: &Named
             service.map_or("", |s| &s.service.name),
             service.map_or("", |s| &s.port_name),
         ] {
-            put_varlen(out, text.as_bytes());
+            put_octets(out, text.as_bytes());
         }
     }
     out.push(named.class.unwrap_or(TrafficClass::Unknown) as u8);
-}
-
-/// A variable-length field (RFC 7011 §7): one length byte, or 255 and two; cut at 65535.
-fn put_varlen(out: &mut Vec<u8>, bytes: &[u8]) {
-    let bytes = &bytes[..bytes.len().min(usize::from(u16::MAX))];
-    if bytes.len() < 255 {
-        out.push(bytes.len() as u8);
-    } else {
-        out.push(255);
-        out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-    }
-    out.extend_from_slice(bytes);
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::cluster::{ClusterView, Millis};
 use crate::ipfix::relay::{template_record, Layout};
 use crate::ipfix::{
-    peek_header, template_set_records, DecodeError, Template, TemplateField, TemplateRecord,
+    template_set_records, whole_message, DecodeError, Template, TemplateField, TemplateRecord,
     HEADER_LEN,
 };
 
@@ -152,23 +152,7 @@ impl ExporterSession {
         view: &ClusterView,
         out: &Mutex<OutTemplates>,
     ) -> Result<Outcome, DecodeError> {
-        let header = match peek_header(msg)? {
-            Some(h) if usize::from(h.length) == msg.len() => h,
-            Some(h) => {
-                return Err(DecodeError::LengthMismatch {
-                    length: usize::from(h.length),
-                    actual: msg.len(),
-                })
-            }
-            None => {
-                return Err(DecodeError::Truncated {
-                    what: "message header",
-                    offset: 0,
-                    need: HEADER_LEN,
-                    have: msg.len(),
-                })
-            }
-        };
+        let header = whole_message(msg)?;
         let sets = sets(msg)?;
         let domain = header.observation_domain_id;
         let exporter = Exporter {

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use self::fit::PodFields;
 use self::pack::Packer;
-pub use self::values::group_field_json;
+pub use self::values::{group_field_json, put_octets};
 use super::elements::{DataType, ElementIds, Ie, DEFAULT_ENTERPRISE_NUMBER};
 use super::template::{data_fields_with, data_template_id, group, group_masks, POD_FIELDS};
 use crate::flow::app::App;

@@ -251,8 +251,9 @@ fn put_number(buf: &mut Vec<u8>, n: u128, len: u16) {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Bytes in the variable-length encoding (RFC 7011 §7).
-fn put_octets(buf: &mut Vec<u8>, bytes: &[u8]) {
+/// Bytes in the variable-length encoding (RFC 7011 §7): one length byte below 255, else
+/// 255 and a 16-bit length; cut at 65535.
+pub fn put_octets(buf: &mut Vec<u8>, bytes: &[u8]) {
     let bytes = &bytes[..bytes.len().min(usize::from(u16::MAX))];
     if bytes.len() < 255 {
         buf.push(bytes.len() as u8);

@@ -136,7 +136,7 @@ fn options_records_get_the_exporter_only_and_long_values_the_long_length_form() 
     append(&mut out, shape, exporter, &Named::default());
     assert_eq!(out.len(), 16 + 4);
     let mut long = Vec::new();
-    put_varlen(&mut long, &[b'x'; 300]);
+    put_octets(&mut long, &[b'x'; 300]);
     assert_eq!(&long[..3], &[255, 1, 44]);
     assert_eq!(long.len(), 303);
     assert!(Shape::AsIs.fields(PEN).is_empty());
