@@ -688,7 +688,8 @@ fn a_namespace_the_runtime_names_late_is_captured_from_its_first_packet() {
         "pod 4's 30 datagrams, metered or counted as dropped: {packets} metered, {drops} dropped: {pod4:?}"
     );
     assert!(
-        pod4.iter().all(|r| s(r, "k8sPodName") == cluster::pod_meta(4).0),
+        pod4.iter()
+            .all(|r| s(r, "k8sPodName") == cluster::pod_meta(4).0),
         "{pod4:?}"
     );
 }
