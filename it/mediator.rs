@@ -603,24 +603,16 @@ fn until_metric(port: u16, name: &str, want: u64) {
     }
 }
 
-#[test]
-fn a_recycled_address_names_each_flow_after_the_pod_that_held_it_then() {
-    let dir = tempfile::tempdir().unwrap();
-    // Pod a holds 10.244.0.7 from 00:00; at 01:00 it is gone and pod b has it.
-    let (t0, t1) = ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z");
-    let ms = |h: u64, m: u64| 1_767_225_600_000 + (h * 60 + m) * 60_000;
-    let node = json!({"metadata": {"name": "n0", "labels": {"topology.kubernetes.io/zone": "a"}},
-        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.77.1"}]}});
-    let state = json!({"pods": [api_pod("a", "10.244.0.7", t0)], "nodes": [node],
-        "services": [], "endpointslices": []});
-    std::fs::write(dir.path().join("state.json"), state.to_string()).unwrap();
+/// The test's API server holding `state`, its port, and a kubeconfig for it in `dir`.
+fn fake_api(dir: &Path, state: &Value) -> (Background, u16, String) {
+    std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
     let (api, port) = start(
         Command::new("python3")
             .arg(root().join("it/py/fake_cluster_api.py"))
-            .arg(dir.path().join("state.json")),
+            .arg(dir.join("state.json")),
     );
     let api_port: u16 = port.parse().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = dir.join("kubeconfig");
     std::fs::write(
         &kubeconfig,
         format!(
@@ -631,11 +623,27 @@ fn a_recycled_address_names_each_flow_after_the_pod_that_held_it_then() {
         ),
     )
     .unwrap();
+    (api, api_port, kubeconfig.display().to_string())
+}
+
+fn node_n0() -> Value {
+    json!({"metadata": {"name": "n0", "labels": {"topology.kubernetes.io/zone": "a"}},
+        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.77.1"}]}})
+}
+
+#[test]
+fn a_recycled_address_names_each_flow_after_the_pod_that_held_it_then() {
+    let dir = tempfile::tempdir().unwrap();
+    // Pod a holds 10.244.0.7 from 00:00; at 01:00 it is gone and pod b has it.
+    let (t0, t1) = ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z");
+    let ms = |h: u64, m: u64| 1_767_225_600_000 + (h * 60 + m) * 60_000;
+    let state = json!({"pods": [api_pod("a", "10.244.0.7", t0)], "nodes": [node_n0()],
+        "services": [], "endpointslices": []});
+    let (api, api_port, kubeconfig) = fake_api(dir.path(), &state);
 
     let (out_port, in_port, telemetry) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
     let collected = dir.path().join("collected.jsonl");
     let collect = collector(out_port, &collected);
-    let kubeconfig = kubeconfig.display().to_string();
     let telemetry_listen = format!("127.0.0.1:{telemetry}");
     let m = mediator(
         dir.path(),
@@ -844,4 +852,150 @@ fn a_collector_away_gets_what_the_buffer_held_and_the_rest_is_counted() {
             );
         }
     }
+}
+
+/// `/readyz` now: its status and body, `None` while nothing answers.
+fn readyz(port: u16) -> Option<(u16, String)> {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{port}/readyz"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n')?;
+    let code = code.trim().parse().ok().filter(|c| *c != 0)?;
+    Some((code, body.to_string()))
+}
+
+fn until_ready(port: u16, want: impl Fn(&(u16, String)) -> bool) -> (u16, String) {
+    let t0 = Instant::now();
+    loop {
+        let now = readyz(port);
+        if let Some(r) = now.filter(|r| want(r)) {
+            return r;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "/readyz never as wanted: {:?}",
+            readyz(port)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn with_the_api_server_away_records_go_out_with_what_is_known_counted_and_readyz_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = "2026-01-01T00:00:00Z";
+    let ms = |m: u64| 1_767_225_600_000 + m * 60_000;
+    let state = json!({"pods": [api_pod("a", "10.244.0.7", t0)], "nodes": [node_n0()],
+        "services": [], "endpointslices": []});
+    let (_api, api_port, kubeconfig) = fake_api(dir.path(), &state);
+    let outage = |down: bool| post(api_port, "/control/outage", &json!({ "down": down }));
+    // The API server is away from the start.
+    outage(true);
+
+    let (out_port, in_port, telemetry) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
+    let collected = dir.path().join("collected.jsonl");
+    let collect = collector(out_port, &collected);
+    let telemetry_listen = format!("127.0.0.1:{telemetry}");
+    let grace = Duration::from_secs(4);
+    let started = Instant::now();
+    let m = mediator(
+        dir.path(),
+        &format!("[\"udp://127.0.0.1:{in_port}\"]"),
+        &format!("tcp://127.0.0.1:{out_port}"),
+        &[
+            ("PODFLOW_MEDIATOR__SOURCE", "kube"),
+            ("PODFLOW_MEDIATOR__CLUSTER_CIDRS", "[\"10.244.0.0/16\"]"),
+            ("PODFLOW_MEDIATOR__SYNC_GRACE_SECS", "4"),
+            ("KUBECONFIG", &kubeconfig),
+            ("PODFLOW_TELEMETRY__LISTEN", &telemetry_listen),
+        ],
+    );
+    // Not ready while the grace for the first lists lasts, then ready, saying what is
+    // missing. (An answer seen before the grace is over must be a 503; a slow start may
+    // see none.)
+    let (code, body) = until_ready(telemetry, |(code, body)| {
+        assert!(
+            *code == 503 || started.elapsed() >= grace,
+            "ready before the sync grace was over: {body}"
+        );
+        if *code == 503 {
+            assert!(
+                body.contains("the cluster view is not synced (not listed yet: pods, services, endpointslices, nodes"),
+                "{body}"
+            );
+        }
+        *code == 200
+    });
+    assert!(
+        body.starts_with("ready, but the cluster view is not current (not listed yet: pods, services, endpointslices, nodes")
+            && body.contains("records go out with what it knows"),
+        "{code} {body}"
+    );
+    assert_eq!(metric(telemetry, "podflow_cluster_current"), Some(0));
+
+    let exporter = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |end_ms| {
+        exporter
+            .send_to(
+                &flow_message([10, 244, 0, 7], end_ms),
+                ("127.0.0.1", in_port),
+            )
+            .unwrap();
+    };
+    // With no view at all, the record goes out at once, its pod end unnamed.
+    send(ms(1));
+    until_metric(telemetry, "podflow_mediator_records_received_total", 1);
+    until_metric(telemetry, "podflow_mediator_records_not_current_total", 1);
+
+    // The API server is back: listed, current, ready without a caveat.
+    outage(false);
+    until_metric(telemetry, "podflow_cluster_current", 1);
+    let (_, body) = until_ready(telemetry, |(code, _)| *code == 200);
+    assert_eq!(body, "ready");
+    send(ms(2));
+    until_metric(telemetry, "podflow_mediator_records_received_total", 2);
+
+    // Away again: the view keeps what it had, and says it is not current.
+    outage(true);
+    until_metric(telemetry, "podflow_cluster_current", 0);
+    let (_, body) = until_ready(telemetry, |(_, body)| body != "ready");
+    assert!(
+        body.starts_with("ready, but the cluster view is not current (the ")
+            && body.contains(
+                " failing: the API server answered 503 ServiceUnavailable: the API server is away"
+            ),
+        "{body}"
+    );
+    send(ms(3));
+    until_metric(telemetry, "podflow_mediator_records_received_total", 3);
+
+    let log = m.stop();
+    std::thread::sleep(Duration::from_millis(300));
+    collect.stop();
+    assert_eq!(export_total(&log, "not_sent"), 0, "{log}");
+    assert_eq!(export_total(&log, "not_current"), 2, "{log}");
+    assert_eq!(export_total(&log, "unowned_ends"), 1, "{log}");
+    assert!(log.contains("watch failing"), "{log}");
+    assert!(log.contains("watch recovered"), "{log}");
+    let got: Vec<(u64, String)> = records(&std::fs::read_to_string(&collected).unwrap())
+        .iter()
+        .filter(|r| r.contains_key("flowEndMilliseconds"))
+        .map(|r| {
+            (
+                r["flowEndMilliseconds"].as_u64().unwrap(),
+                r["k8sSourcePodName"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (ms(1), String::new()),
+            (ms(2), "a".to_string()),
+            (ms(3), "a".to_string())
+        ]
+    );
 }

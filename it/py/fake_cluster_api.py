@@ -14,6 +14,8 @@ and, for the test:
   POST /control/apply    {"kind": "pods", "type": "ADDED"|"MODIFIED"|"DELETED", "object": {...}}
                          changes the cluster (a new resourceVersion) and tells the watches
   POST /control/expire   forgets the history: every watch ends with 410, kube lists again
+  POST /control/outage   {"down": true|false}: while down, every list and watch of the
+                         four kinds answers 503 and the watches open end
   GET  /control/stats    JSON: lists and watches served per kind
 
 usage: fake_cluster_api.py STATE.json   (STATE: {"pods": [...], "services": [...], ...})
@@ -41,6 +43,7 @@ class Cluster:
         self.lock = threading.Condition()
         self.rv = 1000
         self.compacted = 0
+        self.down = False
         # kind -> {key: object}
         self.objects = {kind: {} for kind in KINDS}
         # (rv, kind, type, object), oldest first
@@ -99,6 +102,11 @@ class Handler(BaseHTTPRequestHandler):
             change = json.loads(body)
             rv = c.apply(change["kind"], change["type"], change["object"])
             self._json(200, {"resourceVersion": str(rv)})
+        elif self.path == "/control/outage":
+            with c.lock:
+                c.down = bool(json.loads(body)["down"])
+                c.lock.notify_all()
+            self._json(200, {})
         elif self.path == "/control/expire":
             with c.lock:
                 c.compacted = c.rv + 1
@@ -117,6 +125,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                     "reason": "NotFound", "code": 404})
         kind, list_kind, api, _ = PATHS[url.path]
+        if self.cluster.down:
+            return self._json(503, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                    "reason": "ServiceUnavailable", "code": 503,
+                                    "message": "the API server is away"})
         if q.get("watch") in ("true", "1"):
             return self.watch(kind, q)
         c = self.cluster
@@ -140,6 +152,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             while time.monotonic() < deadline:
                 with c.lock:
+                    if c.down:
+                        break
                     if rv < c.compacted:
                         status = {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                   "status": "Failure", "reason": "Expired", "code": 410,

@@ -21,6 +21,9 @@ pub struct ClusterView {
     pub cluster_ranges: Vec<Cidr>,
     /// How far the probes' clocks and the API server's may differ, in ms.
     pub skew: Millis,
+    /// Every kind is listed and no watch fails: what the view does not hold, the cluster
+    /// does not either. Records named while it is not are counted.
+    pub current: bool,
 }
 
 /// One end of a record: an address and port of a protocol, at a time.
@@ -45,6 +48,19 @@ pub struct End {
     pub service: Option<ServiceHit>,
     /// Nothing in the cluster holds the address.
     pub world: bool,
+}
+
+impl End {
+    /// Something in the cluster holds the address: a pod, a node, a Service.
+    pub fn named(&self) -> bool {
+        self.pod.is_some() || self.node.is_some() || self.service.is_some()
+    }
+
+    /// The address is the cluster's (a pod range, `mediator.cluster_cidrs`) but nothing
+    /// held it then: a pod the view does not know (yet), or one gone past the grace.
+    pub fn unowned(&self) -> bool {
+        !self.world && !self.named()
+    }
 }
 
 /// The kind of path a record took, for the cost questions: one element, unsigned8.
@@ -141,8 +157,7 @@ impl ClusterView {
 /// `destination`.
 pub fn traffic_class(source: &End, destination: &End) -> TrafficClass {
     use TrafficClass::*;
-    let in_cluster =
-        |e: &End| !e.world && (e.pod.is_some() || e.node.is_some() || e.service.is_some());
+    let in_cluster = |e: &End| !e.world && e.named();
     match (source.world, destination.world) {
         (true, true) => return Unknown,
         (false, true) if in_cluster(source) => return Egress,

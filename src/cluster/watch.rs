@@ -7,8 +7,8 @@
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockWriteGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
@@ -34,23 +34,118 @@ pub struct WatchStats {
     pub lists: AtomicU64,
     /// Failed lists and watches (each retried with backoff); expirations not counted.
     pub failures: AtomicU64,
+    /// The error of the failure going on now, if any.
+    failing: Mutex<Option<Arc<str>>>,
 }
 
-/// The four watches' counters.
-#[derive(Debug, Default)]
+impl WatchStats {
+    fn failing(&self) -> Option<Arc<str>> {
+        self.failing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_failing(&self, error: Option<Arc<str>>) {
+        *self.failing.lock().unwrap_or_else(PoisonError::into_inner) = error;
+    }
+}
+
+/// The four watches' counters and state.
+#[derive(Debug)]
 pub struct Watches {
     pub pods: WatchStats,
     pub services: WatchStats,
     pub slices: WatchStats,
     pub nodes: WatchStats,
+    /// When the watches started.
+    since: Instant,
+    /// How long readiness waits for the first list of every kind.
+    sync_grace: Duration,
 }
 
 impl Watches {
+    /// Watches starting now, readiness waiting up to `sync_grace` for their first lists.
+    pub fn new(sync_grace: Duration) -> Watches {
+        Watches {
+            pods: WatchStats::default(),
+            services: WatchStats::default(),
+            slices: WatchStats::default(),
+            nodes: WatchStats::default(),
+            since: Instant::now(),
+            sync_grace,
+        }
+    }
+
+    fn kinds(&self) -> [(&'static str, &WatchStats); 4] {
+        [
+            ("pods", &self.pods),
+            ("services", &self.services),
+            ("endpointslices", &self.slices),
+            ("nodes", &self.nodes),
+        ]
+    }
+
     /// Every kind has been listed once.
     pub fn synced(&self) -> bool {
-        [&self.pods, &self.services, &self.slices, &self.nodes]
+        self.kinds().iter().all(|(_, w)| w.lists.load(Relaxed) > 0)
+    }
+
+    /// Every kind has been listed and no watch is failing now: the view is as current as
+    /// the API server.
+    pub fn current(&self) -> bool {
+        self.synced() && self.kinds().iter().all(|(_, w)| w.failing().is_none())
+    }
+
+    /// What is wrong with the view now, if anything: kinds not listed yet, watches
+    /// failing (with their errors).
+    fn trouble(&self) -> Option<String> {
+        let mut out = Vec::new();
+        let unlisted: Vec<&str> = self
+            .kinds()
             .iter()
-            .all(|w| w.lists.load(Relaxed) > 0)
+            .filter(|(_, w)| w.lists.load(Relaxed) == 0)
+            .map(|(kind, _)| *kind)
+            .collect();
+        if !unlisted.is_empty() {
+            out.push(format!("not listed yet: {}", unlisted.join(", ")));
+        }
+        // Kinds failing with the same error (the API server away) are named together.
+        let mut failing: Vec<(Arc<str>, Vec<&str>)> = Vec::new();
+        for (kind, w) in self.kinds() {
+            if let Some(error) = w.failing() {
+                match failing.iter_mut().find(|(e, _)| *e == error) {
+                    Some((_, kinds)) => kinds.push(kind),
+                    None => failing.push((error, vec![kind])),
+                }
+            }
+        }
+        for (error, kinds) in failing {
+            out.push(match kinds.as_slice() {
+                [kind] => format!("the {kind} watch is failing: {error}"),
+                _ => format!("the watches of {} are failing: {error}", kinds.join(", ")),
+            });
+        }
+        (!out.is_empty()).then(|| out.join("; "))
+    }
+}
+
+impl crate::telemetry::Dependency for Watches {
+    /// Starting until every kind is listed or the sync grace is over; degraded while a
+    /// kind is not listed or a watch fails, records going out with what the view knows.
+    fn state(&self) -> crate::telemetry::DependencyState {
+        use crate::telemetry::DependencyState::*;
+        let Some(trouble) = self.trouble() else {
+            return Fine;
+        };
+        if !self.synced() && self.since.elapsed() < self.sync_grace {
+            Starting(format!("the cluster view is not synced ({trouble})").into())
+        } else {
+            Degraded(
+                format!("the cluster view is not current ({trouble}); records go out with what it knows")
+                    .into(),
+            )
+        }
     }
 }
 
@@ -163,13 +258,29 @@ impl Kind for Node {
     }
 }
 
+/// A watch's error in a line: the API server's status as it said it, or the chain of
+/// causes.
+fn described(error: &watcher::Error) -> String {
+    use watcher::Error::*;
+    let status = match error {
+        WatchStartFailed(kube::Error::Api(s)) | WatchFailed(kube::Error::Api(s)) => s,
+        InitialListFailed(kube::Error::Api(s)) | WatchError(s) => s,
+        _ => {
+            return crate::telemetry::logging::error_chain(crate::telemetry::logging::causes(error))
+        }
+    };
+    format!(
+        "the API server answered {} {}: {}",
+        status.code, status.reason, status.message
+    )
+}
+
 /// Folds one kind's watcher events into the view.
 pub struct Watch<K: Kind> {
     view: Arc<RwLock<ClusterView>>,
     watches: Arc<Watches>,
     max_label_bytes: usize,
     listing: Option<u64>,
-    failing: bool,
     _kind: std::marker::PhantomData<K>,
 }
 
@@ -184,7 +295,6 @@ impl<K: Kind> Watch<K> {
             watches,
             max_label_bytes,
             listing: None,
-            failing: false,
             _kind: std::marker::PhantomData,
         }
     }
@@ -193,10 +303,18 @@ impl<K: Kind> Watch<K> {
         self.view.write().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Tells the view whether it is current (records named while it is not are counted).
+    fn mark_current(&self) {
+        self.write().current = self.watches.current();
+    }
+
     /// Applies one watcher event at `now`.
     pub fn handle(&mut self, event: Event<K>, now: Millis) {
-        if !matches!(event, Event::Init) && std::mem::take(&mut self.failing) {
+        let stats = K::stats(&self.watches);
+        if !matches!(event, Event::Init) && stats.failing().is_some() {
             tracing::info!(kind = K::NAME, "watch recovered");
+            stats.set_failing(None);
+            self.mark_current();
         }
         match event {
             Event::Init => {
@@ -217,6 +335,7 @@ impl<K: Kind> Watch<K> {
                 if first && self.watches.synced() {
                     tracing::info!("the cluster view is synced: every kind listed");
                 }
+                self.mark_current();
             }
             Event::Delete(obj) => obj.delete(&mut self.write(), now),
         }
@@ -229,10 +348,16 @@ impl<K: Kind> Watch<K> {
                 return;
             }
         }
-        K::stats(&self.watches).failures.fetch_add(1, Relaxed);
-        if !self.failing {
-            tracing::warn!(kind = K::NAME, %error, "watch failing, retrying with backoff; records go out with what the view knows");
-            self.failing = true;
+        let stats = K::stats(&self.watches);
+        stats.failures.fetch_add(1, Relaxed);
+        if stats.failing().is_none() {
+            tracing::warn!(
+                kind = K::NAME,
+                error = described(error),
+                "watch failing, retrying with backoff; records go out with what the view knows"
+            );
+            stats.set_failing(Some(described(error).into()));
+            self.mark_current();
         }
     }
 
@@ -256,8 +381,9 @@ pub fn watch_cluster(
     client: Client,
     view: Arc<RwLock<ClusterView>>,
     max_label_bytes: usize,
+    sync_grace: Duration,
 ) -> Arc<Watches> {
-    let watches = Arc::new(Watches::default());
+    let watches = Arc::new(Watches::new(sync_grace));
     let (v, w) = (view, watches.clone());
     actix_rt::spawn(Watch::<Pod>::new(v.clone(), w.clone(), max_label_bytes).run(client.clone()));
     actix_rt::spawn(
@@ -276,14 +402,8 @@ pub fn register(registry: &mut crate::telemetry::Registry, watches: &Arc<Watches
     use crate::telemetry::{collector, encode_counters, encode_gauges};
     let w = watches.clone();
     registry.register_collector(collector(move |out| {
-        let kinds = [
-            ("pods", &w.pods),
-            ("services", &w.services),
-            ("endpointslices", &w.slices),
-            ("nodes", &w.nodes),
-        ];
         let mut names = Vec::new();
-        for (kind, stats) in kinds {
+        for (kind, stats) in w.kinds() {
             names.push((format!("cluster_{kind}_lists"), stats.lists.load(Relaxed)));
             names.push((
                 format!("cluster_{kind}_watch_failures"),
@@ -303,11 +423,18 @@ pub fn register(registry: &mut crate::telemetry::Registry, watches: &Arc<Watches
         )?;
         encode_gauges(
             out,
-            [(
-                "cluster_synced",
-                "1 once every kind has been listed.",
-                u64::from(w.synced()),
-            )],
+            [
+                (
+                    "cluster_synced",
+                    "1 once every kind has been listed.",
+                    u64::from(w.synced()),
+                ),
+                (
+                    "cluster_current",
+                    "1 while every kind is listed and no watch is failing (/readyz says what is wrong).",
+                    u64::from(w.current()),
+                ),
+            ],
         )
     }));
 }

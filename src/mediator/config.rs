@@ -46,6 +46,10 @@ pub struct Config {
     /// How long a message may take to arrive once its first byte has, and a TLS
     /// handshake; an exporter that stalls longer is dropped.
     pub message_timeout_secs: u64,
+    /// How long `/readyz` answers 503 at the start while the first list of a kind has not
+    /// come (`source = kube`); after it, ready all the same, records going out with what the
+    /// view knows, and `/readyz` says what is missing.
+    pub sync_grace_secs: u64,
 }
 
 impl Default for Config {
@@ -64,6 +68,7 @@ impl Default for Config {
             // and statistics records); softflowd 2.
             max_templates_per_session: 256,
             message_timeout_secs: 10,
+            sync_grace_secs: 60,
         }
     }
 }

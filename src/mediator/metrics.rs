@@ -23,6 +23,8 @@ pub fn register(
                 ("mediator_messages_received", "IPFIX messages received whole from exporters.", None, r.messages.load(Relaxed)),
                 ("mediator_records_received", "Data records received (options records included), passed on to the output.", None, r.records.load(Relaxed)),
                 ("mediator_records_named", "Records with at least one end the cluster view named (a pod, a node, a Service).", None, x.named.load(Relaxed)),
+                ("mediator_records_not_current", "Data records named while the cluster view was not current (a kind not listed yet, a watch failing): sent with what it knew.", None, x.not_current.load(Relaxed)),
+                ("mediator_ends_unowned", "Record ends in the cluster's own ranges (pod ranges, mediator.cluster_cidrs) that no pod, Service or node held then: sent unnamed.", None, x.unowned_ends.load(Relaxed)),
                 ("mediator_unknown_template_sets", "Data sets whose template the exporter's session did not know (yet): their records are lost.", None, x.unknown_sets.load(Relaxed)),
                 ("mediator_templates_refused", "Templates refused: over mediator.max_templates_per_session, or no output id left.", None, x.templates_refused.load(Relaxed)),
                 ("mediator_exporter_garbage", "Messages that are not IPFIX: the UDP datagram is skipped, the TCP or TLS session dropped.", None, x.garbage.load(Relaxed)),

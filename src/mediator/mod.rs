@@ -196,6 +196,8 @@ impl Mediator {
             messages_in = r.messages.load(Relaxed),
             records_in = r.records.load(Relaxed),
             named = x.named.load(Relaxed),
+            not_current = x.not_current.load(Relaxed),
+            unowned_ends = x.unowned_ends.load(Relaxed),
             unknown_template_sets = x.unknown_sets.load(Relaxed),
             records = e.records.load(Relaxed),
             not_sent = e.not_sent.load(Relaxed),

@@ -63,6 +63,10 @@ pub struct ReceiveStats {
     pub unknown_sets: AtomicU64,
     /// Records with an end the view named.
     pub named: AtomicU64,
+    /// Records named while the view was not current.
+    pub not_current: AtomicU64,
+    /// Ends in the cluster's ranges nothing held.
+    pub unowned_ends: AtomicU64,
 }
 
 impl Shared {
@@ -112,6 +116,12 @@ impl Shared {
         self.received.messages.fetch_add(1, Relaxed);
         self.received.records.fetch_add(outcome.records, Relaxed);
         self.stats.named.fetch_add(outcome.named, Relaxed);
+        self.stats
+            .not_current
+            .fetch_add(outcome.not_current, Relaxed);
+        self.stats
+            .unowned_ends
+            .fetch_add(outcome.unowned_ends, Relaxed);
         self.stats
             .unknown_sets
             .fetch_add(outcome.unknown_sets, Relaxed);

@@ -106,6 +106,11 @@ pub struct Outcome {
     pub records: u64,
     /// Records with an end the view named (a pod, a node, a Service).
     pub named: u64,
+    /// Data records named while the view was not current (a kind not listed yet, a watch
+    /// failing): they went out with what it knew.
+    pub not_current: u64,
+    /// Ends in the cluster's own ranges that nothing held then: went out unnamed.
+    pub unowned_ends: u64,
     /// Data sets whose template the session did not know (yet): their records are lost.
     pub unknown_sets: u64,
     /// Template definitions refused: over the session's bound, or no output id left.
@@ -180,12 +185,16 @@ impl ExporterSession {
                         let record = record?;
                         batch.bytes.extend_from_slice(record.bytes);
                         if matches!(t.shape, Shape::Data { .. }) {
-                            named = name(view, &record.keys, fallback);
-                            let known = |e: &crate::cluster::End| {
-                                e.pod.is_some() || e.node.is_some() || e.service.is_some()
-                            };
+                            let keys = &record.keys;
+                            named = name(view, keys, fallback);
                             outcome.named +=
-                                u64::from(known(&named.source) || known(&named.destination));
+                                u64::from(named.source.named() || named.destination.named());
+                            outcome.not_current += u64::from(!view.current);
+                            outcome.unowned_ends +=
+                                u64::from(keys.source.is_some() && named.source.unowned())
+                                    + u64::from(
+                                        keys.destination.is_some() && named.destination.unowned(),
+                                    );
                         }
                         append(&mut batch.bytes, t.shape, exporter, &named);
                         batch.ends.push(batch.bytes.len() as u32);

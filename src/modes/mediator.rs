@@ -19,6 +19,8 @@ pub fn run(config: Config) -> Result<(), Failure> {
         let view = Arc::new(RwLock::new(ClusterView {
             cluster_ranges: cfg.cluster_cidrs.clone(),
             skew: cfg.clock_skew_ms as i64,
+            // A file is the whole cluster; watches say so once they have listed.
+            current: matches!(cfg.source, PodSource::File(_)),
             ..ClusterView::default()
         }));
         let max_label_bytes = config.k8s.max_metadata_bytes;
@@ -42,12 +44,22 @@ pub fn run(config: Config) -> Result<(), Failure> {
                 None
             }
             PodSource::Kube => {
-                let client = kube::Client::try_default().await.map_err(|e| {
+                let usage = |e: &dyn std::fmt::Display| {
                     Failure::Usage(anyhow::anyhow!(
                         "mediator.source = kube: no Kubernetes client configuration (in-cluster service account or kubeconfig): {e}"
                     ))
-                })?;
-                Some(watch_cluster(client, view.clone(), max_label_bytes))
+                };
+                let mut client_config = kube::Config::infer().await.map_err(|e| usage(&e))?;
+                // The watches retry with a backoff of their own and say when they fail;
+                // the client's own retries of 503s would hide an outage for minutes.
+                client_config.default_retry = false;
+                let client = kube::Client::try_from(client_config).map_err(|e| usage(&e))?;
+                Some(watch_cluster(
+                    client,
+                    view.clone(),
+                    max_label_bytes,
+                    Duration::from_secs(cfg.sync_grace_secs),
+                ))
             }
         };
         let mediator = Mediator::start(Settings {
@@ -57,10 +69,11 @@ pub fn run(config: Config) -> Result<(), Failure> {
             view,
         })
         .map_err(|e| Failure::Usage(e.into()))?;
-        let health = Arc::new(Health::serving(
-            "the IPFIX listeners",
-            mediator.export.clone(),
-        ));
+        let mut health = Health::serving("the IPFIX receiver", mediator.export.clone());
+        if let Some(w) = &watches {
+            health = health.relying_on(w.clone());
+        }
+        let health = Arc::new(health);
         let mut registry = telemetry::registry();
         mediator.register(&mut registry);
         if let Some(w) = &watches {

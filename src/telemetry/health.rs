@@ -31,6 +31,23 @@ pub trait Work: Send + Sync + fmt::Debug {
     }
 }
 
+/// What a mode's work relies on but can do without for a while (the mediator's view of
+/// the cluster), as readiness sees it, read at each request.
+pub trait Dependency: Send + Sync + fmt::Debug {
+    fn state(&self) -> DependencyState;
+}
+
+/// How a [`Dependency`] is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DependencyState {
+    /// Fine.
+    Fine,
+    /// Not usable yet, and the mode is better not ready until it is (a first sync).
+    Starting(Arc<str>),
+    /// Not what it should be; the mode works on without it, ready, and says why.
+    Degraded(Arc<str>),
+}
+
 /// Whether a mode can do its job: its main work running (capture threads, or the HTTPS
 /// listener of the webhook) and, where there is one, an exporter able to send.
 #[derive(Debug)]
@@ -51,6 +68,8 @@ pub struct Health {
     grace: Option<Duration>,
     /// The main work has been seen running at least once.
     started: AtomicBool,
+    /// What the work relies on, where it says so.
+    dependency: Option<Arc<dyn Dependency>>,
 }
 
 impl Health {
@@ -79,7 +98,15 @@ impl Health {
             since: Instant::now(),
             grace: None,
             started: AtomicBool::new(false),
+            dependency: None,
         }
+    }
+
+    /// Reads how `dependency` is doing at each request: not ready while it starts, ready
+    /// with a caveat while it is degraded.
+    pub fn relying_on(mut self, dependency: Arc<dyn Dependency>) -> Health {
+        self.dependency = Some(dependency);
+        self
     }
 
     /// Reads whether capture runs (and why not) from `work` at each request.
@@ -124,6 +151,10 @@ impl Health {
                 .then(|| self.capture.as_ref()?.problem())
                 .flatten(),
             export_ready: self.export.as_ref().is_none_or(|e| e.can_send()),
+            dependency: self
+                .dependency
+                .as_ref()
+                .map_or(DependencyState::Fine, |d| d.state()),
         }
     }
 
@@ -169,12 +200,16 @@ pub struct Readiness {
     pub problem: Option<Arc<str>>,
     /// The exporter can hand records to its collector (true where there is none).
     pub export_ready: bool,
+    /// What the work relies on.
+    pub dependency: DependencyState,
 }
 
 impl Readiness {
     /// Everything ready.
     pub fn is_ready(&self) -> bool {
-        self.running && self.export_ready
+        self.running
+            && self.export_ready
+            && !matches!(self.dependency, DependencyState::Starting(_))
     }
 
     /// What is wrong, without the "not ready: " head; empty when ready.
@@ -189,6 +224,9 @@ impl Readiness {
         if !self.export_ready {
             out.push("the exporter cannot send to the collector".to_owned());
         }
+        if let DependencyState::Starting(why) | DependencyState::Degraded(why) = &self.dependency {
+            out.push(why.to_string());
+        }
         out.join("; ")
     }
 }
@@ -196,7 +234,10 @@ impl Readiness {
 impl fmt::Display for Readiness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_ready() {
-            f.write_str("ready")
+            match &self.dependency {
+                DependencyState::Degraded(why) => write!(f, "ready, but {why}"),
+                _ => f.write_str("ready"),
+            }
         } else {
             write!(f, "not ready: {}", self.reasons())
         }

@@ -6,18 +6,34 @@ use tracing_subscriber::EnvFilter;
 
 use super::{LogConfig, LogFormat};
 
+/// Libraries that log what is not news for operators, quieted unless `log.level` names
+/// them: actix's server its worker start and stop at info; kube's HTTP client every failed
+/// request at error, each retry of a watch included, where podflow says once that a
+/// watch fails and once that it recovered.
+const QUIET: [(&str, &str); 2] = [
+    ("actix_server", "actix_server=warn"),
+    ("kube_client", "kube_client::client::builder=off"),
+];
+
+/// `level` with the [`QUIET`] directives it does not override.
+fn with_quiet_libraries(level: &str) -> String {
+    let mut filter = level.to_owned();
+    for (target, directive) in QUIET {
+        if !level.contains(target) {
+            filter.push(',');
+            filter.push_str(directive);
+        }
+    }
+    filter
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `log.level`.
 pub fn init(cfg: &LogConfig) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => {
             EnvFilter::try_new(&v).map_err(|e| format!("RUST_LOG={v:?}: {e}"))?
         }
-        // actix's server logs its worker start and stop at info: not news for operators.
-        _ if !cfg.level.contains("actix") => {
-            EnvFilter::try_new(format!("{},actix_server=warn", cfg.level))
-                .map_err(|e| format!("invalid configuration: log.level = {:?}: {e}", cfg.level))?
-        }
-        _ => EnvFilter::try_new(&cfg.level)
+        _ => EnvFilter::try_new(with_quiet_libraries(&cfg.level))
             .map_err(|e| format!("invalid configuration: log.level = {:?}: {e}", cfg.level))?,
     };
     let builder = tracing_subscriber::fmt()
@@ -80,6 +96,18 @@ mod tests {
         assert_eq!(
             error_chain(causes(&Terse(missing()))),
             "transport error: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn noisy_libraries_are_quieted_unless_the_level_names_them() {
+        assert_eq!(
+            with_quiet_libraries("info"),
+            "info,actix_server=warn,kube_client::client::builder=off"
+        );
+        assert_eq!(
+            with_quiet_libraries("info,kube_client=debug"),
+            "info,kube_client=debug,actix_server=warn"
         );
     }
 }

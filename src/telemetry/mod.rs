@@ -9,7 +9,10 @@ mod metrics;
 mod server;
 
 pub use config::{Config, LogConfig, LogFormat};
-pub use health::{startup_phase, Health, Readiness, Sending, Startup, StartupPhase, Work};
+pub use health::{
+    startup_phase, Dependency, DependencyState, Health, Readiness, Sending, Startup, StartupPhase,
+    Work,
+};
 #[cfg(test)]
 pub use metrics::assert_lines;
 pub use metrics::{

@@ -218,3 +218,30 @@ fn garbage_is_an_error_and_changes_nothing() {
     }
     assert_eq!(s.templates(), 0);
 }
+
+#[test]
+fn ends_nothing_held_and_records_named_from_a_view_not_current_are_counted() {
+    let out = Mutex::new(OutTemplates::new(PEN));
+    let mut s = ExporterSession::new(ip("10.1.0.5"), PEN, 16);
+    let mut v = view();
+    v.cluster_ranges = vec!["10.1.0.0/16".parse().unwrap()];
+    s.message(&templates(), &v, &out).unwrap();
+    let data = [
+        // An address of the cluster no pod holds, to the world.
+        flow([10, 1, 0, 9], [93, 184, 216, 34], ""),
+        // A known pod to the address no pod holds.
+        flow([10, 1, 0, 5], [10, 1, 0, 9], ""),
+        // A known pod to the world.
+        flow([10, 1, 0, 5], [93, 184, 216, 34], ""),
+    ]
+    .concat();
+    let msg = message(5, &[(300, data)]);
+    let got = s.message(&msg, &v, &out).unwrap();
+    assert_eq!(
+        (got.records, got.named, got.unowned_ends, got.not_current),
+        (3, 2, 2, 3)
+    );
+    v.current = true;
+    let got = s.message(&msg, &v, &out).unwrap();
+    assert_eq!((got.unowned_ends, got.not_current), (2, 0));
+}

@@ -168,3 +168,42 @@ fn servers_start_when_their_work_runs() {
     h.running.store(true, Relaxed);
     assert!(h.startup().is_started());
 }
+
+/// A dependency whose state the test sets.
+#[derive(Debug)]
+struct View(std::sync::Mutex<DependencyState>);
+
+impl Dependency for View {
+    fn state(&self) -> DependencyState {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn a_starting_dependency_holds_readiness_back_and_a_degraded_one_is_named() {
+    let exporter = Arc::new(Exporter::default());
+    exporter.0.store(true, Relaxed);
+    let view = Arc::new(View(std::sync::Mutex::new(DependencyState::Starting(
+        "the cluster view is not synced yet: pods not listed".into(),
+    ))));
+    let h = Health::serving("the IPFIX receiver", exporter).relying_on(view.clone());
+    h.running.store(true, Relaxed);
+    let r = h.readiness();
+    assert!(!r.is_ready());
+    assert_eq!(
+        r.to_string(),
+        "not ready: the cluster view is not synced yet: pods not listed"
+    );
+    *view.0.lock().unwrap() = DependencyState::Degraded("the pods watch is failing".into());
+    let r = h.readiness();
+    assert!(r.is_ready());
+    assert_eq!(r.to_string(), "ready, but the pods watch is failing");
+    h.running.store(false, Relaxed);
+    assert_eq!(
+        h.readiness().to_string(),
+        "not ready: the IPFIX receiver is not running; the pods watch is failing"
+    );
+    *view.0.lock().unwrap() = DependencyState::Fine;
+    h.running.store(true, Relaxed);
+    assert_eq!(h.readiness().to_string(), "ready");
+}
