@@ -4,6 +4,10 @@ JSON summary: record count, packet and octet totals, and the set of values seen 
 Kubernetes element.
 
 usage: read_ipfix.py FILE SPECFILE        the element specs podflow ships
+       read_ipfix.py FILE SPECFILE --records
+                                          every record instead, one JSON object a line,
+                                          fields by name (addresses and times as text,
+                                          octet arrays in hex)
        read_ipfix.py FILE --type-records  no specs: the enterprise elements are defined
                                           from the RFC 5610 type records in FILE itself,
                                           with this script's own table of the IANA data
@@ -71,7 +75,21 @@ def summary(path):
             "k8s": {k: sorted(v) for k, v in seen.items()}}
 
 
-def main(path, specs):
+def plain(value):
+    if isinstance(value, (int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)
+
+
+def main(path, specs, mode=None):
+    if mode == "--records":
+        standard_model()
+        ipfix.ie.use_specfile(specs)
+        for rec in records(path):
+            print(json.dumps({k: plain(v) for k, v in rec.items()}))
+        return
     if specs == "--type-records":
         learned = type_records(path)
         standard_model()
@@ -88,4 +106,4 @@ def main(path, specs):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])
