@@ -13,7 +13,6 @@
 #[path = "node_netns/cluster.rs"]
 mod cluster;
 mod common;
-#[allow(dead_code)]
 #[path = "common/netns.rs"]
 mod netns;
 #[allow(dead_code)]
