@@ -603,6 +603,16 @@ fn until_metric(port: u16, name: &str, want: u64) {
     }
 }
 
+/// What the test's API server served, per kind.
+fn api_stats(port: u16) -> Value {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("http://127.0.0.1:{port}/control/stats")])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The test's API server holding `state`, its port, and a kubeconfig for it in `dir`.
 fn fake_api(dir: &Path, state: &Value) -> (Background, u16, String) {
     std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
@@ -637,8 +647,10 @@ fn a_recycled_address_names_each_flow_after_the_pod_that_held_it_then() {
     // Pod a holds 10.244.0.7 from 00:00; at 01:00 it is gone and pod b has it.
     let (t0, t1) = ("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z");
     let ms = |h: u64, m: u64| 1_767_225_600_000 + (h * 60 + m) * 60_000;
-    let state = json!({"pods": [api_pod("a", "10.244.0.7", t0)], "nodes": [node_n0()],
-        "services": [], "endpointslices": []});
+    // And 250 more pods, so that the list comes in pages (kube asks for 100 at a time).
+    let mut pods = vec![api_pod("a", "10.244.0.7", t0)];
+    pods.extend((1..=250).map(|i| api_pod(&format!("f{i}"), &format!("10.244.1.{i}"), t0)));
+    let state = json!({"pods": pods, "nodes": [node_n0()], "services": [], "endpointslices": []});
     let (api, api_port, kubeconfig) = fake_api(dir.path(), &state);
 
     let (out_port, in_port, telemetry) = (free_tcp_port(), free_tcp_port(), free_tcp_port());
@@ -665,6 +677,10 @@ fn a_recycled_address_names_each_flow_after_the_pod_that_held_it_then() {
             )
             .unwrap();
     };
+    // One list of pods, in three pages, every pod in the view.
+    let pod_stats = |k: &str| api_stats(api_port)["pods"][k].as_u64().unwrap();
+    assert_eq!((pod_stats("lists"), pod_stats("pages")), (1, 3));
+    until_metric(telemetry, "podflow_cluster_pods", 251);
     // A flow of pod a while it held the address.
     send(ms(0, 10));
     until_metric(telemetry, "podflow_mediator_records_received_total", 1);
@@ -681,6 +697,35 @@ fn a_recycled_address_names_each_flow_after_the_pod_that_held_it_then() {
         &pods("ADDED", api_pod("b", "10.244.0.7", t1)),
     );
     until_metric(telemetry, "podflow_cluster_pods_gone", 1);
+    // A Service changes (the cluster's version moves past the pods' last change), then
+    // the history is compacted: the watches get a bookmark at the newest version, end,
+    // and resume from it without a list.
+    let service = json!({"metadata": {"name": "s", "namespace": "shop", "uid": "svc-s"},
+        "spec": {"clusterIP": "10.96.0.20", "ports": [{"port": 80}]}});
+    post(
+        api_port,
+        "/control/apply",
+        &json!({"kind": "services", "type": "ADDED", "object": service}),
+    );
+    until_metric(telemetry, "podflow_cluster_services", 1);
+    post(api_port, "/control/compact", &json!({}));
+    let t = Instant::now();
+    while pod_stats("watches") < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{}",
+            api_stats(api_port)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // What the resumed watch brings, and still the one list.
+    post(
+        api_port,
+        "/control/apply",
+        &pods("ADDED", api_pod("c", "10.244.2.1", t1)),
+    );
+    until_metric(telemetry, "podflow_cluster_pods", 252);
+    assert_eq!((pod_stats("bookmarks"), pod_stats("lists")), (1, 1));
     // A late record of pod a's time, then one of pod b's.
     send(ms(0, 20));
     send(ms(1, 10));

@@ -98,12 +98,13 @@ fn shell(text: &str, ns: Option<&str>) -> Command {
         .env("PATH", path)
         .env("CI", "true")
         .process_group(0);
-    // A user's shell: nothing of podflow's settings, nor what cargo sets for a test (a
-    // dependency's build script that reads CARGO_PKG_NAME would make the block's cargo
-    // build everything again).
+    // A user's shell: nothing of podflow's settings, nor what cargo sets for a test (ring's
+    // build script reads CARGO_PKG_NAME and OUT_DIR: either changed, the block's cargo
+    // would build everything again, and the next plain build after it too).
     for (k, _) in std::env::vars() {
-        let cargo_set = k.starts_with("CARGO_") && k != "CARGO_HOME";
-        if k.starts_with("PODFLOW_") || k == "RUST_LOG" || cargo_set || k == "CARGO" {
+        let cargo_set = (k.starts_with("CARGO_") && k != "CARGO_HOME")
+            || ["CARGO", "OUT_DIR", "LD_LIBRARY_PATH"].contains(&k.as_str());
+        if k.starts_with("PODFLOW_") || k == "RUST_LOG" || cargo_set {
             cmd.env_remove(k);
         }
     }

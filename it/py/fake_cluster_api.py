@@ -4,19 +4,25 @@ in the API server's wire format, changed by the test as it goes.
 
   GET /api/v1/pods, /api/v1/services, /api/v1/nodes,
       /apis/discovery.k8s.io/v1/endpointslices
-      a list of the kind (metadata.resourceVersion, items); with watch=true and a
-      resourceVersion, newline-delimited watch events (chunked) from that version on:
-      every change made since, then each change as it is made, and an ERROR 410 Expired
-      when the version is older than the history kept (after /control/expire)
+      a list of the kind (metadata.resourceVersion, items), in pages of `limit` items
+      with a `continue` token when asked; with watch=true and a resourceVersion,
+      newline-delimited watch events (chunked) from that version on: every change made
+      since, then each change as it is made, and an ERROR 410 Expired when the version is
+      older than the history kept (after /control/expire or /control/compact)
 
 and, for the test:
 
   POST /control/apply    {"kind": "pods", "type": "ADDED"|"MODIFIED"|"DELETED", "object": {...}}
                          changes the cluster (a new resourceVersion) and tells the watches
   POST /control/expire   forgets the history: every watch ends with 410, kube lists again
+  POST /control/compact  forgets the history up to now, as the API server's compaction
+                         does, after a BOOKMARK at the newest version to each watch that
+                         asked for bookmarks, which then ends: a client that keeps the
+                         bookmark's version resumes without 410, one that does not lists
+                         again
   POST /control/outage   {"down": true|false}: while down, every list and watch of the
                          four kinds answers 503 and the watches open end
-  GET  /control/stats    JSON: lists and watches served per kind
+  GET  /control/stats    JSON per kind: lists, pages and watches served, bookmarks sent
 
 usage: fake_cluster_api.py STATE.json   (STATE: {"pods": [...], "services": [...], ...})
        Binds 127.0.0.1 on a free port, prints the port (one line) and serves until killed.
@@ -44,11 +50,16 @@ class Cluster:
         self.rv = 1000
         self.compacted = 0
         self.down = False
+        # Bumped by /control/compact: each watch then sends a bookmark and ends.
+        self.epoch = 0
+        # continue token -> (kind, items, resourceVersion) of a list being paged
+        self.pages = {}
         # kind -> {key: object}
         self.objects = {kind: {} for kind in KINDS}
         # (rv, kind, type, object), oldest first
         self.history = []
-        self.stats = {kind: {"lists": 0, "watches": 0} for kind in KINDS}
+        self.stats = {kind: {"lists": 0, "pages": 0, "watches": 0, "bookmarks": 0}
+                      for kind in KINDS}
         for kind, items in state.items():
             for obj in items:
                 self._store(kind, "ADDED", obj)
@@ -107,6 +118,12 @@ class Handler(BaseHTTPRequestHandler):
                 c.down = bool(json.loads(body)["down"])
                 c.lock.notify_all()
             self._json(200, {})
+        elif self.path == "/control/compact":
+            with c.lock:
+                c.epoch += 1
+                c.compacted = c.rv
+                c.lock.notify_all()
+            self._json(200, {})
         elif self.path == "/control/expire":
             with c.lock:
                 c.compacted = c.rv + 1
@@ -133,17 +150,32 @@ class Handler(BaseHTTPRequestHandler):
             return self.watch(kind, q)
         c = self.cluster
         with c.lock:
-            items = list(c.objects[kind].values())
-            rv = c.rv
-            c.stats[kind]["lists"] += 1
+            token = q.get("continue")
+            if token and token in c.pages:
+                _, items, rv = c.pages.pop(token)
+            else:
+                items = list(c.objects[kind].values())
+                rv = c.rv
+                c.stats[kind]["lists"] += 1
+            c.stats[kind]["pages"] += 1
+            limit = int(q.get("limit") or 0)
+            metadata = {"resourceVersion": str(rv)}
+            if limit and len(items) > limit:
+                items, rest = items[:limit], items[limit:]
+                token = f"{kind}-{rv}-{len(c.pages)}-{len(rest)}"
+                c.pages[token] = (kind, rest, rv)
+                metadata["continue"] = token
+                metadata["remainingItemCount"] = len(rest)
         self._json(200, {"kind": list_kind, "apiVersion": api,
-                         "metadata": {"resourceVersion": str(rv)}, "items": items})
+                         "metadata": metadata, "items": items})
 
     def watch(self, kind, q):
         c = self.cluster
         rv = int(q.get("resourceVersion") or 0)
+        bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
         with c.lock:
             c.stats[kind]["watches"] += 1
+            epoch = c.epoch
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -154,7 +186,17 @@ class Handler(BaseHTTPRequestHandler):
                 with c.lock:
                     if c.down:
                         break
-                    if rv < c.compacted:
+                    if c.epoch != epoch and bookmarks:
+                        api, item_kind = KINDS[kind]
+                        mark = {"kind": item_kind, "apiVersion": api,
+                                "metadata": {"resourceVersion": str(c.rv)}}
+                        # What the watch has not sent yet comes first.
+                        events = [{"type": t, "object": o} for (v, k, t, o) in c.history
+                                  if v > rv and k == kind]
+                        events.append({"type": "BOOKMARK", "object": mark})
+                        c.stats[kind]["bookmarks"] += 1
+                        gone = True
+                    elif rv < c.compacted:
                         status = {"kind": "Status", "apiVersion": "v1", "metadata": {},
                                   "status": "Failure", "reason": "Expired", "code": 410,
                                   "message": f"too old resource version: {rv} ({c.compacted})"}
