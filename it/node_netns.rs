@@ -632,10 +632,12 @@ fn missing_capabilities_are_named() {
 }
 
 /// The runtime makes a pod's network namespace before it names the sandbox (its CNI step
-/// takes seconds on real clusters): the namespace is pending, asked about again until the
-/// runtime names it, never called unowned, and the pod's first packets are metered.
+/// takes seconds on real clusters): the namespace is pending, asked about again every
+/// 0.1 s until the runtime names it, never called unowned, captured once named, and every
+/// packet from then on is metered. (Capture starts when the runtime names the sandbox; the
+/// kubelet creates and starts the pod's containers after that.)
 #[test]
-fn a_namespace_the_runtime_names_late_is_captured_from_its_first_packet() {
+fn a_namespace_the_runtime_names_late_is_captured_once_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = Cluster::new(dir.path());
     cluster.add_pod(1, true);
@@ -656,17 +658,22 @@ fn a_namespace_the_runtime_names_late_is_captured_from_its_first_packet() {
     cluster.add_pod(4, false);
     cluster.mount_in_dir(&cluster.pods[&4].clone());
     std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        probe.metric("podflow_node_namespaces_with_pod"),
+        Some(1),
+        "pod 4's namespace captured before the runtime named it"
+    );
     cluster.register(4);
-    // The pod's application starts when RunPodSandbox has returned, and sends at once.
+    wait_for("pod 4's namespace", Duration::from_secs(10), || {
+        probe.metric("podflow_node_namespaces_with_pod") == Some(2)
+    });
+    // The pod's application, started once its sandbox is, sends at once.
     let port: u64 = run(&mut python_in(
         &cluster.pods[&4],
         &["udp-send", REMOTE, "9996", "30", "100"],
     ))
     .parse()
     .unwrap();
-    wait_for("pod 4's namespace", Duration::from_secs(10), || {
-        probe.metric("podflow_node_namespaces_with_pod") == Some(2)
-    });
     assert_eq!(
         probe.metric("podflow_node_namespaces_refused_total"),
         Some(0)

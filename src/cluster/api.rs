@@ -101,7 +101,7 @@ pub fn service_update(service: &Service) -> ServiceUpdate {
         .flatten()
         .filter_map(|p| {
             Some(ServicePort {
-                name: p.name.clone().unwrap_or_default(),
+                name: p.name.as_deref().unwrap_or_default().into(),
                 protocol: protocol(p.protocol.as_deref()),
                 port: u16::try_from(p.port).ok()?,
                 node_port: p.node_port.and_then(|n| u16::try_from(n).ok()),
@@ -134,7 +134,7 @@ pub fn slice_update(slice: &EndpointSlice) -> Option<SliceUpdate> {
         .flatten()
         .filter_map(|p| {
             Some(ServicePort {
-                name: p.name.clone().unwrap_or_default(),
+                name: p.name.as_deref().unwrap_or_default().into(),
                 protocol: protocol(p.protocol.as_deref()),
                 port: u16::try_from(p.port?).ok()?,
                 node_port: None,

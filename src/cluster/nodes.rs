@@ -76,11 +76,74 @@ impl std::fmt::Display for Cidr {
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// `addr` with the bits after the first `bits` cleared.
+fn masked(addr: &IpAddr, bits: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let keep = u32::MAX
+                .checked_shl(32 - u32::from(bits.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4((u32::from(*a) & keep).into())
+        }
+        IpAddr::V6(a) => {
+            let keep = u128::MAX
+                .checked_shl(128 - u32::from(bits.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6((u128::from(*a) & keep).into())
+        }
+    }
+}
+
+/// The nodes' pod ranges, as a set an address is looked up in once per prefix length
+/// among them (usually one), however many nodes there are.
+#[derive(Debug, Default)]
+struct Ranges {
+    /// (network address, prefix length) -> how many nodes hold that range.
+    blocks: Map<(IpAddr, u8), u32>,
+    /// (IPv6, prefix length) -> how many ranges have it.
+    lengths: std::collections::BTreeMap<(bool, u8), u32>,
+}
+
+impl Ranges {
+    fn add(&mut self, c: &Cidr) {
+        *self
+            .blocks
+            .entry((masked(&c.base, c.bits), c.bits))
+            .or_default() += 1;
+        *self.lengths.entry((c.base.is_ipv6(), c.bits)).or_default() += 1;
+    }
+
+    fn remove(&mut self, c: &Cidr) {
+        let block = (masked(&c.base, c.bits), c.bits);
+        if let Some(n) = self.blocks.get_mut(&block) {
+            *n -= 1;
+            if *n == 0 {
+                self.blocks.remove(&block);
+            }
+        }
+        let length = (c.base.is_ipv6(), c.bits);
+        if let Some(n) = self.lengths.get_mut(&length) {
+            *n -= 1;
+            if *n == 0 {
+                self.lengths.remove(&length);
+            }
+        }
+    }
+
+    fn contains(&self, addr: &IpAddr) -> bool {
+        self.lengths
+            .keys()
+            .filter(|(v6, _)| *v6 == addr.is_ipv6())
+            .any(|(_, bits)| self.blocks.contains_key(&(masked(addr, *bits), *bits)))
+    }
+}
+
 /// Nodes by name and by address.
 #[derive(Debug, Default)]
 pub struct Nodes {
     by_name: Map<String, (Arc<NodeFacts>, NodeUpdate, u64)>,
     by_address: Map<IpAddr, Arc<NodeFacts>>,
+    ranges: Ranges,
     generation: u64,
 }
 
@@ -91,13 +154,23 @@ impl Nodes {
         for a in &update.addresses {
             self.by_address.insert(*a, facts.clone());
         }
+        for r in &update.pod_ranges {
+            self.ranges.add(r);
+        }
         self.by_name
             .insert(update.facts.name.clone(), (facts, update, self.generation));
     }
 
     pub fn delete(&mut self, name: &str) {
-        if self.by_name.remove(name).is_some() {
-            self.by_address.retain(|_, n| n.name != name);
+        if let Some((_, old, _)) = self.by_name.remove(name) {
+            for a in &old.addresses {
+                if self.by_address.get(a).is_some_and(|n| n.name == name) {
+                    self.by_address.remove(a);
+                }
+            }
+            for r in &old.pod_ranges {
+                self.ranges.remove(r);
+            }
         }
     }
 
@@ -112,9 +185,7 @@ impl Nodes {
 
     /// Whether `addr` is in a node's pod range.
     pub fn in_pod_ranges(&self, addr: &IpAddr) -> bool {
-        self.by_name
-            .values()
-            .any(|(_, n, _)| n.pod_ranges.iter().any(|r| r.contains(addr)))
+        self.ranges.contains(addr)
     }
 
     pub fn list_started(&mut self) -> u64 {
@@ -187,5 +258,43 @@ mod tests {
         assert_eq!(nodes.list_done(mark), 1);
         assert!(nodes.is_empty());
         assert!(nodes.at(&"192.168.1.5".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn pod_ranges_of_any_lengths_are_found_and_forgotten_with_their_nodes() {
+        let mut nodes = Nodes::default();
+        let node = |name: &str, ranges: &[&str]| NodeUpdate {
+            facts: NodeFacts {
+                name: name.into(),
+                ..NodeFacts::default()
+            },
+            addresses: vec![],
+            pod_ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
+        };
+        nodes.apply(node("a", &["10.244.1.0/24", "fd00:10:244:1::/64"]));
+        nodes.apply(node("b", &["10.244.0.0/16"]));
+        nodes.apply(node("c", &["10.244.1.0/24", "10.1.2.3/32", "10.2.0.0/0"]));
+        fn inside(nodes: &Nodes, a: &str) -> bool {
+            nodes.in_pod_ranges(&a.parse().unwrap())
+        }
+        let all = |nodes: &Nodes, addrs: &[&str]| addrs.iter().all(|a| inside(nodes, a));
+        let none = |nodes: &Nodes, addrs: &[&str]| !addrs.iter().any(|a| inside(nodes, a));
+        assert!(all(
+            &nodes,
+            &["10.244.1.77", "10.244.200.1", "fd00:10:244:1::9"]
+        ));
+        assert!(all(&nodes, &["10.1.2.3", "192.0.2.1"]), "a /32 and a /0");
+        assert!(none(&nodes, &["fd00:10:244:2::1"]));
+        nodes.delete("c");
+        assert!(
+            inside(&nodes, "10.244.1.77"),
+            "a's range, which c held too, stays"
+        );
+        assert!(none(&nodes, &["10.1.2.3", "192.0.2.1"]));
+        nodes.delete("b");
+        assert!(inside(&nodes, "10.244.1.77") && !inside(&nodes, "10.244.200.1"));
+        nodes.delete("a");
+        assert!(none(&nodes, &["10.244.1.77", "fd00:10:244:1::9"]));
+        assert!(nodes.ranges.blocks.is_empty() && nodes.ranges.lengths.is_empty());
     }
 }

@@ -20,7 +20,7 @@ pub struct ServiceFacts {
 /// number and port; `node_port` where the Service has one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServicePort {
-    pub name: String,
+    pub name: Arc<str>,
     pub protocol: u8,
     pub port: u16,
     pub node_port: Option<u16>,
@@ -64,6 +64,8 @@ pub struct Services {
     slices: Map<String, (SliceUpdate, u64)>,
     by_endpoint: Map<(IpAddr, u8, u16), ServiceHit>,
     generation: u64,
+    /// The name of a port the Service does not list, shared.
+    unnamed: Arc<str>,
 }
 
 impl Services {
@@ -95,7 +97,7 @@ impl Services {
         self.delete_slice(&slice.uid);
         let service = Arc::new(slice.service.clone());
         for port in &slice.ports {
-            let port_name: Arc<str> = Arc::from(port.name.as_str());
+            let port_name = port.name.clone();
             for a in &slice.addresses {
                 let hit = ServiceHit {
                     service: service.clone(),
@@ -140,14 +142,13 @@ impl Services {
 
     fn hit(&self, uid: &str, port: impl Fn(&ServicePort) -> bool) -> Option<ServiceHit> {
         let (facts, update, _) = self.services.get(uid)?;
-        let name = update
-            .ports
-            .iter()
-            .find(|p| port(p))
-            .map_or("", |p| &p.name);
+        let port_name = match update.ports.iter().find(|p| port(p)) {
+            Some(p) => p.name.clone(),
+            None => self.unnamed.clone(),
+        };
         Some(ServiceHit {
             service: facts.clone(),
-            port_name: Arc::from(name),
+            port_name,
         })
     }
 

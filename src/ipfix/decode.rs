@@ -99,7 +99,7 @@ pub struct Template {
 
 impl Template {
     /// The fewest bytes a record of this template can take.
-    fn min_record_len(&self) -> usize {
+    pub fn min_record_len(&self) -> usize {
         self.fields
             .iter()
             .map(|f| {

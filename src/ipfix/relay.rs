@@ -90,18 +90,7 @@ pub struct Record<'a> {
 impl Layout {
     pub fn new(template: Template, enterprise_number: u32) -> Layout {
         let roles = template.fields.iter().map(role).collect();
-        let min_len = template
-            .fields
-            .iter()
-            .map(|f| {
-                if f.length == VARLEN {
-                    1
-                } else {
-                    usize::from(f.length)
-                }
-            })
-            .sum::<usize>()
-            .max(1);
+        let min_len = template.min_record_len().max(1);
         let class = Ie::K8sTrafficClass.element();
         let enriched = template.fields.iter().any(|f| {
             f.spec

@@ -62,7 +62,7 @@ fn a_service_its_slices_and_a_node() {
         ]
     );
     assert_eq!(s.ports[0].node_port, Some(30080));
-    assert_eq!((s.ports[1].protocol, s.ports[1].name.as_str()), (17, ""));
+    assert_eq!((s.ports[1].protocol, &*s.ports[1].name), (17, ""));
     let headless: Service = serde_json::from_value(json!({
         "metadata": {"name": "db", "namespace": "shop"},
         "spec": {"clusterIP": "None", "ports": [{"port": 5432}]}
