@@ -299,6 +299,16 @@ fn assert_cert_serves(ca: &str, cert: &str) {
 }
 
 /// The webhook's podflow configuration in its ConfigMap, as JSON.
+/// The volume `name` of a pod spec.
+fn volume<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no volume {name} in {pod}"))
+}
+
 fn podflow_config(objects: &[Value]) -> (String, Value) {
     config_of(objects, FULLNAME)
 }

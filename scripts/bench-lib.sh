@@ -75,6 +75,8 @@ build_release() {
     PODFLOW=$(readlink -f "$PODFLOW_BIN")
     [ -x "$PODFLOW" ] || die "PODFLOW_BIN=$PODFLOW_BIN is not an executable"
     note "measuring $PODFLOW (PODFLOW_BIN); nothing built"
+    # podflow reads every PODFLOW_* variable as configuration, and knows no key "bin".
+    unset PODFLOW_BIN
     return
   fi
   note "building podflow (release)"
@@ -88,6 +90,19 @@ build_release() {
   fi
   PODFLOW="${CARGO_TARGET_DIR:-$REPO/target}/release/podflow"
   [ -x "$PODFLOW" ] || die "no binary at $PODFLOW after the build"
+}
+
+# write_kubeconfig URL FILE: a kubeconfig naming the API server at URL (no credentials), as
+# kubectl would read it.
+write_kubeconfig() {
+  cat >"$2" <<EOF
+apiVersion: v1
+kind: Config
+current-context: fake
+clusters: [{name: fake, cluster: {server: "$1"}}]
+users: [{name: fake, user: {}}]
+contexts: [{name: fake, context: {cluster: fake, user: fake}}]
+EOF
 }
 
 # make_workdir PREFIX: makes the scratch directory WORK (/tmp/PREFIX.XXXXXX) and arranges

@@ -47,14 +47,7 @@ for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.05; done
 PORT=$(head -1 "$WORK/port")
 [ -n "$PORT" ] || die "the fake API server did not start: $(cat "$WORK/api.err")"
 API=http://127.0.0.1:$PORT
-cat >"$WORK/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-current-context: fake
-clusters: [{name: fake, cluster: {server: "$API"}}]
-users: [{name: fake, user: {}}]
-contexts: [{name: fake, context: {cluster: fake, user: fake}}]
-EOF
+write_kubeconfig "$API" "$WORK/kubeconfig"
 
 # Node mode with the pod watch as its only work: no namespace directory, no process scan,
 # no host interfaces.

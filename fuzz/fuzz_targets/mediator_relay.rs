@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use libfuzzer_sys::fuzz_target;
 use podflow::cluster::{ClusterView, PodFacts, PodUpdate};
 use podflow::ipfix::{split_messages, Encoder, EncoderOptions, Session, DEFAULT_ENTERPRISE_NUMBER};
-use podflow::mediator::session::{ExporterSession, OutTemplates};
+use podflow::mediator::session::{ExporterSession, OutTemplates, Spare};
 
 const PEN: u32 = DEFAULT_ENTERPRISE_NUMBER;
 
@@ -51,11 +51,13 @@ fuzz_target!(|data: &[u8]| {
         ..EncoderOptions::default()
     });
     let mut announced = HashSet::new();
+    // Buffers go back after each message, as the output gives them back.
+    let spare = Spare::default();
     for msg in split_messages(data) {
         let Ok(msg) = msg else {
             break;
         };
-        let (relayed, decoded) = (relay.message(msg, &view, &templates), input.decode(msg));
+        let (relayed, decoded) = (relay.message(msg, &view, &templates, &spare), input.decode(msg));
         let (relayed, decoded) = match (relayed, decoded) {
             (Ok(r), Ok(d)) => (r, d),
             // A message that does not parse ends the session, as it does over TCP (the
@@ -84,6 +86,9 @@ fuzz_target!(|data: &[u8]| {
             let n = sent.fields.len();
             assert!(came.fields.len() > n, "something appended");
             assert_eq!(came.fields[..n], sent.fields[..], "the exporter's fields");
+        }
+        for b in relayed.batches {
+            spare.give_back(b);
         }
     }
 });

@@ -22,14 +22,8 @@ fn a_tls_collector_reads_its_ca_and_client_certificate_from_a_secret() {
     assert_eq!(config["webhook"]["sidecar"]["collector_tls_secret"], SECRET);
     let patched = inject_with(&text);
     let spec = &patched["spec"]["template"]["spec"];
-    let volume = spec["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "podflow-collector-tls")
-        .expect("the Secret's volume");
     assert_eq!(
-        volume["secret"],
+        volume(spec, "podflow-collector-tls")["secret"],
         json!({"secretName": SECRET, "optional": true})
     );
     let sidecar = &spec["initContainers"][0];
@@ -60,13 +54,7 @@ fn a_tls_collector_reads_its_ca_and_client_certificate_from_a_secret() {
     assert_eq!(config["export"]["tls_key"], format!("{DIR}/tls.key"));
     assert_node_config_loads(&text);
     let (pod, container) = node_pod(&objects);
-    let volume = pod["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "collector-tls")
-        .expect("the node pods' Secret volume");
-    assert_eq!(volume["secret"]["secretName"], SECRET);
+    assert_eq!(volume(pod, "collector-tls")["secret"]["secretName"], SECRET);
     assert!(container["volumeMounts"]
         .as_array()
         .unwrap()

@@ -170,6 +170,85 @@ fn the_mediator_between_the_probes_and_the_collector() {
     );
 }
 
+/// With `mediator.protocol=tls` the probes dial the mediator over mutual TLS: the
+/// mediator mounts its own Secret and asks for client certificates, the probes mount the
+/// one that trusts it (never the mediator's key), UDP stays open for other exporters.
+#[test]
+fn the_probes_reach_the_mediator_over_mutual_tls() {
+    const PROBES: &str = "mediator-trust";
+    const DIR: &str = "/etc/podflow/collector-tls";
+    let objects = render(
+        &["mediator.yaml"],
+        &[
+            "mediator.protocol=tls",
+            "mediator.tls.secretName=mediator-tls",
+            "mediator.tls.probeSecretName=mediator-trust",
+            "mediator.tls.clientCertificates=true",
+        ],
+    )
+    .unwrap();
+    validate(&objects);
+
+    let (text, config) = config_of(&objects, MEDIATOR);
+    assert_eq!(
+        config["mediator"]["listen"],
+        json!(["udp://0.0.0.0:4739", "tls://0.0.0.0:4739"])
+    );
+    for (key, file) in [
+        ("tls_cert", "tls.crt"),
+        ("tls_key", "tls.key"),
+        ("tls_client_ca", "ca.crt"),
+    ] {
+        assert_eq!(
+            config["mediator"][key],
+            format!("/etc/podflow/mediator-tls/{file}")
+        );
+    }
+    assert_mediator_config_loads(&text);
+    let deployment = named(&objects, "Deployment", MEDIATOR);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let own = volume(pod, "mediator-tls");
+    assert_eq!(own["secret"]["secretName"], "mediator-tls");
+
+    // The node pods: tls:// to the mediator, the probes' Secret, their certificate.
+    let (node_text, node_config) = config_of(&objects, NODE_NAME);
+    assert_eq!(
+        node_config["export"]["collector"],
+        "tls://pf-podflow-mediator.flows.svc:4739"
+    );
+    assert_eq!(node_config["export"]["tls_ca"], format!("{DIR}/ca.crt"));
+    assert_eq!(node_config["export"]["tls_cert"], format!("{DIR}/tls.crt"));
+    node::assert_node_config_loads(&node_text);
+    let (node_pod, _) = node::node_pod(&objects);
+    let secrets: Vec<&Value> = node_pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["secret"]["secretName"].as_str().map(|_| &v["secret"]))
+        .collect();
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    assert_eq!(secrets[0]["secretName"], PROBES);
+
+    // The sidecars: the same, from a Secret of their own namespace.
+    let (webhook_text, webhook_config) = podflow_config(&objects);
+    let sidecar = &webhook_config["webhook"]["sidecar"];
+    assert_eq!(sidecar["collector_tls_secret"], PROBES);
+    assert_eq!(sidecar["collector_tls_client_cert"], true);
+    let patched = inject_with(&webhook_text);
+    let spec = &patched["spec"]["template"]["spec"];
+    let volume = volume(spec, "podflow-collector-tls");
+    assert_eq!(
+        volume["secret"],
+        json!({"secretName": PROBES, "optional": true})
+    );
+    let env = spec["initContainers"][0]["env"].as_array().unwrap();
+    assert!(env.iter().any(|e| e["name"] == "PODFLOW_EXPORT__COLLECTOR"
+        && e["value"] == "tls://pf-podflow-mediator.flows.svc:4739"));
+    assert!(env
+        .iter()
+        .any(|e| e["name"] == "PODFLOW_EXPORT__TLS_KEY" && e["value"] == format!("{DIR}/tls.key")));
+}
+
 #[test]
 fn the_mediator_alone_over_udp_and_without_it_nothing_changes() {
     let objects = render(
@@ -237,6 +316,18 @@ fn bad_mediator_values_fail_naming_the_value() {
             "mediator.clusterCIDRs: \"everything\"",
         ),
         ("mediator.logFormat=xml", "mediator.logFormat=\"xml\""),
+        (
+            "mediator.protocol=tls",
+            "mediator.protocol=tls needs mediator.tls.secretName",
+        ),
+        (
+            "mediator.tls.secretName=mediator-tls",
+            "is set but mediator.protocol=tcp",
+        ),
+        (
+            "mediator.tls.clientCertificates=maybe",
+            "mediator.tls.clientCertificates=maybe must be true or false",
+        ),
     ] {
         let sets = [
             "collector.address=collector.monitoring",

@@ -5,7 +5,8 @@ in the API server's wire format, changed by the test as it goes.
   GET /api/v1/pods, /api/v1/services, /api/v1/nodes,
       /apis/discovery.k8s.io/v1/endpointslices
       a list of the kind (metadata.resourceVersion, items), in pages of `limit` items
-      with a `continue` token when asked; with watch=true and a resourceVersion,
+      with a `continue` token when asked; pods with fieldSelector=spec.nodeName=NAME are
+      those of that node only (lists and watches); with watch=true and a resourceVersion,
       newline-delimited watch events (chunked) from that version on: every change made
       since, then each change as it is made, and an ERROR 410 Expired when the version is
       older than the history kept (after /control/expire or /control/compact)
@@ -22,11 +23,13 @@ and, for the test:
                          again
   POST /control/outage   {"down": true|false}: while down, every list and watch of the
                          four kinds answers 503 and the watches open end
-  GET  /control/stats    JSON per kind: lists, pages and watches served, bookmarks sent
+  GET  /control/stats    JSON per kind: lists, pages and watches served, bookmarks sent,
+                         and items sent (in lists and watch events)
 
 usage: fake_cluster_api.py STATE.json   (STATE: {"pods": [...], "services": [...], ...})
        Binds 127.0.0.1 on a free port, prints the port (one line) and serves until killed.
 """
+import bisect
 import json
 import sys
 import threading
@@ -56,9 +59,11 @@ class Cluster:
         self.pages = {}
         # kind -> {key: object}
         self.objects = {kind: {} for kind in KINDS}
-        # (rv, kind, type, object), oldest first
+        # (rv, kind, type, object), oldest first, and their rvs alone (for bisect)
         self.history = []
-        self.stats = {kind: {"lists": 0, "pages": 0, "watches": 0, "bookmarks": 0}
+        self.history_rv = []
+        self.stats = {kind: {"lists": 0, "pages": 0, "watches": 0, "bookmarks": 0,
+                             "items": 0}
                       for kind in KINDS}
         for kind, items in state.items():
             for obj in items:
@@ -79,12 +84,31 @@ class Cluster:
         else:
             self.objects[kind][self.key(obj)] = obj
         self.history.append((self.rv, kind, type_, obj))
+        self.history_rv.append(self.rv)
+
+    def since(self, rv, kind, node):
+        """Watch events of `kind` after version `rv` (of pods on `node` when set)."""
+        start = bisect.bisect_right(self.history_rv, rv)
+        return [{"type": t, "object": o} for (_, k, t, o) in self.history[start:]
+                if k == kind and on_node(o, node)]
 
     def apply(self, kind, type_, obj):
         with self.lock:
             self._store(kind, type_, obj)
             self.lock.notify_all()
             return self.rv
+
+
+def on_node(obj, node):
+    return node is None or obj.get("spec", {}).get("nodeName") == node
+
+
+def node_selector(kind, q):
+    """The node of a pods request's fieldSelector=spec.nodeName=NAME, else None."""
+    selector = q.get("fieldSelector", "")
+    if kind == "pods" and selector.startswith("spec.nodeName="):
+        return selector[len("spec.nodeName="):]
+    return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -154,7 +178,8 @@ class Handler(BaseHTTPRequestHandler):
             if token and token in c.pages:
                 _, items, rv = c.pages.pop(token)
             else:
-                items = list(c.objects[kind].values())
+                node = node_selector(kind, q)
+                items = [o for o in c.objects[kind].values() if on_node(o, node)]
                 rv = c.rv
                 c.stats[kind]["lists"] += 1
             c.stats[kind]["pages"] += 1
@@ -166,12 +191,14 @@ class Handler(BaseHTTPRequestHandler):
                 c.pages[token] = (kind, rest, rv)
                 metadata["continue"] = token
                 metadata["remainingItemCount"] = len(rest)
+            c.stats[kind]["items"] += len(items)
         self._json(200, {"kind": list_kind, "apiVersion": api,
                          "metadata": metadata, "items": items})
 
     def watch(self, kind, q):
         c = self.cluster
         rv = int(q.get("resourceVersion") or 0)
+        node = node_selector(kind, q)
         bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
         with c.lock:
             c.stats[kind]["watches"] += 1
@@ -191,8 +218,7 @@ class Handler(BaseHTTPRequestHandler):
                         mark = {"kind": item_kind, "apiVersion": api,
                                 "metadata": {"resourceVersion": str(c.rv)}}
                         # What the watch has not sent yet comes first.
-                        events = [{"type": t, "object": o} for (v, k, t, o) in c.history
-                                  if v > rv and k == kind]
+                        events = c.since(rv, kind, node)
                         events.append({"type": "BOOKMARK", "object": mark})
                         c.stats[kind]["bookmarks"] += 1
                         gone = True
@@ -203,8 +229,8 @@ class Handler(BaseHTTPRequestHandler):
                         events = [{"type": "ERROR", "object": status}]
                         gone = True
                     else:
-                        events = [{"type": t, "object": o} for (v, k, t, o) in c.history
-                                  if v > rv and k == kind]
+                        events = c.since(rv, kind, node)
+                        c.stats[kind]["items"] += len(events)
                         gone = False
                         rv = c.rv
                         if not events:

@@ -15,11 +15,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::export::{ExportStats, Link};
 use crate::ipfix::{Counts, Encoded, Encoder, Ie, Session};
 
-use super::session::{Batch, OutTemplates};
+use super::session::{Batch, OutTemplates, Spare};
 
 /// Batches on their way to the output, at most `capacity` records.
 pub struct Queue {
     inner: Mutex<(VecDeque<Batch>, usize, bool)>,
+    /// The buffers of batches sent, back to the sessions.
+    pub spare: Spare,
     ready: Condvar,
     capacity: usize,
     stats: Arc<ExportStats>,
@@ -29,6 +31,7 @@ impl Queue {
     pub fn new(capacity: usize, stats: Arc<ExportStats>) -> Queue {
         Queue {
             inner: Mutex::new((VecDeque::new(), 0, false)),
+            spare: Spare::default(),
             ready: Condvar::new(),
             capacity: capacity.max(1),
             stats,
@@ -45,9 +48,14 @@ impl Queue {
             return;
         }
         q.1 += n;
+        let was_empty = q.0.is_empty();
         q.0.push_back(batch);
         self.stats.queued.store(q.1 as u64, Relaxed);
-        self.ready.notify_one();
+        // The output waits only on an empty queue: a wake-up (a system call) per batch
+        // would be spent on a thread already awake.
+        if was_empty {
+            self.ready.notify_one();
+        }
     }
 
     /// Every batch queued, waiting up to `wait` for one; the flag says the queue is
@@ -151,6 +159,9 @@ impl Output {
                                 Ok(()) => self.stats.sent(msg.bytes.len(), msg.records.into()),
                                 Err(_) => self.stats.lost(msg.records.into()),
                             }
+                        }
+                        for b in batches {
+                            queue.spare.give_back(b);
                         }
                         link.flush(&self.stats);
                     }

@@ -104,7 +104,7 @@ impl Shared {
     fn message(&self, from: SocketAddr, session: &mut ExporterSession, msg: &[u8]) -> bool {
         let outcome = {
             let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
-            session.message(msg, &view, &self.templates)
+            session.message(msg, &view, &self.templates, &self.queue.spare)
         };
         let outcome = match outcome {
             Ok(o) => o,

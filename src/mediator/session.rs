@@ -98,6 +98,42 @@ impl Batch {
     }
 }
 
+/// Buffers of batches already sent, for the sessions to fill again: the receiving thread
+/// then neither allocates per message nor frees what the output thread let go (which, with
+/// glibc's allocator, contends on its arena lock). Bounded in count and in size.
+#[derive(Debug, Default)]
+pub struct Spare(Mutex<Vec<(Vec<u8>, Vec<u32>)>>);
+
+impl Spare {
+    /// Buffers kept at most.
+    const KEPT: usize = 256;
+    /// A buffer larger than this is let go rather than kept.
+    const LARGEST: usize = 1 << 20;
+
+    /// An empty buffer for a batch's bytes and its record ends.
+    pub fn take(&self) -> (Vec<u8>, Vec<u32>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// `batch`'s buffers, sent, for another batch.
+    pub fn give_back(&self, batch: Batch) {
+        let (mut bytes, mut ends) = (batch.bytes, batch.ends);
+        if bytes.capacity() > Self::LARGEST {
+            return;
+        }
+        bytes.clear();
+        ends.clear();
+        let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < Self::KEPT {
+            kept.push((bytes, ends));
+        }
+    }
+}
+
 /// What one message gave.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -150,12 +186,14 @@ impl ExporterSession {
     }
 
     /// Turns one whole message into batches: templates learnt, data records named from
-    /// `view` and appended. A message that does not parse is an error and gives nothing.
+    /// `view` and appended, in buffers from `spare`. A message that does not parse is an
+    /// error and gives nothing.
     pub fn message(
         &mut self,
         msg: &[u8],
         view: &ClusterView,
         out: &Mutex<OutTemplates>,
+        spare: &Spare,
     ) -> Result<Outcome, DecodeError> {
         let header = whole_message(msg)?;
         let sets = sets(msg)?;
@@ -175,10 +213,13 @@ impl ExporterSession {
                         outcome.unknown_sets += 1;
                         continue;
                     };
+                    let (mut bytes, ends) = spare.take();
+                    // Room for the names appended, most often without growing.
+                    bytes.reserve(body.len() * 4);
                     let mut batch = Batch {
                         template: t.out.clone(),
-                        bytes: Vec::with_capacity(body.len() * 2),
-                        ends: Vec::new(),
+                        bytes,
+                        ends,
                     };
                     let mut named = Named::default();
                     for record in t.layout.records(body) {

@@ -105,7 +105,15 @@ installed, else the collector.
 {{/* The export section of the probes' configurations. */}}
 {{- define "podflow.probeExport" -}}
 {{- if .Values.mediator.enabled }}
-{{- toYaml (dict "collector" (include "podflow.probeCollector" .)) }}
+{{- $export := dict "collector" (include "podflow.probeCollector" .) }}
+{{- if include "podflow.probeTlsSecret" . }}
+{{- $_ := set $export "tls_ca" "/etc/podflow/collector-tls/ca.crt" }}
+{{- if include "podflow.probeClientCert" . | eq "true" }}
+{{- $_ := set $export "tls_cert" "/etc/podflow/collector-tls/tls.crt" }}
+{{- $_ := set $export "tls_key" "/etc/podflow/collector-tls/tls.key" }}
+{{- end }}
+{{- end }}
+{{- toYaml $export }}
 {{- else }}
 {{- include "podflow.export" . }}
 {{- end }}
@@ -119,16 +127,25 @@ config/podflow.toml.
 {{- $m := .Values.mediator }}
 {{- $cidrs := list }}
 {{- range $m.clusterCIDRs }}{{ $cidrs = append $cidrs (toString .) }}{{ end }}
-{{- $listen := list (printf "udp://0.0.0.0:%v" $m.port) (printf "tcp://0.0.0.0:%v" $m.port) }}
+{{- $stream := ternary "tls" "tcp" (eq (toString $m.protocol) "tls") }}
+{{- $listen := list (printf "udp://0.0.0.0:%v" $m.port) (printf "%s://0.0.0.0:%v" $stream $m.port) }}
+{{- $mediator := dict
+    "listen" $listen
+    "source" "kube"
+    "cluster_cidrs" $cidrs
+    "deleted_pod_grace_secs" (int64 $m.deletedPodGraceSecs) }}
+{{- if eq $stream "tls" }}
+{{- $_ := set $mediator "tls_cert" "/etc/podflow/mediator-tls/tls.crt" }}
+{{- $_ := set $mediator "tls_key" "/etc/podflow/mediator-tls/tls.key" }}
+{{- if ($m.tls | default dict).clientCertificates }}
+{{- $_ := set $mediator "tls_client_ca" "/etc/podflow/mediator-tls/ca.crt" }}
+{{- end }}
+{{- end }}
 {{- $config := dict
   "export" (include "podflow.export" . | fromYaml)
   "ipfix" (dict "enterprise_number" (int64 .Values.ipfix.enterpriseNumber))
   "telemetry" (dict "listen" (printf "0.0.0.0:%d" (int64 $m.telemetryPort)))
-  "mediator" (dict
-    "listen" $listen
-    "source" "kube"
-    "cluster_cidrs" $cidrs
-    "deleted_pod_grace_secs" (int64 $m.deletedPodGraceSecs))
+  "mediator" $mediator
   "log" (dict "format" $m.logFormat "level" (toString $m.logLevel)) }}
 {{- toYaml $config }}
 {{- end }}
@@ -251,7 +268,7 @@ config/podflow.toml.
       "run_as_user" (int64 .Values.sidecar.runAsUser)
       "resources" $resources
       "collector_tls_secret" (include "podflow.probeTlsSecret" .)
-      "collector_tls_client_cert" (and (include "podflow.probeTlsSecret" . | ne "") (include "podflow.collectorClientCert" . | eq "true"))))
+      "collector_tls_client_cert" (include "podflow.probeClientCert" . | eq "true")))
   "log" (dict "format" .Values.webhook.logFormat "level" (toString .Values.webhook.logLevel)) }}
 {{- if $k8s }}{{ $_ := set $config "k8s" $k8s }}{{ end }}
 {{- toYaml $config }}
@@ -300,9 +317,21 @@ config/podflow.toml. The node's name and IP come from the Downward API
 {{- end }}
 {{- end }}
 
-{{/* The collector's TLS Secret as the probes mount it: none when they send to the mediator. */}}
+{{/*
+The TLS Secret the probes mount: the collector's, or when they send to the mediator, the
+one that trusts the mediator (mediator.tls.probeSecretName, with protocol tls).
+*/}}
 {{- define "podflow.probeTlsSecret" -}}
-{{- if not .Values.mediator.enabled }}{{ include "podflow.collectorTlsSecret" . }}{{ end }}
+{{- if not .Values.mediator.enabled }}{{ include "podflow.collectorTlsSecret" . }}
+{{- else if eq (toString .Values.mediator.protocol) "tls" }}{{ toString ((.Values.mediator.tls | default dict).probeSecretName | default "") }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the probes' Secret holds their client certificate. */}}
+{{- define "podflow.probeClientCert" -}}
+{{- if not .Values.mediator.enabled }}{{ include "podflow.collectorClientCert" . }}
+{{- else }}{{ and (include "podflow.probeTlsSecret" .) ((.Values.mediator.tls | default dict).clientCertificates | default false) | toString }}
+{{- end }}
 {{- end }}
 
 {{/* "true" when that Secret holds a client certificate. */}}

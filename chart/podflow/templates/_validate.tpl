@@ -14,8 +14,28 @@ Refuses values that cannot work, naming the value, before anything is rendered.
 {{- end }}
 {{- if $v.mediator.enabled }}
 {{- $m := $v.mediator }}
-{{- if not (has (toString $m.protocol) (list "udp" "tcp")) }}
-{{- fail (printf "mediator.protocol=%q is not one of udp, tcp (how the probes send to the mediator)" (toString $m.protocol)) }}
+{{- if not (has (toString $m.protocol) (list "udp" "tcp" "tls")) }}
+{{- fail (printf "mediator.protocol=%q is not one of udp, tcp, tls (how the probes send to the mediator)" (toString $m.protocol)) }}
+{{- end }}
+{{- $mtls := $m.tls | default dict }}
+{{- if not (kindIs "bool" ($mtls.clientCertificates | default false)) }}
+{{- fail (printf "mediator.tls.clientCertificates=%v must be true or false" $mtls.clientCertificates) }}
+{{- end }}
+{{- if eq (toString $m.protocol) "tls" }}
+{{- range $key := list "secretName" "probeSecretName" }}
+{{- $secret := toString (index $mtls $key | default "") }}
+{{- if not $secret }}
+{{- fail (printf "mediator.protocol=tls needs mediator.tls.%s: %s" $key (ternary "a kubernetes.io/tls Secret with the mediator's tls.crt and tls.key (and ca.crt)" "the Secret the probes mount, with ca.crt (and, with mediator.tls.clientCertificates, their tls.crt and tls.key)" (eq $key "secretName"))) }}
+{{- end }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$" $secret) }}
+{{- fail (printf "mediator.tls.%s=%q is not a Secret name" $key $secret) }}
+{{- end }}
+{{- end }}
+{{- if eq (toString $mtls.secretName) (toString $mtls.probeSecretName) }}
+{{- fail (printf "mediator.tls.secretName and mediator.tls.probeSecretName are both %q: the probes would mount the mediator's private key; give them a Secret with ca.crt (and their own certificate)" (toString $mtls.secretName)) }}
+{{- end }}
+{{- else if or $mtls.secretName $mtls.probeSecretName }}
+{{- fail (printf "mediator.tls.secretName or probeSecretName is set but mediator.protocol=%s: set protocol tls, or leave the Secrets out" (toString $m.protocol)) }}
 {{- end }}
 {{- range $key := list "port" "telemetryPort" }}
 {{- $p := index $m $key | toString }}

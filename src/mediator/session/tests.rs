@@ -87,7 +87,9 @@ fn view() -> ClusterView {
 fn records_come_out_whole_with_the_exporter_and_their_ends_and_options_records_too() {
     let out = Mutex::new(OutTemplates::new(PEN));
     let mut s = ExporterSession::new(ip("10.1.0.5"), PEN, 16);
-    let first = s.message(&templates(), &view(), &out).unwrap();
+    let first = s
+        .message(&templates(), &view(), &out, &Spare::default())
+        .unwrap();
     assert_eq!((first.records, first.batches.len()), (0, 0));
     let options = options_template();
     let data = [
@@ -106,7 +108,7 @@ fn records_come_out_whole_with_the_exporter_and_their_ends_and_options_records_t
             (999, vec![1, 2, 3, 4]),
         ],
     );
-    let got = s.message(&msg, &view(), &out).unwrap();
+    let got = s.message(&msg, &view(), &out, &Spare::default()).unwrap();
     assert_eq!((got.records, got.named, got.unknown_sets), (3, 2, 1));
     assert_eq!(s.templates(), 2);
     // What a collector gets: the output templates, then the batches, decoded.
@@ -178,25 +180,34 @@ fn sessions_share_output_templates_and_a_template_flood_is_refused_past_the_boun
     let out = Mutex::new(OutTemplates::new(PEN));
     let mut a = ExporterSession::new(ip("10.1.0.5"), PEN, 1);
     let mut b = ExporterSession::new(ip("10.1.0.6"), PEN, 1);
-    a.message(&templates(), &view(), &out).unwrap();
-    b.message(&templates(), &view(), &out).unwrap();
+    a.message(&templates(), &view(), &out, &Spare::default())
+        .unwrap();
+    b.message(&templates(), &view(), &out, &Spare::default())
+        .unwrap();
     assert_eq!(
         out.lock().unwrap().all().len(),
         1,
         "one shape, one output template"
     );
     let got = a
-        .message(&message(5, &[(3, options_template())]), &view(), &out)
+        .message(
+            &message(5, &[(3, options_template())]),
+            &view(),
+            &out,
+            &Spare::default(),
+        )
         .unwrap();
     assert_eq!(got.refused_templates, 1);
     assert_eq!(a.templates(), 1);
     // Withdrawing every data template frees the room.
     let withdraw = message(5, &[(2, vec![0, 2, 0, 0])]);
-    a.message(&withdraw, &view(), &out).unwrap();
+    a.message(&withdraw, &view(), &out, &Spare::default())
+        .unwrap();
     assert_eq!(a.templates(), 0);
     // An IPv6 exporter's records need a template of their own.
     let mut c = ExporterSession::new(ip("fd00::6"), PEN, 4);
-    c.message(&templates(), &view(), &out).unwrap();
+    c.message(&templates(), &view(), &out, &Spare::default())
+        .unwrap();
     assert_eq!(out.lock().unwrap().all().len(), 2);
 }
 
@@ -214,7 +225,10 @@ fn garbage_is_an_error_and_changes_nothing() {
         },
         message(5, &[(2, vec![0, 5, 0, 1, 0, 8, 0, 4])]),
     ] {
-        assert!(s.message(&bad, &view(), &out).is_err(), "{bad:?}");
+        assert!(
+            s.message(&bad, &view(), &out, &Spare::default()).is_err(),
+            "{bad:?}"
+        );
     }
     assert_eq!(s.templates(), 0);
 }
@@ -225,7 +239,8 @@ fn ends_nothing_held_and_records_named_from_a_view_not_current_are_counted() {
     let mut s = ExporterSession::new(ip("10.1.0.5"), PEN, 16);
     let mut v = view();
     v.cluster_ranges = vec!["10.1.0.0/16".parse().unwrap()];
-    s.message(&templates(), &v, &out).unwrap();
+    s.message(&templates(), &v, &out, &Spare::default())
+        .unwrap();
     let data = [
         // An address of the cluster no pod holds, to the world.
         flow([10, 1, 0, 9], [93, 184, 216, 34], ""),
@@ -236,12 +251,44 @@ fn ends_nothing_held_and_records_named_from_a_view_not_current_are_counted() {
     ]
     .concat();
     let msg = message(5, &[(300, data)]);
-    let got = s.message(&msg, &v, &out).unwrap();
+    let got = s.message(&msg, &v, &out, &Spare::default()).unwrap();
     assert_eq!(
         (got.records, got.named, got.unowned_ends, got.not_current),
         (3, 2, 2, 3)
     );
     v.current = true;
-    let got = s.message(&msg, &v, &out).unwrap();
+    let got = s.message(&msg, &v, &out, &Spare::default()).unwrap();
     assert_eq!((got.unowned_ends, got.not_current), (2, 0));
+}
+
+/// Buffers given back come out empty for the next message, which then gives the same
+/// bytes as with new ones.
+#[test]
+fn buffers_given_back_are_filled_again_from_empty() {
+    let out = Mutex::new(OutTemplates::new(PEN));
+    let mut s = ExporterSession::new(ip("10.1.0.5"), PEN, 16);
+    let spare = Spare::default();
+    s.message(&templates(), &view(), &out, &spare).unwrap();
+    let msg = message(
+        5,
+        &[(300, flow([10, 1, 0, 5], [93, 184, 216, 34], "keep me"))],
+    );
+    let first = s.message(&msg, &view(), &out, &spare).unwrap();
+    let (bytes, ends) = (
+        first.batches[0].bytes.clone(),
+        first.batches[0].ends.clone(),
+    );
+    let room = first.batches[0].bytes.capacity();
+    for b in first.batches {
+        spare.give_back(b);
+    }
+    let again = s.message(&msg, &view(), &out, &spare).unwrap();
+    assert_eq!(again.batches[0].bytes, bytes);
+    assert_eq!(again.batches[0].ends, ends);
+    assert!(
+        again.batches[0].bytes.capacity() >= room,
+        "the buffer given back was used"
+    );
+    // Taken out again: nothing is left over for a batch after it.
+    assert_eq!(spare.take(), (Vec::new(), Vec::new()));
 }
