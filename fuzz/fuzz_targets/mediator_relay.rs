@@ -57,7 +57,10 @@ fuzz_target!(|data: &[u8]| {
         let Ok(msg) = msg else {
             break;
         };
-        let (relayed, decoded) = (relay.message(msg, &view, &templates, &spare), input.decode(msg));
+        let (relayed, decoded) = (
+            relay.message(msg, &view, &templates, &spare),
+            input.decode(msg),
+        );
         let (relayed, decoded) = match (relayed, decoded) {
             (Ok(r), Ok(d)) => (r, d),
             // A message that does not parse ends the session, as it does over TCP (the
