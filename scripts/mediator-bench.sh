@@ -124,6 +124,8 @@ print(v)' "$1" "$2"
 
 # mediator ENV...: starts podflow --mode mediator with ENV; sets MED.
 mediator() {
+  # Gone first: the wait below must not read the last run's lines.
+  rm -f "$WORK/mediator.log"
   env "$@" PODFLOW_MEDIATOR__LISTEN="[\"tcp://127.0.0.1:$PORT_IN\"]" \
     PODFLOW_EXPORT__COLLECTOR="tcp://127.0.0.1:$PORT_SINK" \
     PODFLOW_EXPORT__RECONNECT_MAX_BACKOFF_SECS=1 \
@@ -247,6 +249,7 @@ PY
 node_run() { # OWN_NODE_ONLY
   local before after pid
   before=$(stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["pods"]["items"])')
+  rm -f "$WORK/node.log"
   env KUBECONFIG="$WORK/kubeconfig" KUBERNETES_SERVICE_HOST= PODFLOW_K8S__NODE_NAME=node-0 \
     PODFLOW_K8S__OWN_NODE_ONLY="$1" PODFLOW_NODE__NETNS_DIRS='[]' \
     PODFLOW_NODE__SCAN_PROCESSES=false PODFLOW_NODE__CAPTURE_HOST=false \
