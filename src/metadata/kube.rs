@@ -183,11 +183,19 @@ pub async fn start_source(source: &PodSource, rules: IdentityRules) -> Result<Po
                 stats: Arc::new(stats),
             })
         }
-        PodSource::Kube => {
-            let client = Client::try_default().await?;
-            Ok(watch_pods(client, rules))
-        }
+        PodSource::Kube => Ok(watch_pods(client().await?, rules)),
     }
+}
+
+/// A client of the API server from the in-cluster service account, else the kubeconfig.
+/// The watches retry with a backoff of their own and say when they fail; the client's own
+/// retries of 503s (off here) would hide an outage for minutes.
+pub async fn client() -> Result<Client, ::kube::Error> {
+    let mut config = ::kube::Config::infer()
+        .await
+        .map_err(::kube::Error::InferConfig)?;
+    config.default_retry = false;
+    Client::try_from(config)
 }
 
 /// Starts the watch through `client` as a task of the running actix System; returns the

@@ -30,7 +30,10 @@ pub use identity::{build, from_config, node_identity, parse_file, Built, Metadat
 pub use index::{
     workload_of, IdentityRules, IndexSummary, IndexedPod, ListMark, Owner, PodIndex, TrimmedPod,
 };
-pub use kube::{start_source, watch_with, PodWatch, Pods, SharedIndex, SourceError, SourceStats};
+pub use kube::{
+    client as api_client, start_source, watch_with, PodWatch, Pods, SharedIndex, SourceError,
+    SourceStats,
+};
 pub use podlist::{load_pod_list, parse_pod_list, PodListError};
 pub use select::{capped_json, Capped};
 pub use workload::{derive as derive_workload, Workload};

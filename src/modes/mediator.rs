@@ -49,11 +49,7 @@ pub fn run(config: Config) -> Result<(), Failure> {
                         "mediator.source = kube: no Kubernetes client configuration (in-cluster service account or kubeconfig): {e}"
                     ))
                 };
-                let mut client_config = kube::Config::infer().await.map_err(|e| usage(&e))?;
-                // The watches retry with a backoff of their own and say when they fail;
-                // the client's own retries of 503s would hide an outage for minutes.
-                client_config.default_retry = false;
-                let client = kube::Client::try_from(client_config).map_err(|e| usage(&e))?;
+                let client = crate::metadata::api_client().await.map_err(|e| usage(&e))?;
                 Some(watch_cluster(
                     client,
                     view.clone(),
