@@ -40,18 +40,7 @@ fn tool(name: &str) -> Command {
 
 fn start_nfcapd(dir: &Path, port: u16) -> Background {
     let child = tool("nfcapd")
-        .args(["-w"])
-        .arg(dir)
-        .args([
-            "-p",
-            &port.to_string(),
-            "-b",
-            "127.0.0.1",
-            "-t",
-            "3600",
-            "-B",
-            "8388608",
-        ])
+        .args(nfcapd_args(dir, port))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

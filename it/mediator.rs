@@ -358,19 +358,11 @@ fn every_record_of_every_exporter_arrives_whole_with_both_ends_named() {
         .unwrap();
     assert_success(&sent);
     let softflowd = Command::new("softflowd")
-        .arg("-r")
-        .arg(fixture("sample-1k.pcap"))
-        .args([
-            "-n",
+        .args(softflowd_replay_args(
+            &fixture("sample-1k.pcap"),
             &format!("127.0.0.1:{in_port}"),
-            "-v",
-            "10",
-            "-A",
-            "milli",
-            "-d",
-        ])
-        .arg("-p")
-        .arg(dir.path().join("softflowd.pid"))
+            &dir.path().join("softflowd.pid"),
+        ))
         .output()
         .unwrap();
     assert_success(&softflowd);
@@ -547,6 +539,20 @@ fn api_pod(name: &str, ip: &str, ready: &str) -> Value {
                 "lastTransitionTime": ready}]}})
 }
 
+/// An exporter over UDP to the mediator on `in_port`: each call sends one flow record of
+/// 10.244.0.7 ending at `end_ms`.
+fn pod_flow_sender(in_port: u16) -> impl Fn(u64) {
+    let exporter = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    move |end_ms| {
+        exporter
+            .send_to(
+                &flow_message([10, 244, 0, 7], end_ms),
+                ("127.0.0.1", in_port),
+            )
+            .unwrap();
+    }
+}
+
 /// One IPFIX message of an exporter of the test's own: a template of addresses, ports,
 /// protocol and flowEndMilliseconds, and one record from `src` at `end_ms`.
 fn flow_message(src: [u8; 4], end_ms: u64) -> Vec<u8> {
@@ -668,15 +674,7 @@ fn a_recycled_address_names_each_flow_after_the_pod_that_held_it_then() {
         ],
     );
     m.wait_for("the cluster view is synced");
-    let exporter = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let send = |end_ms| {
-        exporter
-            .send_to(
-                &flow_message([10, 244, 0, 7], end_ms),
-                ("127.0.0.1", in_port),
-            )
-            .unwrap();
-    };
+    let send = pod_flow_sender(in_port);
     // One list of pods, in three pages, every pod in the view.
     let pod_stats = |k: &str| api_stats(api_port)["pods"][k].as_u64().unwrap();
     assert_eq!((pod_stats("lists"), pod_stats("pages")), (1, 3));
@@ -981,15 +979,7 @@ fn with_the_api_server_away_records_go_out_with_what_is_known_counted_and_readyz
     );
     assert_eq!(metric(telemetry, "podflow_cluster_current"), Some(0));
 
-    let exporter = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let send = |end_ms| {
-        exporter
-            .send_to(
-                &flow_message([10, 244, 0, 7], end_ms),
-                ("127.0.0.1", in_port),
-            )
-            .unwrap();
-    };
+    let send = pod_flow_sender(in_port);
     // With no view at all, the record goes out at once, its pod end unnamed.
     send(ms(1));
     until_metric(telemetry, "podflow_mediator_records_received_total", 1);

@@ -481,22 +481,12 @@ fn sidecars_a_node_pod_and_softflowd_reach_the_collectors_through_the_mediator_w
     let nfdump_dir = d.join("nfcapd");
     std::fs::create_dir(&nfdump_dir).unwrap();
     let nfcapd_log = d.join("nfcapd.log");
+    let nfcapd_args = nfcapd_args(&nfdump_dir, NFCAPD_PORT);
     let _nfcapd = spawn_in(
         &node,
         &[],
         Path::new("/usr/bin/nfcapd"),
-        &[
-            "-w",
-            nfdump_dir.to_str().unwrap(),
-            "-p",
-            &NFCAPD_PORT.to_string(),
-            "-b",
-            "127.0.0.1",
-            "-t",
-            "3600",
-            "-B",
-            "8388608",
-        ],
+        &nfcapd_args.iter().map(String::as_str).collect::<Vec<_>>(),
         &nfcapd_log,
     );
     wait_for("nfcapd", &nfcapd_log, || {
@@ -628,19 +618,11 @@ fn sidecars_a_node_pod_and_softflowd_reach_the_collectors_through_the_mediator_w
     std::thread::sleep(Duration::from_millis(300));
     drop(uplink_capture);
     let softflowd = exec(&remote, "softflowd")
-        .arg("-r")
-        .arg(&uplink)
-        .args([
-            "-n",
+        .args(softflowd_replay_args(
+            &uplink,
             &format!("{NODE}:{MEDIATOR_PORT}"),
-            "-v",
-            "10",
-            "-A",
-            "milli",
-            "-d",
-        ])
-        .arg("-p")
-        .arg(d.join("softflowd.pid"))
+            &d.join("softflowd.pid"),
+        ))
         .output()
         .unwrap();
     assert_success(&softflowd);

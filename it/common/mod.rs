@@ -444,3 +444,30 @@ pub fn export_total(err: &str, key: &str) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// nfcapd's arguments for the collector tests: files in `dir`, UDP on 127.0.0.1:`port`,
+/// one file an hour (so a test reads one), an 8 MiB socket buffer.
+pub fn nfcapd_args(dir: &Path, port: u16) -> Vec<String> {
+    [
+        "-w".into(),
+        dir.display().to_string(),
+        "-p".into(),
+        port.to_string(),
+        "-b".into(),
+        "127.0.0.1".into(),
+        "-t".into(),
+        "3600".into(),
+        "-B".into(),
+        "8388608".into(),
+    ]
+    .into()
+}
+
+/// softflowd's arguments to meter capture `pcap` once, in the foreground, and export
+/// IPFIX (`-v 10`, times in milliseconds) to `to` (HOST:PORT), its pid file at `pid`.
+pub fn softflowd_replay_args(pcap: &Path, to: &str, pid: &Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec!["-r".into(), pcap.into()];
+    args.extend(["-n", to, "-v", "10", "-A", "milli", "-d", "-p"].map(Into::into));
+    args.push(pid.into());
+    args
+}
