@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use podflow::ipfix::{split_messages, template_set_records, Template, TemplateRecord, VARLEN};
+use podflow::ipfix::{
+    sets, split_messages, template_set_records, Template, TemplateRecord, VARLEN,
+};
 
 const FLOW_END_MS: u16 = 153;
 
@@ -31,22 +33,6 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The sets of a message: (set id, body).
-fn sets(msg: &[u8]) -> Vec<(u16, &[u8])> {
-    let mut out = Vec::new();
-    let mut pos = 16;
-    while pos + 4 <= msg.len() {
-        let id = u16::from_be_bytes([msg[pos], msg[pos + 1]]);
-        let len = usize::from(u16::from_be_bytes([msg[pos + 2], msg[pos + 3]]));
-        if len < 4 || pos + len > msg.len() {
-            break;
-        }
-        out.push((id, &msg[pos + 4..pos + len]));
-        pos += len;
-    }
-    out
 }
 
 /// The records of a data set's body: for each, its offset in the body and the offset of
@@ -104,7 +90,7 @@ fn prepare(file: &[u8]) -> (Vec<Vec<u8>>, Vec<Prepared>) {
         let mut kept = msg[..16].to_vec();
         let (mut records, mut stamps) = (0u32, Vec::new());
         let mut pos = 16;
-        for (id, body) in sets(msg) {
+        for (id, body) in sets(msg).expect("the records file holds whole messages") {
             let set_start = pos;
             pos += 4 + body.len();
             if id == 2 || id == 3 {
@@ -227,7 +213,7 @@ fn sink(conn: TcpStream, seen: Arc<Seen>, stop: Arc<AtomicBool>) {
         let domain = u32::from_be_bytes([msg[12], msg[13], msg[14], msg[15]]);
         let now = now_ms();
         let mut records = 0;
-        for (id, body) in sets(&msg) {
+        for (id, body) in sets(&msg).expect("the mediator sends whole messages") {
             if id == 2 || id == 3 {
                 for record in template_set_records(body, id).unwrap_or_default() {
                     if let TemplateRecord::Define(t) = record {

@@ -88,6 +88,37 @@ pub struct TemplateField {
     pub length: u16,
 }
 
+/// The sets of a message (id and body), checked to lie within it.
+pub fn sets(msg: &[u8]) -> Result<Vec<(u16, &[u8])>, DecodeError> {
+    let mut out = Vec::new();
+    let mut at = HEADER_LEN;
+    while at < msg.len() {
+        let head = msg.get(at..at + 4).ok_or(DecodeError::Truncated {
+            what: "set header",
+            offset: at,
+            need: 4,
+            have: msg.len() - at,
+        })?;
+        let set_id = u16::from_be_bytes([head[0], head[1]]);
+        let length = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let room = msg.len() - at;
+        if length < 4 || length > room {
+            return Err(DecodeError::SetLength {
+                set_id,
+                offset: at,
+                length,
+                room,
+            });
+        }
+        if set_id < 2 {
+            return Err(DecodeError::ReservedSet { set_id, offset: at });
+        }
+        out.push((set_id, &msg[at + 4..at + length]));
+        at += length;
+    }
+    Ok(out)
+}
+
 /// A template or options template as received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {

@@ -30,8 +30,8 @@ mod template;
 mod typeinfo;
 
 pub use decode::{
-    template_set_records, whole_message, DataRecord, DecodeError, FieldSpec, Message, Session,
-    Template, TemplateField, TemplateRecord, Value,
+    sets, template_set_records, whole_message, DataRecord, DecodeError, FieldSpec, Message,
+    Session, Template, TemplateField, TemplateRecord, Value,
 };
 pub use elements::{
     DataType, Element, ElementIds, Ie, Registry, Semantics, DEFAULT_ENTERPRISE_NUMBER, FLOWMON_PEN,
